@@ -1,0 +1,76 @@
+import type { Knex } from 'knex';
+import { z } from 'zod';
+
+import { createClient, listClients, newClientSchema, type ClientRecord } from '../domain/clients.js';
+import { migrate } from '../storage/db.js';
+
+/**
+ * Administrative commands that need the database. The CLI runs them against the database
+ * directly, or — when an issuer owns the embedded database — through that issuer's admin
+ * socket; either way the same input schema and the same function run.
+ */
+export interface AdminCommand<Input> {
+  readonly input: z.ZodType<Input>;
+  run(db: Knex, input: Input): Promise<Record<string, unknown>>;
+}
+
+function clientView(client: ClientRecord) {
+  return {
+    client_id: client.id,
+    name: client.name,
+    grants: client.grants,
+    scope: client.scopes.join(' '),
+    roles: client.roles,
+    redirect_uris: client.redirectUris,
+    resources: client.resources,
+    public: client.public,
+    first_party: client.firstParty,
+    created_at: client.createdAt.toISOString(),
+  };
+}
+
+const empty = z.object({}).strict();
+
+export const adminCommands = {
+  migrate: {
+    input: empty,
+    run: async (db) => ({ applied: await migrate(db) }),
+  } satisfies AdminCommand<z.infer<typeof empty>>,
+  'clients.create': {
+    input: newClientSchema,
+    run: async (db, input) => {
+      const { client, clientSecret } = await createClient(db, input);
+      return { client_id: client.id, ...(clientSecret === undefined ? {} : { client_secret: clientSecret }), client: clientView(client) };
+    },
+  } satisfies AdminCommand<z.infer<typeof newClientSchema>>,
+  'clients.list': {
+    input: empty,
+    run: async (db) => ({ clients: (await listClients(db)).map(clientView) }),
+  } satisfies AdminCommand<z.infer<typeof empty>>,
+} as const;
+
+export type AdminCommandName = keyof typeof adminCommands;
+
+export function isAdminCommandName(name: string): name is AdminCommandName {
+  return Object.hasOwn(adminCommands, name);
+}
+
+/** Thrown for input that fails a command's schema: the CLI exits 2 on it. */
+export class AdminInputError extends Error {
+  override name = 'AdminInputError';
+}
+
+/** One line describing what is wrong with an input. */
+export function describeInputError(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => (issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message))
+    .join('; ');
+}
+
+/** Validates `input` for `name` and runs the command. */
+export async function runAdminCommand(db: Knex, name: AdminCommandName, input: unknown): Promise<Record<string, unknown>> {
+  const command = adminCommands[name] as AdminCommand<unknown>;
+  const parsed = command.input.safeParse(input);
+  if (!parsed.success) throw new AdminInputError(describeInputError(parsed.error));
+  return command.run(db, parsed.data);
+}

@@ -1,0 +1,164 @@
+import { Command, CommanderError } from 'commander';
+import { z } from 'zod';
+
+import { AdminInputError, describeInputError, type AdminCommandName } from '../admin/commands.js';
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import { newClientSchema } from '../domain/clients.js';
+import { splitScope } from '../domain/validation.js';
+import { generateNextKey, KeyStoreError, readKeys } from '../keys/key-store.js';
+import { CliError, runDatabaseCommand } from './run-command.js';
+
+type Output = Record<string, unknown>;
+
+interface JsonFlag {
+  json?: boolean;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+function print(result: Output, json: boolean | undefined, human: (result: Output) => string): void {
+  process.stdout.write(json === true ? `${JSON.stringify(result)}\n` : `${human(result)}\n`);
+}
+
+function table(rows: Record<string, unknown>[], columns: string[]): string {
+  if (rows.length === 0) return '(none)';
+  const cell = (value: unknown) => (Array.isArray(value) ? value.join(',') : String(value ?? ''));
+  const widths = columns.map((column) => Math.max(column.length, ...rows.map((row) => cell(row[column]).length)));
+  const line = (values: string[]) => values.map((value, i) => value.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  return [line(columns), ...rows.map((row) => line(columns.map((column) => cell(row[column]))))].join('\n');
+}
+
+/** Validates locally first, so bad arguments never reach the database (exit 2). */
+function validated<T>(schema: z.ZodType<T>, input: unknown): T {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw new CliError(describeInputError(parsed.error), 2);
+  return parsed.data;
+}
+
+function buildProgram(config: () => Config): Command {
+  const program = new Command('sigil')
+    .description('Administer a Sigil authorization server')
+    .showSuggestionAfterError(false)
+    .exitOverride()
+    .configureOutput({
+      outputError: (message, write) => write(`sigil: ${message.replace(/^error: /u, '').trim()}\n`),
+    });
+
+  const database = (name: AdminCommandName, input: unknown) => runDatabaseCommand(config(), name, input);
+
+  program
+    .command('migrate')
+    .description('apply pending migrations to the configured database')
+    .option('--json', 'print one JSON object')
+    .action(async (options: JsonFlag) => {
+      const result = await database('migrate', {});
+      print(result, options.json, (r) => {
+        const applied = r['applied'] as string[];
+        return applied.length === 0 ? 'database is up to date' : `applied: ${applied.join(', ')}`;
+      });
+    });
+
+  const keys = program.command('keys').description('signing key lifecycle');
+  keys
+    .command('list')
+    .description('list signing keys and their states')
+    .option('--json', 'print one JSON object')
+    .action(async (options: JsonFlag) => {
+      const stored = await readKeys(config().keysDir);
+      const result = {
+        keys: stored.map((key) => ({ kid: key.jwk.kid, state: key.state, alg: key.jwk.alg, created_at: key.createdAt })),
+      };
+      print(result, options.json, (r) => table(r['keys'] as Output[], ['kid', 'state', 'alg', 'created_at']));
+    });
+  keys
+    .command('generate')
+    .description('add a "next" key: published in the JWKS now, signing after the next rotation')
+    .option('--json', 'print one JSON object')
+    .action(async (options: JsonFlag) => {
+      const key = await generateNextKey(config().keysDir);
+      print({ kid: key.jwk.kid, state: key.state, alg: key.jwk.alg, created_at: key.createdAt }, options.json, (r) =>
+        `generated key ${String(r['kid'])} (state next)`,
+      );
+    });
+
+  const clients = program.command('clients').description('OAuth clients');
+  clients
+    .command('create')
+    .description('register a client; its secret is printed once')
+    .requiredOption('--name <name>', 'display name')
+    .option('--grant <grant>', 'allowed grant (repeatable): client_credentials, password, authorization_code, refresh_token', collect, [])
+    .option('--scope <scopes>', 'space-separated scopes the client may request')
+    .option('--role <role>', 'role carried in client-credentials tokens (repeatable)', collect, [])
+    .option('--redirect-uri <uri>', 'redirect URI, matched exactly (repeatable)', collect, [])
+    .option('--resource <uri>', 'resource (audience) the client may get tokens for; the first is the default (repeatable)', collect, [])
+    .option('--public', 'a public client (no secret; authorization code with PKCE only)')
+    .option('--first-party', 'a first-party client: no consent page')
+    .option('--json', 'print one JSON object')
+    .action(async (options: JsonFlag & Record<string, unknown>) => {
+      const input = validated(newClientSchema, {
+        name: options['name'],
+        grants: options['grant'],
+        scopes: splitScope(options['scope'] as string | undefined),
+        roles: options['role'],
+        redirectUris: options['redirectUri'],
+        resources: options['resource'],
+        public: options['public'] === true,
+        firstParty: options['firstParty'] === true,
+      });
+      const result = await database('clients.create', input);
+      const { client: _client, ...shown } = result;
+      print(options.json === true ? shown : result, options.json, (r) =>
+        [
+          `client_id:     ${String(r['client_id'])}`,
+          r['client_secret'] === undefined
+            ? 'client_secret: (none: public client)'
+            : `client_secret: ${String(r['client_secret'])}\n\nThe secret is shown only now; Sigil keeps only its hash.`,
+        ].join('\n'),
+      );
+    });
+  clients
+    .command('list')
+    .description('list registered clients')
+    .option('--json', 'print one JSON object')
+    .action(async (options: JsonFlag) => {
+      const result = await database('clients.list', {});
+      print(result, options.json, (r) =>
+        table(r['clients'] as Output[], ['client_id', 'name', 'grants', 'scope', 'roles', 'resources']),
+      );
+    });
+
+  return program;
+}
+
+/** Runs the CLI; returns the process exit code. */
+export async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let loaded: Config | undefined;
+  const config = () => (loaded ??= loadConfig(env, process.cwd(), 'admin'));
+  const program = buildProgram(config);
+  try {
+    if (argv.length === 0) {
+      program.outputHelp();
+      return 2;
+    }
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    if (error instanceof CliError) {
+      process.stderr.write(`sigil: ${error.message}\n`);
+      return error.exitCode;
+    }
+    if (error instanceof ConfigError || error instanceof AdminInputError) {
+      process.stderr.write(`sigil: ${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof KeyStoreError) {
+      process.stderr.write(`sigil: ${error.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`sigil: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}

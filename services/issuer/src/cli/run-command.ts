@@ -1,0 +1,61 @@
+import type { Config } from '../config.js';
+import { AdminInputError, runAdminCommand, type AdminCommandName } from '../admin/commands.js';
+import { sendAdminCommand } from '../admin/socket.js';
+import { migrate, openDatabase, type Database } from '../storage/db.js';
+import { DataDirInUseError } from '../storage/embedded-lock.js';
+
+/** A failure the CLI reports in one line; `exitCode` 2 means bad input, nothing written. */
+export class CliError extends Error {
+  override name = 'CliError';
+  constructor(
+    message: string,
+    readonly exitCode: 1 | 2,
+  ) {
+    super(message);
+  }
+}
+
+const WAIT_FOR_OWNER_MS = 15_000;
+
+async function runDirect(database: Database, name: AdminCommandName, input: unknown): Promise<Record<string, unknown>> {
+  try {
+    if (name !== 'migrate') await migrate(database.knex);
+    return await runAdminCommand(database.knex, name, input);
+  } catch (error) {
+    if (error instanceof AdminInputError) throw new CliError(error.message, 2);
+    throw error;
+  } finally {
+    await database.close();
+  }
+}
+
+/**
+ * Runs an admin command where the data lives: directly against PostgreSQL; for the
+ * embedded database, through the running issuer's admin socket when an issuer owns it,
+ * or by opening it (and holding its lock) when none does.
+ */
+export async function runDatabaseCommand(
+  config: Config,
+  name: AdminCommandName,
+  input: unknown,
+): Promise<Record<string, unknown>> {
+  if (config.databaseUrl !== undefined) {
+    return runDirect(await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }), name, input);
+  }
+  const deadline = Date.now() + WAIT_FOR_OWNER_MS;
+  for (;;) {
+    const reply = await sendAdminCommand(config.dataDir, name, input);
+    if (reply !== undefined) {
+      if (reply.ok) return reply.result;
+      throw new CliError(reply.error.message, reply.error.code === 'invalid_input' ? 2 : 1);
+    }
+    try {
+      return await runDirect(await openDatabase({ databaseUrl: undefined, dataDir: config.dataDir }), name, input);
+    } catch (error) {
+      // the owner may be starting (lock taken, socket not yet open) or be another CLI run
+      if (!(error instanceof DataDirInUseError)) throw error;
+      if (Date.now() > deadline) throw new CliError(error.message, 1);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+  }
+}

@@ -1,0 +1,169 @@
+import path from 'node:path';
+
+import { z } from 'zod';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** Parsed and validated issuer configuration; the only view of the environment the issuer uses. */
+export interface Config {
+  readonly port: number;
+  /** Public base URL; `iss` of every token. No trailing slash. */
+  readonly issuer: string;
+  /** PostgreSQL connection string; undefined selects the embedded database under `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly keysDir: string;
+  readonly corsOrigins: readonly string[];
+  /** Cookie signing keys, newest first; undefined: generated once and kept in `dataDir`. */
+  readonly cookieKeys: readonly string[] | undefined;
+  readonly accessTokenTtl: number;
+  readonly refreshTokenTtl: number;
+  readonly logLevel: LogLevel;
+  /** express `trust proxy`: false, true, a hop count, or a list of addresses/subnets. */
+  readonly trustProxy: boolean | number | string;
+  readonly production: boolean;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const MIN_COOKIE_KEY_LENGTH = 32;
+
+const blankToUndefined = (value: unknown): unknown =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+const integer = (min: number, max: number, fallback: number) =>
+  z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^\d+$/u, 'must be a whole number')
+      .transform(Number)
+      .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
+      .default(fallback),
+  );
+
+const commaList = z.preprocess(blankToUndefined, z.string().optional()).transform((value) =>
+  value === undefined
+    ? []
+    : value
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== ''),
+);
+
+const origin = z.string().refine((value) => {
+  const url = URL.parse(value);
+  return url !== null && (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value;
+}, 'each entry must be an origin such as https://app.example.com (scheme, host and port only)');
+
+const schema = z
+  .object({
+    NODE_ENV: z.preprocess(blankToUndefined, z.string().optional()),
+    PORT: integer(0, 65535, 4000),
+    ISSUER: z.preprocess(blankToUndefined, z.string().optional()),
+    DATABASE_URL: z.preprocess(
+      blankToUndefined,
+      z
+        .string()
+        .refine((value) => /^postgres(ql)?:\/\//u.test(value) && URL.canParse(value), 'must be a postgres:// URL')
+        .optional(),
+    ),
+    DATA_DIR: z.preprocess(blankToUndefined, z.string().default('./data')),
+    KEYS_DIR: z.preprocess(blankToUndefined, z.string().default('./keys')),
+    CORS_ORIGINS: commaList.pipe(z.array(origin)),
+    COOKIE_KEYS: commaList.pipe(
+      z.array(
+        z.string().min(MIN_COOKIE_KEY_LENGTH, `each key must be at least ${MIN_COOKIE_KEY_LENGTH} characters`),
+      ),
+    ),
+    ACCESS_TOKEN_TTL: integer(60, 86_400, 900),
+    REFRESH_TOKEN_TTL: integer(300, 31_536_000, 1_209_600),
+    LOG_LEVEL: z.preprocess(
+      blankToUndefined,
+      z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    ),
+    TRUST_PROXY: z.preprocess(blankToUndefined, z.string().optional()),
+    ALLOW_INSECURE_ISSUER: z.preprocess(blankToUndefined, z.enum(['true', 'false']).default('false')),
+  })
+  .superRefine((env, ctx) => {
+    const production = env.NODE_ENV === 'production';
+    if (env.ISSUER !== undefined) {
+      const url = URL.parse(env.ISSUER);
+      if (url === null || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+        ctx.addIssue({ code: 'custom', path: ['ISSUER'], message: 'must be an absolute http(s) URL' });
+      } else if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ISSUER'],
+          message: 'must be a bare origin such as https://auth.example.com (no path, query or credentials)',
+        });
+      } else if (production && url.protocol === 'http:' && env.ALLOW_INSECURE_ISSUER !== 'true') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ISSUER'],
+          message: 'must use https when NODE_ENV=production (set ALLOW_INSECURE_ISSUER=true to override)',
+        });
+      }
+    } else if (production) {
+      ctx.addIssue({ code: 'custom', path: ['ISSUER'], message: 'is required when NODE_ENV=production' });
+    }
+    if (production && env.COOKIE_KEYS.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['COOKIE_KEYS'], message: 'is required when NODE_ENV=production' });
+    }
+    if (env.REFRESH_TOKEN_TTL < env.ACCESS_TOKEN_TTL) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['REFRESH_TOKEN_TTL'],
+        message: 'must not be shorter than ACCESS_TOKEN_TTL',
+      });
+    }
+  });
+
+function parseTrustProxy(value: string | undefined): boolean | number | string {
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^\d+$/u.test(value)) return Number(value);
+  return value;
+}
+
+/**
+ * Reads the issuer's configuration from an environment.
+ * Every variable is checked; the error names each bad one in a single line. `admin`
+ * (the CLI) skips the checks that only matter to a serving issuer.
+ */
+export function loadConfig(
+  env: NodeJS.ProcessEnv,
+  cwd: string = process.cwd(),
+  purpose: 'serve' | 'admin' = 'serve',
+): Config {
+  // the CLI never serves HTTP: production's serving requirements don't apply to it
+  const result = schema.safeParse(purpose === 'admin' ? { ...env, NODE_ENV: undefined } : env);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? 'environment');
+      const got = typeof env[name] === 'string' && name !== 'COOKIE_KEYS' && name !== 'DATABASE_URL'
+        ? ` (got "${env[name]}")`
+        : '';
+      return `${name} ${issue.message}${got}`;
+    });
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  const env2 = result.data;
+  const issuer = (env2.ISSUER ?? `http://localhost:${env2.PORT}`).replace(/\/$/u, '');
+  return Object.freeze({
+    port: env2.PORT,
+    issuer,
+    databaseUrl: env2.DATABASE_URL,
+    dataDir: path.resolve(cwd, env2.DATA_DIR),
+    keysDir: path.resolve(cwd, env2.KEYS_DIR),
+    corsOrigins: Object.freeze([...env2.CORS_ORIGINS]),
+    cookieKeys: env2.COOKIE_KEYS.length > 0 ? Object.freeze([...env2.COOKIE_KEYS]) : undefined,
+    accessTokenTtl: env2.ACCESS_TOKEN_TTL,
+    refreshTokenTtl: env2.REFRESH_TOKEN_TTL,
+    logLevel: env2.LOG_LEVEL,
+    trustProxy: parseTrustProxy(env2.TRUST_PROXY),
+    production: env.NODE_ENV === 'production',
+  });
+}

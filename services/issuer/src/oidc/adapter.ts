@@ -1,0 +1,168 @@
+import type { Knex } from 'knex';
+import type { Adapter, AdapterFactory, AdapterPayload } from 'oidc-provider';
+
+import { findClientWithSecret, type ClientWithSecret } from '../domain/clients.js';
+import { isLoopbackHost } from '../domain/validation.js';
+
+interface PayloadRow {
+  payload: AdapterPayload;
+  expires_at: Date | null;
+  consumed_at: Date | null;
+}
+
+const TABLE = 'oidc_payloads';
+
+/** Scopes the engine itself understands (OpenID Connect Core §5.4 and §11). */
+export const OIDC_SCOPES: ReadonlySet<string> = new Set(['openid', 'offline_access', 'profile', 'email']);
+
+function epochSeconds(date: Date): number {
+  return Math.floor(date.getTime() / 1000);
+}
+
+/**
+ * Stores one oidc-provider model (Session, Interaction, AuthorizationCode, RefreshToken,
+ * Grant, …) in `oidc_payloads`. The engine's storage contract, method by method, is in
+ * oidc-provider's `example/my_adapter.js`; rows past `expires_at` are treated as absent
+ * and removed by the sweeper.
+ */
+export class KnexPayloadAdapter implements Adapter {
+  constructor(
+    private readonly db: Knex,
+    private readonly type: string,
+  ) {}
+
+  /** Inserts or replaces the instance; `expiresIn` is in seconds. */
+  async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    await this.db(TABLE)
+      .insert({
+        type: this.type,
+        id,
+        payload: JSON.stringify(payload),
+        grant_id: payload.grantId ?? null,
+        uid: payload.uid ?? null,
+        user_code: payload.userCode ?? null,
+        expires_at: expiresIn === undefined ? null : new Date(Date.now() + expiresIn * 1000),
+        // every column is sent so that merge() overwrites all of them (ENGINE-NOTES)
+        consumed_at: null,
+      })
+      .onConflict(['type', 'id'])
+      .merge();
+  }
+
+  find(id: string): Promise<AdapterPayload | undefined> {
+    return this.findBy({ id });
+  }
+
+  findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    return this.findBy({ uid });
+  }
+
+  findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    return this.findBy({ user_code: userCode });
+  }
+
+  /** Marks the instance consumed; later finds return it with `consumed` set. */
+  async consume(id: string): Promise<void> {
+    await this.db(TABLE).where({ type: this.type, id }).update({ consumed_at: this.db.fn.now() });
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.db(TABLE).where({ type: this.type, id }).delete();
+  }
+
+  /** Removes every instance of this model that belongs to the grant (called once per model). */
+  async revokeByGrantId(grantId: string): Promise<void> {
+    await this.db(TABLE).where({ type: this.type, grant_id: grantId }).delete();
+  }
+
+  private async findBy(where: Record<string, string>): Promise<AdapterPayload | undefined> {
+    const row = await this.db(TABLE)
+      .select<PayloadRow[]>('payload', 'expires_at', 'consumed_at')
+      .where({ type: this.type, ...where })
+      .first();
+    if (row === undefined) return undefined;
+    if (row.expires_at !== null && new Date(row.expires_at).getTime() <= Date.now()) return undefined;
+    return row.consumed_at === null ? row.payload : { ...row.payload, consumed: epochSeconds(new Date(row.consumed_at)) };
+  }
+}
+
+/** Client metadata (RFC 7591 names plus Sigil's extra members) the engine validates. */
+export function clientMetadata(client: ClientWithSecret): AdapterPayload {
+  const loopbackOrNative = client.redirectUris.every((uri) => {
+    const url = new URL(uri);
+    return url.protocol !== 'https:' && (url.protocol !== 'http:' || isLoopbackHost(url.hostname));
+  });
+  return {
+    client_id: client.id,
+    client_name: client.name,
+    // the SHA-256 digest: compareClientSecret is overridden to hash the presented secret
+    ...(client.secretHash === null ? {} : { client_secret: client.secretHash }),
+    token_endpoint_auth_method: client.public ? 'none' : 'client_secret_basic',
+    grant_types: [...client.grants],
+    response_types: client.grants.includes('authorization_code') ? ['code'] : [],
+    redirect_uris: [...client.redirectUris],
+    // a public client whose redirect URIs are all loopback or private-use schemes is a
+    // native app: only then may a loopback port vary (RFC 8252 §7.3, RFC 9700 §4.1.3)
+    application_type: client.public && client.redirectUris.length > 0 && loopbackOrNative ? 'native' : 'web',
+    // the engine only accepts its own (OpenID) scopes here; resource scopes live in allowed_scopes
+    scope: client.scopes.filter((scope) => OIDC_SCOPES.has(scope)).join(' ') || undefined,
+    allowed_scopes: [...client.scopes],
+    roles: [...client.roles],
+    resources: [...client.resources],
+    first_party: client.firstParty,
+  };
+}
+
+/**
+ * Reads clients from the `clients` table. Registration is off, so the engine never writes
+ * through this adapter.
+ */
+class KnexClientAdapter implements Adapter {
+  constructor(private readonly db: Knex) {}
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    const client = await findClientWithSecret(this.db, id);
+    return client === undefined ? undefined : clientMetadata(client);
+  }
+
+  async upsert(): Promise<void> {
+    throw new Error('clients are managed with the sigil CLI');
+  }
+
+  async destroy(): Promise<void> {
+    throw new Error('clients are managed with the sigil CLI');
+  }
+
+  async findByUid(): Promise<undefined> {
+    return undefined;
+  }
+
+  async findByUserCode(): Promise<undefined> {
+    return undefined;
+  }
+
+  async consume(): Promise<void> {}
+
+  async revokeByGrantId(): Promise<void> {}
+}
+
+export function knexAdapterFactory(db: Knex): AdapterFactory {
+  return (name) => (name === 'Client' ? new KnexClientAdapter(db) : new KnexPayloadAdapter(db, name));
+}
+
+/**
+ * Deletes expired rows, a batch at a time so a large backlog never holds a long lock.
+ * @returns how many rows were removed
+ */
+export async function sweepExpired(db: Knex, batchSize = 1000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    // returning() rather than delete()'s count: knex-pglite returns no count for deletes
+    const removed = await db(TABLE)
+      .whereIn('ctid', db(TABLE).select('ctid').where('expires_at', '<', db.fn.now()).limit(batchSize))
+      .delete()
+      .returning('id');
+    total += removed.length;
+    if (removed.length < batchSize) return total;
+  }
+}

@@ -1,0 +1,128 @@
+import type { Knex } from 'knex';
+import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+
+import type { Config } from '../config.js';
+import { secretMatches } from '../domain/secrets.js';
+import type { PrivateJwk } from '../keys/key-store.js';
+import type { Logger } from '../logger.js';
+import { knexAdapterFactory } from './adapter.js';
+import { renderError } from './render-error.js';
+import { clientRoles, defaultResource, resourceServerResolver } from './resource-servers.js';
+import { routes } from './routes.js';
+
+export interface ProviderDependencies {
+  readonly config: Config;
+  readonly db: Knex;
+  /** Private signing keys, the signing (`current`) key first. */
+  readonly signingKeys: readonly PrivateJwk[];
+  readonly cookieKeys: readonly string[];
+  readonly logger: Logger;
+}
+
+/** oidc-provider options. Each non-default key says why it is set. */
+export function providerConfiguration({ config, db, signingKeys, cookieKeys }: ProviderDependencies): Configuration {
+  const corsOrigins = new Set(config.corsOrigins);
+  return {
+    adapter: knexAdapterFactory(db),
+    // never the engine's built-in development keystore: our keys only
+    jwks: { keys: signingKeys.map((key) => ({ ...key })) },
+    cookies: {
+      keys: [...cookieKeys],
+      long: { signed: true, httpOnly: true, sameSite: 'lax' },
+      short: { signed: true, httpOnly: true, sameSite: 'lax' },
+    },
+    routes,
+    // S13: the authorization code flow only, no implicit or hybrid
+    responseTypes: ['code'],
+    // S2: PKCE for every authorization request; v9 accepts S256 only
+    pkce: { required: () => true },
+    // secrets are SHA-256 digests at rest, so no HMAC-based client auth (ENGINE-NOTES)
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    enabledJWA: {
+      idTokenSigningAlgValues: ['RS256'],
+      userinfoSigningAlgValues: ['RS256'],
+      introspectionSigningAlgValues: ['RS256'],
+      authorizationSigningAlgValues: ['RS256'],
+    },
+    // S8: cross-origin calls with client authentication only from the allowlist
+    clientBasedCORS: (_ctx, origin) => corsOrigins.has(origin),
+    extraClientMetadata: {
+      properties: ['allowed_scopes', 'roles', 'resources', 'first_party'],
+    },
+    extraTokenClaims: (ctx: KoaContextWithOIDC, token) => {
+      if (token.kind === 'ClientCredentials' && ctx.oidc.client !== undefined) {
+        return { roles: clientRoles(ctx.oidc.client) };
+      }
+      return { roles: [] };
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: {
+        enabled: true,
+        // a client may introspect only what was issued to it (resource-server access comes with the guard)
+        allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
+      },
+      revocation: {
+        enabled: true,
+        allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
+      },
+      // sender-constrained tokens need a guard that checks the proof; until then, bearer only
+      dPoP: { enabled: false },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource,
+        getResourceServerInfo: resourceServerResolver(config.accessTokenTtl),
+        useGrantedResource: () => true,
+      },
+      userinfo: { enabled: true },
+    },
+    findAccount: async () => undefined,
+    renderError,
+    ttl: {
+      AccessToken: config.accessTokenTtl,
+      ClientCredentials: config.accessTokenTtl,
+      AuthorizationCode: 60,
+      IdToken: 3600,
+      Interaction: 600,
+      Session: 14 * 24 * 3600,
+      Grant: config.refreshTokenTtl,
+      RefreshToken: config.refreshTokenTtl,
+    },
+  };
+}
+
+/** Builds the engine with Sigil's storage, keys and secret handling. */
+export function createProvider(dependencies: ProviderDependencies): Provider {
+  const provider = new Provider(dependencies.config.issuer, providerConfiguration(dependencies));
+  provider.proxy = dependencies.config.trustProxy !== false;
+
+  // secrets are stored as SHA-256 digests and compared in constant time (K2)
+  provider.Client.prototype.compareClientSecret = function compareClientSecret(actual: string) {
+    return typeof this.clientSecret === 'string' && secretMatches(actual, this.clientSecret);
+  };
+
+  const { logger } = dependencies;
+  provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
+  provider.on('grant.error', (_ctx, error) => logger.debug({ error: (error as { error?: string }).error }, 'token request refused'));
+
+  provider.use(async (ctx, next) => {
+    await next();
+    const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;
+    // RFC 6749 §5.2 names this case unauthorized_client; the engine answers invalid_request
+    if (
+      ctx.status === 400 &&
+      ctx.path === routes.token &&
+      body?.error === 'invalid_request' &&
+      body.error_description === 'requested grant type is not allowed for this client'
+    ) {
+      ctx.body = { ...body, error: 'unauthorized_client' };
+    }
+    // anything the engine does not route is a JSON 404, never an HTML page
+    if (ctx.status === 404 && ctx.body === undefined) {
+      ctx.status = 404;
+      ctx.body = { error: 'not_found', error_description: 'no such endpoint' };
+    }
+  });
+  return provider;
+}

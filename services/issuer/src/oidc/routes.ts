@@ -1,0 +1,27 @@
+/** The engine's endpoint paths, fixed here so the CORS policy and the engine agree. */
+export const routes = {
+  authorization: '/auth',
+  end_session: '/session/end',
+  introspection: '/token/introspection',
+  jwks: '/jwks',
+  revocation: '/token/revocation',
+  token: '/token',
+  userinfo: '/me',
+} as const;
+
+export const OIDC_DISCOVERY_PATH = '/.well-known/openid-configuration';
+export const OAUTH_METADATA_PATH = '/.well-known/oauth-authorization-server';
+
+/**
+ * Endpoints browsers may call cross-origin from an allowlisted origin (RFC 9700 §2.6).
+ * Never the authorization endpoint or an HTML page.
+ */
+export const CORS_PATHS: ReadonlySet<string> = new Set([
+  OIDC_DISCOVERY_PATH,
+  OAUTH_METADATA_PATH,
+  routes.jwks,
+  routes.token,
+  routes.introspection,
+  routes.revocation,
+  routes.userinfo,
+]);

@@ -1,0 +1,102 @@
+import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
+
+import { startAdminSocket } from './admin/socket.js';
+import { createApp } from './app.js';
+import type { Config } from './config.js';
+import { loadCookieKeys } from './cookie-keys.js';
+import { ensureSigningKey, signingOrder } from './keys/key-store.js';
+import type { Logger } from './logger.js';
+import { sweepExpired } from './oidc/adapter.js';
+import { createProvider } from './oidc/provider.js';
+import { migrate, openDatabase } from './storage/db.js';
+
+const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
+
+export interface RunningIssuer {
+  /** Where the issuer listens, e.g. `http://127.0.0.1:4000`. */
+  readonly url: string;
+  readonly port: number;
+  /** Stops accepting requests, closes the database and releases the data directory. */
+  close(): Promise<void>;
+}
+
+function listen(server: Server, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Starts an issuer: opens and migrates the database, loads (or creates) the signing key,
+ * builds the engine and serves it. In embedded mode it also serves the admin socket.
+ */
+export async function startIssuer(config: Config, logger: Logger): Promise<RunningIssuer> {
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    onLockCompromised: (error) => {
+      logger.fatal({ err: error }, 'lost ownership of the embedded data directory; stopping');
+      process.exit(1);
+    },
+  });
+  const cleanups: (() => Promise<void>)[] = [() => database.close()];
+  const closeAll = async () => {
+    for (const cleanup of cleanups.reverse()) {
+      await cleanup().catch((error: unknown) => logger.error({ err: error }, 'error while stopping'));
+    }
+  };
+
+  try {
+    const applied = await migrate(database.knex);
+    if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+
+    const keys = signingOrder(await ensureSigningKey(config.keysDir));
+    const cookieKeys = await loadCookieKeys(config.cookieKeys, config.dataDir);
+    const provider = createProvider({
+      config,
+      db: database.knex,
+      signingKeys: keys.map((key) => key.jwk),
+      cookieKeys,
+      logger,
+    });
+    const app = createApp({ config, provider, db: database.knex, logger });
+
+    if (database.kind === 'embedded') {
+      cleanups.push(await startAdminSocket(config.dataDir, database.knex, logger));
+    }
+
+    const sweep = () =>
+      sweepExpired(database.knex)
+        .then((removed) => removed > 0 && logger.debug({ removed }, 'expired rows swept'))
+        .catch((error: unknown) => logger.warn({ err: error }, 'sweep failed'));
+    const sweeper = setInterval(sweep, SWEEP_INTERVAL_MS);
+    sweeper.unref();
+    cleanups.push(async () => clearInterval(sweeper));
+    void sweep();
+
+    const server = createServer(app);
+    await listen(server, config.port);
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+          setTimeout(() => server.closeAllConnections(), 5000).unref();
+        }),
+    );
+    const { port } = server.address() as AddressInfo;
+    logger.info(
+      { port, issuer: config.issuer, database: database.kind, keys: keys.map((key) => `${key.jwk.kid} (${key.state})`) },
+      'sigil issuer listening',
+    );
+    return { url: `http://127.0.0.1:${port}`, port, close: closeAll };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}

@@ -1,0 +1,113 @@
+import path from 'node:path';
+
+import { describe, expect, it } from '@jest/globals';
+
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+const cwd = '/srv/sigil';
+
+describe('loadConfig', () => {
+  it('when the environment is empty, uses the documented defaults', () => {
+    const config = loadConfig({}, cwd);
+    expect(config).toEqual({
+      port: 4000,
+      issuer: 'http://localhost:4000',
+      databaseUrl: undefined,
+      dataDir: path.join(cwd, 'data'),
+      keysDir: path.join(cwd, 'keys'),
+      corsOrigins: [],
+      cookieKeys: undefined,
+      accessTokenTtl: 900,
+      refreshTokenTtl: 1_209_600,
+      logLevel: 'info',
+      trustProxy: false,
+      production: false,
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('when every variable is set, parses each one', () => {
+    const config = loadConfig(
+      {
+        PORT: '8080',
+        ISSUER: 'https://auth.example.com/',
+        DATABASE_URL: 'postgres://sigil@db:5432/sigil',
+        DATA_DIR: '/var/lib/sigil',
+        KEYS_DIR: 'secrets/keys',
+        CORS_ORIGINS: 'https://app.example.com, http://localhost:3000',
+        COOKIE_KEYS: `${'a'.repeat(32)},${'b'.repeat(40)}`,
+        ACCESS_TOKEN_TTL: '300',
+        REFRESH_TOKEN_TTL: '86400',
+        LOG_LEVEL: 'warn',
+        TRUST_PROXY: '1',
+      },
+      cwd,
+    );
+    expect(config).toMatchObject({
+      port: 8080,
+      issuer: 'https://auth.example.com',
+      databaseUrl: 'postgres://sigil@db:5432/sigil',
+      dataDir: '/var/lib/sigil',
+      keysDir: path.join(cwd, 'secrets/keys'),
+      corsOrigins: ['https://app.example.com', 'http://localhost:3000'],
+      cookieKeys: ['a'.repeat(32), 'b'.repeat(40)],
+      accessTokenTtl: 300,
+      refreshTokenTtl: 86_400,
+      logLevel: 'warn',
+      trustProxy: 1,
+    });
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, 'invalid configuration: PORT must be a whole number (got "abc")'],
+    [{ PORT: '70000' }, 'invalid configuration: PORT must be at most 65535 (got "70000")'],
+    [{ ISSUER: 'auth.example.com' }, 'invalid configuration: ISSUER must be an absolute http(s) URL (got "auth.example.com")'],
+    [
+      { ISSUER: 'https://example.com/auth' },
+      'invalid configuration: ISSUER must be a bare origin such as https://auth.example.com (no path, query or credentials) (got "https://example.com/auth")',
+    ],
+    [{ DATABASE_URL: 'mysql://x' }, 'invalid configuration: DATABASE_URL must be a postgres:// URL'],
+    [
+      { CORS_ORIGINS: 'https://app.example.com/path' },
+      'invalid configuration: CORS_ORIGINS each entry must be an origin such as https://app.example.com (scheme, host and port only) (got "https://app.example.com/path")',
+    ],
+    [{ COOKIE_KEYS: 'short' }, 'invalid configuration: COOKIE_KEYS each key must be at least 32 characters'],
+    [{ ACCESS_TOKEN_TTL: '10' }, 'invalid configuration: ACCESS_TOKEN_TTL must be at least 60 (got "10")'],
+    [{ LOG_LEVEL: 'loud' }, expect.stringMatching(/^invalid configuration: LOG_LEVEL .* \(got "loud"\)$/u)],
+  ])('when %j is bad, throws one line naming the variable', (env, message) => {
+    expect(() => loadConfig(env, cwd)).toThrow(ConfigError);
+    expect(() => loadConfig(env, cwd)).toThrow(expect.objectContaining({ message }) as Error);
+  });
+
+  it('when several variables are bad, names each of them in one line', () => {
+    expect(() => loadConfig({ PORT: 'x', ACCESS_TOKEN_TTL: 'y' }, cwd)).toThrow(
+      'invalid configuration: PORT must be a whole number (got "x"); ACCESS_TOKEN_TTL must be a whole number (got "y")',
+    );
+  });
+
+  it('when NODE_ENV=production, requires COOKIE_KEYS and an https ISSUER (S14)', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production', ISSUER: 'https://auth.example.com' }, cwd)).toThrow(
+      'invalid configuration: COOKIE_KEYS is required when NODE_ENV=production',
+    );
+    const cookieKeys = 'k'.repeat(32);
+    expect(() => loadConfig({ NODE_ENV: 'production', ISSUER: 'http://auth.example.com', COOKIE_KEYS: cookieKeys }, cwd)).toThrow(
+      'ISSUER must use https when NODE_ENV=production (set ALLOW_INSECURE_ISSUER=true to override)',
+    );
+    expect(
+      loadConfig(
+        { NODE_ENV: 'production', ISSUER: 'http://auth.internal', COOKIE_KEYS: cookieKeys, ALLOW_INSECURE_ISSUER: 'true' },
+        cwd,
+      ).issuer,
+    ).toBe('http://auth.internal');
+  });
+
+  it('when the CLI reads a production environment, does not ask for serving-only settings', () => {
+    expect(loadConfig({ NODE_ENV: 'production' }, cwd, 'admin').production).toBe(true);
+  });
+
+  it('never echoes a database URL or cookie key back in the error', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://user:hunter2@db' }, cwd)).toThrow(
+      expect.not.objectContaining({ message: expect.stringContaining('hunter2') as string }) as Error,
+    );
+  });
+});
