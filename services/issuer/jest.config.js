@@ -12,5 +12,4 @@ export default {
   // sources import './x.js'; jest resolves the .ts file
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
-  testTimeout: 60_000,
 };

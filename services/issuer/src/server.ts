@@ -1,6 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 
+import type { Knex } from 'knex';
+
 import { startAdminSocket } from './admin/socket.js';
 import { createApp } from './app.js';
 import type { Config } from './config.js';
@@ -17,6 +19,8 @@ export interface RunningIssuer {
   /** Where the issuer listens, e.g. `http://127.0.0.1:4000`. */
   readonly url: string;
   readonly port: number;
+  /** The issuer's database handle (for embedding and tests; the embedded one is this process's only connection). */
+  readonly db: Knex;
   /** Stops accepting requests, closes the database and releases the data directory. */
   close(): Promise<void>;
 }
@@ -94,7 +98,7 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
       { port, issuer: config.issuer, database: database.kind, keys: keys.map((key) => `${key.jwk.kid} (${key.state})`) },
       'sigil issuer listening',
     );
-    return { url: `http://127.0.0.1:${port}`, port, close: closeAll };
+    return { url: `http://127.0.0.1:${port}`, port, db: database.knex, close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;

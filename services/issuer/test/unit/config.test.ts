@@ -6,6 +6,15 @@ import { ConfigError, loadConfig } from '../../src/config.js';
 
 const cwd = '/srv/sigil';
 
+function errorMessage(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error('expected an error');
+}
+
 describe('loadConfig', () => {
   it('when the environment is empty, uses the documented defaults', () => {
     const config = loadConfig({}, cwd);
@@ -76,7 +85,7 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, expect.stringMatching(/^invalid configuration: LOG_LEVEL .* \(got "loud"\)$/u)],
   ])('when %j is bad, throws one line naming the variable', (env, message) => {
     expect(() => loadConfig(env, cwd)).toThrow(ConfigError);
-    expect(() => loadConfig(env, cwd)).toThrow(expect.objectContaining({ message }) as Error);
+    expect(errorMessage(() => loadConfig(env, cwd))).toEqual(message);
   });
 
   it('when several variables are bad, names each of them in one line', () => {
@@ -106,8 +115,7 @@ describe('loadConfig', () => {
   });
 
   it('never echoes a database URL or cookie key back in the error', () => {
-    expect(() => loadConfig({ DATABASE_URL: 'mysql://user:hunter2@db' }, cwd)).toThrow(
-      expect.not.objectContaining({ message: expect.stringContaining('hunter2') as string }) as Error,
-    );
+    expect(errorMessage(() => loadConfig({ DATABASE_URL: 'mysql://user:hunter2@db' }, cwd))).not.toContain('hunter2');
+    expect(errorMessage(() => loadConfig({ COOKIE_KEYS: 'hunter2' }, cwd))).not.toContain('hunter2');
   });
 });

@@ -1,0 +1,43 @@
+import net from 'node:net';
+
+import { loadConfig, type Config } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { startIssuer, type RunningIssuer } from '../../src/server.js';
+import type { TestDatabase } from './backends.js';
+
+/** A port that was free a moment ago, so that ISSUER can name it before the issuer listens. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface TestIssuer extends RunningIssuer {
+  readonly config: Config;
+  /** The issuer identifier, also its base URL. */
+  readonly issuer: string;
+}
+
+/** The environment a test issuer (or a CLI run beside it) sees. */
+export function testEnv(database: TestDatabase, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATA_DIR: database.dataDir,
+    KEYS_DIR: database.keysDir,
+    ...(database.databaseUrl === undefined ? {} : { DATABASE_URL: database.databaseUrl }),
+    LOG_LEVEL: 'silent',
+    ...extra,
+  };
+}
+
+/** Boots the real issuer on a loopback port against the suite's database. */
+export async function startTestIssuer(database: TestDatabase, extra: Record<string, string> = {}): Promise<TestIssuer> {
+  const port = await freePort();
+  const config = loadConfig({ PORT: String(port), ISSUER: `http://127.0.0.1:${port}`, ...testEnv(database, extra) });
+  const running = await startIssuer(config, createLogger(config.logLevel));
+  return { ...running, config, issuer: config.issuer };
+}
