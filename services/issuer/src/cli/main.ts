@@ -1,11 +1,11 @@
 import { Command, CommanderError } from 'commander';
-import { z } from 'zod';
+import type { z } from 'zod';
 
 import { AdminInputError, describeInputError, type AdminCommandName } from '../admin/commands.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { newClientSchema } from '../domain/clients.js';
 import { splitScope } from '../domain/validation.js';
-import { generateNextKey, KeyStoreError, readKeys } from '../keys/key-store.js';
+import { generateKey, KeyStoreError, readKeys } from '../keys/key-store.js';
 import { CliError, runDatabaseCommand } from './run-command.js';
 
 type Output = Record<string, unknown>;
@@ -72,12 +72,12 @@ function buildProgram(config: () => Config): Command {
     });
   keys
     .command('generate')
-    .description('add a "next" key: published in the JWKS now, signing after the next rotation')
+    .description('add a "next" key: published in the JWKS now, signing after the next rotation (the first key is "current")')
     .option('--json', 'print one JSON object')
     .action(async (options: JsonFlag) => {
-      const key = await generateNextKey(config().keysDir);
+      const key = await generateKey(config().keysDir);
       print({ kid: key.jwk.kid, state: key.state, alg: key.jwk.alg, created_at: key.createdAt }, options.json, (r) =>
-        `generated key ${String(r['kid'])} (state next)`,
+        `generated key ${String(r['kid'])} (state ${String(r['state'])})`,
       );
     });
 

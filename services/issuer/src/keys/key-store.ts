@@ -179,8 +179,11 @@ export async function ensureSigningKey(dir: string): Promise<StoredKey[]> {
   });
 }
 
-/** Adds a `next` key: published at once, signing after the next rotation. */
-export async function generateNextKey(dir: string): Promise<StoredKey> {
+/**
+ * Adds a `next` key: published at once, signing after the next rotation. In an empty
+ * directory the first key is `current` instead, as the issuer would create it.
+ */
+export async function generateKey(dir: string): Promise<StoredKey> {
   return withKeysLock(dir, async () => {
     const keys = await readKeys(dir);
     const next = keys.find((key) => key.state === 'next');
@@ -188,7 +191,8 @@ export async function generateNextKey(dir: string): Promise<StoredKey> {
       throw new KeyStoreError(`a next key already exists (${next.jwk.kid}); rotate before generating another`);
     }
     const jwk = await generateRsaKey();
-    return writeKeyFile(dir, { jwk, state: 'next', createdAt: new Date().toISOString(), retiredAt: undefined });
+    const state = keys.length === 0 ? 'current' : 'next';
+    return writeKeyFile(dir, { jwk, state, createdAt: new Date().toISOString(), retiredAt: undefined });
   });
 }
 

@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+
+import { backends, type TestDatabase } from '../support/backends.js';
+import { sigil, sigilJson } from '../support/cli.js';
+import { startTestIssuer, testEnv, type TestIssuer } from '../support/issuer.js';
+
+interface ClientList {
+  clients: { client_id: string; name: string; grants: string[]; scope: string; roles: string[]; resources: string[] }[];
+}
+
+const clientArgs = ['clients', 'create', '--name', 'billing', '--grant', 'client_credentials', '--scope', 'orders:read orders:write', '--role', 'admin', '--resource', 'http://localhost:4001'];
+
+describe.each(backends)('sigil CLI ($name)', (backend) => {
+  let database: TestDatabase;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    database = await backend.create();
+    env = testEnv(database);
+  });
+
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  it('when run on a new database, migrate applies every migration once', async () => {
+    const first = await sigilJson<{ applied: string[] }>(['migrate'], env);
+    expect(first.applied.length).toBeGreaterThan(0);
+    expect(await sigilJson(['migrate'], env)).toEqual({ applied: [] });
+  });
+
+  it('when a client is created with --json, prints exactly its id and its secret once', async () => {
+    const created = await sigilJson(clientArgs, env);
+    expect(Object.keys(created).sort()).toEqual(['client_id', 'client_secret']);
+    expect(created['client_id']).toMatch(/^[0-9a-f]{32}$/u);
+    expect(created['client_secret']).toMatch(/^[A-Za-z0-9_-]{43}$/u);
+
+    const { clients } = await sigilJson<ClientList>(['clients', 'list'], env);
+    const listed = clients.find((client) => client.client_id === created['client_id']);
+    expect(listed).toMatchObject({
+      name: 'billing',
+      grants: ['client_credentials'],
+      scope: 'orders:read orders:write',
+      roles: ['admin'],
+      resources: ['http://localhost:4001'],
+    });
+    expect(JSON.stringify(clients)).not.toContain(String(created['client_secret']));
+  });
+
+  it('when a public client is created, no secret is printed', async () => {
+    const created = await sigilJson(
+      ['clients', 'create', '--name', 'spa', '--grant', 'authorization_code', '--grant', 'refresh_token', '--redirect-uri', 'http://127.0.0.1:5173/callback', '--public'],
+      env,
+    );
+    expect(Object.keys(created)).toEqual(['client_id']);
+  });
+
+  it('without --json, prints a readable summary that says the secret is shown once', async () => {
+    const result = await sigil(clientArgs, env);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^client_id: +[0-9a-f]{32}\nclient_secret: +[A-Za-z0-9_-]{43}\n\nThe secret is shown only now/u);
+  });
+
+  const badArguments: [string[], string | ReturnType<typeof expect.stringMatching>][] = [
+    [['clients', 'create', '--grant', 'client_credentials'], "sigil: required option '--name <name>' not specified"],
+    [['clients', 'create', '--name', 'x', '--grant', 'implicit', '--resource', 'https://api'], 'sigil: grants.0: a grant is one of client_credentials, password, authorization_code, refresh_token'],
+    [['clients', 'create', '--name', 'x'], 'sigil: grants: at least one --grant is required'],
+    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials'], 'sigil: the client_credentials and password grants need at least one --resource (the audience of its tokens)'],
+    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--resource', 'https://api', '--public'], 'sigil: a public client cannot use the client_credentials or password grant (it cannot authenticate)'],
+    [['clients', 'create', '--name', 'x', '--grant', 'authorization_code', '--redirect-uri', 'http://app.example.com/cb'], expect.stringMatching(/^sigil: redirectUris\.0: a redirect URI must be https/u)],
+    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--resource', 'not a uri'], 'sigil: resources.0: a resource must be an absolute URI without a fragment'],
+    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--resource', 'https://api', '--scope', 'a "b'], expect.stringMatching(/^sigil: scopes\.1: a scope is/u)],
+    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--resource', 'https://api', '--role', 'has space'], expect.stringMatching(/^sigil: roles\.0: a role is/u)],
+    [['clients', 'create', '--name', 'x', '--bogus'], "sigil: unknown option '--bogus'"],
+    [['clients', 'delete'], "sigil: unknown command 'delete'"],
+    [['frobnicate'], "sigil: unknown command 'frobnicate'"],
+  ];
+
+  it('when given bad arguments, exits 2 with one line on stderr each time and writes nothing', async () => {
+    const before = await sigilJson<ClientList>(['clients', 'list'], env);
+    for (const [args, message] of badArguments) {
+      const result = await sigil(args, env);
+      expect({ args, code: result.code, stdout: result.stdout, stderr: result.stderr.trimEnd().split('\n') }).toEqual({
+        args,
+        code: 2,
+        stdout: '',
+        stderr: [message],
+      });
+    }
+    expect(await sigilJson<ClientList>(['clients', 'list'], env)).toEqual(before);
+  });
+
+  it('when the environment is bad, exits 2 naming the variable', async () => {
+    const result = await sigil(['clients', 'list'], { ...env, ACCESS_TOKEN_TTL: 'soon' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('sigil: invalid configuration: ACCESS_TOKEN_TTL must be a whole number (got "soon")\n');
+  });
+
+  it('keys generate creates the first key as current, then a next key; list shows both', async () => {
+    const keysEnv = { ...env, KEYS_DIR: `${database.keysDir}-cli` };
+    expect(await sigilJson(['keys', 'list'], keysEnv)).toEqual({ keys: [] });
+    const first = await sigilJson(['keys', 'generate'], keysEnv);
+    expect(first).toMatchObject({ state: 'current', alg: 'RS256', kid: expect.any(String) });
+    const second = await sigilJson(['keys', 'generate'], keysEnv);
+    expect(second).toMatchObject({ state: 'next', alg: 'RS256' });
+    const listed = await sigilJson<{ keys: { kid: string; state: string }[] }>(['keys', 'list'], keysEnv);
+    expect(listed.keys.map(({ kid, state }) => ({ kid, state })).sort((a, b) => a.state.localeCompare(b.state))).toEqual([
+      { kid: first['kid'], state: 'current' },
+      { kid: second['kid'], state: 'next' },
+    ]);
+    const third = await sigil(['keys', 'generate', '--json'], keysEnv);
+    expect(third.code).toBe(1);
+    expect(third.stderr).toBe(`sigil: a next key already exists (${String(second['kid'])}); rotate before generating another\n`);
+  });
+});
+
+describe.each(backends)('sigil CLI beside a running issuer ($name)', (backend) => {
+  let database: TestDatabase;
+  let issuer: TestIssuer;
+
+  beforeAll(async () => {
+    database = await backend.create();
+    issuer = await startTestIssuer(database);
+  });
+
+  afterAll(async () => {
+    await issuer?.close();
+    await database?.drop();
+  });
+
+  it('when the issuer is running, a client created with the CLI can get a token at once', async () => {
+    const created = await sigilJson<{ client_id: string; client_secret: string }>(clientArgs, testEnv(database));
+    const response = await fetch(`${issuer.url}/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${created.client_id}:${created.client_secret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'client_credentials' }),
+    });
+    expect(response.status).toBe(200);
+    const { clients } = await sigilJson<ClientList>(['clients', 'list'], testEnv(database));
+    expect(clients.map((client) => client.client_id)).toContain(created.client_id);
+  });
+});
