@@ -1,8 +1,9 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
 import cors from 'cors';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Knex } from 'knex';
-import type Provider from 'oidc-provider';
 
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
@@ -10,7 +11,8 @@ import { CORS_PATHS, OAUTH_METADATA_PATH, OIDC_DISCOVERY_PATH } from './oidc/rou
 
 export interface AppDependencies {
   readonly config: Config;
-  readonly provider: Provider;
+  /** The OAuth engine's request handler (oidc-provider's callback). */
+  readonly oidc: (req: IncomingMessage, res: ServerResponse) => unknown;
   readonly db: Knex;
   readonly logger: Logger;
 }
@@ -64,7 +66,7 @@ function errorHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
-export function createApp({ config, provider, db, logger }: AppDependencies): express.Express {
+export function createApp({ config, oidc, db, logger }: AppDependencies): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
@@ -95,7 +97,9 @@ export function createApp({ config, provider, db, logger }: AppDependencies): ex
   });
 
   // after every express route: the engine answers everything it is given (ENGINE-NOTES)
-  app.use(provider.callback());
+  app.use((req, res) => {
+    void oidc(req, res);
+  });
   app.use(errorHandler(logger));
   return app;
 }

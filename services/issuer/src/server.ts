@@ -7,13 +7,18 @@ import { startAdminSocket } from './admin/socket.js';
 import { createApp } from './app.js';
 import type { Config } from './config.js';
 import { loadCookieKeys } from './cookie-keys.js';
-import { ensureSigningKey, signingOrder } from './keys/key-store.js';
+import { startKeyReloader } from './keys/key-reloader.js';
+import { ensureSigningKey, signingOrder, type StoredKey } from './keys/key-store.js';
 import type { Logger } from './logger.js';
 import { sweepExpired } from './oidc/adapter.js';
-import { createProvider } from './oidc/provider.js';
+import { createProvider, ID_TOKEN_TTL } from './oidc/provider.js';
 import { migrate, openDatabase } from './storage/db.js';
 
 const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
+/** Key changes reach every replica within this interval. */
+export const KEYS_POLL_INTERVAL_MS = 2000;
+/** Beyond the longest token lifetime, how long a retired key stays published (clock skew). */
+const KEY_RETENTION_MARGIN_S = 300;
 
 export interface RunningIssuer {
   /** Where the issuer listens, e.g. `http://127.0.0.1:4000`. */
@@ -61,14 +66,22 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
 
     const keys = signingOrder(await ensureSigningKey(config.keysDir));
     const cookieKeys = await loadCookieKeys(config.cookieKeys, config.dataDir);
-    const provider = createProvider({
-      config,
-      db: database.knex,
-      signingKeys: keys.map((key) => key.jwk),
-      cookieKeys,
-      logger,
-    });
-    const app = createApp({ config, provider, db: database.knex, logger });
+    const buildProvider = (signing: readonly StoredKey[]) =>
+      createProvider({ config, db: database.knex, signingKeys: signing.map((key) => key.jwk), cookieKeys, logger });
+    // a key change swaps in an engine built with the new keys; requests in flight finish on the old one
+    let oidc = buildProvider(keys).callback();
+    const app = createApp({ config, oidc: (req, res) => oidc(req, res), db: database.knex, logger });
+    cleanups.push(
+      startKeyReloader(keys, {
+        dir: config.keysDir,
+        intervalMs: KEYS_POLL_INTERVAL_MS,
+        retentionSeconds: Math.max(config.accessTokenTtl, ID_TOKEN_TTL) + KEY_RETENTION_MARGIN_S,
+        onChange: (reloaded) => {
+          oidc = buildProvider(reloaded).callback();
+        },
+        logger,
+      }),
+    );
 
     if (database.kind === 'embedded') {
       cleanups.push(await startAdminSocket(config.dataDir, database.knex, logger));

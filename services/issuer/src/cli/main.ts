@@ -5,7 +5,7 @@ import { AdminInputError, describeInputError, type AdminCommandName } from '../a
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { newClientSchema } from '../domain/clients.js';
 import { splitScope } from '../domain/validation.js';
-import { generateKey, KeyStoreError, readKeys } from '../keys/key-store.js';
+import { generateKey, KeyRequestError, KeyStoreError, readKeys, retireKey, rotateKeys } from '../keys/key-store.js';
 import { CliError, runDatabaseCommand } from './run-command.js';
 
 type Output = Record<string, unknown>;
@@ -66,9 +66,15 @@ function buildProgram(config: () => Config): Command {
     .action(async (options: JsonFlag) => {
       const stored = await readKeys(config().keysDir);
       const result = {
-        keys: stored.map((key) => ({ kid: key.jwk.kid, state: key.state, alg: key.jwk.alg, created_at: key.createdAt })),
+        keys: stored.map((key) => ({
+          kid: key.jwk.kid,
+          state: key.state,
+          alg: key.jwk.alg,
+          created_at: key.createdAt,
+          ...(key.retiredAt === undefined ? {} : { retired_at: key.retiredAt }),
+        })),
       };
-      print(result, options.json, (r) => table(r['keys'] as Output[], ['kid', 'state', 'alg', 'created_at']));
+      print(result, options.json, (r) => table(r['keys'] as Output[], ['kid', 'state', 'alg', 'created_at', 'retired_at']));
     });
   keys
     .command('generate')
@@ -79,6 +85,26 @@ function buildProgram(config: () => Config): Command {
       print({ kid: key.jwk.kid, state: key.state, alg: key.jwk.alg, created_at: key.createdAt }, options.json, (r) =>
         `generated key ${String(r['kid'])} (state ${String(r['state'])})`,
       );
+    });
+
+  keys
+    .command('rotate')
+    .description('next → current, current → retired, and a new next; running issuers follow within seconds')
+    .option('--json', 'print one JSON object')
+    .action(async (options: JsonFlag) => {
+      const { current, retired, next } = await rotateKeys(config().keysDir);
+      print({ current: current.jwk.kid, retired: retired?.jwk.kid ?? null, next: next.jwk.kid }, options.json, (r) =>
+        [`current: ${String(r['current'])}`, `retired: ${String(r['retired'] ?? '(none)')}`, `next:    ${String(r['next'])}`].join('\n'),
+      );
+    });
+  keys
+    .command('retire')
+    .description('retire a next key (the current key is replaced by rotate)')
+    .argument('<kid>', 'the key id')
+    .option('--json', 'print one JSON object')
+    .action(async (kid: string, options: JsonFlag) => {
+      const key = await retireKey(config().keysDir, kid);
+      print({ kid: key.jwk.kid, state: key.state, retired_at: key.retiredAt }, options.json, (r) => `retired ${String(r['kid'])}`);
     });
 
   const clients = program.command('clients').description('OAuth clients');
@@ -156,7 +182,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<nu
     }
     if (error instanceof KeyStoreError) {
       process.stderr.write(`sigil: ${error.message}\n`);
-      return 1;
+      return error instanceof KeyRequestError ? 2 : 1;
     }
     process.stderr.write(`sigil: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;

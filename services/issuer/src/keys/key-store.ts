@@ -48,6 +48,11 @@ export class KeyStoreError extends Error {
   override name = 'KeyStoreError';
 }
 
+/** The request names a key that doesn't exist or can't take the change: the caller's input is wrong. */
+export class KeyRequestError extends KeyStoreError {
+  override name = 'KeyRequestError';
+}
+
 const b64u = z.string().regex(/^[A-Za-z0-9_-]+$/u);
 
 /** One key file: the private JWK plus its lifecycle members. */
@@ -209,4 +214,91 @@ const STATE_ORDER: Record<KeyState, number> = { current: 0, next: 1, retired: 2 
  */
 export function signingOrder(keys: readonly StoredKey[]): StoredKey[] {
   return [...keys].sort((a, b) => STATE_ORDER[a.state] - STATE_ORDER[b.state] || a.createdAt.localeCompare(b.createdAt));
+}
+
+export interface Rotation {
+  /** The key that signs from now on. */
+  readonly current: StoredKey;
+  /** The key that signed until now. */
+  readonly retired: StoredKey | undefined;
+  /** The key published for the rotation after this one. */
+  readonly next: StoredKey;
+}
+
+/**
+ * Rotates: `next` becomes `current` (one is generated when none exists), `current`
+ * becomes `retired`, and a new `next` is generated so the following rotation's key is
+ * published well before it signs. Every replica picks the change up by polling.
+ */
+export async function rotateKeys(dir: string, now: Date = new Date()): Promise<Rotation> {
+  return withKeysLock(dir, async () => {
+    const keys = await readKeys(dir);
+    const stamp = now.toISOString();
+    const promoted = keys.find((key) => key.state === 'next') ?? { jwk: await generateRsaKey(), createdAt: stamp };
+    const previous = keys.find((key) => key.state === 'current');
+    // a crash between these writes leaves no current key; running rotate again completes it
+    const retired =
+      previous === undefined ? undefined : await writeKeyFile(dir, { ...previous, state: 'retired', retiredAt: stamp });
+    const current = await writeKeyFile(dir, { jwk: promoted.jwk, createdAt: promoted.createdAt, state: 'current', retiredAt: undefined });
+    const next = await writeKeyFile(dir, { jwk: await generateRsaKey(), state: 'next', createdAt: stamp, retiredAt: undefined });
+    return { current, retired, next };
+  });
+}
+
+/**
+ * Retires a `next` key (it never signed) or confirms a retired one. The `current` key can
+ * only be retired by a rotation, so that something always signs.
+ */
+export async function retireKey(dir: string, kid: string, now: Date = new Date()): Promise<StoredKey> {
+  return withKeysLock(dir, async () => {
+    const key = (await readKeys(dir)).find((candidate) => candidate.jwk.kid === kid);
+    if (key === undefined) throw new KeyRequestError(`no key with kid ${kid} in ${dir}`);
+    if (key.state === 'current') {
+      throw new KeyRequestError(`${kid} is the current signing key; run "sigil keys rotate" to replace it first`);
+    }
+    if (key.state === 'retired') return key;
+    return writeKeyFile(dir, { ...key, state: 'retired', retiredAt: now.toISOString() });
+  });
+}
+
+/**
+ * Deletes retired keys whose every token has expired: retired for longer than
+ * `retentionSeconds` (the longest token lifetime plus a margin for clock skew).
+ * @returns the kids removed
+ */
+export async function removeExpiredKeys(dir: string, retentionSeconds: number, now: Date = new Date()): Promise<string[]> {
+  const expired = (keys: StoredKey[]) =>
+    keys.filter(
+      (key) =>
+        key.state === 'retired' &&
+        key.retiredAt !== undefined &&
+        Date.parse(key.retiredAt) + retentionSeconds * 1000 <= now.getTime(),
+    );
+  if (expired(await readKeys(dir)).length === 0) return [];
+  return withKeysLock(dir, async () => {
+    const removable = expired(await readKeys(dir));
+    for (const key of removable) await fs.rm(key.file, { force: true });
+    return removable.map((key) => key.jwk.kid);
+  });
+}
+
+/**
+ * A cheap fingerprint of the key files (names, sizes, modification times), to notice
+ * changes without reading and parsing every file on each poll.
+ */
+export async function keysFingerprint(dir: string): Promise<string> {
+  let names: string[];
+  try {
+    names = (await fs.readdir(dir)).filter((entry) => KEY_FILE.test(entry)).sort();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw error;
+  }
+  const parts = await Promise.all(
+    names.map(async (name) => {
+      const stat = await fs.stat(path.join(dir, name)).catch(() => undefined);
+      return stat === undefined ? name : `${name}:${stat.size}:${stat.mtimeMs}`;
+    }),
+  );
+  return parts.join('|');
 }

@@ -10,6 +10,9 @@ import { renderError } from './render-error.js';
 import { clientRoles, defaultResource, resourceServerResolver } from './resource-servers.js';
 import { routes } from './routes.js';
 
+/** Lifetime of ID tokens, in seconds; retired keys stay published at least this long. */
+export const ID_TOKEN_TTL = 3600;
+
 export interface ProviderDependencies {
   readonly config: Config;
   readonly db: Knex;
@@ -83,7 +86,7 @@ export function providerConfiguration({ config, db, signingKeys, cookieKeys }: P
       AccessToken: config.accessTokenTtl,
       ClientCredentials: config.accessTokenTtl,
       AuthorizationCode: 60,
-      IdToken: 3600,
+      IdToken: ID_TOKEN_TTL,
       Interaction: 600,
       Session: 14 * 24 * 3600,
       Grant: config.refreshTokenTtl,

@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+
+import { createClient } from '../../src/domain/clients.js';
+import { backends, type TestDatabase } from '../support/backends.js';
+import { sigil, sigilJson } from '../support/cli.js';
+import { startTestIssuer, testEnv, type TestIssuer } from '../support/issuer.js';
+
+const AUDIENCE = 'https://api.example.com';
+
+/** Polls `check` until it returns a value, for at most `ms` (key reloads are polled every 2 s). */
+async function eventually<T>(check: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+describe.each(backends)('key rotation while the issuer runs ($name)', (backend) => {
+  let database: TestDatabase;
+  let issuer: TestIssuer;
+  let client: { id: string; secret: string };
+
+  const token = async () => {
+    const response = await fetch(`${issuer.url}/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'client_credentials' }),
+    });
+    return ((await response.json()) as { access_token: string }).access_token;
+  };
+  const kids = async () =>
+    ((await (await fetch(`${issuer.url}/jwks`)).json()) as { keys: { kid: string }[] }).keys.map((key) => key.kid).sort();
+
+  beforeAll(async () => {
+    database = await backend.create();
+    issuer = await startTestIssuer(database);
+    const created = await createClient(issuer.db, { name: 'rotation', grants: ['client_credentials'], resources: [AUDIENCE] });
+    client = { id: created.client.id, secret: created.clientSecret ?? '' };
+  });
+
+  afterAll(async () => {
+    await issuer?.close();
+    await database?.drop();
+  });
+
+  it('when keys are generated and rotated, the issuer follows without a restart and old tokens stay verifiable', async () => {
+    const env = testEnv(database);
+    const before = await token();
+    const first = decodeProtectedHeader(before).kid ?? '';
+
+    const next = await sigilJson<{ kid: string; state: string }>(['keys', 'generate'], env);
+    expect(next.state).toBe('next');
+    // published before it signs
+    await eventually(async () => ((await kids()).includes(next.kid) ? true : undefined));
+    expect(decodeProtectedHeader(await token()).kid).toBe(first);
+
+    const rotation = await sigilJson<{ current: string; retired: string; next: string }>(['keys', 'rotate'], env);
+    expect(rotation).toEqual({ current: next.kid, retired: first, next: expect.any(String) });
+    const after = await eventually(async () => {
+      const fresh = await token();
+      return decodeProtectedHeader(fresh).kid === next.kid ? fresh : undefined;
+    });
+    expect(await kids()).toEqual([first, next.kid, rotation.next].sort());
+
+    const jwks = createRemoteJWKSet(new URL(`${issuer.url}/jwks`));
+    for (const jwt of [before, after]) {
+      const { payload } = await jwtVerify(jwt, jwks, { issuer: issuer.issuer, audience: AUDIENCE, typ: 'at+jwt', algorithms: ['RS256'] });
+      expect(payload.client_id).toBe(client.id);
+    }
+
+    const refused = await sigil(['keys', 'retire', next.kid], env);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe(`sigil: ${next.kid} is the current signing key; run "sigil keys rotate" to replace it first\n`);
+  });
+});
