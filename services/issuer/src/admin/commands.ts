@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
 
+import { createApiKey, listApiKeys, newApiKeySchema, revokeApiKey, type ApiKeyRecord } from '../domain/api-keys.js';
 import { createClient, listClients, newClientSchema, type ClientRecord } from '../domain/clients.js';
 import { migrate } from '../storage/db.js';
 
@@ -29,7 +30,23 @@ function clientView(client: ClientRecord) {
   };
 }
 
+function apiKeyView(apiKey: ApiKeyRecord) {
+  const iso = (value: Date | null) => (value === null ? null : value.toISOString());
+  return {
+    id: apiKey.id,
+    name: apiKey.name,
+    owner: apiKey.owner,
+    scope: apiKey.scopes.join(' '),
+    roles: apiKey.roles,
+    expires_at: iso(apiKey.expiresAt),
+    last_used_at: iso(apiKey.lastUsedAt),
+    revoked_at: iso(apiKey.revokedAt),
+    created_at: apiKey.createdAt.toISOString(),
+  };
+}
+
 const empty = z.object({}).strict();
+const byId = z.object({ id: z.string().regex(/^[0-9a-f]{32}$/u, 'an API key id is 32 hexadecimal characters') }).strict();
 
 export const adminCommands = {
   migrate: {
@@ -47,6 +64,25 @@ export const adminCommands = {
     input: empty,
     run: async (db) => ({ clients: (await listClients(db)).map(clientView) }),
   } satisfies AdminCommand<z.infer<typeof empty>>,
+  'api-keys.create': {
+    input: newApiKeySchema,
+    run: async (db, input) => {
+      const { record, key } = await createApiKey(db, input);
+      return { id: record.id, key, api_key: apiKeyView(record) };
+    },
+  } satisfies AdminCommand<z.infer<typeof newApiKeySchema>>,
+  'api-keys.list': {
+    input: empty,
+    run: async (db) => ({ api_keys: (await listApiKeys(db)).map(apiKeyView) }),
+  } satisfies AdminCommand<z.infer<typeof empty>>,
+  'api-keys.revoke': {
+    input: byId,
+    run: async (db, { id }) => {
+      const revoked = await revokeApiKey(db, id);
+      if (revoked === undefined) throw new AdminInputError(`no API key with id ${id}`);
+      return apiKeyView(revoked);
+    },
+  } satisfies AdminCommand<z.infer<typeof byId>>,
 } as const;
 
 export type AdminCommandName = keyof typeof adminCommands;

@@ -1,8 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import type { z } from 'zod';
 
-import { AdminInputError, describeInputError, type AdminCommandName } from '../admin/commands.js';
+import { AdminInputError, adminCommands, describeInputError, type AdminCommandName } from '../admin/commands.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
+import { newApiKeySchema } from '../domain/api-keys.js';
 import { newClientSchema } from '../domain/clients.js';
 import { splitScope } from '../domain/validation.js';
 import { generateKey, KeyRequestError, KeyStoreError, readKeys, retireKey, rotateKeys } from '../keys/key-store.js';
@@ -151,6 +152,51 @@ function buildProgram(config: () => Config): Command {
       print(result, options.json, (r) =>
         table(r['clients'] as Output[], ['client_id', 'name', 'grants', 'scope', 'roles', 'resources']),
       );
+    });
+
+  const apiKeys = program.command('api-keys').description('API keys for machine callers of resource services');
+  apiKeys
+    .command('create')
+    .description('create an API key; the key is printed once')
+    .requiredOption('--name <name>', 'display name')
+    .option('--owner <owner>', 'who the key belongs to (team, service or person)')
+    .option('--scope <scopes>', 'space-separated scopes the key carries')
+    .option('--role <role>', 'role the key carries (repeatable)', collect, [])
+    .option('--expires-in <seconds>', 'lifetime in seconds (default: no expiry)')
+    .option('--json', 'print one JSON object')
+    .action(async (options: JsonFlag & Record<string, unknown>) => {
+      const expiresIn = options['expiresIn'] as string | undefined;
+      const input = validated(newApiKeySchema, {
+        name: options['name'],
+        owner: options['owner'],
+        scopes: splitScope(options['scope'] as string | undefined),
+        roles: options['role'],
+        expiresIn: expiresIn === undefined ? undefined : /^\d+$/u.test(expiresIn) ? Number(expiresIn) : Number.NaN,
+      });
+      const result = await database('api-keys.create', input);
+      const { api_key: _view, ...shown } = result;
+      print(shown, options.json, (r) =>
+        [`id:  ${String(r['id'])}`, `key: ${String(r['key'])}`, '', 'The key is shown only now; Sigil keeps only its hash.'].join('\n'),
+      );
+    });
+  apiKeys
+    .command('list')
+    .description('list API keys (never the keys themselves)')
+    .option('--json', 'print one JSON object')
+    .action(async (options: JsonFlag) => {
+      const result = await database('api-keys.list', {});
+      print(result, options.json, (r) =>
+        table(r['api_keys'] as Output[], ['id', 'name', 'owner', 'scope', 'roles', 'expires_at', 'last_used_at', 'revoked_at']),
+      );
+    });
+  apiKeys
+    .command('revoke')
+    .description('revoke an API key; resource services refuse it within their cache time')
+    .argument('<id>', 'the API key id')
+    .option('--json', 'print one JSON object')
+    .action(async (id: string, options: JsonFlag) => {
+      const result = await database('api-keys.revoke', validated(adminCommands['api-keys.revoke'].input, { id }));
+      print(result, options.json, (r) => `revoked ${String(r['id'])} at ${String(r['revoked_at'])}`);
     });
 
   return program;

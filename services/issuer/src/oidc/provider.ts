@@ -6,6 +6,7 @@ import { secretMatches } from '../domain/secrets.js';
 import type { PrivateJwk } from '../keys/key-store.js';
 import type { Logger } from '../logger.js';
 import { knexAdapterFactory } from './adapter.js';
+import { introspectionExtension } from './introspection.js';
 import { renderError } from './render-error.js';
 import { clientRoles, defaultResource, resourceServerResolver } from './resource-servers.js';
 import { routes } from './routes.js';
@@ -63,7 +64,8 @@ export function providerConfiguration({ config, db, signingKeys, cookieKeys }: P
       clientCredentials: { enabled: true },
       introspection: {
         enabled: true,
-        // a client may introspect only what was issued to it (resource-server access comes with the guard)
+        // stored tokens (refresh tokens): only the client they were issued to; JWT access
+        // tokens and API keys are answered by introspectionExtension
         allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
       },
       revocation: {
@@ -109,8 +111,10 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
   provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
   provider.on('grant.error', (_ctx, error) => logger.debug({ error: (error as { error?: string }).error }, 'token request refused'));
 
+  const introspection = introspectionExtension(dependencies.db, dependencies.config.issuer, dependencies.signingKeys);
   provider.use(async (ctx, next) => {
     await next();
+    await introspection(ctx as KoaContextWithOIDC);
     const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;
     // RFC 6749 §5.2 names this case unauthorized_client; the engine answers invalid_request
     if (

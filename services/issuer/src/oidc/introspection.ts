@@ -1,0 +1,68 @@
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import type { Knex } from 'knex';
+import type { Client, KoaContextWithOIDC } from 'oidc-provider';
+
+import { authenticateApiKey, looksLikeApiKey } from '../domain/api-keys.js';
+import { publicJwk, type PrivateJwk } from '../keys/key-store.js';
+import { registeredResources } from './resource-servers.js';
+import { routes } from './routes.js';
+
+type IntrospectionBody = Record<string, unknown>;
+
+/**
+ * RFC 7662 answers for the two kinds of credential the engine cannot introspect: Sigil API
+ * keys, and JWT access tokens (never stored, ENGINE-NOTES). The engine has already parsed
+ * the request and authenticated the calling client; this only replaces its answer.
+ */
+export function introspectionExtension(db: Knex, issuer: string, signingKeys: readonly PrivateJwk[]) {
+  const keySet = createLocalJWKSet({ keys: signingKeys.map((key) => ({ ...publicJwk(key) })) });
+
+  async function apiKeyAnswer(client: Client, token: string): Promise<IntrospectionBody> {
+    // only confidential clients (resource services) may resolve API keys
+    if (client.clientAuthMethod === 'none') return { active: false };
+    const apiKey = await authenticateApiKey(db, token);
+    if (apiKey === undefined) return { active: false };
+    return {
+      active: true,
+      token_type: 'api_key',
+      iss: issuer,
+      sub: apiKey.id,
+      api_key_id: apiKey.id,
+      name: apiKey.name,
+      scope: apiKey.scopes.join(' ') || undefined,
+      roles: apiKey.roles,
+      iat: Math.floor(apiKey.createdAt.getTime() / 1000),
+      exp: apiKey.expiresAt === null ? undefined : Math.floor(apiKey.expiresAt.getTime() / 1000),
+    };
+  }
+
+  async function jwtAnswer(client: Client, token: string): Promise<IntrospectionBody> {
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, keySet, { issuer, typ: 'at+jwt', algorithms: ['RS256'] }));
+    } catch {
+      return { active: false };
+    }
+    const audiences = typeof payload.aud === 'string' ? [payload.aud] : (payload.aud ?? []);
+    // the token's own client, or the resource server it was minted for (RFC 7662 §4)
+    const allowed =
+      payload['client_id'] === client.clientId ||
+      audiences.some((audience) => registeredResources(client).includes(audience));
+    if (!allowed) return { active: false };
+    return { ...payload, active: true, token_type: 'Bearer' };
+  }
+
+  return async (ctx: KoaContextWithOIDC): Promise<void> => {
+    if (ctx.path !== routes.introspection || ctx.method !== 'POST' || !('oidc' in ctx)) return;
+    const client = ctx.oidc.client;
+    const token = ctx.oidc.params?.['token'];
+    if (client === undefined || typeof token !== 'string') return;
+    const body = ctx.body as { active?: unknown; error?: unknown } | undefined;
+    if (looksLikeApiKey(token) && body?.active === false) {
+      ctx.body = await apiKeyAnswer(client, token);
+    } else if (ctx.status === 400 && body?.error === 'unsupported_token_type') {
+      ctx.status = 200;
+      ctx.body = await jwtAnswer(client, token);
+    }
+  };
+}
