@@ -1,0 +1,20 @@
+export { createApiKeyResolver, type ApiKeyResolver, type ApiKeyResolverOptions } from './api-key.js';
+export { issuerMetadata, type IssuerMetadata } from './discovery.js';
+export {
+  CredentialsMissing,
+  GuardError,
+  InsufficientRole,
+  InsufficientScope,
+  InvalidRequest,
+  InvalidToken,
+  VerifierUnavailable,
+  type GuardErrorCode,
+} from './errors.js';
+export { createGuard, type Guard, type GuardLogger, type GuardOptions, type RequireAuthOptions } from './guard.js';
+export { JwksCache, type JwksCacheOptions } from './jwks-cache.js';
+export type { Principal, PrincipalKind } from './principal.js';
+export {
+  createAccessTokenVerifier,
+  type AccessTokenVerifier,
+  type AccessTokenVerifierOptions,
+} from './verify-access-token.js';

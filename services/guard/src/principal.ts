@@ -1,0 +1,38 @@
+/** Who a request acts for. */
+export type PrincipalKind = 'user' | 'client' | 'api_key';
+
+/**
+ * The authenticated caller, the same shape for a user token, a client-credentials token and an
+ * API key. Identify a caller by `issuer` + `sub` (RFC 9068 §4).
+ *
+ * @example
+ * ```ts
+ * app.get('/me', guard.requireAuth(), (req, res) => {
+ *   const { kind, sub, scopes, roles } = req.auth!;
+ *   res.json({ kind, sub, scopes, roles });
+ * });
+ * ```
+ */
+export interface Principal {
+  /** `user` (a person's token), `client` (client credentials: `sub` is the client id) or `api_key`. */
+  readonly kind: PrincipalKind;
+  /** The user id, the client id, or the API key id. */
+  readonly sub: string;
+  /** The OAuth client the token was issued to; undefined for an API key. */
+  readonly clientId: string | undefined;
+  readonly scopes: readonly string[];
+  readonly roles: readonly string[];
+  readonly issuer: string;
+  /** When the credential stops being valid, if it expires. */
+  readonly expiresAt: Date | undefined;
+  /** The verified claims (token) or the introspection answer (API key). */
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
+export function stringArray(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
+}
+
+export function scopeList(value: unknown): string[] {
+  return typeof value === 'string' ? value.split(' ').filter((scope) => scope !== '') : [];
+}

@@ -1,0 +1,134 @@
+import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
+
+import { GuardError, InvalidToken } from './errors.js';
+import { JwksCache, type JwksCacheOptions } from './jwks-cache.js';
+import { scopeList, stringArray, type Principal } from './principal.js';
+
+const ASYMMETRIC = /^(RS|PS|ES)(256|384|512)$|^EdDSA$|^Ed25519$/u;
+/** Header parameters that could point at a key; the key comes only from the JWKS (RFC 8725 §3.10). */
+const KEY_POINTERS = ['jku', 'jwk', 'x5u', 'x5c'] as const;
+
+export interface AccessTokenVerifierOptions {
+  /** The expected `iss`, exactly as the issuer publishes it. */
+  readonly issuer: string;
+  /** This service's resource URI: the expected `aud`. */
+  readonly audience: string;
+  /** Where the keys are; default: found through the issuer's metadata. */
+  readonly jwksUri?: string | (() => Promise<string>);
+  /** Accepted algorithms. Default `['RS256']`; only asymmetric algorithms are allowed. */
+  readonly algorithms?: readonly string[];
+  /** Leeway for `exp`, `nbf` and `iat`, in seconds. Default 30. */
+  readonly clockToleranceSeconds?: number;
+  /** JWKS caching (see {@link JwksCacheOptions}). */
+  readonly jwks?: Omit<JwksCacheOptions, 'jwksUri' | 'now'>;
+  /**
+   * Already-verified tokens are remembered (bounded, never past `exp`) so that a token used
+   * many times is verified once per `maxAgeMs`. `maxEntries: 0` turns the cache off.
+   * Default 10,000 entries, 60 s.
+   */
+  readonly verifiedCache?: { readonly maxEntries?: number; readonly maxAgeMs?: number };
+  /** The clock in milliseconds, for tests. */
+  readonly now?: () => number;
+}
+
+/** A function that turns an access token into the caller it speaks for. */
+export interface AccessTokenVerifier {
+  /** @throws InvalidToken, or VerifierUnavailable when no keys can be had */
+  verify(token: string): Promise<Principal>;
+  readonly keys: JwksCache;
+}
+
+function principalOf(payload: JWTPayload, issuer: string): Principal {
+  const sub = payload.sub ?? '';
+  const clientId = typeof payload['client_id'] === 'string' ? payload['client_id'] : undefined;
+  return {
+    // RFC 9068 §2.2: for client credentials, sub is the client id (S12)
+    kind: sub === clientId ? 'client' : 'user',
+    sub,
+    clientId,
+    scopes: scopeList(payload['scope']),
+    roles: stringArray(payload['roles']),
+    issuer,
+    expiresAt: payload.exp === undefined ? undefined : new Date(payload.exp * 1000),
+    claims: payload,
+  };
+}
+
+/**
+ * Verifies RFC 9068 JWT access tokens locally: signature by a key from the issuer's JWKS,
+ * `alg` from the allowlist, `typ` `at+jwt`, `iss` and `aud` pinned, `exp`/`nbf` with a small
+ * tolerance.
+ *
+ * @example
+ * ```ts
+ * const verifier = createAccessTokenVerifier({
+ *   issuer: 'https://auth.example.com',
+ *   audience: 'https://orders.example.com',
+ * });
+ * const principal = await verifier.verify(bearerToken);
+ * console.log(principal.sub, principal.scopes);
+ * ```
+ */
+export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): AccessTokenVerifier {
+  const algorithms = [...(options.algorithms ?? ['RS256'])];
+  const refused = algorithms.find((alg) => !ASYMMETRIC.test(alg));
+  if (algorithms.length === 0 || refused !== undefined) {
+    throw new TypeError(`algorithms must be asymmetric JWS algorithms (refused: ${refused ?? 'empty list'})`);
+  }
+  if (options.jwksUri === undefined) {
+    throw new TypeError('jwksUri is required (createGuard discovers it from the issuer)');
+  }
+  const now = options.now ?? Date.now;
+  const tolerance = options.clockToleranceSeconds ?? 30;
+  const keys = new JwksCache({ ...options.jwks, jwksUri: options.jwksUri, now });
+  const maxEntries = options.verifiedCache?.maxEntries ?? 10_000;
+  const maxAgeMs = options.verifiedCache?.maxAgeMs ?? 60_000;
+  const verified = new Map<string, { principal: Principal; until: number }>();
+
+  async function verifyUncached(token: string): Promise<Principal> {
+    let header;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch (error) {
+      throw new InvalidToken('not a JWS', { cause: error });
+    }
+    const pointer = KEY_POINTERS.find((name) => header[name] !== undefined);
+    if (pointer !== undefined) throw new InvalidToken(`token header carries "${pointer}"`);
+    try {
+      const { payload } = await jwtVerify(token, keys.resolver, {
+        issuer: options.issuer,
+        audience: options.audience,
+        algorithms,
+        typ: 'at+jwt',
+        clockTolerance: tolerance,
+        currentDate: new Date(now()),
+        requiredClaims: ['exp', 'iat', 'sub', 'client_id', 'jti'],
+      });
+      return principalOf(payload, options.issuer);
+    } catch (error) {
+      if (error instanceof GuardError) throw error;
+      const code = error instanceof errors.JOSEError ? error.code : 'ERR_UNKNOWN';
+      throw new InvalidToken(`${code}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  return {
+    keys,
+    async verify(token) {
+      const hit = verified.get(token);
+      if (hit !== undefined && hit.until > now()) return hit.principal;
+      if (hit !== undefined) verified.delete(token);
+      const principal = await verifyUncached(token);
+      if (maxEntries > 0) {
+        if (verified.size >= maxEntries) {
+          // evict the oldest entry (Map keeps insertion order)
+          const oldest = verified.keys().next();
+          if (oldest.done !== true) verified.delete(oldest.value);
+        }
+        const expiry = (principal.expiresAt?.getTime() ?? 0) + tolerance * 1000;
+        verified.set(token, { principal, until: Math.min(expiry, now() + maxAgeMs) });
+      }
+      return principal;
+    },
+  };
+}

@@ -1,0 +1,101 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+
+import { createAccessTokenVerifier, InvalidToken, VerifierUnavailable } from '../src/index.js';
+import { accessToken, AUDIENCE, ISSUER, JwksServer, signingKey, type SigningKey } from './support.js';
+
+describe('guard: JWKS cache (R7)', () => {
+  let jwks: JwksServer;
+  let key: SigningKey;
+  let clock: number;
+  const now = () => clock;
+  const verifier = () =>
+    createAccessTokenVerifier({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      jwksUri: jwks.url,
+      now,
+      jwks: { maxAgeMs: 5 * 60_000, staleIfErrorMs: 3600_000, cooldownMs: 30_000 },
+      verifiedCache: { maxEntries: 0 },
+    });
+  const token = (signer: SigningKey, claims = {}) => accessToken(signer, claims, {}, Math.floor(clock / 1000));
+
+  beforeEach(async () => {
+    clock = Date.parse('2026-11-29T10:00:00Z');
+    key = await signingKey('k1');
+    jwks = new JwksServer();
+    jwks.keys = [key.publicJwk];
+    await jwks.start();
+  });
+
+  afterEach(async () => {
+    await jwks.stop();
+  });
+
+  it('when many tokens are verified, fetches the JWKS once', async () => {
+    const v = verifier();
+    for (let i = 0; i < 20; i += 1) await v.verify(await token(key));
+    expect(jwks.requests).toBe(1);
+  });
+
+  it('when a flood of unknown kids arrives, refetches at most once per cooldown', async () => {
+    const v = verifier();
+    await v.verify(await token(key));
+    const strangers = await Promise.all(Array.from({ length: 5 }, (_, i) => signingKey(`random-${i}`)));
+    await expect(v.verify(await token(strangers[0] as SigningKey))).rejects.toThrow(InvalidToken);
+    expect(jwks.requests).toBe(1); // fetched moments ago: no refetch inside the cooldown
+    clock += 31_000;
+    const results = await Promise.allSettled(
+      Array.from({ length: 200 }, (_, i) => token(strangers[i % strangers.length] as SigningKey).then((t) => v.verify(t))),
+    );
+    expect(results.every((result) => result.status === 'rejected' && result.reason instanceof InvalidToken)).toBe(true);
+    expect(jwks.requests).toBe(2);
+    clock += 31_000;
+    await expect(v.verify(await token(strangers[0] as SigningKey))).rejects.toThrow(InvalidToken);
+    expect(jwks.requests).toBe(3);
+  });
+
+  it('when the issuer publishes a new key, a token signed by it is accepted after one refetch', async () => {
+    const v = verifier();
+    await v.verify(await token(key));
+    const next = await signingKey('k2');
+    jwks.keys = [key.publicJwk, next.publicJwk];
+    clock += 31_000;
+    await expect(v.verify(await token(next))).resolves.toMatchObject({ sub: 'user-1' });
+    expect(jwks.requests).toBe(2);
+  });
+
+  it('when the issuer is unreachable, keeps verifying with the last good keys for staleIfErrorMs', async () => {
+    const v = verifier();
+    await v.verify(await token(key));
+    await jwks.stop();
+    clock += 30 * 60_000; // past maxAge: a background refresh fails, the cached keys still serve
+    await expect(v.verify(await token(key))).resolves.toMatchObject({ sub: 'user-1' });
+    clock += 29 * 60_000;
+    await expect(v.verify(await token(key))).resolves.toMatchObject({ sub: 'user-1' });
+    clock += 2 * 60_000; // beyond one hour without a successful fetch
+    await expect(v.verify(await token(key))).rejects.toThrow(VerifierUnavailable);
+  });
+
+  it('when the issuer has never been reachable, refuses with VerifierUnavailable (503), not invalid_token', async () => {
+    await jwks.stop();
+    await expect(verifier().verify(await token(key))).rejects.toThrow(VerifierUnavailable);
+  });
+
+  it('when a token was verified before, the verified-token cache answers without re-verifying until exp', async () => {
+    const cached = createAccessTokenVerifier({ issuer: ISSUER, audience: AUDIENCE, jwksUri: jwks.url, now, verifiedCache: { maxAgeMs: 60_000 } });
+    const t = await token(key, { exp: Math.floor(clock / 1000) + 45 });
+    await cached.verify(t);
+    await jwks.stop();
+    jwks.keys = [];
+    clock += 50_000;
+    await expect(cached.verify(t)).resolves.toMatchObject({ sub: 'user-1' });
+    clock += 30_000; // exp + 30 s tolerance has passed
+    await expect(cached.verify(t)).rejects.toThrow();
+  });
+
+  it('refuses to be configured with a symmetric or empty algorithm list (R3)', () => {
+    for (const algorithms of [['HS256'], ['none'], [], ['RS256', 'HS512']]) {
+      expect(() => createAccessTokenVerifier({ issuer: ISSUER, audience: AUDIENCE, jwksUri: jwks.url, algorithms })).toThrow(TypeError);
+    }
+  });
+});
