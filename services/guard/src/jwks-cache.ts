@@ -12,7 +12,10 @@ export interface JwksCacheOptions {
    * Default 24 hours.
    */
   readonly staleIfErrorMs?: number;
-  /** At most one fetch per this interval, whatever the traffic (unknown `kid` floods). Default 10 s. */
+  /**
+   * At most one fetch per this interval, whatever the traffic (unknown `kid` floods); a
+   * token with an unknown `kid` waits at most this long for the next fetch. Default 5 s.
+   */
   readonly cooldownMs?: number;
   /** Timeout of one JWKS request. Default 5 s. */
   readonly timeoutMs?: number;
@@ -49,13 +52,14 @@ export class JwksCache {
   #fetchedAt = Number.NEGATIVE_INFINITY;
   #attemptedAt = Number.NEGATIVE_INFINITY;
   #inflight: Promise<void> | undefined;
+  #scheduled: Promise<void> | undefined;
   #fetches = 0;
 
   constructor(options: JwksCacheOptions) {
     this.#options = {
       maxAgeMs: 5 * 60_000,
       staleIfErrorMs: 24 * 3600_000,
-      cooldownMs: 10_000,
+      cooldownMs: 5000,
       timeoutMs: 5000,
       now: Date.now,
       ...options,
@@ -85,14 +89,32 @@ export class JwksCache {
     try {
       return await local(header, token);
     } catch (error) {
-      if (!(error instanceof errors.JWKSNoMatchingKey) || !this.#mayFetch(this.#options.now())) throw error;
-      await this.#refresh(false).catch(() => undefined);
+      if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
+      await this.#refetchSoon();
       return (this.#local ?? local)(header, token);
     }
   }
 
   #mayFetch(now: number): boolean {
     return this.#inflight !== undefined || now - this.#attemptedAt >= this.#options.cooldownMs;
+  }
+
+  /**
+   * An unknown `kid`: fetch now if the cooldown allows, otherwise wait for the end of the
+   * cooldown and share one fetch with every other waiter. A key the issuer has just started
+   * signing with is therefore never refused, and a flood of random kids costs the issuer
+   * one request per cooldown.
+   */
+  #refetchSoon(): Promise<void> {
+    const wait = this.#attemptedAt + this.#options.cooldownMs - this.#options.now();
+    if (wait <= 0 || this.#inflight !== undefined) return this.#refresh(false).catch(() => undefined);
+    this.#scheduled ??= new Promise<void>((resolve) => setTimeout(resolve, wait))
+      .then(() => {
+        this.#scheduled = undefined;
+        return this.#refresh(false);
+      })
+      .catch(() => undefined);
+    return this.#scheduled;
   }
 
   /** Fetches the JWKS, sharing one request among concurrent callers. */

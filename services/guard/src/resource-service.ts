@@ -1,0 +1,130 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import express, { type ErrorRequestHandler, type Express } from 'express';
+import helmet from 'helmet';
+
+import { createGuard, type Guard, type GuardLogger, type GuardOptions } from './guard.js';
+import { pino } from 'pino';
+
+import { resourceServiceConfig, ServiceConfigError, type ResourceServiceConfig } from './service-config.js';
+
+export interface ResourceServiceOptions {
+  readonly config: ResourceServiceConfig;
+  readonly logger: GuardLogger & { info(details: Record<string, unknown>, message: string): void; error(details: Record<string, unknown>, message: string): void };
+  /** Adds the service's own routes, guarded with `guard`. */
+  readonly routes: (app: Express, guard: Guard) => void;
+  /** Extra guard options (cache sizes, clock tolerance…). */
+  readonly guard?: Partial<Omit<GuardOptions, 'issuer' | 'audience' | 'apiKeys' | 'logger'>> & {
+    readonly apiKeyCache?: { readonly positiveTtlMs?: number; readonly negativeTtlMs?: number };
+  };
+}
+
+/**
+ * The frame shared by Sigil's resource services: helmet, a JSON body parser, `GET /healthz`,
+ * the guard built from the service's configuration, and JSON answers for unknown routes and
+ * errors (never a stack).
+ *
+ * @example
+ * ```ts
+ * const app = createResourceApp({
+ *   config, logger,
+ *   routes: (app, guard) => app.get('/reports', guard.requireScope('reports:read'), listReports),
+ * });
+ * ```
+ */
+export function createResourceApp(options: ResourceServiceOptions): { app: Express; guard: Guard } {
+  const { config, logger } = options;
+  const { apiKeyCache, ...guardExtras } = options.guard ?? {};
+  const guard = createGuard({
+    ...guardExtras,
+    issuer: config.issuer,
+    audience: config.audience,
+    logger,
+    ...(config.guardClient === undefined ? {} : { apiKeys: { ...config.guardClient, ...apiKeyCache } }),
+  });
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(helmet());
+  app.use(express.json({ limit: '16kb' }));
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  options.routes(app, guard);
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not_found', error_description: 'no such endpoint' });
+  });
+  const errors: ErrorRequestHandler = (error: unknown, _req, res, _next) => {
+    const status = (error as { status?: unknown }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      res.status(status).json({ error: 'invalid_request', error_description: 'the request body could not be read' });
+      return;
+    }
+    logger.error({ err: error }, 'unhandled error');
+    res.status(500).json({ error: 'server_error', error_description: 'an unexpected error occurred' });
+  };
+  app.use(errors);
+  return { app, guard };
+}
+
+/**
+ * Serves an app on `port`; `close()` stops accepting requests and ends idle connections.
+ *
+ * @example
+ * ```ts
+ * const running = await serve(app, 4001);
+ * console.log(running.url);
+ * ```
+ */
+export async function serve(app: Express, port: number): Promise<{ url: string; port: number; close(): Promise<void> }> {
+  const server = createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => resolve());
+  });
+  const actual = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${actual}`,
+    port: actual,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 2000).unref();
+      }),
+  };
+}
+
+/**
+ * The whole `main` of a resource service: reads its configuration (a bad value exits 2
+ * with one line), builds the app, serves it, and stops cleanly on SIGTERM/SIGINT.
+ *
+ * @example
+ * ```ts
+ * await runResourceService('reports-api', { port: 4002, audience: 'http://localhost:4002' }, createReportsApp);
+ * ```
+ */
+export async function runResourceService(
+  name: string,
+  defaults: { readonly port: number; readonly audience: string },
+  build: (options: Omit<ResourceServiceOptions, 'routes'>) => { app: Express },
+): Promise<void> {
+  let config: ResourceServiceConfig;
+  try {
+    config = resourceServiceConfig(process.env, defaults);
+  } catch (error) {
+    if (!(error instanceof ServiceConfigError)) throw error;
+    process.stderr.write(`${name}: ${error.message}\n`);
+    process.exit(2);
+  }
+  const logger = pino({ level: config.logLevel, base: { service: name } });
+  const { app } = build({ config, logger });
+  const running = await serve(app, config.port);
+  logger.info(
+    { port: running.port, issuer: config.issuer, audience: config.audience, apiKeys: config.guardClient !== undefined },
+    `${name} listening`,
+  );
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => void running.close().then(() => process.exit(0)));
+  }
+}

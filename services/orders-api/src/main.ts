@@ -1,0 +1,5 @@
+import { runResourceService } from '@sigil/guard';
+
+import { createOrdersApp } from './app.js';
+
+await runResourceService('orders-api', { port: 4001, audience: 'http://localhost:4001' }, createOrdersApp);

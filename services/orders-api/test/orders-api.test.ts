@@ -1,0 +1,179 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { resourceServiceConfig, serve } from '@sigil/guard';
+import { decodeProtectedHeader } from 'jose';
+import { pino } from 'pino';
+
+import { createApiKey, revokeApiKey } from '../../issuer/src/domain/api-keys.js';
+import { createClient } from '../../issuer/src/domain/clients.js';
+import { rotateKeys } from '../../issuer/src/keys/key-store.js';
+import { backends, type TestDatabase } from '../../issuer/test/support/backends.js';
+import { startTestIssuer, type TestIssuer } from '../../issuer/test/support/issuer.js';
+import { createOrdersApp } from '../src/app.js';
+
+const ORDERS = 'http://localhost:4001';
+const REPORTS = 'http://localhost:4002';
+
+interface Credentials {
+  id: string;
+  secret: string;
+}
+
+async function until<T>(check: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe.each(backends)('orders-api behind a real issuer ($name)', (backend) => {
+  let database: TestDatabase;
+  let issuer: TestIssuer;
+  let service: { url: string; close(): Promise<void> };
+  let machine: Credentials;
+  let reader: Credentials;
+  let apiKey: { id: string; key: string };
+
+  const token = async (client: Credentials, form: Record<string, string> = {}) => {
+    const response = await fetch(`${issuer.url}/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'client_credentials', ...form }),
+    });
+    expect(response.status).toBe(200);
+    return ((await response.json()) as { access_token: string }).access_token;
+  };
+  const call = (path: string, headers: Record<string, string> = {}, body?: unknown) =>
+    fetch(`${service.url}${path}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  const bearer = (jwt: string) => ({ authorization: `Bearer ${jwt}` });
+  const created = async (input: Parameters<typeof createClient>[1]) => {
+    const { client, clientSecret } = await createClient(issuer.db, input);
+    return { id: client.id, secret: clientSecret ?? '' };
+  };
+
+  beforeAll(async () => {
+    database = await backend.create();
+    issuer = await startTestIssuer(database);
+    machine = await created({
+      name: 'fulfilment',
+      grants: ['client_credentials'],
+      scopes: ['orders:read', 'orders:write'],
+      roles: ['admin'],
+      resources: [ORDERS, REPORTS],
+    });
+    reader = await created({ name: 'dashboard', grants: ['client_credentials'], scopes: ['orders:read'], resources: [ORDERS] });
+    const guardClient = await created({ name: 'orders-api', grants: ['client_credentials'], resources: [ORDERS] });
+    const key = await createApiKey(issuer.db, { name: 'ci-bot', scopes: ['orders:read', 'orders:write'], roles: ['admin'] });
+    apiKey = { id: key.record.id, key: key.key };
+    const config = resourceServiceConfig(
+      { ISSUER: issuer.issuer, AUDIENCE: ORDERS, GUARD_CLIENT_ID: guardClient.id, GUARD_CLIENT_SECRET: guardClient.secret },
+      { port: 0, audience: ORDERS },
+    );
+    const { app } = createOrdersApp({ config, logger: pino({ level: 'silent' }), guard: { apiKeyCache: { positiveTtlMs: 500, negativeTtlMs: 500 } } });
+    service = await serve(app, 0);
+  });
+
+  afterAll(async () => {
+    await service?.close();
+    await issuer?.close();
+    await database?.drop();
+  });
+
+  it('when a machine client has the scopes and the admin role, it reads, writes and sees stats', async () => {
+    const jwt = await token(machine);
+    expect((await call('/orders', bearer(jwt))).status).toBe(200);
+    const placed = await call('/orders', bearer(jwt), { item: 'widget', quantity: 3 });
+    expect(placed.status).toBe(201);
+    expect(await placed.json()).toMatchObject({ item: 'widget', quantity: 3, placedBy: machine.id });
+    const stats = await call('/orders/admin/stats', bearer(jwt));
+    expect(stats.status).toBe(200);
+    expect(await stats.json()).toMatchObject({ orders: expect.any(Number), quantity: expect.any(Number) });
+  });
+
+  it('when the order is not valid, answers 400 invalid_request and places nothing', async () => {
+    const jwt = await token(machine);
+    const before = ((await (await call('/orders', bearer(jwt))).json()) as { orders: unknown[] }).orders.length;
+    const response = await call('/orders', bearer(jwt), { item: '', quantity: 0, extra: true });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: 'invalid_request' });
+    expect(((await (await call('/orders', bearer(jwt))).json()) as { orders: unknown[] }).orders).toHaveLength(before);
+  });
+
+  it('when a client lacks orders:write or the admin role, answers 403 insufficient_scope', async () => {
+    const jwt = await token(reader);
+    const write = await call('/orders', bearer(jwt), { item: 'widget', quantity: 1 });
+    expect(write.status).toBe(403);
+    expect(write.headers.get('www-authenticate')).toBe(
+      `Bearer realm="${ORDERS}", error="insufficient_scope", error_description="requires scope orders:write", scope="orders:write"`,
+    );
+    expect((await call('/orders/admin/stats', bearer(jwt))).status).toBe(403);
+  });
+
+  it('when the token was minted for another service (aud), answers 401 invalid_token (R1)', async () => {
+    const response = await call('/orders', bearer(await token(machine, { resource: REPORTS })));
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toContain('error="invalid_token"');
+  });
+
+  it('when an API key is sent in X-API-Key, it acts with its own scopes and roles', async () => {
+    const placed = await call('/orders', { 'x-api-key': apiKey.key }, { item: 'gadget', quantity: 1 });
+    expect(placed.status).toBe(201);
+    expect(await placed.json()).toMatchObject({ placedBy: apiKey.id });
+    expect((await call('/orders/admin/stats', { 'x-api-key': apiKey.key })).status).toBe(200);
+  });
+
+  it('when an API key is sent in ?api_key=, only the route that opts in accepts it', async () => {
+    expect((await call(`/orders?api_key=${apiKey.key}`)).status).toBe(200);
+    const post = await call(`/orders?api_key=${apiKey.key}`, {}, { item: 'x', quantity: 1 });
+    expect(post.status).toBe(401);
+    expect(post.headers.get('www-authenticate')).toBe(`Bearer realm="${ORDERS}"`);
+  });
+
+  it('when an API key is bogus, answers 401 invalid_token', async () => {
+    const forged = `${apiKey.key.slice(0, -4)}AAAA`;
+    const response = await call('/orders', { 'x-api-key': forged });
+    expect(response.status).toBe(401);
+    expect(await response.json()).toEqual({ error: 'invalid_token', error_description: 'the access token or API key is invalid' });
+    expect((await call('/orders', { 'x-api-key': 'not-a-key' })).status).toBe(401);
+  });
+
+  it('when an API key is revoked, it is refused within the cache time', async () => {
+    const { key, record } = await createApiKey(issuer.db, { name: 'short-lived', scopes: ['orders:read'] });
+    expect((await call('/orders', { 'x-api-key': key })).status).toBe(200);
+    await revokeApiKey(issuer.db, record.id);
+    const revokedAt = Date.now();
+    await until(async () => ((await call('/orders', { 'x-api-key': key })).status === 401 ? true : undefined), 5000);
+    expect(Date.now() - revokedAt).toBeLessThan(2000);
+  });
+
+  it('when keys rotate while both run, old tokens keep working and new tokens carry the new kid', async () => {
+    const old = await token(machine);
+    expect((await call('/orders', bearer(old))).status).toBe(200);
+    const { current } = await rotateKeys(issuer.config.keysDir);
+    const fresh = await until(async () => {
+      const jwt = await token(machine);
+      return decodeProtectedHeader(jwt).kid === current.jwk.kid ? jwt : undefined;
+    });
+    expect((await call('/orders', bearer(fresh))).status).toBe(200);
+    expect((await call('/orders', bearer(old))).status).toBe(200);
+  });
+
+  it('when the issuer stops, the service keeps accepting valid tokens', async () => {
+    const jwt = await token(machine);
+    const unused = await token(reader);
+    expect((await call('/orders', bearer(jwt))).status).toBe(200);
+    await issuer.close();
+    try {
+      expect((await call('/orders', bearer(jwt))).status).toBe(200);
+      expect((await call('/orders', bearer(unused))).status).toBe(200);
+    } finally {
+      issuer = await startTestIssuer(database);
+    }
+  });
+});

@@ -1,0 +1,18 @@
+import { createResourceApp, type ResourceServiceOptions } from '@sigil/guard';
+
+const REPORTS = [
+  { id: 'daily-sales', title: 'Daily sales', period: 'P1D' },
+  { id: 'monthly-revenue', title: 'Monthly revenue', period: 'P1M' },
+];
+
+/** reports-api: `GET /reports` (scope reports:read). */
+export function createReportsApp(options: Omit<ResourceServiceOptions, 'routes'>) {
+  return createResourceApp({
+    ...options,
+    routes: (app, guard) => {
+      app.get('/reports', guard.requireScope('reports:read'), (req, res) => {
+        res.json({ reports: REPORTS, requested_by: req.auth?.sub });
+      });
+    },
+  });
+}
