@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { runDatabaseCommand } from './cli/run-command.js';
+import { loadConfig } from './config.js';
+
+/**
+ * `npm run stack`: the issuer and both example services on 4000/4001/4002, with a demo
+ * machine client and a demo API key whose credentials are printed once, for a first look.
+ */
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const ISSUER_PORT = 4000;
+const ORDERS = 'http://localhost:4001';
+const REPORTS = 'http://localhost:4002';
+
+const children: ChildProcess[] = [];
+
+function start(name: string, script: string, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, [path.join(root, script)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  child.on('exit', (code, signal) => {
+    if (!stopping) {
+      process.stderr.write(`stack: ${name} exited (${signal ?? code}); stopping the stack\n`);
+      stop(1);
+    }
+  });
+  children.push(child);
+  return child;
+}
+
+let stopping = false;
+function stop(code: number): void {
+  stopping = true;
+  for (const child of children) child.kill('SIGTERM');
+  setTimeout(() => process.exit(code), 500).unref();
+}
+
+async function waitFor(url: string, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} did not become ready`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+async function main(): Promise<void> {
+  process.on('SIGINT', () => stop(0));
+  process.on('SIGTERM', () => stop(0));
+  const env = { ...process.env, PORT: String(ISSUER_PORT) };
+  const config = loadConfig(env, process.cwd(), 'admin');
+  start('issuer', 'services/issuer/dist/main.js', { PORT: String(ISSUER_PORT), LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' });
+  await waitFor(`http://127.0.0.1:${ISSUER_PORT}/readyz`);
+
+  const machine = await runDatabaseCommand(config, 'clients.create', {
+    name: 'demo-machine',
+    grants: ['client_credentials'],
+    scopes: ['orders:read', 'orders:write', 'reports:read'],
+    roles: ['admin'],
+    resources: [ORDERS, REPORTS],
+  });
+  const guardClient = await runDatabaseCommand(config, 'clients.create', {
+    name: 'orders-api',
+    grants: ['client_credentials'],
+    resources: [ORDERS],
+  });
+  const apiKey = await runDatabaseCommand(config, 'api-keys.create', { name: 'demo-key', scopes: ['orders:read'] });
+
+  const common = { ISSUER: config.issuer, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' };
+  start('orders-api', 'services/orders-api/dist/main.js', {
+    ...common,
+    PORT: '4001',
+    AUDIENCE: ORDERS,
+    GUARD_CLIENT_ID: String(guardClient['client_id']),
+    GUARD_CLIENT_SECRET: String(guardClient['client_secret']),
+  });
+  start('reports-api', 'services/reports-api/dist/main.js', { ...common, PORT: '4002', AUDIENCE: REPORTS });
+  await Promise.all([waitFor(`${ORDERS}/healthz`), waitFor(`${REPORTS}/healthz`)]);
+
+  const id = String(machine['client_id']);
+  const secret = String(machine['client_secret']);
+  process.stdout.write(`
+Sigil stack is up (Ctrl-C stops it). These credentials are shown only now.
+
+  issuer       ${config.issuer}
+  orders-api   ${ORDERS}
+  reports-api  ${REPORTS}
+
+  demo machine client   ${id}
+  its secret            ${secret}
+  demo API key          ${String(apiKey['key'])}   (scope orders:read)
+
+Try:
+
+  TOKEN=$(curl -s -u '${id}:${secret}' -d grant_type=client_credentials ${config.issuer}/token | node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token')
+  curl -i -H "Authorization: Bearer $TOKEN" ${ORDERS}/orders
+  curl -i -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"item":"widget","quantity":2}' ${ORDERS}/orders
+  curl -i -H "Authorization: Bearer $TOKEN" ${ORDERS}/orders/admin/stats
+  curl -i -H 'X-API-Key: ${String(apiKey['key'])}' ${ORDERS}/orders
+  curl -i -H 'X-API-Key: ${String(apiKey['key'])}' -H 'content-type: application/json' -d '{"item":"x","quantity":1}' ${ORDERS}/orders   # 403: the key lacks orders:write
+  REPORTS_TOKEN=$(curl -s -u '${id}:${secret}' -d grant_type=client_credentials -d resource=${REPORTS} ${config.issuer}/token | node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token')
+  curl -i -H "Authorization: Bearer $REPORTS_TOKEN" ${REPORTS}/reports
+  curl -i -H "Authorization: Bearer $TOKEN" ${REPORTS}/reports   # 401: that token's audience is orders-api
+
+`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`stack: ${error instanceof Error ? error.message : String(error)}\n`);
+  stop(1);
+});
