@@ -74,6 +74,12 @@ describe.each(backends)('sigil CLI ($name)', (backend) => {
     [['clients', 'create', '--name', 'x', '--bogus'], "sigil: unknown option '--bogus'"],
     [['clients', 'delete'], "sigil: unknown command 'delete'"],
     [['frobnicate'], "sigil: unknown command 'frobnicate'"],
+    [['api-keys', 'create', '--name', 'k', '--expires-in', 'soon'], 'sigil: expiresIn: --expires-in must be a number of seconds'],
+    [['api-keys', 'create', '--name', 'k', '--expires-in', '10'], 'sigil: expiresIn: --expires-in must be at least 60 seconds'],
+    [['api-keys', 'create', '--scope', 'a'], "sigil: required option '--name <name>' not specified"],
+    [['api-keys', 'revoke', 'nope'], 'sigil: id: an API key id is 32 hexadecimal characters'],
+    [['api-keys', 'revoke', '0'.repeat(32)], `sigil: no API key with id ${'0'.repeat(32)}`],
+    [['keys', 'retire', 'no-such-kid'], expect.stringMatching(/^sigil: no key with kid no-such-kid in /u)],
   ];
 
   it('when given bad arguments, exits 2 with one line on stderr each time and writes nothing', async () => {
@@ -88,6 +94,27 @@ describe.each(backends)('sigil CLI ($name)', (backend) => {
       });
     }
     expect(await sigilJson<ClientList>(['clients', 'list'], env)).toEqual(before);
+  });
+
+  it('api-keys: create prints the key once; list never shows it; revoke stamps revoked_at', async () => {
+    const created = await sigilJson<{ id: string; key: string }>(
+      ['api-keys', 'create', '--name', 'ci-bot', '--owner', 'platform', '--scope', 'orders:read', '--role', 'reader', '--expires-in', '3600'],
+      env,
+    );
+    expect(Object.keys(created).sort()).toEqual(['id', 'key']);
+    expect(created.key).toMatch(new RegExp(`^sgk_${created.id}_[A-Za-z0-9_-]{43}$`, 'u'));
+    const listed = await sigilJson<{ api_keys: Record<string, unknown>[] }>(['api-keys', 'list'], env);
+    expect(JSON.stringify(listed)).not.toContain(created.key.slice(-43));
+    expect(listed.api_keys.find((key) => key['id'] === created.id)).toMatchObject({
+      name: 'ci-bot',
+      owner: 'platform',
+      scope: 'orders:read',
+      roles: ['reader'],
+      expires_at: expect.any(String),
+      revoked_at: null,
+    });
+    const revoked = await sigilJson<{ revoked_at: string | null }>(['api-keys', 'revoke', created.id], env);
+    expect(revoked.revoked_at).toEqual(expect.any(String));
   });
 
   it('when the environment is bad, exits 2 naming the variable', async () => {

@@ -1,0 +1,212 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+
+import { createClient } from '../../src/domain/clients.js';
+import { backends, type TestDatabase } from '../support/backends.js';
+import { basicAuth, request, type RawResponse } from '../support/http.js';
+import { startTestIssuer, type TestIssuer } from '../support/issuer.js';
+
+const ORDERS = 'http://localhost:4001';
+const PUBLIC_MEMBERS = ['alg', 'e', 'kid', 'kty', 'n', 'use'];
+
+interface Metadata {
+  issuer: string;
+  [member: string]: unknown;
+}
+
+/** A stack frame ("at fn (file:1:2)"), a source path or a module path: none may reach a client (K4). */
+const STACK_OR_PATH = /\bat \S+ \(|\n\s+at |node_modules|\/src\/|\/dist\/|\.[jt]s:\d+/u;
+
+function expectJsonError(response: RawResponse) {
+  expect(response.headers['content-type']).toMatch(/^application\/json/u);
+  expect(response.body).not.toMatch(/<html|<!DOCTYPE/iu);
+  expect(response.body).not.toMatch(STACK_OR_PATH);
+  return JSON.parse(response.body) as Record<string, unknown>;
+}
+
+describe.each(backends)('discovery and operational endpoints ($name)', (backend) => {
+  let database: TestDatabase;
+  let issuer: TestIssuer;
+  let machine: { id: string; secret: string };
+
+  beforeAll(async () => {
+    database = await backend.create();
+    issuer = await startTestIssuer(database);
+    const created = await createClient(issuer.db, {
+      name: 'discovery-machine',
+      grants: ['client_credentials'],
+      scopes: ['orders:read'],
+      resources: [ORDERS],
+    });
+    machine = { id: created.client.id, secret: created.clientSecret ?? '' };
+  });
+
+  afterAll(async () => {
+    await issuer?.close();
+    await database?.drop();
+  });
+
+  describe.each(['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server'])('%s', (metadataPath) => {
+    let response: RawResponse;
+    let metadata: Metadata;
+
+    beforeAll(async () => {
+      response = await request(`${issuer.url}${metadataPath}`);
+      metadata = JSON.parse(response.body) as Metadata;
+    });
+
+    it('when fetched, answers 200 JSON naming this issuer (RFC 8414, S11)', () => {
+      expect(response.status).toBe(200);
+      expect(response.headers['content-type']).toMatch(/^application\/json/u);
+      expect(metadata.issuer).toBe(issuer.issuer);
+    });
+
+    it('when read, every endpoint lives under the issuer', () => {
+      expect({
+        authorization_endpoint: metadata['authorization_endpoint'],
+        token_endpoint: metadata['token_endpoint'],
+        jwks_uri: metadata['jwks_uri'],
+        introspection_endpoint: metadata['introspection_endpoint'],
+        revocation_endpoint: metadata['revocation_endpoint'],
+        userinfo_endpoint: metadata['userinfo_endpoint'],
+      }).toEqual({
+        authorization_endpoint: `${issuer.issuer}/auth`,
+        token_endpoint: `${issuer.issuer}/token`,
+        jwks_uri: `${issuer.issuer}/jwks`,
+        introspection_endpoint: `${issuer.issuer}/token/introspection`,
+        revocation_endpoint: `${issuer.issuer}/token/revocation`,
+        userinfo_endpoint: `${issuer.issuer}/me`,
+      });
+    });
+
+    it('when read, response_types_supported is exactly ["code"]: no implicit or hybrid (S13)', () => {
+      expect(metadata['response_types_supported']).toEqual(['code']);
+    });
+
+    it('when read, code_challenge_methods_supported is exactly ["S256"]: no plain (S2)', () => {
+      expect(metadata['code_challenge_methods_supported']).toEqual(['S256']);
+    });
+
+    it('when read, grant_types_supported includes client_credentials', () => {
+      expect(metadata['grant_types_supported']).toEqual(expect.arrayContaining(['client_credentials']));
+    });
+
+    it('when read, client auth is client_secret_basic and client_secret_post, never client_secret_jwt (K2)', () => {
+      const methods = metadata['token_endpoint_auth_methods_supported'];
+      expect(methods).toEqual(expect.arrayContaining(['client_secret_basic', 'client_secret_post']));
+      expect(methods).not.toContain('client_secret_jwt');
+    });
+
+    it('when read, authorization_response_iss_parameter_supported is true (RFC 9207, S11)', () => {
+      expect(metadata['authorization_response_iss_parameter_supported']).toBe(true);
+    });
+  });
+
+  describe('jwks_uri', () => {
+    let keys: Record<string, unknown>[];
+
+    beforeAll(async () => {
+      const response = await request(`${issuer.url}/jwks`);
+      expect(response.status).toBe(200);
+      ({ keys } = JSON.parse(response.body) as { keys: Record<string, unknown>[] });
+    });
+
+    it('when fetched, every key has only public members: no d, p, q, dp, dq, qi (K3)', () => {
+      expect(keys.length).toBeGreaterThan(0);
+      for (const key of keys) {
+        expect(Object.keys(key).sort()).toEqual(PUBLIC_MEMBERS);
+        expect(key).toMatchObject({ kty: 'RSA', alg: 'RS256', use: 'sig' });
+      }
+    });
+
+    it('when fetched, publishes exactly the key files in KEYS_DIR, by kid, each file mode 0600 (K3)', async () => {
+      const files = (await fs.readdir(issuer.config.keysDir)).filter((name) => name.endsWith('.json'));
+      expect(files).toHaveLength(1);
+      const kids = [];
+      for (const name of files) {
+        const file = path.join(issuer.config.keysDir, name);
+        const stored = JSON.parse(await fs.readFile(file, 'utf8')) as { kid: string; state: string; n: string; e: string };
+        expect(name).toBe(`${stored.kid}.json`);
+        expect(stored.state).toBe('current');
+        expect((await fs.stat(file)).mode & 0o777).toBe(0o600);
+        kids.push(stored.kid);
+        expect(keys.find((key) => key['kid'] === stored.kid)).toEqual({
+          kty: 'RSA',
+          kid: stored.kid,
+          alg: 'RS256',
+          use: 'sig',
+          n: stored.n,
+          e: stored.e,
+        });
+      }
+      expect(keys.map((key) => key['kid']).sort()).toEqual(kids.sort());
+    });
+  });
+
+  it('when /healthz is asked, answers 200 {"status":"ok"}', async () => {
+    const response = await request(`${issuer.url}/healthz`);
+    expect(response.status).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^application\/json/u);
+    expect(JSON.parse(response.body)).toEqual({ status: 'ok' });
+  });
+
+  it('when /readyz is asked with the database up, answers 200 {"status":"ready"}', async () => {
+    const response = await request(`${issuer.url}/readyz`);
+    expect(response.status).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^application\/json/u);
+    expect(JSON.parse(response.body)).toEqual({ status: 'ready' });
+  });
+
+  it.each(['GET', 'POST'])('when an unknown path is asked with %s, answers a JSON 404, never an HTML page', async (method) => {
+    const response = await request(`${issuer.url}/no/such/thing`, { method });
+    expect(response.status).toBe(404);
+    expect(expectJsonError(response)).toEqual({ error: 'not_found', error_description: 'no such endpoint' });
+  });
+
+  it('when the token endpoint gets a malformed JSON body, answers a JSON error without a stack or path (K4)', async () => {
+    const response = await request(`${issuer.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{',
+    });
+    expect(response.status).toBe(400);
+    expect(expectJsonError(response)).toEqual({
+      error: 'invalid_request',
+      error_description: 'only application/x-www-form-urlencoded content-type bodies are supported on POST /token',
+    });
+  });
+
+  it('when the token endpoint gets a form body with broken percent-encoding, answers a JSON error without a stack (K4)', async () => {
+    const response = await request(`${issuer.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuth(machine.id, machine.secret) },
+      body: 'grant_type=client_credentials&scope=%E0%A4%A',
+    });
+    expect(response.status).toBeGreaterThanOrEqual(400);
+    expect(response.status).toBeLessThan(500);
+    expect(expectJsonError(response)).toEqual({ error: expect.any(String), error_description: expect.any(String) });
+  });
+
+  it('when the token endpoint is asked with GET, answers a JSON error, never an HTML page', async () => {
+    const response = await request(`${issuer.url}/token`);
+    expect([400, 404, 405]).toContain(response.status);
+    expect(expectJsonError(response)).toEqual({ error: expect.any(String), error_description: expect.any(String) });
+  });
+
+  it('when a token request carries no Origin header, it is served normally', async () => {
+    const response = await request(`${issuer.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuth(machine.id, machine.secret) },
+      body: new URLSearchParams({ grant_type: 'client_credentials' }).toString(),
+    });
+    expect(response.status).toBe(200);
+    expect(JSON.parse(response.body)).toEqual({
+      access_token: expect.any(String),
+      token_type: 'Bearer',
+      expires_in: 900,
+      scope: 'orders:read',
+    });
+  });
+});

@@ -1,0 +1,63 @@
+import http from 'node:http';
+
+export interface RawResponse {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly body: string;
+}
+
+export interface RawRequest {
+  readonly method?: string;
+  /** Sent exactly as given: nothing (no Origin, no User-Agent) is added. */
+  readonly headers?: Record<string, string>;
+  readonly body?: string;
+}
+
+/**
+ * One HTTP request over a fresh connection, with full control of the headers (fetch may
+ * add some of its own, such as Origin). Redirects are not followed.
+ */
+export function request(url: string, { method = 'GET', headers = {}, body }: RawRequest = {}): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const outgoing = http.request(
+      url,
+      {
+        method,
+        agent: false,
+        headers: body === undefined ? headers : { 'content-length': String(Buffer.byteLength(body)), ...headers },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('error', reject);
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+      },
+    );
+    outgoing.on('error', reject);
+    outgoing.end(body);
+  });
+}
+
+/** The names of the response's CORS headers (`access-control-*`), sorted. */
+export function corsHeaderNames(response: RawResponse): string[] {
+  return Object.keys(response.headers)
+    .filter((name) => name.startsWith('access-control-'))
+    .sort();
+}
+
+/** `Authorization: Basic …` for a client id and secret (RFC 6749 §2.3.1). */
+export function basicAuth(id: string, secret: string): string {
+  return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+}
+
+/** Polls `check` every `intervalMs` until it returns true or `timeoutMs` passes; returns the last result. */
+export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, intervalMs = 100): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
