@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Adapter, AdapterFactory, AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter, type AdapterFactory, type AdapterPayload } from 'oidc-provider';
 
 import { findClientWithSecret, type ClientWithSecret } from '../domain/clients.js';
 import { isLoopbackHost } from '../domain/validation.js';
@@ -61,9 +61,22 @@ export class KnexPayloadAdapter implements Adapter {
     return this.findBy({ user_code: userCode });
   }
 
-  /** Marks the instance consumed; later finds return it with `consumed` set. */
+  /**
+   * Marks the instance consumed; later finds return it with `consumed` set. Atomic: of two
+   * requests racing with the same code or refresh token, exactly one consumes it. The loser
+   * is a reuse (RFC 9700 §4.14.2, §4.1.3 of RFC 6749): the whole grant is revoked and the
+   * request refused.
+   */
   async consume(id: string): Promise<void> {
-    await this.db(TABLE).where({ type: this.type, id }).update({ consumed_at: this.db.fn.now() });
+    const consumed = await this.db(TABLE)
+      .where({ type: this.type, id })
+      .whereNull('consumed_at')
+      .update({ consumed_at: this.db.fn.now() })
+      .returning<{ grant_id: string | null }[]>('grant_id');
+    if (consumed.length > 0) return;
+    const row = await this.db(TABLE).select<{ grant_id: string | null }[]>('grant_id').where({ type: this.type, id }).first();
+    if (row?.grant_id) await revokeGrant(this.db, row.grant_id);
+    throw new errors.InvalidGrant(`${this.type === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);
   }
 
   async destroy(id: string): Promise<void> {
@@ -84,6 +97,14 @@ export class KnexPayloadAdapter implements Adapter {
     if (row.expires_at !== null && new Date(row.expires_at).getTime() <= Date.now()) return undefined;
     return row.consumed_at === null ? row.payload : { ...row.payload, consumed: epochSeconds(new Date(row.consumed_at)) };
   }
+}
+
+/** Deletes a grant and everything issued under it, whatever the model. */
+async function revokeGrant(db: Knex, grantId: string): Promise<void> {
+  await db(TABLE)
+    .where({ grant_id: grantId })
+    .orWhere((query) => query.where({ type: 'Grant', id: grantId }))
+    .delete();
 }
 
 /** Client metadata (RFC 7591 names plus Sigil's extra members) the engine validates. */
