@@ -22,6 +22,8 @@ export interface Config {
   /** express `trust proxy`: false, true, a hop count, or a list of addresses/subnets. */
   readonly trustProxy: boolean | number | string;
   readonly production: boolean;
+  /** argon2id parameters for user passwords (never below OWASP's minimum). */
+  readonly argon2: { readonly memoryKib: number; readonly timeCost: number; readonly parallelism: number };
 }
 
 export class ConfigError extends Error {
@@ -85,6 +87,9 @@ const schema = z
       z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     ),
     TRUST_PROXY: z.preprocess(blankToUndefined, z.string().optional()),
+    ARGON2_MEMORY_KIB: integer(19_456, 4_194_304, 19_456),
+    ARGON2_TIME_COST: integer(2, 100, 2),
+    ARGON2_PARALLELISM: integer(1, 64, 1),
     ALLOW_INSECURE_ISSUER: z.preprocess(blankToUndefined, z.enum(['true', 'false']).default('false')),
   })
   .superRefine((env, ctx) => {
@@ -165,5 +170,10 @@ export function loadConfig(
     logLevel: env2.LOG_LEVEL,
     trustProxy: parseTrustProxy(env2.TRUST_PROXY),
     production: env.NODE_ENV === 'production',
+    argon2: Object.freeze({
+      memoryKib: env2.ARGON2_MEMORY_KIB,
+      timeCost: env2.ARGON2_TIME_COST,
+      parallelism: env2.ARGON2_PARALLELISM,
+    }),
   });
 }

@@ -7,6 +7,7 @@ import { startAdminSocket } from './admin/socket.js';
 import { createApp } from './app.js';
 import type { Config } from './config.js';
 import { loadCookieKeys } from './cookie-keys.js';
+import { PasswordHasher } from './domain/passwords.js';
 import { startKeyReloader } from './keys/key-reloader.js';
 import { ensureSigningKey, signingOrder, type StoredKey } from './keys/key-store.js';
 import type { Logger } from './logger.js';
@@ -66,8 +67,9 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
 
     const keys = signingOrder(await ensureSigningKey(config.keysDir));
     const cookieKeys = await loadCookieKeys(config.cookieKeys, config.dataDir);
+    const hasher = new PasswordHasher(config.argon2);
     const buildProvider = (signing: readonly StoredKey[]) =>
-      createProvider({ config, db: database.knex, signingKeys: signing.map((key) => key.jwk), cookieKeys, logger });
+      createProvider({ config, db: database.knex, hasher, signingKeys: signing.map((key) => key.jwk), cookieKeys, logger });
     // a key change swaps in an engine built with the new keys; requests in flight finish on the old one
     let oidc = buildProvider(keys).callback();
     const app = createApp({ config, oidc: (req, res) => oidc(req, res), db: database.knex, logger });
@@ -84,7 +86,7 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
     );
 
     if (database.kind === 'embedded') {
-      cleanups.push(await startAdminSocket(config.dataDir, database.knex, logger));
+      cleanups.push(await startAdminSocket(config.dataDir, { db: database.knex, hasher }, logger));
     }
 
     const sweep = () =>

@@ -3,6 +3,19 @@ import { z } from 'zod';
 
 import { createApiKey, listApiKeys, newApiKeySchema, revokeApiKey, type ApiKeyRecord } from '../domain/api-keys.js';
 import { createClient, listClients, newClientSchema, type ClientRecord } from '../domain/clients.js';
+import type { PasswordHasher } from '../domain/passwords.js';
+import {
+  createUser,
+  listUsers,
+  newUserSchema,
+  setUserDisabled,
+  setUserRoles,
+  UnknownUserError,
+  UserConflictError,
+  usernameSchema,
+  type UserRecord,
+} from '../domain/users.js';
+import { roleList } from '../domain/validation.js';
 import { migrate } from '../storage/db.js';
 
 /**
@@ -10,9 +23,14 @@ import { migrate } from '../storage/db.js';
  * directly, or — when an issuer owns the embedded database — through that issuer's admin
  * socket; either way the same input schema and the same function run.
  */
+export interface AdminContext {
+  readonly db: Knex;
+  readonly hasher: PasswordHasher;
+}
+
 export interface AdminCommand<Input> {
   readonly input: z.ZodType<Input>;
-  run(db: Knex, input: Input): Promise<Record<string, unknown>>;
+  run(context: AdminContext, input: Input): Promise<Record<string, unknown>>;
 }
 
 function clientView(client: ClientRecord) {
@@ -45,44 +63,90 @@ function apiKeyView(apiKey: ApiKeyRecord) {
   };
 }
 
+function userView(user: UserRecord) {
+  return {
+    id: user.id,
+    username: user.username,
+    email: user.email,
+    roles: user.roles,
+    disabled: user.disabled,
+    created_at: user.createdAt.toISOString(),
+  };
+}
+
+async function knownUser(change: () => Promise<UserRecord>): Promise<UserRecord> {
+  try {
+    return await change();
+  } catch (error) {
+    if (error instanceof UnknownUserError) throw new AdminInputError(error.message);
+    throw error;
+  }
+}
+
 const empty = z.object({}).strict();
+const userRoles = z.object({ username: usernameSchema, roles: roleList }).strict();
+const userDisabled = z.object({ username: usernameSchema, disabled: z.boolean() }).strict();
 const byId = z.object({ id: z.string().regex(/^[0-9a-f]{32}$/u, 'an API key id is 32 hexadecimal characters') }).strict();
 
 export const adminCommands = {
   migrate: {
     input: empty,
-    run: async (db) => ({ applied: await migrate(db) }),
+    run: async ({ db }) => ({ applied: await migrate(db) }),
   } satisfies AdminCommand<z.infer<typeof empty>>,
   'clients.create': {
     input: newClientSchema,
-    run: async (db, input) => {
+    run: async ({ db }, input) => {
       const { client, clientSecret } = await createClient(db, input);
       return { client_id: client.id, ...(clientSecret === undefined ? {} : { client_secret: clientSecret }), client: clientView(client) };
     },
   } satisfies AdminCommand<z.infer<typeof newClientSchema>>,
   'clients.list': {
     input: empty,
-    run: async (db) => ({ clients: (await listClients(db)).map(clientView) }),
+    run: async ({ db }) => ({ clients: (await listClients(db)).map(clientView) }),
   } satisfies AdminCommand<z.infer<typeof empty>>,
   'api-keys.create': {
     input: newApiKeySchema,
-    run: async (db, input) => {
+    run: async ({ db }, input) => {
       const { record, key } = await createApiKey(db, input);
       return { id: record.id, key, api_key: apiKeyView(record) };
     },
   } satisfies AdminCommand<z.infer<typeof newApiKeySchema>>,
   'api-keys.list': {
     input: empty,
-    run: async (db) => ({ api_keys: (await listApiKeys(db)).map(apiKeyView) }),
+    run: async ({ db }) => ({ api_keys: (await listApiKeys(db)).map(apiKeyView) }),
   } satisfies AdminCommand<z.infer<typeof empty>>,
   'api-keys.revoke': {
     input: byId,
-    run: async (db, { id }) => {
+    run: async ({ db }, { id }) => {
       const revoked = await revokeApiKey(db, id);
       if (revoked === undefined) throw new AdminInputError(`no API key with id ${id}`);
       return apiKeyView(revoked);
     },
   } satisfies AdminCommand<z.infer<typeof byId>>,
+  'users.create': {
+    input: newUserSchema,
+    run: async ({ db, hasher }, input) => {
+      try {
+        const user = await createUser(db, input, hasher);
+        return { id: user.id, username: user.username, user: userView(user) };
+      } catch (error) {
+        if (error instanceof UserConflictError) throw new AdminInputError(error.message);
+        throw error;
+      }
+    },
+  } satisfies AdminCommand<z.infer<typeof newUserSchema>>,
+  'users.list': {
+    input: empty,
+    run: async ({ db }) => ({ users: (await listUsers(db)).map(userView) }),
+  } satisfies AdminCommand<z.infer<typeof empty>>,
+  'users.set-roles': {
+    input: userRoles,
+    run: async ({ db }, { username, roles }) => userView(await knownUser(() => setUserRoles(db, username, roles))),
+  } satisfies AdminCommand<z.infer<typeof userRoles>>,
+  'users.disable': {
+    input: userDisabled,
+    run: async ({ db }, { username, disabled }) => userView(await knownUser(() => setUserDisabled(db, username, disabled))),
+  } satisfies AdminCommand<z.infer<typeof userDisabled>>,
 } as const;
 
 export type AdminCommandName = keyof typeof adminCommands;
@@ -104,9 +168,9 @@ export function describeInputError(error: z.ZodError): string {
 }
 
 /** Validates `input` for `name` and runs the command. */
-export async function runAdminCommand(db: Knex, name: AdminCommandName, input: unknown): Promise<Record<string, unknown>> {
+export async function runAdminCommand(context: AdminContext, name: AdminCommandName, input: unknown): Promise<Record<string, unknown>> {
   const command = adminCommands[name] as AdminCommand<unknown>;
   const parsed = command.input.safeParse(input);
   if (!parsed.success) throw new AdminInputError(describeInputError(parsed.error));
-  return command.run(db, parsed.data);
+  return command.run(context, parsed.data);
 }

@@ -2,10 +2,8 @@ import fs from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 
-import type { Knex } from 'knex';
-
 import type { Logger } from '../logger.js';
-import { AdminInputError, isAdminCommandName, runAdminCommand } from './commands.js';
+import { AdminInputError, isAdminCommandName, runAdminCommand, type AdminContext } from './commands.js';
 
 /** Unix socket paths are limited to 107 bytes on Linux. */
 const MAX_SOCKET_PATH = 107;
@@ -43,7 +41,7 @@ function readBody(req: http.IncomingMessage): Promise<string> {
  * owner of the data directory can reach it, and nothing listens on a TCP port. The issuer
  * opens it while it owns the embedded database, so the CLI keeps working beside it.
  */
-export async function startAdminSocket(dataDir: string, db: Knex, logger: Logger): Promise<() => Promise<void>> {
+export async function startAdminSocket(dataDir: string, context: AdminContext, logger: Logger): Promise<() => Promise<void>> {
   const socketPath = adminSocketPath(dataDir);
   if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
     throw new Error(`DATA_DIR path is too long for the admin socket (${socketPath}); use a shorter DATA_DIR`);
@@ -63,7 +61,7 @@ export async function startAdminSocket(dataDir: string, db: Knex, logger: Logger
     }
     try {
       const input: unknown = JSON.parse(await readBody(req));
-      const result = await runAdminCommand(db, name, input);
+      const result = await runAdminCommand(context, name, input);
       logger.info({ command: name }, 'admin command');
       reply(200, { ok: true, result });
     } catch (error) {

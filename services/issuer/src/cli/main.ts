@@ -5,6 +5,7 @@ import { AdminInputError, adminCommands, describeInputError, type AdminCommandNa
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { newApiKeySchema } from '../domain/api-keys.js';
 import { newClientSchema } from '../domain/clients.js';
+import { newUserSchema } from '../domain/users.js';
 import { splitScope } from '../domain/validation.js';
 import { generateKey, KeyRequestError, KeyStoreError, readKeys, retireKey, rotateKeys } from '../keys/key-store.js';
 import { CliError, runDatabaseCommand } from './run-command.js';
@@ -16,6 +17,14 @@ interface JsonFlag {
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** The password from standard input: its first line, without the line break. */
+async function readPassword(): Promise<string> {
+  if (process.stdin.isTTY) throw new CliError('--password-stdin needs the password piped in (e.g. printf %s "$PASSWORD" | sigil …)', 2);
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/u)[0] ?? '';
+}
 
 function print(result: Output, json: boolean | undefined, human: (result: Output) => string): void {
   process.stdout.write(json === true ? `${JSON.stringify(result)}\n` : `${human(result)}\n`);
@@ -152,6 +161,59 @@ function buildProgram(config: () => Config): Command {
       print(result, options.json, (r) =>
         table(r['clients'] as Output[], ['client_id', 'name', 'grants', 'scope', 'roles', 'resources']),
       );
+    });
+
+  const users = program.command('users').description('people who sign in');
+  users
+    .command('create')
+    .description('create a user; the password is read from standard input')
+    .requiredOption('--username <username>', 'unique, case-insensitively')
+    .option('--password-stdin', 'read the password from standard input (the only way to give it)')
+    .option('--role <role>', 'role carried in the user\'s tokens (repeatable)', collect, [])
+    .option('--email <email>', 'email address (the email claim)')
+    .option('--json', 'print one JSON object')
+    .action(async (options: JsonFlag & Record<string, unknown>) => {
+      if (options['passwordStdin'] !== true) {
+        throw new CliError('the password is read from standard input: pass --password-stdin', 2);
+      }
+      const input = validated(newUserSchema, {
+        username: options['username'],
+        password: await readPassword(),
+        roles: options['role'],
+        email: options['email'],
+      });
+      const result = await database('users.create', input);
+      const { user: _view, ...shown } = result;
+      print(shown, options.json, (r) => `created user ${String(r['username'])} (${String(r['id'])})`);
+    });
+  users
+    .command('list')
+    .description('list users')
+    .option('--json', 'print one JSON object')
+    .action(async (options: JsonFlag) => {
+      const result = await database('users.list', {});
+      print(result, options.json, (r) => table(r['users'] as Output[], ['id', 'username', 'email', 'roles', 'disabled']));
+    });
+  users
+    .command('set-roles')
+    .description('replace a user\'s roles (none given: no roles)')
+    .argument('<username>')
+    .argument('[roles...]')
+    .option('--json', 'print one JSON object')
+    .action(async (username: string, roles: string[], options: JsonFlag) => {
+      const result = await database('users.set-roles', validated(adminCommands['users.set-roles'].input, { username, roles }));
+      print(result, options.json, (r) => `${String(r['username'])}: ${(r['roles'] as string[]).join(' ') || '(no roles)'}`);
+    });
+  users
+    .command('disable')
+    .description('stop a user from signing in (existing tokens run out; refresh stops)')
+    .argument('<username>')
+    .option('--enable', 'allow sign-in again instead')
+    .option('--json', 'print one JSON object')
+    .action(async (username: string, options: JsonFlag & { enable?: boolean }) => {
+      const disabled = options.enable !== true;
+      const result = await database('users.disable', validated(adminCommands['users.disable'].input, { username, disabled }));
+      print(result, options.json, (r) => `${String(r['username'])}: ${r['disabled'] === true ? 'disabled' : 'enabled'}`);
     });
 
   const apiKeys = program.command('api-keys').description('API keys for machine callers of resource services');

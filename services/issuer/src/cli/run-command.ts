@@ -3,6 +3,7 @@ import { AdminInputError, runAdminCommand, type AdminCommandName } from '../admi
 import { sendAdminCommand } from '../admin/socket.js';
 import { migrate, openDatabase, type Database } from '../storage/db.js';
 import { DataDirInUseError } from '../storage/embedded-lock.js';
+import { PasswordHasher } from '../domain/passwords.js';
 
 /** A failure the CLI reports in one line; `exitCode` 2 means bad input, nothing written. */
 export class CliError extends Error {
@@ -17,10 +18,15 @@ export class CliError extends Error {
 
 const WAIT_FOR_OWNER_MS = 15_000;
 
-async function runDirect(database: Database, name: AdminCommandName, input: unknown): Promise<Record<string, unknown>> {
+async function runDirect(
+  config: Config,
+  database: Database,
+  name: AdminCommandName,
+  input: unknown,
+): Promise<Record<string, unknown>> {
   try {
     if (name !== 'migrate') await migrate(database.knex);
-    return await runAdminCommand(database.knex, name, input);
+    return await runAdminCommand({ db: database.knex, hasher: new PasswordHasher(config.argon2) }, name, input);
   } catch (error) {
     if (error instanceof AdminInputError) throw new CliError(error.message, 2);
     throw error;
@@ -40,7 +46,7 @@ export async function runDatabaseCommand(
   input: unknown,
 ): Promise<Record<string, unknown>> {
   if (config.databaseUrl !== undefined) {
-    return runDirect(await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }), name, input);
+    return runDirect(config, await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }), name, input);
   }
   const deadline = Date.now() + WAIT_FOR_OWNER_MS;
   for (;;) {
@@ -50,7 +56,7 @@ export async function runDatabaseCommand(
       throw new CliError(reply.error.message, reply.error.code === 'invalid_input' ? 2 : 1);
     }
     try {
-      return await runDirect(await openDatabase({ databaseUrl: undefined, dataDir: config.dataDir }), name, input);
+      return await runDirect(config, await openDatabase({ databaseUrl: undefined, dataDir: config.dataDir }), name, input);
     } catch (error) {
       // the owner may be starting (lock taken, socket not yet open) or be another CLI run
       if (!(error instanceof DataDirInUseError)) throw error;

@@ -2,10 +2,13 @@ import type { Knex } from 'knex';
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 
 import type { Config } from '../config.js';
+import type { PasswordHasher } from '../domain/passwords.js';
 import { secretMatches } from '../domain/secrets.js';
+import { findUser } from '../domain/users.js';
 import type { PrivateJwk } from '../keys/key-store.js';
 import type { Logger } from '../logger.js';
 import { knexAdapterFactory } from './adapter.js';
+import { passwordGrant, PASSWORD_GRANT_PARAMETERS } from './grants/password.js';
 import { introspectionExtension } from './introspection.js';
 import { renderError } from './render-error.js';
 import { clientRoles, defaultResource, resourceServerResolver } from './resource-servers.js';
@@ -17,6 +20,7 @@ export const ID_TOKEN_TTL = 3600;
 export interface ProviderDependencies {
   readonly config: Config;
   readonly db: Knex;
+  readonly hasher: PasswordHasher;
   /** Private signing keys, the signing (`current`) key first. */
   readonly signingKeys: readonly PrivateJwk[];
   readonly cookieKeys: readonly string[];
@@ -24,7 +28,10 @@ export interface ProviderDependencies {
 }
 
 /** oidc-provider options. Each non-default key says why it is set. */
-export function providerConfiguration({ config, db, signingKeys, cookieKeys }: ProviderDependencies): Configuration {
+export function providerConfiguration(
+  { config, db, signingKeys, cookieKeys }: ProviderDependencies,
+  resolveResourceServer: ReturnType<typeof resourceServerResolver>,
+): Configuration {
   const corsOrigins = new Set(config.corsOrigins);
   return {
     adapter: knexAdapterFactory(db),
@@ -53,11 +60,27 @@ export function providerConfiguration({ config, db, signingKeys, cookieKeys }: P
     extraClientMetadata: {
       properties: ['allowed_scopes', 'roles', 'resources', 'first_party'],
     },
-    extraTokenClaims: (ctx: KoaContextWithOIDC, token) => {
-      if (token.kind === 'ClientCredentials' && ctx.oidc.client !== undefined) {
-        return { roles: clientRoles(ctx.oidc.client) };
+    // RFC 9068 tokens carry roles: a client's for client credentials, a user's (read
+    // afresh on every issue, so refreshes pick up role changes) otherwise
+    extraTokenClaims: async (ctx: KoaContextWithOIDC, token) => {
+      if (token.kind === 'ClientCredentials') {
+        return { roles: ctx.oidc.client === undefined ? [] : clientRoles(ctx.oidc.client) };
       }
-      return { roles: [] };
+      const user = token.accountId === undefined ? undefined : await findUser(db, token.accountId);
+      return { roles: [...(user?.roles ?? [])] };
+    },
+    claims: {
+      openid: ['sub'],
+      profile: ['preferred_username'],
+      email: ['email'],
+    },
+    findAccount: async (_ctx, id) => {
+      const user = await findUser(db, id);
+      if (user === undefined || user.disabled) return undefined;
+      return {
+        accountId: user.id,
+        claims: () => ({ sub: user.id, preferred_username: user.username, ...(user.email === null ? {} : { email: user.email }) }),
+      };
     },
     features: {
       devInteractions: { enabled: false },
@@ -77,13 +100,14 @@ export function providerConfiguration({ config, db, signingKeys, cookieKeys }: P
       resourceIndicators: {
         enabled: true,
         defaultResource,
-        getResourceServerInfo: resourceServerResolver(config.accessTokenTtl),
+        getResourceServerInfo: resolveResourceServer,
         useGrantedResource: () => true,
       },
       userinfo: { enabled: true },
     },
-    findAccount: async () => undefined,
     renderError,
+    // S5: every use of a refresh token replaces it; a spent one revokes the grant
+    rotateRefreshToken: true,
     ttl: {
       AccessToken: config.accessTokenTtl,
       ClientCredentials: config.accessTokenTtl,
@@ -92,14 +116,26 @@ export function providerConfiguration({ config, db, signingKeys, cookieKeys }: P
       Interaction: 600,
       Session: 14 * 24 * 3600,
       Grant: config.refreshTokenTtl,
-      RefreshToken: config.refreshTokenTtl,
+      // absolute lifetime (S5): a rotated refresh token lives only until the first one of its
+      // chain (iiat) is REFRESH_TOKEN_TTL old
+      RefreshToken: (_ctx, token) => {
+        const now = Math.floor(Date.now() / 1000);
+        const first = typeof token.iiat === 'number' ? token.iiat : now;
+        return Math.max(1, first + config.refreshTokenTtl - now);
+      },
     },
   };
 }
 
 /** Builds the engine with Sigil's storage, keys and secret handling. */
 export function createProvider(dependencies: ProviderDependencies): Provider {
-  const provider = new Provider(dependencies.config.issuer, providerConfiguration(dependencies));
+  const resolveResourceServer = resourceServerResolver(dependencies.config.accessTokenTtl);
+  const provider = new Provider(dependencies.config.issuer, providerConfiguration(dependencies, resolveResourceServer));
+  provider.registerGrantType(
+    'password',
+    passwordGrant(provider, dependencies.db, dependencies.hasher, resolveResourceServer),
+    PASSWORD_GRANT_PARAMETERS,
+  );
   provider.proxy = dependencies.config.trustProxy !== false;
 
   // secrets are stored as SHA-256 digests and compared in constant time (K2)

@@ -27,7 +27,8 @@ export function defaultResource(_ctx: KoaContextWithOIDC, client: Client): strin
 }
 
 /**
- * Checks the scopes a machine client asks for on its own behalf. Asking for a scope outside
+ * Checks the scopes a client asks for at the token endpoint without a prior authorization
+ * (client credentials, password). Asking for a scope outside
  * its registration is an error (RFC 6749 §5.2 `invalid_scope`), not a silent drop; asking for
  * none grants every scope it is registered for (RFC 6749 §3.3, a documented default).
  */
@@ -56,7 +57,8 @@ export function resourceServerResolver(accessTokenTtl: number) {
       throw new errors.InvalidTarget('resource indicator is not registered for this client');
     }
     const allowed = new Set(allowedScopes(client));
-    if (ctx.oidc.params?.['grant_type'] === 'client_credentials') {
+    const grantType = ctx.oidc.params?.['grant_type'];
+    if (grantType === 'client_credentials' || grantType === 'password') {
       applyClientScopePolicy(ctx, allowed);
     }
     return {

@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto';
+
+import argon2 from 'argon2';
+
+/** argon2id cost parameters (OWASP Password Storage Cheat Sheet minimum: 19 MiB, t=2, p=1). */
+export interface Argon2Parameters {
+  readonly memoryKib: number;
+  readonly timeCost: number;
+  readonly parallelism: number;
+}
+
+export const OWASP_ARGON2: Argon2Parameters = { memoryKib: 19_456, timeCost: 2, parallelism: 1 };
+
+/** Length limits, checked before any hashing (K1). */
+export const PASSWORD_MIN_LENGTH = 8;
+export const PASSWORD_MAX_BYTES = 1024;
+
+export class PasswordPolicyError extends Error {
+  override name = 'PasswordPolicyError';
+}
+
+/** @throws PasswordPolicyError when a new password is too short or too long */
+export function checkNewPassword(password: string): void {
+  if ([...password].length < PASSWORD_MIN_LENGTH) {
+    throw new PasswordPolicyError(`a password must be at least ${PASSWORD_MIN_LENGTH} characters`);
+  }
+  if (Buffer.byteLength(password, 'utf8') > PASSWORD_MAX_BYTES) {
+    throw new PasswordPolicyError(`a password must be at most ${PASSWORD_MAX_BYTES} bytes`);
+  }
+}
+
+export interface PasswordCheck {
+  readonly valid: boolean;
+  /** The stored hash used other parameters: store a new one made with `hash`. */
+  readonly needsRehash: boolean;
+}
+
+/**
+ * Hashes and verifies user passwords with argon2id at explicit parameters. Verifying for an
+ * unknown user runs against a dummy hash with the same parameters, so it costs the same
+ * time as a known user (no enumeration by timing).
+ */
+export class PasswordHasher {
+  readonly #options: argon2.HashOptions & { raw?: false };
+  #dummy: Promise<string> | undefined;
+
+  constructor(readonly parameters: Argon2Parameters = OWASP_ARGON2) {
+    this.#options = {
+      type: argon2.argon2id,
+      memoryCost: parameters.memoryKib,
+      timeCost: parameters.timeCost,
+      parallelism: parameters.parallelism,
+    };
+  }
+
+  hash(password: string): Promise<string> {
+    checkNewPassword(password);
+    return argon2.hash(password, this.#options);
+  }
+
+  /** Checks `password` against `storedHash`, or against a dummy hash when there is no user. */
+  async verify(storedHash: string | undefined, password: string): Promise<PasswordCheck> {
+    const tooLong = Buffer.byteLength(password, 'utf8') > PASSWORD_MAX_BYTES;
+    const hash = storedHash ?? (await this.#dummyHash());
+    // an over-long password is refused, but only after the same work as any other
+    const matches = await argon2.verify(hash, tooLong ? '' : password).catch(() => false);
+    const valid = matches && !tooLong && storedHash !== undefined;
+    return { valid, needsRehash: valid && argon2.needsRehash(hash, this.#options) };
+  }
+
+  #dummyHash(): Promise<string> {
+    const dummy = this.#dummy ?? argon2.hash(randomBytes(32).toString('base64url'), this.#options);
+    this.#dummy = dummy;
+    return dummy;
+  }
+}

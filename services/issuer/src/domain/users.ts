@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto';
+
+import type { Knex } from 'knex';
+import { z } from 'zod';
+
+import { PASSWORD_MAX_BYTES, PASSWORD_MIN_LENGTH, type PasswordHasher } from './passwords.js';
+import { roleList } from './validation.js';
+
+export const usernameSchema = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$/u, 'a username is 1–100 letters, digits, ".", "_", "@", "+" or "-", starting with a letter or digit');
+
+export const newUserSchema = z
+  .object({
+    username: usernameSchema,
+    password: z
+      .string()
+      .refine((value) => [...value].length >= PASSWORD_MIN_LENGTH, `a password must be at least ${PASSWORD_MIN_LENGTH} characters`)
+      .refine((value) => Buffer.byteLength(value) <= PASSWORD_MAX_BYTES, `a password must be at most ${PASSWORD_MAX_BYTES} bytes`),
+    roles: roleList.default([]),
+    email: z.email('an email must be a valid address').max(254).optional(),
+  })
+  .strict();
+
+export type NewUser = z.input<typeof newUserSchema>;
+
+export interface UserRecord {
+  readonly id: string;
+  readonly username: string;
+  readonly email: string | null;
+  readonly roles: readonly string[];
+  readonly disabled: boolean;
+  readonly createdAt: Date;
+}
+
+/** What sign-in needs: the hash is only ever read on this path. */
+export interface LoginCandidate extends UserRecord {
+  readonly passwordHash: string;
+}
+
+interface UserRow {
+  id: string;
+  username: string;
+  email: string | null;
+  password_hash: string;
+  disabled: boolean;
+  created_at: Date;
+}
+
+export class UserConflictError extends Error {
+  override name = 'UserConflictError';
+}
+
+export class UnknownUserError extends Error {
+  override name = 'UnknownUserError';
+}
+
+async function rolesOf(db: Knex, userIds: string[]): Promise<Map<string, string[]>> {
+  const rows = userIds.length === 0 ? [] : await db('user_roles').whereIn('user_id', userIds).orderBy('role').select<{ user_id: string; role: string }[]>('user_id', 'role');
+  const roles = new Map<string, string[]>();
+  for (const row of rows) roles.set(row.user_id, [...(roles.get(row.user_id) ?? []), row.role]);
+  return roles;
+}
+
+function toRecord(row: UserRow, roles: string[]): UserRecord {
+  return { id: row.id, username: row.username, email: row.email, roles, disabled: row.disabled, createdAt: new Date(row.created_at) };
+}
+
+/** Replaces a user's roles inside `trx`, creating roles that don't exist yet. */
+async function assignRoles(trx: Knex.Transaction, userId: string, roles: readonly string[]): Promise<void> {
+  await trx('user_roles').where({ user_id: userId }).delete();
+  if (roles.length === 0) return;
+  await trx('roles').insert(roles.map((name) => ({ name }))).onConflict('name').ignore();
+  await trx('user_roles').insert(roles.map((role) => ({ user_id: userId, role })));
+}
+
+function byUsername(db: Knex, username: string) {
+  return db<UserRow>('users').whereRaw('lower(username) = lower(?)', [username]);
+}
+
+/** Creates a user and its roles in one transaction. @throws UserConflictError when the username is taken */
+export async function createUser(db: Knex, input: NewUser, hasher: PasswordHasher): Promise<UserRecord> {
+  const user = newUserSchema.parse(input);
+  const passwordHash = await hasher.hash(user.password);
+  return db.transaction(async (trx) => {
+    if ((await byUsername(trx, user.username).first()) !== undefined) {
+      throw new UserConflictError(`the username ${user.username} is taken`);
+    }
+    const [row] = await trx('users')
+      .insert({ id: randomUUID(), username: user.username, email: user.email ?? null, password_hash: passwordHash })
+      .returning<UserRow[]>('*');
+    if (row === undefined) throw new Error('insert returned no row');
+    await assignRoles(trx, row.id, user.roles);
+    return toRecord(row, [...user.roles].sort());
+  });
+}
+
+export async function listUsers(db: Knex): Promise<UserRecord[]> {
+  const rows = await db<UserRow>('users').select('*').orderBy('created_at').orderBy('id');
+  const roles = await rolesOf(db, rows.map((row) => row.id));
+  return rows.map((row) => toRecord(row, roles.get(row.id) ?? []));
+}
+
+/** Replaces a user's roles. @throws UnknownUserError */
+export async function setUserRoles(db: Knex, username: string, roles: readonly string[]): Promise<UserRecord> {
+  return db.transaction(async (trx) => {
+    const row = await byUsername(trx, username).forUpdate().first();
+    if (row === undefined) throw new UnknownUserError(`no user named ${username}`);
+    await assignRoles(trx, row.id, roles);
+    await trx('users').where({ id: row.id }).update({ updated_at: trx.fn.now() });
+    return toRecord(row, [...roles].sort());
+  });
+}
+
+/** Disables (or re-enables) sign-in for a user. @throws UnknownUserError */
+export async function setUserDisabled(db: Knex, username: string, disabled: boolean): Promise<UserRecord> {
+  const [row] = await db('users')
+    .whereRaw('lower(username) = lower(?)', [username])
+    .update({ disabled, updated_at: db.fn.now() })
+    .returning<UserRow[]>('*');
+  if (row === undefined) throw new UnknownUserError(`no user named ${username}`);
+  return toRecord(row, (await rolesOf(db, [row.id])).get(row.id) ?? []);
+}
+
+export async function findLoginCandidate(db: Knex, username: string): Promise<LoginCandidate | undefined> {
+  const row = await byUsername(db, username).first();
+  if (row === undefined) return undefined;
+  return { ...toRecord(row, (await rolesOf(db, [row.id])).get(row.id) ?? []), passwordHash: row.password_hash };
+}
+
+export async function findUser(db: Knex, id: string): Promise<UserRecord | undefined> {
+  if (!z.uuid().safeParse(id).success) return undefined;
+  const row = await db<UserRow>('users').where({ id }).first();
+  if (row === undefined) return undefined;
+  return toRecord(row, (await rolesOf(db, [row.id])).get(row.id) ?? []);
+}
+
+export async function updatePasswordHash(db: Knex, id: string, passwordHash: string): Promise<void> {
+  await db('users').where({ id }).update({ password_hash: passwordHash, updated_at: db.fn.now() });
+}
