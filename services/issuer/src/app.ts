@@ -15,6 +15,8 @@ export interface AppDependencies {
   readonly oidc: (req: IncomingMessage, res: ServerResponse) => unknown;
   readonly db: Knex;
   readonly logger: Logger;
+  /** The login and consent pages (served before the engine). */
+  readonly interactions: RequestHandler;
 }
 
 /**
@@ -66,7 +68,7 @@ function errorHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
-export function createApp({ config, oidc, db, logger }: AppDependencies): express.Express {
+export function createApp({ config, oidc, db, logger, interactions }: AppDependencies): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
@@ -75,8 +77,10 @@ export function createApp({ config, oidc, db, logger }: AppDependencies): expres
     helmet({
       contentSecurityPolicy: {
         directives: {
-          // S9: the login and consent pages are never framed
+          // S9: pages are never framed
           frameAncestors: ["'none'"],
+          // on an http issuer (development) this would send browsers to https
+          upgradeInsecureRequests: config.issuer.startsWith('https:') ? [] : null,
         },
       },
       // HSTS only makes sense when the issuer is served over https
@@ -89,6 +93,7 @@ export function createApp({ config, oidc, db, logger }: AppDependencies): expres
     res.json({ status: 'ok' });
   });
   app.get('/readyz', readiness(db));
+  app.use(interactions);
 
   // RFC 8414 metadata: the engine's OpenID discovery document is a superset of it
   app.get(OAUTH_METADATA_PATH, (req, _res, next) => {

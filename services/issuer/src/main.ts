@@ -1,8 +1,7 @@
 import { ConfigError, loadConfig } from './config.js';
-import { createLogger } from './logger.js';
-import { startIssuer } from './server.js';
-import { DataDirInUseError } from './storage/embedded-lock.js';
 import { KeyStoreError } from './keys/key-store.js';
+import { createLogger } from './logger.js';
+import { DataDirInUseError } from './storage/embedded-lock.js';
 
 /** The only reader of process.env: configuration, then the issuer, then signals. */
 async function main(): Promise<void> {
@@ -17,6 +16,8 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
+  // loaded after the configuration is checked, so a bad value prints one line and nothing else
+  const { startIssuer } = await import('./server.js');
   let issuer;
   try {
     issuer = await startIssuer(config, logger);

@@ -8,6 +8,7 @@ import { createApp } from './app.js';
 import type { Config } from './config.js';
 import { loadCookieKeys } from './cookie-keys.js';
 import { PasswordHasher } from './domain/passwords.js';
+import { interactionRoutes } from './interactions/routes.js';
 import { startKeyReloader } from './keys/key-reloader.js';
 import { ensureSigningKey, signingOrder, type StoredKey } from './keys/key-store.js';
 import type { Logger } from './logger.js';
@@ -71,15 +72,18 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
     const buildProvider = (signing: readonly StoredKey[]) =>
       createProvider({ config, db: database.knex, hasher, signingKeys: signing.map((key) => key.jwk), cookieKeys, logger });
     // a key change swaps in an engine built with the new keys; requests in flight finish on the old one
-    let oidc = buildProvider(keys).callback();
-    const app = createApp({ config, oidc: (req, res) => oidc(req, res), db: database.knex, logger });
+    let provider = buildProvider(keys);
+    let oidc = provider.callback();
+    const interactions = interactionRoutes({ provider: () => provider, db: database.knex, hasher, cookieKeys, logger });
+    const app = createApp({ config, oidc: (req, res) => oidc(req, res), db: database.knex, logger, interactions });
     cleanups.push(
       startKeyReloader(keys, {
         dir: config.keysDir,
         intervalMs: KEYS_POLL_INTERVAL_MS,
         retentionSeconds: Math.max(config.accessTokenTtl, ID_TOKEN_TTL) + KEY_RETENTION_MARGIN_S,
         onChange: (reloaded) => {
-          oidc = buildProvider(reloaded).callback();
+          provider = buildProvider(reloaded);
+          oidc = provider.callback();
         },
         logger,
       }),

@@ -3,6 +3,7 @@ import { errors, type Adapter, type AdapterFactory, type AdapterPayload } from '
 
 import { findClientWithSecret, type ClientWithSecret } from '../domain/clients.js';
 import { isLoopbackHost } from '../domain/validation.js';
+import { OIDC_SCOPES } from './resource-servers.js';
 
 interface PayloadRow {
   payload: AdapterPayload;
@@ -11,9 +12,6 @@ interface PayloadRow {
 }
 
 const TABLE = 'oidc_payloads';
-
-/** Scopes the engine itself understands (OpenID Connect Core §5.4 and §11). */
-export const OIDC_SCOPES: ReadonlySet<string> = new Set(['openid', 'offline_access', 'profile', 'email']);
 
 function epochSeconds(date: Date): number {
   return Math.floor(date.getTime() / 1000);

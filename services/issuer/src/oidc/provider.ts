@@ -10,7 +10,7 @@ import type { Logger } from '../logger.js';
 import { knexAdapterFactory } from './adapter.js';
 import { passwordGrant, PASSWORD_GRANT_PARAMETERS } from './grants/password.js';
 import { introspectionExtension } from './introspection.js';
-import { renderError } from './render-error.js';
+import { logoutSource, postLogoutSuccessSource, renderError } from './render-error.js';
 import { clientRoles, defaultResource, resourceServerResolver } from './resource-servers.js';
 import { routes } from './routes.js';
 
@@ -104,10 +104,14 @@ export function providerConfiguration(
         useGrantedResource: () => true,
       },
       userinfo: { enabled: true },
+      rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
     },
+    loadExistingGrant,
     renderError,
     // S5: every use of a refresh token replaces it; a spent one revokes the grant
     rotateRefreshToken: true,
+    // refresh tokens for every client registered with the refresh_token grant (not only offline_access)
+    issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     ttl: {
       AccessToken: config.accessTokenTtl,
       ClientCredentials: config.accessTokenTtl,
@@ -127,6 +131,26 @@ export function providerConfiguration(
   };
 }
 
+/**
+ * The grant an authorization request runs under. First-party clients (`--first-party`) are
+ * trusted to get what they ask for within their registration, so they never see a consent
+ * page; everyone else keeps the grant the user consented to.
+ */
+async function loadExistingGrant(ctx: KoaContextWithOIDC) {
+  const { client, session, provider } = ctx.oidc;
+  if (client === undefined) return undefined;
+  const grantId = (ctx.oidc.result?.['consent'] as { grantId?: string } | undefined)?.grantId ?? session?.grantIdFor(client.clientId);
+  const existing = grantId === undefined ? undefined : await provider.Grant.find(grantId);
+  if (client['first_party'] !== true || session?.accountId === undefined) return existing;
+  const grant = existing ?? new provider.Grant({ clientId: client.clientId, accountId: session.accountId });
+  grant.addOIDCScope([...ctx.oidc.requestParamOIDCScopes].join(' '));
+  for (const [indicator, resourceServer] of Object.entries(ctx.oidc.resourceServers ?? {})) {
+    grant.addResourceScope(indicator, [...ctx.oidc.requestParamScopes].filter((scope) => resourceServer.scopes.has(scope)).join(' '));
+  }
+  await grant.save();
+  return grant;
+}
+
 /** Builds the engine with Sigil's storage, keys and secret handling. */
 export function createProvider(dependencies: ProviderDependencies): Provider {
   const resolveResourceServer = resourceServerResolver(dependencies.config.accessTokenTtl);
@@ -136,7 +160,10 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
     passwordGrant(provider, dependencies.db, dependencies.hasher, resolveResourceServer),
     PASSWORD_GRANT_PARAMETERS,
   );
-  provider.proxy = dependencies.config.trustProxy !== false;
+  // the engine only reads X-Forwarded-Proto/Host (cookie security); client IPs come from express,
+  // which applies TRUST_PROXY exactly (hop counts and address lists)
+  const { trustProxy } = dependencies.config;
+  provider.proxy = trustProxy !== false && trustProxy !== 0;
 
   // secrets are stored as SHA-256 digests and compared in constant time (K2)
   provider.Client.prototype.compareClientSecret = function compareClientSecret(actual: string) {
@@ -152,14 +179,15 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
     await next();
     await introspection(ctx as KoaContextWithOIDC);
     const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;
-    // RFC 6749 §5.2 names this case unauthorized_client; the engine answers invalid_request
-    if (
-      ctx.status === 400 &&
-      ctx.path === routes.token &&
-      body?.error === 'invalid_request' &&
-      body.error_description === 'requested grant type is not allowed for this client'
-    ) {
-      ctx.body = { ...body, error: 'unauthorized_client' };
+    // RFC 6749 §5.2 names these cases unauthorized_client and invalid_client (401); the
+    // engine answers invalid_request
+    if (ctx.status === 400 && ctx.path === routes.token && body?.error === 'invalid_request') {
+      if (body.error_description === 'requested grant type is not allowed for this client') {
+        ctx.body = { ...body, error: 'unauthorized_client' };
+      } else if (body.error_description === 'no client authentication mechanism provided') {
+        ctx.status = 401;
+        ctx.body = { error: 'invalid_client', error_description: 'client authentication is required' };
+      }
     }
     // anything the engine does not route is a JSON 404, never an HTML page
     if (ctx.status === 404 && ctx.body === undefined) {

@@ -21,8 +21,21 @@ export function clientRoles(client: Client): string[] {
   return stringList(client['roles']);
 }
 
-/** RFC 8707: with no `resource` parameter the audience is the client's first registered resource. */
-export function defaultResource(_ctx: KoaContextWithOIDC, client: Client): string | undefined {
+/** Scopes the engine itself understands (OpenID Connect Core §5.4 and §11). */
+export const OIDC_SCOPES: ReadonlySet<string> = new Set(['openid', 'offline_access', 'profile', 'email']);
+
+/**
+ * RFC 8707: with no `resource` parameter the audience is the client's first registered
+ * resource. An authorization request for OpenID scopes only gets a token for the userinfo
+ * endpoint instead.
+ */
+export function defaultResource(ctx: KoaContextWithOIDC, client: Client): string | undefined {
+  const params = ctx.oidc.params ?? {};
+  const grantType = params['grant_type'];
+  if (grantType !== 'client_credentials' && grantType !== 'password') {
+    const scopes = typeof params['scope'] === 'string' ? splitScope(params['scope']) : [];
+    if (scopes.length > 0 && scopes.every((scope) => OIDC_SCOPES.has(scope))) return undefined;
+  }
   return registeredResources(client)[0];
 }
 
@@ -62,7 +75,8 @@ export function resourceServerResolver(accessTokenTtl: number) {
       applyClientScopePolicy(ctx, allowed);
     }
     return {
-      scope: [...allowed].join(' '),
+      // what a token for this resource may carry: the client's scopes, without OpenID's own
+      scope: [...allowed].filter((scope) => !OIDC_SCOPES.has(scope)).join(' '),
       audience: indicator,
       accessTokenTTL: accessTokenTtl,
       accessTokenFormat: 'jwt',

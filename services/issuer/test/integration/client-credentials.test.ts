@@ -117,7 +117,7 @@ describe.each(backends)('client credentials ($name)', (backend) => {
   it.each([
     ['an unknown client', () => ({ id: 'nobody', secret: 'x' }), {}, 401, { error: 'invalid_client', error_description: 'client authentication failed' }],
     ['a wrong secret', () => ({ id: machine.id, secret: `${machine.secret}x` }), {}, 401, { error: 'invalid_client', error_description: 'client authentication failed' }],
-    ['no client authentication', () => undefined, {}, 400, { error: 'invalid_request', error_description: 'no client authentication mechanism provided' }],
+    ['no client authentication', () => undefined, {}, 401, { error: 'invalid_client', error_description: 'client authentication is required' }],
     [
       'a grant the client is not registered for',
       () => machine,

@@ -1,3 +1,5 @@
+import type { IncomingMessage } from 'node:http';
+
 import type { Knex } from 'knex';
 import type Provider from 'oidc-provider';
 import { errors, type Client, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
@@ -39,7 +41,9 @@ export function passwordGrant(
       throw new errors.InvalidRequest('username and password are required');
     }
 
-    const result = await signIn(db, hasher, { username, password, ip: ctx.ip, clientId: client.clientId });
+    // express's req.ip honours TRUST_PROXY exactly; the engine's ctx.ip would trust any X-Forwarded-For
+    const ip = (ctx.req as IncomingMessage & { ip?: string }).ip ?? ctx.ip;
+    const result = await signIn(db, hasher, { username, password, ip, clientId: client.clientId });
     if (result.outcome === 'throttled') {
       ctx.set('Retry-After', String(result.retryAfterSeconds));
       throw new TooManyAttempts();

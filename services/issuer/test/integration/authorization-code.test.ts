@@ -1,0 +1,222 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import * as oidc from 'openid-client';
+import type { Browser, Page } from 'playwright-core';
+
+import { createClient } from '../../src/domain/clients.js';
+import { PasswordHasher } from '../../src/domain/passwords.js';
+import { createUser } from '../../src/domain/users.js';
+import { backends, type TestDatabase } from '../support/backends.js';
+import { callbackServer, launchBrowser } from '../support/browser.js';
+import { startTestIssuer, type TestIssuer } from '../support/issuer.js';
+
+const ORDERS = 'http://localhost:4001';
+const PASSWORD = 'correct horse battery staple';
+const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../test-artifacts');
+
+describe.each(backends)('authorization code + PKCE in a real browser ($name)', (backend) => {
+  let database: TestDatabase;
+  let issuer: TestIssuer;
+  let browser: Browser;
+  let callback: Awaited<ReturnType<typeof callbackServer>>;
+  let web: oidc.Configuration;
+  let firstParty: oidc.Configuration;
+  let webClientId: string;
+
+  async function rp(clientId: string, secret: string): Promise<oidc.Configuration> {
+    return oidc.discovery(new URL(issuer.issuer), clientId, secret, undefined, { execute: [oidc.allowInsecureRequests] });
+  }
+
+  /** Starts an authorization request; returns where to send the browser and how to finish. */
+  async function authorize(config: oidc.Configuration, scope: string, extra: Record<string, string> = {}) {
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: callback.url,
+      scope,
+      state,
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      ...extra,
+    });
+    return { url: url.href, verifier, state };
+  }
+
+  async function login(page: Page): Promise<number | undefined> {
+    await page.fill('input[name=username]', 'alice');
+    await page.fill('input[name=password]', PASSWORD);
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes('/login')),
+      page.click('button[type=submit]'),
+    ]);
+    return response.status();
+  }
+
+  beforeAll(async () => {
+    database = await backend.create();
+    issuer = await startTestIssuer(database);
+    callback = await callbackServer();
+    browser = await launchBrowser();
+    await createUser(issuer.db, { username: 'Alice', password: PASSWORD, roles: ['admin'], email: 'alice@example.com' }, new PasswordHasher());
+    const webClient = await createClient(issuer.db, {
+      name: 'Order Desk',
+      grants: ['authorization_code', 'refresh_token'],
+      scopes: ['openid', 'profile', 'email', 'orders:read'],
+      redirectUris: [callback.url],
+      resources: [ORDERS],
+    });
+    webClientId = webClient.client.id;
+    web = await rp(webClient.client.id, webClient.clientSecret ?? '');
+    const trusted = await createClient(issuer.db, {
+      name: 'Console',
+      grants: ['authorization_code', 'refresh_token'],
+      scopes: ['openid', 'profile', 'email', 'orders:read'],
+      redirectUris: [callback.url],
+      resources: [ORDERS],
+      firstParty: true,
+    });
+    firstParty = await rp(trusted.client.id, trusted.clientSecret ?? '');
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await callback?.close();
+    await issuer?.close();
+    await database?.drop();
+  });
+
+  it('when a user signs in and consents, the client gets tokens; refresh rotates; code replay revokes the grant', async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    const page = await context.newPage();
+    const request = await authorize(web, 'openid profile orders:read');
+    const loginResponse = await page.goto(request.url);
+    expect(page.url()).toMatch(new RegExp(`^${issuer.issuer}/interaction/`, 'u'));
+    const headers = loginResponse?.headers() ?? {};
+    expect(headers['content-security-policy']).toContain("frame-ancestors 'none'"); // S9
+    expect(headers['x-frame-options']).toBe('SAMEORIGIN');
+    expect(headers['access-control-allow-origin']).toBeUndefined(); // S8
+    expect(await page.getAttribute('label[for=username]', 'for')).toBe('username');
+    await fs.mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, `login-page-${backend.name}.png`), fullPage: true });
+
+    expect(await login(page)).toBe(303); // S10
+    await page.waitForSelector('button[name=decision][value=allow]');
+    expect(await page.textContent('main')).toContain('Order Desk');
+    await page.screenshot({ path: path.join(ARTIFACTS, `consent-page-${backend.name}.png`), fullPage: true });
+    await Promise.all([page.waitForURL(`${callback.url}?**`), page.click('button[name=decision][value=allow]')]);
+
+    const callbackUrl = new URL(page.url());
+    expect(callbackUrl.searchParams.get('iss')).toBe(issuer.issuer); // S11, RFC 9207
+    const tokens = await oidc.authorizationCodeGrant(web, callbackUrl, { pkceCodeVerifier: request.verifier, expectedState: request.state });
+    expect(tokens.id_token).toEqual(expect.any(String));
+    expect(tokens.refresh_token).toEqual(expect.any(String));
+    const jwks = createRemoteJWKSet(new URL(`${issuer.url}/jwks`));
+    const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer: issuer.issuer, audience: ORDERS, typ: 'at+jwt' });
+    expect(payload).toMatchObject({ sub: tokens.claims()?.sub, client_id: webClientId, scope: 'orders:read', roles: ['admin'] });
+
+    const refreshed = await oidc.refreshTokenGrant(web, tokens.refresh_token ?? '');
+    expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
+    await expect(oidc.refreshTokenGrant(web, tokens.refresh_token ?? '')).rejects.toMatchObject({ error: 'invalid_grant' }); // S5
+
+    // the code is single-use, and its replay revokes what it issued (S3)
+    // the reuse above revoked the grant: the session remains, consent is asked again
+    const second = await authorize(web, 'openid orders:read');
+    await page.goto(second.url);
+    await Promise.all([page.waitForURL(`${callback.url}?**`), page.click('button[name=decision][value=allow]')]);
+    const secondCallback = new URL(page.url());
+    const first = await oidc.authorizationCodeGrant(web, secondCallback, { pkceCodeVerifier: second.verifier, expectedState: second.state });
+    await expect(oidc.authorizationCodeGrant(web, secondCallback, { pkceCodeVerifier: second.verifier, expectedState: second.state })).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(oidc.refreshTokenGrant(web, first.refresh_token ?? '')).rejects.toMatchObject({ error: 'invalid_grant' });
+    await context.close();
+  });
+
+  it('when the user denies consent, the client gets access_denied', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto((await authorize(web, 'openid orders:read')).url);
+    await login(page);
+    await Promise.all([page.waitForURL(`${callback.url}?**`), page.click('button[name=decision][value=deny]')]);
+    expect(new URL(page.url()).searchParams.get('error')).toBe('access_denied');
+    await context.close();
+  });
+
+  it('when the client is first-party, there is no consent page; openid gives userinfo; logout ends the session', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const request = await authorize(firstParty, 'openid profile email');
+    await page.goto(request.url);
+    await login(page);
+    await page.waitForURL(`${callback.url}?**`);
+    const tokens = await oidc.authorizationCodeGrant(firstParty, new URL(page.url()), { pkceCodeVerifier: request.verifier, expectedState: request.state });
+    const sub = tokens.claims()?.sub ?? '';
+    expect(await oidc.fetchUserInfo(firstParty, tokens.access_token, sub)).toEqual({ sub, preferred_username: 'Alice', email: 'alice@example.com' });
+
+    await page.goto(oidc.buildEndSessionUrl(firstParty, { id_token_hint: tokens.id_token ?? '' }).href);
+    await page.click('button[name=logout][value=yes]');
+    await page.waitForSelector('text=You are signed out');
+    await page.goto((await authorize(firstParty, 'openid')).url);
+    expect(await page.isVisible('input[name=password]')).toBe(true);
+    await context.close();
+  });
+
+  it('when the login form is posted without its CSRF token, it is refused and nobody is signed in', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto((await authorize(web, 'openid')).url);
+    const action = await page.getAttribute('form', 'action');
+    const response = await page.request.post(`${issuer.issuer}${action ?? ''}`, {
+      form: { username: 'alice', password: PASSWORD },
+      maxRedirects: 0,
+    });
+    expect(response.status()).toBe(403);
+    expect(await response.text()).toContain('The form expired');
+    await context.close();
+  });
+
+  it.each([
+    ['plain PKCE (S2)', { code_challenge_method: 'plain' }, 'invalid_request'],
+    ['no PKCE challenge (S2)', { code_challenge: '', code_challenge_method: '' }, 'invalid_request'],
+    ['an implicit response type (S13)', { response_type: 'token' }, 'unsupported_response_type'],
+  ])('when the request uses %s, the error goes back to the client', async (_name, override, error) => {
+    const request = await authorize(web, 'openid');
+    const url = new URL(request.url);
+    for (const [key, value] of Object.entries(override)) {
+      if (value === '') url.searchParams.delete(key);
+      else url.searchParams.set(key, value);
+    }
+    const response = await fetch(url, { redirect: 'manual' });
+    expect(response.status).toBe(303);
+    const location = new URL(response.headers.get('location') ?? '');
+    expect(`${location.origin}${location.pathname}`).toBe(callback.url);
+    // an implicit request answers in the fragment, the response mode it asked for
+    const answer = location.hash === '' ? location.searchParams : new URLSearchParams(location.hash.slice(1));
+    expect(answer.get('error')).toBe(error);
+  });
+
+  it('when the redirect URI is not registered exactly, never redirects to it (S1)', async () => {
+    for (const redirect of ['https://evil.example/callback', `${callback.url}/extra`, `${callback.url}?x=1`, callback.url.replace('127.0.0.1', 'localhost')]) {
+      const url = new URL((await authorize(web, 'openid')).url);
+      url.searchParams.set('redirect_uri', redirect);
+      const response = await fetch(url, { redirect: 'manual' });
+      expect({ redirect, status: response.status, location: response.headers.get('location') }).toEqual({ redirect, status: 400, location: null });
+      expect(await response.text()).toContain('Sign-in could not continue');
+    }
+  });
+
+  it('when the same refresh token is used twice at once, exactly one succeeds (S5)', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const request = await authorize(firstParty, 'openid orders:read');
+    await page.goto(request.url);
+    await login(page);
+    await page.waitForURL(`${callback.url}?**`);
+    const tokens = await oidc.authorizationCodeGrant(firstParty, new URL(page.url()), { pkceCodeVerifier: request.verifier, expectedState: request.state });
+    const results = await Promise.allSettled([0, 1, 2, 3].map(() => oidc.refreshTokenGrant(firstParty, tokens.refresh_token ?? '')));
+    expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+    await context.close();
+  });
+});
