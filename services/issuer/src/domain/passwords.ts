@@ -53,7 +53,7 @@ export class PasswordHasher {
     };
   }
 
-  hash(password: string): Promise<string> {
+  async hash(password: string): Promise<string> {
     checkNewPassword(password);
     return argon2.hash(password, this.#options);
   }
