@@ -96,27 +96,6 @@ describe.each(backends)('sigil CLI ($name)', (backend) => {
     expect(await sigilJson<ClientList>(['clients', 'list'], env)).toEqual(before);
   });
 
-  it('api-keys: create prints the key once; list never shows it; revoke stamps revoked_at', async () => {
-    const created = await sigilJson<{ id: string; key: string }>(
-      ['api-keys', 'create', '--name', 'ci-bot', '--owner', 'platform', '--scope', 'orders:read', '--role', 'reader', '--expires-in', '3600'],
-      env,
-    );
-    expect(Object.keys(created).sort()).toEqual(['id', 'key']);
-    expect(created.key).toMatch(new RegExp(`^sgk_${created.id}_[A-Za-z0-9_-]{43}$`, 'u'));
-    const listed = await sigilJson<{ api_keys: Record<string, unknown>[] }>(['api-keys', 'list'], env);
-    expect(JSON.stringify(listed)).not.toContain(created.key.slice(-43));
-    expect(listed.api_keys.find((key) => key['id'] === created.id)).toMatchObject({
-      name: 'ci-bot',
-      owner: 'platform',
-      scope: 'orders:read',
-      roles: ['reader'],
-      expires_at: expect.any(String),
-      revoked_at: null,
-    });
-    const revoked = await sigilJson<{ revoked_at: string | null }>(['api-keys', 'revoke', created.id], env);
-    expect(revoked.revoked_at).toEqual(expect.any(String));
-  });
-
   it('when the environment is bad, exits 2 naming the variable', async () => {
     const result = await sigil(['clients', 'list'], { ...env, ACCESS_TOKEN_TTL: 'soon' });
     expect(result.code).toBe(2);
@@ -153,6 +132,52 @@ describe.each(backends)('sigil CLI beside a running issuer ($name)', (backend) =
   afterAll(async () => {
     await issuer?.close();
     await database?.drop();
+  });
+
+  it('api-keys: create prints the key once; list never shows it; revoke stamps revoked_at', async () => {
+    const created = await sigilJson<{ id: string; key: string }>(
+      ['api-keys', 'create', '--name', 'ci-bot', '--owner', 'platform', '--scope', 'orders:read', '--role', 'reader', '--expires-in', '3600'],
+      testEnv(database),
+    );
+    expect(Object.keys(created).sort()).toEqual(['id', 'key']);
+    expect(created.key).toMatch(new RegExp(`^sgk_${created.id}_[A-Za-z0-9_-]{43}$`, 'u'));
+    const listed = await sigilJson<{ api_keys: Record<string, unknown>[] }>(['api-keys', 'list'], testEnv(database));
+    expect(JSON.stringify(listed)).not.toContain(created.key.slice(-43));
+    expect(listed.api_keys.find((key) => key['id'] === created.id)).toMatchObject({
+      name: 'ci-bot',
+      owner: 'platform',
+      scope: 'orders:read',
+      roles: ['reader'],
+      expires_at: expect.any(String),
+      revoked_at: null,
+    });
+    const revoked = await sigilJson<{ revoked_at: string | null }>(['api-keys', 'revoke', created.id], testEnv(database));
+    expect(revoked.revoked_at).toEqual(expect.any(String));
+  });
+
+  it('users: create reads the password from stdin, names are unique case-insensitively, roles can be replaced', async () => {
+    const created = await sigil(['users', 'create', '--username', 'Alice', '--password-stdin', '--role', 'admin', '--email', 'alice@example.com', '--json'], testEnv(database), 'correct horse battery\n');
+    expect(created.code).toBe(0);
+    const user = JSON.parse(created.stdout) as { id: string; username: string };
+    expect(user).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/u), username: 'Alice' });
+
+    const refusals = [
+      [['users', 'create', '--username', 'alice', '--password-stdin'], 'correct horse battery', 'sigil: the username alice is taken'],
+      [['users', 'create', '--username', 'bob'], 'correct horse battery', 'sigil: the password is read from standard input: pass --password-stdin'],
+      [['users', 'create', '--username', 'bob', '--password-stdin'], 'short', 'sigil: password: a password must be at least 8 characters'],
+      [['users', 'create', '--username', 'bad name', '--password-stdin'], 'correct horse battery', expect.stringMatching(/^sigil: username: a username is/u)],
+      [['users', 'set-roles', 'nobody', 'admin'], '', 'sigil: no user named nobody'],
+      [['users', 'disable', 'nobody'], '', 'sigil: no user named nobody'],
+    ] as const;
+    for (const [args, stdin, message] of refusals) {
+      const result = await sigil([...args], testEnv(database), stdin);
+      expect({ args, code: result.code, stderr: result.stderr.trimEnd() }).toEqual({ args, code: 2, stderr: message });
+    }
+
+    expect(await sigilJson(['users', 'set-roles', 'ALICE', 'ops', 'admin'], testEnv(database))).toMatchObject({ username: 'Alice', roles: ['admin', 'ops'] });
+    expect(await sigilJson(['users', 'disable', 'alice'], testEnv(database))).toMatchObject({ disabled: true });
+    const { users } = await sigilJson<{ users: Record<string, unknown>[] }>(['users', 'list'], testEnv(database));
+    expect(users).toEqual([{ id: user.id, username: 'Alice', email: 'alice@example.com', roles: ['admin', 'ops'], disabled: true, created_at: expect.any(String) }]);
   });
 
   it('when the issuer is running, a client created with the CLI can get a token at once', async () => {
