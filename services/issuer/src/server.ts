@@ -50,6 +50,7 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
+    log: (level, message) => logger[level]({ component: 'knex' }, message),
     onLockCompromised: (error) => {
       logger.fatal({ err: error }, 'lost ownership of the embedded data directory; stopping');
       process.exit(1);

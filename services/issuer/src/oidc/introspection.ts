@@ -17,6 +17,14 @@ type IntrospectionBody = Record<string, unknown>;
 export function introspectionExtension(db: Knex, issuer: string, signingKeys: readonly PrivateJwk[]) {
   const keySet = createLocalJWKSet({ keys: signingKeys.map((key) => ({ ...publicJwk(key) })) });
 
+  async function grantAlive(grantId: string): Promise<boolean> {
+    const row = await db('oidc_payloads')
+      .where({ type: 'Grant', id: grantId })
+      .andWhere((query) => query.whereNull('expires_at').orWhere('expires_at', '>', new Date()))
+      .first('id');
+    return row !== undefined;
+  }
+
   async function apiKeyAnswer(client: Client, token: string): Promise<IntrospectionBody> {
     // only confidential clients (resource services) may resolve API keys
     if (client.clientAuthMethod === 'none') return { active: false };
@@ -49,6 +57,9 @@ export function introspectionExtension(db: Knex, issuer: string, signingKeys: re
       payload['client_id'] === client.clientId ||
       audiences.some((audience) => registeredResources(client).includes(audience));
     if (!allowed) return { active: false };
+    // a user token is only as alive as its grant (revoked by RFC 7009 revocation or refresh reuse)
+    const grantId = payload['grant_id'];
+    if (typeof grantId === 'string' && !(await grantAlive(grantId))) return { active: false };
     return { ...payload, active: true, token_type: 'Bearer' };
   }
 

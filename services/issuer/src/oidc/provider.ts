@@ -67,7 +67,11 @@ export function providerConfiguration(
         return { roles: ctx.oidc.client === undefined ? [] : clientRoles(ctx.oidc.client) };
       }
       const user = token.accountId === undefined ? undefined : await findUser(db, token.accountId);
-      return { roles: [...(user?.roles ?? [])] };
+      return {
+        roles: [...(user?.roles ?? [])],
+        // lets introspection tell when the grant behind a user token was revoked (RFC 7662)
+        ...(token.grantId === undefined ? {} : { grant_id: token.grantId }),
+      };
     },
     claims: {
       openid: ['sub'],
@@ -131,6 +135,17 @@ export function providerConfiguration(
   };
 }
 
+/** The methods each engine endpoint answers, for 405 answers. */
+const METHODS_BY_PATH: ReadonlyMap<string, string> = new Map([
+  [routes.token, 'POST, OPTIONS'],
+  [routes.introspection, 'POST, OPTIONS'],
+  [routes.revocation, 'POST, OPTIONS'],
+  [routes.jwks, 'GET, HEAD, OPTIONS'],
+  [routes.userinfo, 'GET, POST, OPTIONS'],
+  [routes.authorization, 'GET, POST'],
+  [routes.end_session, 'GET, POST'],
+]);
+
 /**
  * The grant an authorization request runs under. First-party clients (`--first-party`) are
  * trusted to get what they ask for within their registration, so they never see a consent
@@ -188,6 +203,13 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
         ctx.status = 401;
         ctx.body = { error: 'invalid_client', error_description: 'client authentication is required' };
       }
+    }
+    // an endpoint asked with the wrong method is a 405 (RFC 9110 §15.5.6), not a missing one
+    const allowed = METHODS_BY_PATH.get(ctx.path);
+    if (ctx.status === 404 && ctx.body === undefined && allowed !== undefined) {
+      ctx.status = 405;
+      ctx.set('Allow', allowed);
+      ctx.body = { error: 'invalid_request', error_description: `use ${allowed.replace(', OPTIONS', '')} on this endpoint` };
     }
     // anything the engine does not route is a JSON 404, never an HTML page
     if (ctx.status === 404 && ctx.body === undefined) {

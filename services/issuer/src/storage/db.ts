@@ -22,6 +22,8 @@ export interface Database {
 export interface DatabaseOptions {
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
+  /** Where knex's own warnings go (connection errors…); default: dropped. */
+  readonly log?: (level: 'warn' | 'error', message: string) => void;
   /** Called when the embedded data directory lock is lost (another process took it). */
   readonly onLockCompromised?: (error: Error) => void;
 }
@@ -41,8 +43,16 @@ export function embeddedDatabasePath(dataDir: string): string {
  * the embedded PGlite database under `dataDir`, owned exclusively by this process.
  */
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  const text = (message: unknown) => (typeof message === 'string' ? message : String((message as Error)?.message ?? message));
+  const log = {
+    warn: (message: unknown) => options.log?.('warn', text(message)),
+    error: (message: unknown) => options.log?.('error', text(message)),
+    deprecate: () => undefined,
+    debug: () => undefined,
+  };
   if (options.databaseUrl !== undefined) {
     const instance = knex({
+      log,
       client: 'pg',
       connection: options.databaseUrl,
       pool: { min: 0, max: 10 },
@@ -59,6 +69,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       }),
   );
   const instance = knex({
+    log,
     client: ClientPgLite,
     dialect: 'postgres',
     connection: { filename: embeddedDatabasePath(options.dataDir) },

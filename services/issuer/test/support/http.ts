@@ -11,13 +11,15 @@ export interface RawRequest {
   /** Sent exactly as given: nothing (no Origin, no User-Agent) is added. */
   readonly headers?: Record<string, string>;
   readonly body?: string;
+  /** Gives up (rejects) when no complete answer arrived within this many milliseconds. */
+  readonly timeoutMs?: number;
 }
 
 /**
  * One HTTP request over a fresh connection, with full control of the headers (fetch may
  * add some of its own, such as Origin). Redirects are not followed.
  */
-export function request(url: string, { method = 'GET', headers = {}, body }: RawRequest = {}): Promise<RawResponse> {
+export function request(url: string, { method = 'GET', headers = {}, body, timeoutMs }: RawRequest = {}): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const outgoing = http.request(
       url,
@@ -36,6 +38,9 @@ export function request(url: string, { method = 'GET', headers = {}, body }: Raw
       },
     );
     outgoing.on('error', reject);
+    if (timeoutMs !== undefined) {
+      outgoing.setTimeout(timeoutMs, () => outgoing.destroy(new Error(`no answer from ${url} within ${timeoutMs} ms`)));
+    }
     outgoing.end(body);
   });
 }

@@ -31,6 +31,7 @@ describe('loadConfig', () => {
       logLevel: 'info',
       trustProxy: false,
       production: false,
+      argon2: { memoryKib: 19_456, timeCost: 2, parallelism: 1 },
     });
     expect(Object.isFrozen(config)).toBe(true);
   });

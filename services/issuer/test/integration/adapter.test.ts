@@ -1,0 +1,304 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import type { Knex } from 'knex';
+
+import { createClient } from '../../src/domain/clients.js';
+import { hashSecret } from '../../src/domain/secrets.js';
+import { KnexPayloadAdapter, knexAdapterFactory, sweepExpired } from '../../src/oidc/adapter.js';
+import { migrate, openDatabase, type Database } from '../../src/storage/db.js';
+import { backends, type TestDatabase } from '../support/backends.js';
+
+const TABLE = 'oidc_payloads';
+
+interface Row {
+  type: string;
+  id: string;
+  grant_id: string | null;
+  uid: string | null;
+  user_code: string | null;
+  expires_at: Date | null;
+  consumed_at: Date | null;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
+  let testDatabase: TestDatabase;
+  let database: Database;
+  let db: Knex;
+
+  const row = (type: string, id: string) =>
+    db(TABLE).select<Row[]>('type', 'id', 'grant_id', 'uid', 'user_code', 'expires_at', 'consumed_at').where({ type, id }).first();
+
+  beforeAll(async () => {
+    testDatabase = await backend.create();
+    database = await openDatabase({ databaseUrl: testDatabase.databaseUrl, dataDir: testDatabase.dataDir });
+    db = database.knex;
+    await migrate(db);
+  });
+
+  afterAll(async () => {
+    await database?.close();
+    await testDatabase?.drop();
+  });
+
+  beforeEach(async () => {
+    await db(TABLE).delete();
+  });
+
+  describe('KnexPayloadAdapter', () => {
+    it('when a payload is upserted, find returns it unchanged', async () => {
+      const adapter = new KnexPayloadAdapter(db, 'RefreshToken');
+      const payload = {
+        jti: 'rt-1',
+        kind: 'RefreshToken',
+        accountId: 'user-1',
+        clientId: 'client-1',
+        grantId: 'grant-1',
+        scope: 'openid orders:read',
+        rotations: 0,
+        resource: 'http://localhost:4001',
+        iat: 1_700_000_000,
+        exp: 1_700_086_400,
+        nested: { claims: ['a', 'b'], flag: true, nothing: null },
+      };
+      await adapter.upsert('rt-1', payload, 3600);
+      expect(await adapter.find('rt-1')).toEqual(payload);
+      const stored = await row('RefreshToken', 'rt-1');
+      expect(stored).toMatchObject({ type: 'RefreshToken', id: 'rt-1', grant_id: 'grant-1', uid: null, user_code: null, consumed_at: null });
+      const expiresAt = new Date(stored?.expires_at ?? 0).getTime();
+      expect(Math.abs(expiresAt - (Date.now() + 3600 * 1000))).toBeLessThan(10_000);
+    });
+
+    it('when an id is upserted again, every column is replaced (grant, uid, user code, expiry, consumption)', async () => {
+      const adapter = new KnexPayloadAdapter(db, 'Interaction');
+      await adapter.upsert('int-1', { jti: 'int-1', grantId: 'grant-old', uid: 'uid-old', userCode: 'CODE-OLD', step: 1 }, 60);
+      await adapter.consume('int-1');
+      expect((await row('Interaction', 'int-1'))?.consumed_at).not.toBeNull();
+
+      await adapter.upsert('int-1', { jti: 'int-1', grantId: 'grant-new', uid: 'uid-new', step: 2 });
+      expect(await adapter.find('int-1')).toEqual({ jti: 'int-1', grantId: 'grant-new', uid: 'uid-new', step: 2 });
+      expect(await row('Interaction', 'int-1')).toEqual({
+        type: 'Interaction',
+        id: 'int-1',
+        grant_id: 'grant-new',
+        uid: 'uid-new',
+        user_code: null,
+        expires_at: null,
+        consumed_at: null,
+      });
+      expect(await adapter.findByUid('uid-old')).toBeUndefined();
+      expect(await adapter.findByUserCode('CODE-OLD')).toBeUndefined();
+      await adapter.revokeByGrantId('grant-old');
+      expect(await adapter.find('int-1')).toEqual({ jti: 'int-1', grantId: 'grant-new', uid: 'uid-new', step: 2 });
+      expect(Number((await db(TABLE).count<{ count: string | number }[]>('* as count'))[0]?.count)).toBe(1);
+    });
+
+    it('when an id is unknown, find, findByUid and findByUserCode return undefined', async () => {
+      const adapter = new KnexPayloadAdapter(db, 'Session');
+      expect(await adapter.find('nope')).toBeUndefined();
+      expect(await adapter.findByUid('nope')).toBeUndefined();
+      expect(await adapter.findByUserCode('nope')).toBeUndefined();
+    });
+
+    it('when the same id is stored by two models, each model sees only its own', async () => {
+      const codes = new KnexPayloadAdapter(db, 'AuthorizationCode');
+      const sessions = new KnexPayloadAdapter(db, 'Session');
+      await codes.upsert('shared', { kind: 'AuthorizationCode' }, 60);
+      expect(await sessions.find('shared')).toBeUndefined();
+      await sessions.upsert('shared', { kind: 'Session' }, 60);
+      expect(await codes.find('shared')).toEqual({ kind: 'AuthorizationCode' });
+      expect(await sessions.find('shared')).toEqual({ kind: 'Session' });
+      await sessions.destroy('shared');
+      expect(await codes.find('shared')).toEqual({ kind: 'AuthorizationCode' });
+    });
+
+    it('when expiresIn has passed, find returns undefined although the row is still there', async () => {
+      const adapter = new KnexPayloadAdapter(db, 'AuthorizationCode');
+      await adapter.upsert('short', { jti: 'short', uid: 'uid-short', userCode: 'SHORT' }, 1);
+      await adapter.upsert('long', { jti: 'long' }, 60);
+      expect(await adapter.find('short')).toEqual({ jti: 'short', uid: 'uid-short', userCode: 'SHORT' });
+      await sleep(1100);
+      expect(await adapter.find('short')).toBeUndefined();
+      expect(await adapter.findByUid('uid-short')).toBeUndefined();
+      expect(await adapter.findByUserCode('SHORT')).toBeUndefined();
+      expect(await row('AuthorizationCode', 'short')).toBeDefined();
+      expect(await adapter.find('long')).toEqual({ jti: 'long' });
+    });
+
+    it('when a payload is consumed, find returns it with a numeric consumed (epoch seconds)', async () => {
+      const adapter = new KnexPayloadAdapter(db, 'AuthorizationCode');
+      await adapter.upsert('code-1', { jti: 'code-1', grantId: 'g' }, 60);
+      expect(await adapter.find('code-1')).toEqual({ jti: 'code-1', grantId: 'g' });
+      const before = nowSeconds();
+      await adapter.consume('code-1');
+      const found = await adapter.find('code-1');
+      expect(found).toEqual({ jti: 'code-1', grantId: 'g', consumed: expect.any(Number) });
+      expect(Number.isInteger(found?.consumed)).toBe(true);
+      expect(Math.abs(Number(found?.consumed) - before)).toBeLessThanOrEqual(5);
+    });
+
+    it.each([
+      ['AuthorizationCode', 'grant already used'],
+      ['RefreshToken', 'refresh token already used'],
+    ])('when the %s is consumed a second time, refuses with invalid_grant and revokes its whole grant (S3, S5)', async (model, detail) => {
+      const adapter = new KnexPayloadAdapter(db, model);
+      const grants = new KnexPayloadAdapter(db, 'Grant');
+      const otherModel = new KnexPayloadAdapter(db, model === 'RefreshToken' ? 'AuthorizationCode' : 'RefreshToken');
+      await grants.upsert('grant-1', { jti: 'grant-1' }, 600);
+      await grants.upsert('grant-2', { jti: 'grant-2' }, 600);
+      await adapter.upsert('spent', { grantId: 'grant-1' }, 600);
+      await adapter.upsert('sibling', { grantId: 'grant-1' }, 600);
+      await otherModel.upsert('cousin', { grantId: 'grant-1' }, 600);
+      await adapter.upsert('unrelated', { grantId: 'grant-2' }, 600);
+
+      await adapter.consume('spent');
+      const error = await adapter.consume('spent').then(
+        () => undefined,
+        (reason: unknown) => reason,
+      );
+      expect(error).toMatchObject({ status: 400, error: 'invalid_grant', error_detail: detail });
+
+      expect(await adapter.find('spent')).toBeUndefined();
+      expect(await adapter.find('sibling')).toBeUndefined();
+      expect(await otherModel.find('cousin')).toBeUndefined();
+      expect(await grants.find('grant-1')).toBeUndefined();
+      expect(await adapter.find('unrelated')).toEqual({ grantId: 'grant-2' });
+      expect(await grants.find('grant-2')).toEqual({ jti: 'grant-2' });
+    });
+
+    it('when two requests consume the same code at once, exactly one succeeds', async () => {
+      const adapter = new KnexPayloadAdapter(db, 'AuthorizationCode');
+      await adapter.upsert('raced', { grantId: 'grant-raced' }, 600);
+      const outcomes = await Promise.allSettled([adapter.consume('raced'), adapter.consume('raced')]);
+      expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'rejected']);
+    });
+
+    it('when looked up by uid or user code, the matching payload is returned', async () => {
+      const adapter = new KnexPayloadAdapter(db, 'Session');
+      await adapter.upsert('sess-1', { jti: 'sess-1', uid: 'uid-1', userCode: 'ABCD-EFGH' }, 60);
+      await adapter.upsert('sess-2', { jti: 'sess-2', uid: 'uid-2' }, 60);
+      expect(await adapter.findByUid('uid-1')).toEqual({ jti: 'sess-1', uid: 'uid-1', userCode: 'ABCD-EFGH' });
+      expect(await adapter.findByUid('uid-2')).toEqual({ jti: 'sess-2', uid: 'uid-2' });
+      expect(await adapter.findByUserCode('ABCD-EFGH')).toEqual({ jti: 'sess-1', uid: 'uid-1', userCode: 'ABCD-EFGH' });
+      expect(await new KnexPayloadAdapter(db, 'Interaction').findByUid('uid-1')).toBeUndefined();
+    });
+
+    it('when destroyed, the payload is gone and others stay', async () => {
+      const adapter = new KnexPayloadAdapter(db, 'Grant');
+      await adapter.upsert('grant-a', { jti: 'grant-a' }, 60);
+      await adapter.upsert('grant-b', { jti: 'grant-b' }, 60);
+      await adapter.destroy('grant-a');
+      expect(await adapter.find('grant-a')).toBeUndefined();
+      expect(await row('Grant', 'grant-a')).toBeUndefined();
+      expect(await adapter.find('grant-b')).toEqual({ jti: 'grant-b' });
+    });
+
+    it("when a grant is revoked through one model, only that model's rows of that grant are removed", async () => {
+      const refreshTokens = new KnexPayloadAdapter(db, 'RefreshToken');
+      const codes = new KnexPayloadAdapter(db, 'AuthorizationCode');
+      await refreshTokens.upsert('rt-1', { grantId: 'shared-grant' }, 60);
+      await refreshTokens.upsert('rt-2', { grantId: 'shared-grant' }, 60);
+      await refreshTokens.upsert('rt-3', { grantId: 'other-grant' }, 60);
+      await codes.upsert('code-1', { grantId: 'shared-grant' }, 60);
+
+      await refreshTokens.revokeByGrantId('shared-grant');
+
+      expect(await refreshTokens.find('rt-1')).toBeUndefined();
+      expect(await refreshTokens.find('rt-2')).toBeUndefined();
+      expect(await refreshTokens.find('rt-3')).toEqual({ grantId: 'other-grant' });
+      expect(await codes.find('code-1')).toEqual({ grantId: 'shared-grant' });
+
+      await codes.revokeByGrantId('shared-grant');
+      expect(await codes.find('code-1')).toBeUndefined();
+      expect(await refreshTokens.find('rt-3')).toEqual({ grantId: 'other-grant' });
+    });
+  });
+
+  describe('sweepExpired', () => {
+    it('when rows have expired, removes exactly those and returns how many', async () => {
+      const adapter = new KnexPayloadAdapter(db, 'AuthorizationCode');
+      for (const id of ['old-1', 'old-2', 'old-3', 'old-4', 'old-5']) await adapter.upsert(id, { jti: id }, -60);
+      await adapter.upsert('live', { jti: 'live' }, 600);
+      await adapter.upsert('forever', { jti: 'forever' });
+
+      // a batch size below the backlog: the sweep goes round until none is left
+      expect(await sweepExpired(db, 2)).toBe(5);
+
+      const left = await db(TABLE).select<{ id: string }[]>('id').orderBy('id');
+      expect(left.map(({ id }) => id)).toEqual(['forever', 'live']);
+      expect(await adapter.find('live')).toEqual({ jti: 'live' });
+      expect(await adapter.find('forever')).toEqual({ jti: 'forever' });
+      expect(await sweepExpired(db)).toBe(0);
+    });
+
+    it('when nothing has expired, removes nothing and returns 0', async () => {
+      await new KnexPayloadAdapter(db, 'Session').upsert('s', { jti: 's' }, 600);
+      expect(await sweepExpired(db)).toBe(0);
+      expect(await new KnexPayloadAdapter(db, 'Session').find('s')).toEqual({ jti: 's' });
+    });
+  });
+
+  describe("knexAdapterFactory('Client')", () => {
+    it('when a confidential client exists, find returns its metadata with the SHA-256 digest of the secret, never the secret', async () => {
+      const created = await createClient(db, {
+        name: 'billing',
+        grants: ['client_credentials'],
+        scopes: ['orders:read', 'openid'],
+        roles: ['admin', 'billing'],
+        resources: ['http://localhost:4001', 'http://localhost:4002'],
+      });
+      const secret = created.clientSecret ?? '';
+      const metadata = await knexAdapterFactory(db)('Client').find(created.client.id);
+      expect(metadata).toEqual({
+        client_id: created.client.id,
+        client_name: 'billing',
+        client_secret: hashSecret(secret),
+        token_endpoint_auth_method: 'client_secret_basic',
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        application_type: 'web',
+        scope: 'openid',
+        allowed_scopes: ['orders:read', 'openid'],
+        roles: ['admin', 'billing'],
+        resources: ['http://localhost:4001', 'http://localhost:4002'],
+        first_party: false,
+      });
+      expect(metadata?.['client_secret']).toMatch(/^[0-9a-f]{64}$/u);
+      expect(JSON.stringify(metadata)).not.toContain(secret);
+    });
+
+    it('when a public native client exists, find returns it without a secret, auth method none, application_type native', async () => {
+      const created = await createClient(db, {
+        name: 'cli-app',
+        grants: ['authorization_code', 'refresh_token'],
+        scopes: ['orders:read'],
+        redirectUris: ['http://127.0.0.1:8080/cb', 'com.example.app:/cb'],
+        resources: ['http://localhost:4001'],
+        public: true,
+        firstParty: true,
+      });
+      expect(created.clientSecret).toBeUndefined();
+      const metadata = await knexAdapterFactory(db)('Client').find(created.client.id);
+      expect(metadata).toEqual({
+        client_id: created.client.id,
+        client_name: 'cli-app',
+        token_endpoint_auth_method: 'none',
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        redirect_uris: ['http://127.0.0.1:8080/cb', 'com.example.app:/cb'],
+        application_type: 'native',
+        allowed_scopes: ['orders:read'],
+        roles: [],
+        resources: ['http://localhost:4001'],
+        first_party: true,
+      });
+      expect(metadata).not.toHaveProperty('client_secret');
+    });
+
+    it('when the client id is unknown, find returns undefined', async () => {
+      expect(await knexAdapterFactory(db)('Client').find('0123456789abcdef0123456789abcdef')).toBeUndefined();
+    });
+  });
+});

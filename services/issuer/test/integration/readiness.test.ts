@@ -1,0 +1,156 @@
+import net from 'node:net';
+
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+
+import { backends, type Backend, type TestDatabase } from '../support/backends.js';
+import { request, waitFor, type RawResponse } from '../support/http.js';
+import { startTestIssuer, type TestIssuer } from '../support/issuer.js';
+
+/** How long /readyz may take to notice the database going away or coming back. */
+const NOTICE_WITHIN_MS = 5000;
+
+/**
+ * A TCP relay between the issuer and PostgreSQL: stopping it (listener closed and every
+ * open connection destroyed) is the database becoming unreachable, as a network partition
+ * or a failed-over host would make it.
+ */
+class TcpProxy {
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+
+  constructor(
+    private readonly targetHost: string,
+    private readonly targetPort: number,
+  ) {}
+
+  /** Starts relaying on `port` (0: any free port) and returns the port. */
+  listen(port = 0): Promise<number> {
+    const server = net.createServer((client) => {
+      const upstream = net.connect(this.targetPort, this.targetHost);
+      for (const socket of [client, upstream]) {
+        this.sockets.add(socket);
+        socket.on('close', () => this.sockets.delete(socket));
+        socket.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve((server.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  /** Stops accepting connections and cuts every open one. */
+  stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    if (server === undefined) return Promise.resolve();
+    return new Promise((resolve) => server.close(() => resolve()));
+  }
+}
+
+const readyz = (issuer: TestIssuer) => request(`${issuer.url}/readyz`, { timeoutMs: NOTICE_WITHIN_MS });
+const healthz = (issuer: TestIssuer) => request(`${issuer.url}/healthz`, { timeoutMs: NOTICE_WITHIN_MS });
+
+/** Polls /readyz until it answers `status`; returns the last answer. */
+async function readyzUntil(issuer: TestIssuer, status: number, timeoutMs: number): Promise<RawResponse | undefined> {
+  let last: RawResponse | undefined;
+  await waitFor(async () => {
+    last = await readyz(issuer).catch(() => undefined);
+    return last?.status === status;
+  }, timeoutMs);
+  return last;
+}
+
+function expectReady(response: RawResponse | undefined) {
+  expect(response?.status).toBe(200);
+  expect(response?.headers['content-type']).toMatch(/^application\/json/u);
+  expect(JSON.parse(response?.body ?? 'null')).toEqual({ status: 'ready' });
+}
+
+/** The embedded database lives in the issuer's own process: it cannot become unreachable. */
+function embeddedSuite(backend: Backend) {
+  let database: TestDatabase;
+  let issuer: TestIssuer;
+
+  beforeAll(async () => {
+    database = await backend.create();
+    issuer = await startTestIssuer(database);
+  });
+
+  afterAll(async () => {
+    await issuer?.close();
+    await database?.drop();
+  });
+
+  it('when the database is embedded, /readyz always answers 200 ready, one at a time or many at once', async () => {
+    for (let attempt = 0; attempt < 3; attempt += 1) expectReady(await readyz(issuer));
+    const burst = await Promise.all(Array.from({ length: 10 }, () => readyz(issuer)));
+    for (const response of burst) expectReady(response);
+  });
+}
+
+/** PostgreSQL reached through a proxy that the test can cut and restore. */
+function proxiedPostgresSuite(backend: Backend) {
+  let database: TestDatabase;
+  let issuer: TestIssuer;
+  let proxy: TcpProxy;
+  let proxyPort: number;
+
+  beforeAll(async () => {
+    database = await backend.create();
+    const direct = new URL(database.databaseUrl ?? '');
+    proxy = new TcpProxy(direct.hostname, Number(direct.port || 5432));
+    proxyPort = await proxy.listen();
+    const throughProxy = new URL(direct);
+    throughProxy.port = String(proxyPort);
+    issuer = await startTestIssuer({ ...database, databaseUrl: throughProxy.toString() });
+  });
+
+  afterAll(async () => {
+    await issuer?.close();
+    await proxy?.stop();
+    await database?.drop();
+  });
+
+  it('when the database becomes unreachable, /readyz answers 503 while /healthz stays 200; when it is back, /readyz is 200 again', async () => {
+    expectReady(await readyz(issuer));
+
+    await proxy.stop();
+    const cutAt = Date.now();
+    const down = await readyzUntil(issuer, 503, NOTICE_WITHIN_MS);
+    expect(down?.status).toBe(503);
+    expect(Date.now() - cutAt).toBeLessThan(NOTICE_WITHIN_MS + 1000);
+    expect(down?.headers['content-type']).toMatch(/^application\/json/u);
+    expect(JSON.parse(down?.body ?? 'null')).toEqual({ status: 'unavailable', error_description: 'database unreachable' });
+
+    const health = await healthz(issuer);
+    expect(health.status).toBe(200);
+    expect(JSON.parse(health.body)).toEqual({ status: 'ok' });
+    // still down on a second look: the 503 is not a one-off
+    expect((await readyz(issuer)).status).toBe(503);
+
+    await proxy.listen(proxyPort);
+    const restoredAt = Date.now();
+    const up = await readyzUntil(issuer, 200, NOTICE_WITHIN_MS);
+    expectReady(up);
+    expect(Date.now() - restoredAt).toBeLessThan(NOTICE_WITHIN_MS + 1000);
+  });
+}
+
+const suites: Record<Backend['name'], (backend: Backend) => void> = {
+  pglite: embeddedSuite,
+  postgres: proxiedPostgresSuite,
+};
+
+describe.each(backends)('readiness ($name)', (backend) => suites[backend.name](backend));

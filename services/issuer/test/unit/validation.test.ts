@@ -1,0 +1,207 @@
+import { describe, expect, it } from '@jest/globals';
+
+import { newClientSchema, type NewClient } from '../../src/domain/clients.js';
+import { isLoopbackHost, redirectUri, resourceUri, roleList, scopeList, splitScope } from '../../src/domain/validation.js';
+
+const ORDERS = 'http://localhost:4001';
+const REDIRECT_MESSAGE =
+  'a redirect URI must be https, http on localhost/127.0.0.1/[::1], or a private-use scheme such as com.example.app:/cb, without a fragment';
+const SCOPE_MESSAGE = 'a scope is one or more printable ASCII characters without spaces, " or \\';
+const ROLE_MESSAGE = 'a role is 1–64 letters, digits, ":", ".", "_" or "-", starting with a letter or digit';
+
+/** The messages of every issue, or [] when the input is accepted. */
+function problems(result: { success: boolean; error?: { issues: { message: string }[] } }): string[] {
+  return result.success ? [] : (result.error?.issues.map((issue) => issue.message) ?? []);
+}
+
+describe('redirect URIs (S1, S14)', () => {
+  it.each([
+    'https://app.example.com/callback',
+    'https://app.example.com:8443/cb?tenant=a',
+    'http://127.0.0.1:8080/cb',
+    'http://localhost:3000/cb',
+    'http://[::1]:9000/cb',
+    'com.example.app:/cb',
+  ])('when the redirect URI is %s, it is accepted', (uri) => {
+    expect(redirectUri.safeParse(uri)).toEqual({ success: true, data: uri });
+  });
+
+  it.each([
+    ['http on a public host (S14)', 'http://app.example.com/cb'],
+    ['http on a host that only starts like localhost', 'http://localhost.evil.example/cb'],
+    ['a fragment', 'https://app.example.com/cb#section'],
+    ['an empty fragment', 'https://app.example.com/cb#'],
+    ['a private-use scheme that is not reverse-DNS', 'myapp:/cb'],
+    ['a javascript: URI', 'javascript:alert(1)'],
+    ['a relative reference', '/callback'],
+    ['an empty string', ''],
+  ])('when the redirect URI has %s, it is refused', (_case, uri) => {
+    expect(problems(redirectUri.safeParse(uri))).toEqual([REDIRECT_MESSAGE]);
+  });
+
+  it('when a host is checked for loopback, only localhost, 127.0.0.1 and [::1] count', () => {
+    expect(['localhost', '127.0.0.1', '[::1]'].map(isLoopbackHost)).toEqual([true, true, true]);
+    expect(['example.com', '10.0.0.1', 'localhost.example.com', '::1'].map(isLoopbackHost)).toEqual([false, false, false, false]);
+  });
+});
+
+describe('resource indicators (RFC 8707)', () => {
+  it('when the resource is an absolute URI without a fragment, it is accepted', () => {
+    expect(resourceUri.safeParse(ORDERS)).toEqual({ success: true, data: ORDERS });
+    expect(resourceUri.safeParse('urn:example:orders')).toEqual({ success: true, data: 'urn:example:orders' });
+  });
+
+  it.each(['orders', 'https://api.example.com/#x', 'https://api.example.com/#'])('when the resource is %s, it is refused', (uri) => {
+    expect(problems(resourceUri.safeParse(uri))).toEqual(['a resource must be an absolute URI without a fragment']);
+  });
+});
+
+describe('scopes and roles', () => {
+  it('when scopes are valid scope-tokens (RFC 6749 §3.3), they are accepted and deduplicated', () => {
+    expect(scopeList.parse(['orders:read', 'orders:write', 'orders:read', 'a!#[]~'])).toEqual(['orders:read', 'orders:write', 'a!#[]~']);
+  });
+
+  it.each([
+    ['a space', 'orders read'],
+    ['a double quote', 'orders"read'],
+    ['a backslash', 'orders\\read'],
+    ['nothing', ''],
+    ['a non-ASCII character', 'commandes:lïre'],
+    ['a control character', 'orders\tread'],
+  ])('when a scope contains %s, it is refused', (_case, scope) => {
+    expect(problems(scopeList.safeParse([scope]))).toEqual([SCOPE_MESSAGE]);
+  });
+
+  it('when a scope string is split, empty tokens from repeated spaces are dropped', () => {
+    expect(splitScope('  orders:read   orders:write ')).toEqual(['orders:read', 'orders:write']);
+    expect(splitScope(undefined)).toEqual([]);
+    expect(splitScope('')).toEqual([]);
+  });
+
+  it('when roles match the pattern, they are accepted and deduplicated', () => {
+    expect(roleList.parse(['admin', 'orders:admin', 'team.lead_1-x', 'admin', `a${'b'.repeat(63)}`])).toEqual([
+      'admin',
+      'orders:admin',
+      'team.lead_1-x',
+      `a${'b'.repeat(63)}`,
+    ]);
+  });
+
+  it.each([
+    ['starts with a hyphen', '-admin'],
+    ['starts with a colon', ':admin'],
+    ['contains a space', 'org admin'],
+    ['is 65 characters long', `a${'b'.repeat(64)}`],
+    ['is empty', ''],
+    ['is not ASCII', 'ädmin'],
+    ['contains a slash', 'orders/admin'],
+  ])('when a role %s, it is refused', (_case, role) => {
+    expect(problems(roleList.safeParse([role]))).toEqual([ROLE_MESSAGE]);
+  });
+});
+
+describe('newClientSchema', () => {
+  it('when a machine client is valid, applies the documented defaults and drops repeated grants', () => {
+    expect(
+      newClientSchema.parse({
+        name: '  billing  ',
+        grants: ['client_credentials', 'client_credentials'],
+        scopes: ['orders:read'],
+        resources: [ORDERS],
+      }),
+    ).toEqual({
+      name: 'billing',
+      grants: ['client_credentials'],
+      scopes: ['orders:read'],
+      roles: [],
+      redirectUris: [],
+      resources: [ORDERS],
+      public: false,
+      firstParty: false,
+    });
+  });
+
+  it('when a public native client uses the authorization code grant with loopback and private-use redirects, it is accepted', () => {
+    const input: NewClient = {
+      name: 'cli',
+      grants: ['authorization_code', 'refresh_token'],
+      redirectUris: ['http://127.0.0.1:8080/cb', 'com.example.app:/cb'],
+      public: true,
+    };
+    expect(problems(newClientSchema.safeParse(input))).toEqual([]);
+  });
+
+  it.each<[string, NewClient, string[]]>([
+    [
+      'a public client asks for client_credentials (S7)',
+      { name: 'spa', grants: ['client_credentials'], resources: [ORDERS], public: true },
+      ['a public client cannot use the client_credentials or password grant (it cannot authenticate)'],
+    ],
+    [
+      'a public client asks for the password grant (S4)',
+      { name: 'spa', grants: ['password'], resources: [ORDERS], public: true },
+      ['a public client cannot use the client_credentials or password grant (it cannot authenticate)'],
+    ],
+    [
+      'authorization_code has no redirect URI',
+      { name: 'web', grants: ['authorization_code'] },
+      ['the authorization_code grant needs at least one --redirect-uri'],
+    ],
+    [
+      'a redirect URI is given without authorization_code',
+      { name: 'machine', grants: ['client_credentials'], resources: [ORDERS], redirectUris: ['https://app.example.com/cb'] },
+      ['--redirect-uri is only meaningful with the authorization_code grant'],
+    ],
+    [
+      'refresh_token comes without a grant that issues refresh tokens',
+      { name: 'machine', grants: ['client_credentials', 'refresh_token'], resources: [ORDERS] },
+      ['the refresh_token grant needs the authorization_code or password grant'],
+    ],
+    [
+      'client_credentials has no --resource',
+      { name: 'machine', grants: ['client_credentials'] },
+      ['the client_credentials and password grants need at least one --resource (the audience of its tokens)'],
+    ],
+    [
+      'a redirect URI is http on a public host (S14)',
+      { name: 'web', grants: ['authorization_code'], redirectUris: ['http://app.example.com/cb'] },
+      [REDIRECT_MESSAGE],
+    ],
+    [
+      'a redirect URI has a fragment',
+      { name: 'web', grants: ['authorization_code'], redirectUris: ['https://app.example.com/cb#x'] },
+      [REDIRECT_MESSAGE],
+    ],
+    [
+      'a scope contains a space',
+      { name: 'machine', grants: ['client_credentials'], resources: [ORDERS], scopes: ['orders:read orders:write'] },
+      [SCOPE_MESSAGE],
+    ],
+    [
+      'a scope contains a quote',
+      { name: 'machine', grants: ['client_credentials'], resources: [ORDERS], scopes: ['orders"read'] },
+      [SCOPE_MESSAGE],
+    ],
+    [
+      'a role does not match the pattern',
+      { name: 'machine', grants: ['client_credentials'], resources: [ORDERS], roles: ['-admin'] },
+      [ROLE_MESSAGE],
+    ],
+    ['the name is blank', { name: '   ', grants: ['client_credentials'], resources: [ORDERS] }, ['a name is required']],
+    ['no grant is given', { name: 'nothing', grants: [] }, ['at least one --grant is required']],
+  ])('when %s, the client is refused with that reason', (_case, input, expected) => {
+    expect(problems(newClientSchema.safeParse(input))).toEqual(expected);
+  });
+
+  it('when the grant is not one of the four, the client is refused', () => {
+    expect(problems(newClientSchema.safeParse({ name: 'magic', grants: ['implicit'], resources: [ORDERS] }))).toEqual([
+      'a grant is one of client_credentials, password, authorization_code, refresh_token',
+    ]);
+  });
+
+  it('when the input carries an unknown member (such as a chosen secret), the client is refused', () => {
+    const result = newClientSchema.safeParse({ name: 'm', grants: ['client_credentials'], resources: [ORDERS], clientSecret: 'mine' });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues.map((issue) => issue.code)).toEqual(['unrecognized_keys']);
+  });
+});
