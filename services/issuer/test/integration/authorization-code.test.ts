@@ -207,6 +207,26 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
     }
   });
 
+  it('when a native (public, loopback) client uses another port, it is allowed; a web client may not (S1)', async () => {
+    const native = await createClient(issuer.db, {
+      name: 'cli-app',
+      grants: ['authorization_code'],
+      scopes: ['openid'],
+      redirectUris: ['http://127.0.0.1:7000/callback'],
+      public: true,
+    });
+    const nativeRp = await oidc.discovery(new URL(issuer.issuer), native.client.id, undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
+    const nativeUrl = new URL((await authorize(nativeRp, 'openid')).url);
+    nativeUrl.searchParams.set('redirect_uri', 'http://127.0.0.1:53123/callback');
+    const accepted = await fetch(nativeUrl, { redirect: 'manual' });
+    expect(accepted.status).toBe(303);
+    expect(accepted.headers.get('location')).toMatch(/^\/interaction\//u);
+
+    const webUrl = new URL((await authorize(web, 'openid')).url);
+    webUrl.searchParams.set('redirect_uri', callback.url.replace(/:\d+\//u, ':1/'));
+    expect((await fetch(webUrl, { redirect: 'manual' })).status).toBe(400);
+  });
+
   it('when the same refresh token is used twice at once, exactly one succeeds (S5)', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();

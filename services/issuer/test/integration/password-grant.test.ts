@@ -80,6 +80,23 @@ describe.each(backends)('password grant ($name)', (backend) => {
     await setUserRoles(issuer.db, 'alice', ['admin']);
   });
 
+  it('when a refresh token is revoked (RFC 7009), its grant ends and introspection says so (S5)', async () => {
+    const issued = (await (await token(app, { username: 'alice', password: PASSWORD }, '10.3.0.1')).json()) as { access_token: string; refresh_token: string };
+    const basic = `Basic ${Buffer.from(`${app.id}:${app.secret}`).toString('base64')}`;
+    const introspect = async (value: string) =>
+      ((await (await fetch(`${issuer.url}/token/introspection`, { method: 'POST', headers: { authorization: basic }, body: new URLSearchParams({ token: value }) })).json()) as { active: boolean });
+    expect(await introspect(issued.refresh_token)).toMatchObject({ active: true });
+    expect(await introspect(issued.access_token)).toMatchObject({ active: true });
+
+    const revoked = await fetch(`${issuer.url}/token/revocation`, { method: 'POST', headers: { authorization: basic }, body: new URLSearchParams({ token: issued.refresh_token }) });
+    expect(revoked.status).toBe(200);
+    expect(await introspect(issued.refresh_token)).toEqual({ active: false });
+    expect(await introspect(issued.access_token)).toEqual({ active: false });
+    const refresh = await fetch(`${issuer.url}/token`, { method: 'POST', headers: { authorization: basic }, body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: issued.refresh_token }) });
+    expect(refresh.status).toBe(400);
+    expect(await refresh.json()).toMatchObject({ error: 'invalid_grant' });
+  });
+
   it.each([
     ['a wrong password', { username: 'alice', password: 'wrong password!' }],
     ['an unknown user', { username: 'nobody', password: PASSWORD }],
