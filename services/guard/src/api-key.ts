@@ -3,6 +3,17 @@ import { createHash } from 'node:crypto';
 import { GuardError, InvalidToken, VerifierUnavailable } from './errors.js';
 import { scopeList, stringArray, type Principal } from './principal.js';
 
+/**
+ * @example
+ * ```ts
+ * const options: ApiKeyResolverOptions = {
+ *   introspectionEndpoint: 'http://localhost:4000/token/introspection',
+ *   issuer: 'http://localhost:4000',
+ *   clientId, clientSecret,
+ *   positiveTtlMs: 10_000,
+ * };
+ * ```
+ */
 export interface ApiKeyResolverOptions {
   /** The issuer's RFC 7662 endpoint, or a function that finds it (discovery). */
   readonly introspectionEndpoint: string | (() => Promise<string>);
@@ -20,7 +31,14 @@ export interface ApiKeyResolverOptions {
   readonly now?: () => number;
 }
 
-/** Turns an API key into the caller it speaks for. */
+/** Turns an API key into the caller it speaks for.
+ *
+ * @example
+ * ```ts
+ * const principal = await resolver.resolve('sgk_…');
+ * principal.kind; // 'api_key'
+ * ```
+ */
 export interface ApiKeyResolver {
   /** @throws InvalidToken for an unknown, revoked or expired key; VerifierUnavailable when the issuer can't answer */
   resolve(apiKey: string): Promise<Principal>;

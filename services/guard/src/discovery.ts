@@ -1,6 +1,12 @@
 import { VerifierUnavailable } from './errors.js';
 
-/** The parts of RFC 8414 metadata the guard uses. */
+/** The parts of RFC 8414 metadata the guard uses.
+ *
+ * @example
+ * ```ts
+ * const { jwks_uri, introspection_endpoint }: IssuerMetadata = await issuerMetadata(issuer)();
+ * ```
+ */
 export interface IssuerMetadata {
   readonly issuer: string;
   readonly jwks_uri: string;

@@ -1,4 +1,10 @@
-/** Stable codes for every way the guard can refuse a request. */
+/** Stable codes for every way the guard can refuse a request.
+ *
+ * @example
+ * ```ts
+ * if (error instanceof GuardError && error.code === 'ERR_INVALID_TOKEN') metrics.invalidTokens.inc();
+ * ```
+ */
 export type GuardErrorCode =
   | 'ERR_CREDENTIALS_MISSING'
   | 'ERR_INVALID_REQUEST'

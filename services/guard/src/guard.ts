@@ -20,11 +20,28 @@ declare module 'express-serve-static-core' {
   }
 }
 
-/** Where the guard writes why it refused a request (the client never sees the reason). */
+/** Where the guard writes why it refused a request (the client never sees the reason).
+ *
+ * @example
+ * ```ts
+ * const guard = createGuard({ issuer, audience, logger: pino() }); // pino's warn(obj, msg) fits
+ * ```
+ */
 export interface GuardLogger {
   warn(details: Record<string, unknown>, message: string): void;
 }
 
+/**
+ * @example
+ * ```ts
+ * const options: GuardOptions = {
+ *   issuer: 'http://localhost:4000',
+ *   audience: 'http://localhost:4001',
+ *   clockToleranceSeconds: 10,
+ *   apiKeys: { clientId, clientSecret },
+ * };
+ * ```
+ */
 export interface GuardOptions extends Omit<AccessTokenVerifierOptions, 'jwksUri'> {
   /** Default: the issuer's metadata (`/.well-known/oauth-authorization-server`). */
   readonly jwksUri?: string;
@@ -42,12 +59,24 @@ export interface GuardOptions extends Omit<AccessTokenVerifierOptions, 'jwksUri'
   readonly logger?: GuardLogger;
 }
 
+/**
+ * @example
+ * ```ts
+ * app.get('/export.csv', guard.requireAuth({ apiKeyInQuery: true }), guard.requireScope('orders:read'), exportCsv);
+ * ```
+ */
 export interface RequireAuthOptions {
   /** Also accept an API key in the `api_key` query parameter (off by default: URLs leak into logs). */
   readonly apiKeyInQuery?: boolean;
 }
 
-/** The middleware a resource service puts in front of its routes. */
+/** The middleware a resource service puts in front of its routes.
+ *
+ * @example
+ * ```ts
+ * app.post('/orders', guard.requireScope('orders:write'), (req, res) => res.json(place(req.body, req.auth!.sub)));
+ * ```
+ */
 export interface Guard {
   /** Authenticates the request and sets `req.auth`. */
   requireAuth(options?: RequireAuthOptions): RequestHandler;

@@ -2,6 +2,12 @@ import { createLocalJWKSet, errors, type FlattenedJWSInput, type JSONWebKeySet, 
 
 import { VerifierUnavailable } from './errors.js';
 
+/**
+ * @example
+ * ```ts
+ * new JwksCache({ jwksUri: 'http://localhost:4000/jwks', staleIfErrorMs: 6 * 3600_000 });
+ * ```
+ */
 export interface JwksCacheOptions {
   /** The issuer's `jwks_uri`, or a function that finds it (discovery). */
   readonly jwksUri: string | (() => Promise<string>);

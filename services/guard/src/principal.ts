@@ -1,4 +1,10 @@
-/** Who a request acts for. */
+/** Who a request acts for.
+ *
+ * @example
+ * ```ts
+ * if (req.auth?.kind === 'client') auditMachineCall(req.auth.sub);
+ * ```
+ */
 export type PrincipalKind = 'user' | 'client' | 'api_key';
 
 /**

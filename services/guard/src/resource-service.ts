@@ -9,6 +9,12 @@ import { pino } from 'pino';
 
 import { resourceServiceConfig, ServiceConfigError, type ResourceServiceConfig } from './service-config.js';
 
+/**
+ * @example
+ * ```ts
+ * createResourceApp({ config, logger, routes: (app, guard) => app.get('/x', guard.requireAuth(), handler) });
+ * ```
+ */
 export interface ResourceServiceOptions {
   readonly config: ResourceServiceConfig;
   readonly logger: GuardLogger & { info(details: Record<string, unknown>, message: string): void; error(details: Record<string, unknown>, message: string): void };

@@ -1,4 +1,10 @@
-/** The configuration every Sigil resource service reads (CONTRACT "Resource servers"). */
+/** The configuration every Sigil resource service reads (CONTRACT "Resource servers").
+ *
+ * @example
+ * ```ts
+ * const { port, issuer, audience, guardClient } = resourceServiceConfig(process.env, { port: 4001, audience: 'http://localhost:4001' });
+ * ```
+ */
 export interface ResourceServiceConfig {
   readonly port: number;
   /** The issuer's base URL; discovery, JWKS and introspection are found from it. */
@@ -10,6 +16,12 @@ export interface ResourceServiceConfig {
   readonly logLevel: string;
 }
 
+/**
+ * @example
+ * ```ts
+ * try { resourceServiceConfig(process.env, defaults); } catch (error) { if (error instanceof ServiceConfigError) process.exit(2); }
+ * ```
+ */
 export class ServiceConfigError extends Error {
   override name = 'ServiceConfigError';
 }

@@ -8,6 +8,12 @@ const ASYMMETRIC = /^(RS|PS|ES)(256|384|512)$|^EdDSA$|^Ed25519$/u;
 /** Header parameters that could point at a key; the key comes only from the JWKS (RFC 8725 §3.10). */
 const KEY_POINTERS = ['jku', 'jwk', 'x5u', 'x5c'] as const;
 
+/**
+ * @example
+ * ```ts
+ * createAccessTokenVerifier({ issuer, audience, jwksUri: `${issuer}/jwks`, algorithms: ['RS256', 'ES256'] });
+ * ```
+ */
 export interface AccessTokenVerifierOptions {
   /** The expected `iss`, exactly as the issuer publishes it. */
   readonly issuer: string;
@@ -31,7 +37,13 @@ export interface AccessTokenVerifierOptions {
   readonly now?: () => number;
 }
 
-/** A function that turns an access token into the caller it speaks for. */
+/** A function that turns an access token into the caller it speaks for.
+ *
+ * @example
+ * ```ts
+ * const { sub, scopes } = await verifier.verify(token);
+ * ```
+ */
 export interface AccessTokenVerifier {
   /** @throws InvalidToken, or VerifierUnavailable when no keys can be had */
   verify(token: string): Promise<Principal>;
