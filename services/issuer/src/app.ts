@@ -7,6 +7,7 @@ import type { Knex } from 'knex';
 
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
+import type { IssuerMetrics } from './metrics.js';
 import { CORS_PATHS, OAUTH_METADATA_PATH, OIDC_DISCOVERY_PATH } from './oidc/routes.js';
 
 export interface AppDependencies {
@@ -17,6 +18,7 @@ export interface AppDependencies {
   readonly logger: Logger;
   /** The login and consent pages (served before the engine). */
   readonly interactions: RequestHandler;
+  readonly metrics: IssuerMetrics;
 }
 
 /**
@@ -68,7 +70,7 @@ function errorHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
-export function createApp({ config, oidc, db, logger, interactions }: AppDependencies): express.Express {
+export function createApp({ config, oidc, db, logger, interactions, metrics }: AppDependencies): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
@@ -87,12 +89,17 @@ export function createApp({ config, oidc, db, logger, interactions }: AppDepende
       strictTransportSecurity: config.issuer.startsWith('https:'),
     }),
   );
+  app.use(metrics.middleware);
   app.use(corsPolicy(config.corsOrigins));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', readiness(db));
+  // Prometheus: counters and durations only (no tokens, names or addresses)
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
   app.use(interactions);
 
   // RFC 8414 metadata: the engine's OpenID discovery document is a superset of it

@@ -9,6 +9,7 @@ import type { Config } from './config.js';
 import { loadCookieKeys } from './cookie-keys.js';
 import { PasswordHasher } from './domain/passwords.js';
 import { interactionRoutes } from './interactions/routes.js';
+import { createMetrics } from './metrics.js';
 import { startKeyReloader } from './keys/key-reloader.js';
 import { ensureSigningKey, signingOrder, type StoredKey } from './keys/key-store.js';
 import type { Logger } from './logger.js';
@@ -70,13 +71,14 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
     const keys = signingOrder(await ensureSigningKey(config.keysDir));
     const cookieKeys = await loadCookieKeys(config.cookieKeys, config.dataDir);
     const hasher = new PasswordHasher(config.argon2);
+    const metrics = createMetrics();
     const buildProvider = (signing: readonly StoredKey[]) =>
-      createProvider({ config, db: database.knex, hasher, signingKeys: signing.map((key) => key.jwk), cookieKeys, logger });
+      createProvider({ config, db: database.knex, hasher, metrics, signingKeys: signing.map((key) => key.jwk), cookieKeys, logger });
     // a key change swaps in an engine built with the new keys; requests in flight finish on the old one
     let provider = buildProvider(keys);
     let oidc = provider.callback();
-    const interactions = interactionRoutes({ provider: () => provider, db: database.knex, hasher, cookieKeys, logger });
-    const app = createApp({ config, oidc: (req, res) => oidc(req, res), db: database.knex, logger, interactions });
+    const interactions = interactionRoutes({ provider: () => provider, db: database.knex, hasher, metrics, cookieKeys, logger });
+    const app = createApp({ config, oidc: (req, res) => oidc(req, res), db: database.knex, logger, interactions, metrics });
     cleanups.push(
       startKeyReloader(keys, {
         dir: config.keysDir,

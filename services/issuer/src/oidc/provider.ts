@@ -3,6 +3,7 @@ import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-prov
 
 import type { Config } from '../config.js';
 import type { PasswordHasher } from '../domain/passwords.js';
+import type { IssuerMetrics } from '../metrics.js';
 import { secretMatches } from '../domain/secrets.js';
 import { findUser } from '../domain/users.js';
 import type { PrivateJwk } from '../keys/key-store.js';
@@ -21,6 +22,7 @@ export interface ProviderDependencies {
   readonly config: Config;
   readonly db: Knex;
   readonly hasher: PasswordHasher;
+  readonly metrics: IssuerMetrics;
   /** Private signing keys, the signing (`current`) key first. */
   readonly signingKeys: readonly PrivateJwk[];
   readonly cookieKeys: readonly string[];
@@ -172,7 +174,9 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
   const provider = new Provider(dependencies.config.issuer, providerConfiguration(dependencies, resolveResourceServer));
   provider.registerGrantType(
     'password',
-    passwordGrant(provider, dependencies.db, dependencies.hasher, resolveResourceServer),
+    passwordGrant(provider, dependencies.db, dependencies.hasher, resolveResourceServer, (outcome) =>
+      dependencies.metrics.signIns.inc({ outcome }),
+    ),
     PASSWORD_GRANT_PARAMETERS,
   );
   // the engine only reads X-Forwarded-Proto/Host (cookie security); client IPs come from express,
@@ -185,9 +189,15 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
     return typeof this.clientSecret === 'string' && secretMatches(actual, this.clientSecret);
   };
 
-  const { logger } = dependencies;
+  const { logger, metrics } = dependencies;
+  const grantType = (ctx: KoaContextWithOIDC) => String(ctx.oidc.params?.['grant_type'] ?? 'unknown').slice(0, 64);
   provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
-  provider.on('grant.error', (_ctx, error) => logger.debug({ error: (error as { error?: string }).error }, 'token request refused'));
+  provider.on('grant.success', (ctx) => metrics.tokenRequests.inc({ grant_type: grantType(ctx), outcome: 'success' }));
+  provider.on('grant.error', (ctx, error) => {
+    const code = (error as { error?: string }).error ?? 'server_error';
+    metrics.tokenRequests.inc({ grant_type: grantType(ctx), outcome: code });
+    logger.debug({ error: code }, 'token request refused');
+  });
 
   const introspection = introspectionExtension(dependencies.db, dependencies.config.issuer, dependencies.signingKeys);
   provider.use(async (ctx, next) => {

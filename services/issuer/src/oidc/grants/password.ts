@@ -5,7 +5,7 @@ import type Provider from 'oidc-provider';
 import { errors, type Client, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
 
 import type { PasswordHasher } from '../../domain/passwords.js';
-import { signIn } from '../../domain/sign-in.js';
+import { signIn, type SignInResult } from '../../domain/sign-in.js';
 import { defaultResource } from '../resource-servers.js';
 
 /** 429 with Retry-After: the account or address is temporarily locked (documented in the README). */
@@ -31,6 +31,7 @@ export function passwordGrant(
   db: Knex,
   hasher: PasswordHasher,
   resolveResourceServer: (ctx: KoaContextWithOIDC, indicator: string, client: Client) => ResourceServer,
+  onSignIn: (outcome: SignInResult['outcome']) => void = () => undefined,
 ) {
   return async function passwordGrantHandler(ctx: KoaContextWithOIDC): Promise<void> {
     const { params, client } = ctx.oidc;
@@ -44,6 +45,7 @@ export function passwordGrant(
     // express's req.ip honours TRUST_PROXY exactly; the engine's ctx.ip would trust any X-Forwarded-For
     const ip = (ctx.req as IncomingMessage & { ip?: string }).ip ?? ctx.ip;
     const result = await signIn(db, hasher, { username, password, ip, clientId: client.clientId });
+    onSignIn(result.outcome);
     if (result.outcome === 'throttled') {
       ctx.set('Retry-After', String(result.retryAfterSeconds));
       throw new TooManyAttempts();

@@ -1,0 +1,42 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+
+import { createClient } from '../../src/domain/clients.js';
+import { backends, type TestDatabase } from '../support/backends.js';
+import { startTestIssuer, type TestIssuer } from '../support/issuer.js';
+
+describe.each(backends)('GET /metrics ($name)', (backend) => {
+  let database: TestDatabase;
+  let issuer: TestIssuer;
+
+  beforeAll(async () => {
+    database = await backend.create();
+    issuer = await startTestIssuer(database);
+  });
+
+  afterAll(async () => {
+    await issuer?.close();
+    await database?.drop();
+  });
+
+  it('when tokens are requested, counts them by grant type and outcome in Prometheus format, without secrets', async () => {
+    const { client, clientSecret } = await createClient(issuer.db, { name: 'm', grants: ['client_credentials'], resources: ['https://api.example.com'] });
+    const ask = (secret: string) =>
+      fetch(`${issuer.url}/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${client.id}:${secret}`).toString('base64')}` },
+        body: new URLSearchParams({ grant_type: 'client_credentials' }),
+      });
+    expect((await ask(clientSecret ?? '')).status).toBe(200);
+    expect((await ask('wrong')).status).toBe(401);
+
+    const response = await fetch(`${issuer.url}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain/u);
+    const text = await response.text();
+    expect(text).toContain('sigil_token_requests_total{grant_type="client_credentials",outcome="success"} 1');
+    expect(text).toMatch(/sigil_http_request_duration_seconds_count\{method="POST",route="\/token",status="200"\} 1/u);
+    expect(text).toContain('sigil_process_cpu_seconds_total');
+    expect(text).not.toContain(clientSecret ?? '-');
+    expect(text).not.toContain(client.id);
+  });
+});
