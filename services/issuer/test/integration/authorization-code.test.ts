@@ -163,6 +163,26 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
     await context.close();
   });
 
+  it('when the login form keeps getting a wrong password, it is throttled with a 429 page (brute force)', async () => {
+    await createUser(issuer.db, { username: 'eve', password: PASSWORD }, new PasswordHasher());
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto((await authorize(web, 'openid')).url);
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i += 1) {
+      await page.fill('input[name=username]', 'eve');
+      await page.fill('input[name=password]', `wrong-password-${i}`);
+      const [response] = await Promise.all([
+        page.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes('/login')),
+        page.click('button[type=submit]'),
+      ]);
+      statuses.push(response.status());
+    }
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
+    expect(await page.textContent('[role=alert]')).toMatch(/^Too many failed attempts\. Try again in 1 minute\.$/u);
+    await context.close();
+  });
+
   it('when the login form is posted without its CSRF token, it is refused and nobody is signed in', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
