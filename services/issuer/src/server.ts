@@ -7,6 +7,7 @@ import { startAdminSocket } from './admin/socket.js';
 import { createApp } from './app.js';
 import type { Config } from './config.js';
 import { loadCookieKeys } from './cookie-keys.js';
+import { sweepLoginThrottle } from './domain/login-throttle.js';
 import { PasswordHasher } from './domain/passwords.js';
 import { interactionRoutes } from './interactions/routes.js';
 import { createMetrics } from './metrics.js';
@@ -97,8 +98,8 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
     }
 
     const sweep = () =>
-      sweepExpired(database.knex)
-        .then((removed) => removed > 0 && logger.debug({ removed }, 'expired rows swept'))
+      Promise.all([sweepExpired(database.knex), sweepLoginThrottle(database.knex)])
+        .then(([removed]) => removed > 0 && logger.debug({ removed }, 'expired rows swept'))
         .catch((error: unknown) => logger.warn({ err: error }, 'sweep failed'));
     const sweeper = setInterval(sweep, SWEEP_INTERVAL_MS);
     sweeper.unref();

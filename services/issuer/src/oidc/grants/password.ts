@@ -42,6 +42,17 @@ export function passwordGrant(
       throw new errors.InvalidRequest('username and password are required');
     }
 
+    // the request is checked before any password work: a bad scope or resource is not a sign-in
+    const requested = params?.['resource'];
+    if (Array.isArray(requested) && requested.length > 1) {
+      throw new errors.InvalidTarget('only a single resource indicator value is supported for this grant type');
+    }
+    const resource = (Array.isArray(requested) ? requested[0] : requested) ?? defaultResource(ctx, client);
+    if (typeof resource !== 'string') throw new errors.InvalidTarget('no resource registered for this client');
+    // applies the client's scope policy (refusing scopes it may not have) and the audience
+    const info = resolveResourceServer(ctx, resource, client);
+    const scope = String(params?.['scope'] ?? '');
+
     // express's req.ip honours TRUST_PROXY exactly; the engine's ctx.ip would trust any X-Forwarded-For
     const ip = (ctx.req as IncomingMessage & { ip?: string }).ip ?? ctx.ip;
     const result = await signIn(db, hasher, { username, password, ip, clientId: client.clientId });
@@ -53,16 +64,6 @@ export function passwordGrant(
     if (result.outcome === 'invalid') {
       throw Object.assign(new errors.InvalidGrant(), { error_description: INVALID_CREDENTIALS });
     }
-
-    const requested = params?.['resource'];
-    if (Array.isArray(requested) && requested.length > 1) {
-      throw new errors.InvalidTarget('only a single resource indicator value is supported for this grant type');
-    }
-    const resource = (Array.isArray(requested) ? requested[0] : requested) ?? defaultResource(ctx, client);
-    if (typeof resource !== 'string') throw new errors.InvalidTarget('no resource registered for this client');
-    // applies the client's scope policy (refusing scopes it may not have) and the audience
-    const info = resolveResourceServer(ctx, resource, client);
-    const scope = String(params?.['scope'] ?? '');
 
     const grant = new provider.Grant({ accountId: result.user.id, clientId: client.clientId });
     grant.addResourceScope(resource, scope);
