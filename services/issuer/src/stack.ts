@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -7,7 +8,7 @@ import { loadConfig } from './config.js';
 
 /**
  * `npm run stack`: the issuer and both example services on 4000/4001/4002, with a demo
- * machine client and a demo API key whose credentials are printed once, for a first look.
+ * machine client, API key, user and web app whose credentials are printed once, for a first look.
  */
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const ISSUER_PORT = 4000;
@@ -72,6 +73,17 @@ async function main(): Promise<void> {
     resources: [ORDERS],
   });
   const apiKey = await runDatabaseCommand(config, 'api-keys.create', { name: 'demo-key', scopes: ['orders:read'] });
+  const webApp = await runDatabaseCommand(config, 'clients.create', {
+    name: 'demo-web',
+    grants: ['authorization_code', 'refresh_token', 'password'],
+    scopes: ['openid', 'profile', 'orders:read', 'orders:write'],
+    redirectUris: ['http://127.0.0.1:8080/callback'],
+    resources: [ORDERS],
+    firstParty: true,
+  });
+  const userPassword = randomBytes(12).toString('base64url');
+  const username = `demo-${randomBytes(3).toString('hex')}`;
+  await runDatabaseCommand(config, 'users.create', { username, password: userPassword, roles: ['admin'] });
 
   const common = { ISSUER: config.issuer, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' };
   start('orders-api', 'services/orders-api/dist/main.js', {
@@ -96,6 +108,9 @@ Sigil stack is up (Ctrl-C stops it). These credentials are shown only now.
   demo machine client   ${id}
   its secret            ${secret}
   demo API key          ${String(apiKey['key'])}   (scope orders:read)
+  demo user             ${username} / ${userPassword}   (role admin)
+  demo web app          ${String(webApp['client_id'])}
+  its secret            ${String(webApp['client_secret'])}   (first-party; redirect http://127.0.0.1:8080/callback)
 
 Try:
 
@@ -108,6 +123,11 @@ Try:
   REPORTS_TOKEN=$(curl -s -u '${id}:${secret}' -d grant_type=client_credentials -d resource=${REPORTS} ${config.issuer}/token | node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token')
   curl -i -H "Authorization: Bearer $REPORTS_TOKEN" ${REPORTS}/reports
   curl -i -H "Authorization: Bearer $TOKEN" ${REPORTS}/reports   # 401: that token's audience is orders-api
+  USER_TOKEN=$(curl -s -u '${String(webApp['client_id'])}:${String(webApp['client_secret'])}' -d grant_type=password -d username=${username} --data-urlencode 'password=${userPassword}' ${config.issuer}/token | node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token')
+  curl -i -H "Authorization: Bearer $USER_TOKEN" ${ORDERS}/orders/admin/stats   # a person with the admin role
+
+The web app can also sign the demo user in through the browser: see "Walkthrough: a person
+signs in to a web app" in the README (use the demo web app's id and secret).
 
 `);
 }
