@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 
 import { z } from 'zod';
@@ -22,6 +23,8 @@ export interface Config {
   /** express `trust proxy`: false, true, a hop count, or a list of addresses/subnets. */
   readonly trustProxy: boolean | number | string;
   readonly production: boolean;
+  /** Worker processes sharing the port (node:cluster); 1 with the embedded database. */
+  readonly webConcurrency: number;
   /** argon2id parameters for user passwords (never below OWASP's minimum). */
   readonly argon2: { readonly memoryKib: number; readonly timeCost: number; readonly parallelism: number };
 }
@@ -87,6 +90,7 @@ const schema = z
       z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     ),
     TRUST_PROXY: z.preprocess(blankToUndefined, z.string().optional()),
+    WEB_CONCURRENCY: z.preprocess(blankToUndefined, z.string().regex(/^\d+$/u, 'must be a whole number').transform(Number).pipe(z.number().int().min(1, 'must be at least 1').max(64, 'must be at most 64')).optional()),
     ARGON2_MEMORY_KIB: integer(19_456, 4_194_304, 19_456),
     ARGON2_TIME_COST: integer(2, 100, 2),
     ARGON2_PARALLELISM: integer(1, 64, 1),
@@ -116,6 +120,13 @@ const schema = z
     }
     if (production && env.COOKIE_KEYS.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['COOKIE_KEYS'], message: 'is required when NODE_ENV=production' });
+    }
+    if (env.DATABASE_URL === undefined && env.WEB_CONCURRENCY !== undefined && env.WEB_CONCURRENCY > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['WEB_CONCURRENCY'],
+        message: 'above 1 needs DATABASE_URL (the embedded database has a single owner process)',
+      });
     }
     if (env.REFRESH_TOKEN_TTL < env.ACCESS_TOKEN_TTL) {
       ctx.addIssue({
@@ -170,6 +181,7 @@ export function loadConfig(
     logLevel: env2.LOG_LEVEL,
     trustProxy: parseTrustProxy(env2.TRUST_PROXY),
     production: env.NODE_ENV === 'production',
+    webConcurrency: env2.WEB_CONCURRENCY ?? (env2.DATABASE_URL === undefined ? 1 : os.availableParallelism()),
     argon2: Object.freeze({
       memoryKib: env2.ARGON2_MEMORY_KIB,
       timeCost: env2.ARGON2_TIME_COST,

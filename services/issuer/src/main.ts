@@ -1,21 +1,20 @@
-import { ConfigError, loadConfig } from './config.js';
+import cluster from 'node:cluster';
+
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { KeyStoreError } from './keys/key-store.js';
-import { createLogger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 import { DataDirInUseError } from './storage/embedded-lock.js';
 
-/** The only reader of process.env: configuration, then the issuer, then signals. */
-async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig(process.env, process.cwd(), 'serve');
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`sigil: ${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
-  const logger = createLogger(config.logLevel);
+/** A worker that dies this soon after it was started is failing to start: stop, don't loop. */
+const STARTUP_GRACE_MS = 10_000;
+
+function onSignals(stop: (signal: NodeJS.Signals) => void): void {
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+/** One issuer in this process (the only one, or a cluster worker). */
+async function serve(config: Config, logger: Logger): Promise<void> {
   // loaded after the configuration is checked, so a bad value prints one line and nothing else
   const { startIssuer } = await import('./server.js');
   let issuer;
@@ -29,18 +28,60 @@ async function main(): Promise<void> {
     logger.fatal({ err: error }, 'failed to start');
     process.exit(1);
   }
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
+  onSignals((signal) => {
     logger.info({ signal }, 'stopping');
     issuer.close().then(
       () => process.exit(0),
       () => process.exit(1),
     );
+  });
+}
+
+/** WEB_CONCURRENCY workers share the port; a worker that crashes later is replaced. */
+function supervise(config: Config, logger: Logger): void {
+  const startedAt = new Map<number, number>();
+  let stopping = false;
+  const fork = () => {
+    const worker = cluster.fork();
+    startedAt.set(worker.id, Date.now());
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) return;
+    const lived = Date.now() - (startedAt.get(worker.id) ?? 0);
+    if (lived < STARTUP_GRACE_MS && code !== 0) {
+      logger.fatal({ worker: worker.id, code, signal }, 'a worker failed to start; stopping');
+      stopping = true;
+      for (const other of Object.values(cluster.workers ?? {})) other?.kill('SIGTERM');
+      process.exitCode = 1;
+      return;
+    }
+    logger.error({ worker: worker.id, code, signal }, 'worker exited; starting another');
+    fork();
+  });
+  onSignals((signal) => {
+    stopping = true;
+    logger.info({ signal, workers: config.webConcurrency }, 'stopping workers');
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.kill('SIGTERM');
+  });
+  for (let i = 0; i < config.webConcurrency; i += 1) fork();
+  logger.info({ workers: config.webConcurrency }, 'started workers');
+}
+
+/** The only reader of process.env: configuration, then the issuer (or its workers), then signals. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env, process.cwd(), 'serve');
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`sigil: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  if (cluster.isPrimary && config.webConcurrency > 1) supervise(config, logger);
+  else await serve(config, logger);
 }
 
 await main();

@@ -90,7 +90,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 
 /**
  * Applies every pending migration. Replicas starting together take turns: while another
- * process holds knex's migration lock this one waits (up to a minute) and tries again.
+ * process holds knex's migration lock (or is creating knex's tables) this one waits, up to a
+ * minute, and tries again.
  */
 export async function migrate(db: Knex): Promise<string[]> {
   const deadline = Date.now() + 60_000;
@@ -103,8 +104,12 @@ export async function migrate(db: Knex): Promise<string[]> {
       })) as [number, string[]];
       return applied;
     } catch (error) {
-      if ((error as Error).name !== 'MigrationLocked' || Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      // another process holds the lock, or created knex's own tables at the same moment
+      // (duplicate_table, unique_violation): wait and try again
+      const code = (error as { code?: unknown }).code;
+      const contended = (error as Error).name === 'MigrationLocked' || code === '42P07' || code === '23505';
+      if (!contended || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 400));
     }
   }
 }

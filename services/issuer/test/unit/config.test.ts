@@ -31,6 +31,7 @@ describe('loadConfig', () => {
       logLevel: 'info',
       trustProxy: false,
       production: false,
+      webConcurrency: 1,
       argon2: { memoryKib: 19_456, timeCost: 2, parallelism: 1 },
     });
     expect(Object.isFrozen(config)).toBe(true);
@@ -50,6 +51,7 @@ describe('loadConfig', () => {
         REFRESH_TOKEN_TTL: '86400',
         LOG_LEVEL: 'warn',
         TRUST_PROXY: '1',
+        WEB_CONCURRENCY: '2',
       },
       cwd,
     );
@@ -65,6 +67,7 @@ describe('loadConfig', () => {
       refreshTokenTtl: 86_400,
       logLevel: 'warn',
       trustProxy: 1,
+      webConcurrency: 2,
     });
   });
 
