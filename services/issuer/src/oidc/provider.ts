@@ -137,6 +137,8 @@ export function providerConfiguration(
   };
 }
 
+const KNOWN_GRANT_TYPES: ReadonlySet<string> = new Set(['client_credentials', 'password', 'authorization_code', 'refresh_token', 'unknown']);
+
 /** The methods each engine endpoint answers, for 405 answers. */
 const METHODS_BY_PATH: ReadonlyMap<string, string> = new Map([
   [routes.token, 'POST, OPTIONS'],
@@ -190,14 +192,7 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
   };
 
   const { logger, metrics } = dependencies;
-  const grantType = (ctx: KoaContextWithOIDC) => String(ctx.oidc.params?.['grant_type'] ?? 'unknown').slice(0, 64);
   provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
-  provider.on('grant.success', (ctx) => metrics.tokenRequests.inc({ grant_type: grantType(ctx), outcome: 'success' }));
-  provider.on('grant.error', (ctx, error) => {
-    const code = (error as { error?: string }).error ?? 'server_error';
-    metrics.tokenRequests.inc({ grant_type: grantType(ctx), outcome: code });
-    logger.debug({ error: code }, 'token request refused');
-  });
 
   const introspection = introspectionExtension(dependencies.db, dependencies.config.issuer, dependencies.signingKeys);
   provider.use(async (ctx, next) => {
@@ -225,6 +220,16 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
     if (ctx.status === 404 && ctx.body === undefined) {
       ctx.status = 404;
       ctx.body = { error: 'not_found', error_description: 'no such endpoint' };
+    }
+    if (ctx.path === routes.token && ctx.method === 'POST') {
+      // counted as answered, after the rewrites above
+      const params = 'oidc' in ctx ? (ctx as KoaContextWithOIDC).oidc.params : undefined;
+      const grantType = typeof params?.['grant_type'] === 'string' ? params['grant_type'] : 'unknown';
+      const error = (ctx.body as { error?: unknown } | undefined)?.error;
+      metrics.tokenRequests.inc({
+        grant_type: KNOWN_GRANT_TYPES.has(grantType) ? grantType : 'other',
+        outcome: ctx.status < 400 ? 'success' : typeof error === 'string' ? error.slice(0, 40) : 'error',
+      });
     }
   });
   return provider;

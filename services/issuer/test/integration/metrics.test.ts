@@ -34,6 +34,7 @@ describe.each(backends)('GET /metrics ($name)', (backend) => {
     expect(response.headers.get('content-type')).toMatch(/^text\/plain/u);
     const text = await response.text();
     expect(text).toContain('sigil_token_requests_total{grant_type="client_credentials",outcome="success"} 1');
+    expect(text).toContain('sigil_token_requests_total{grant_type="client_credentials",outcome="invalid_client"} 1');
     expect(text).toMatch(/sigil_http_request_duration_seconds_count\{method="POST",route="\/token",status="200"\} 1/u);
     expect(text).toContain('sigil_process_cpu_seconds_total');
     expect(text).not.toContain(clientSecret ?? '-');
