@@ -89,7 +89,7 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
     await database?.drop();
   });
 
-  it('when a user signs in and consents, the client gets tokens; refresh rotates; code replay revokes the grant', async () => {
+  it('when a user signs in (S9 no framing, S8 no CORS, S10 303) and consents, the client gets tokens with iss (S11); refresh rotates (S5); code replay revokes the grant (S3)', async () => {
     const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
     const page = await context.newPage();
     const request = await authorize(web, 'openid profile orders:read');

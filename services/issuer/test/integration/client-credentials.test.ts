@@ -147,7 +147,7 @@ describe.each(backends)('client credentials ($name)', (backend) => {
       { error: 'invalid_target', error_description: 'resource indicator must be an absolute URI' },
     ],
     ['an unknown grant type', () => machine, { grant_type: 'urn:example:magic' }, 400, { error: 'unsupported_grant_type', error_description: 'unsupported grant_type requested' }],
-  ])('when the request has %s, answers the exact RFC 6749 error', async (_case, auth, form, status, expected) => {
+  ])('when the request has %s, answers the exact RFC 6749 error (S6, S7)', async (_case, auth, form, status, expected) => {
     const response = await token({ grant_type: 'client_credentials', ...form }, auth());
     expect(response.status).toBe(status);
     expect(response.headers.get('content-type')).toMatch(/^application\/json/u);
