@@ -1,0 +1,570 @@
+// @ts-check
+/* global AbortSignal -- Node's global, missing from the shared ESLint globals */
+/**
+ * `npm run bench`: boots the real issuer and orders-api (child processes) against a fresh
+ * PostgreSQL database (or PGlite with --embedded), provisions its own clients, API key and
+ * user with the CLI, drives each workload from this process with autocannon over loopback,
+ * measures baselines in the same run, prints one table and writes bench/results/latest.json.
+ *
+ *   node bench/run.js [--quick] [--embedded] [--workers N]
+ *
+ * BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres) names a database
+ * the bench connects to in order to create `sigil_bench_<time>` next to it (dropped at the end).
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, URLSearchParams } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import pg from 'pg';
+
+import { rawArgon2Verify, rawRs256 } from './lib/inprocess.js';
+import { measure } from './lib/load.js';
+import { freePort, loggedProblems, logTail, runNode, startChild, stopChild, waitForOk } from './lib/processes.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const ISSUER_MAIN = path.join(root, 'services/issuer/dist/main.js');
+const ORDERS_MAIN = path.join(root, 'services/orders-api/dist/main.js');
+const SIGIL_CLI = path.join(root, 'services/issuer/bin/sigil.js');
+const AUDIENCE = 'http://localhost:4001';
+const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+/** The issuer's defaults (config.ts); the bench does not override them. */
+const ARGON2 = { memoryKib: 19_456, timeCost: 2, parallelism: 1 };
+const ARGON2_CONCURRENCY = 8;
+
+// ---------------------------------------------------------------------------------------------
+// arguments
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    embedded: { type: 'boolean', default: false },
+    workers: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  strict: true,
+});
+if (flags.help) {
+  process.stdout.write('usage: node bench/run.js [--quick] [--embedded] [--workers N]\n');
+  process.exit(0);
+}
+const quick = flags.quick === true;
+const embedded = flags.embedded === true;
+const workers = flags.workers === undefined ? (embedded ? 1 : os.availableParallelism()) : Number(flags.workers);
+if (!Number.isInteger(workers) || workers < 1 || workers > 64) fail(`--workers must be a whole number from 1 to 64 (got "${flags.workers}")`);
+if (embedded && workers > 1) fail('--workers above 1 needs PostgreSQL (the embedded database has a single owner process)');
+
+const shape = quick ? { connections: 8, seconds: 3, warmupSeconds: 1 } : { connections: 16, seconds: 10, warmupSeconds: 2 };
+/** A bound on the whole run: whatever happens, everything is stopped by then. */
+const WATCHDOG_MS = (quick ? 4 : 10) * 60_000;
+
+/** @param {string} message @returns {never} */
+function fail(message) {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(2);
+}
+
+/** @param {string} message */
+const progress = (message) => process.stderr.write(`bench: ${message}\n`);
+
+// ---------------------------------------------------------------------------------------------
+// clean-up: every resource registers how it is released; run once, newest first
+
+/** @type {{ name: string, run: () => Promise<void> | void }[]} */
+const cleanups = [];
+let cleanedUp = false;
+async function cleanUp() {
+  if (cleanedUp) return;
+  cleanedUp = true;
+  for (const { name, run } of cleanups.reverse()) {
+    try {
+      await run();
+    } catch (error) {
+      process.stderr.write(`bench: clean-up of ${name} failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    }
+  }
+}
+for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM'])) {
+  process.once(signal, () => {
+    progress(`${signal}: stopping`);
+    void cleanUp().then(() => process.exit(130));
+  });
+}
+const watchdog = setTimeout(() => {
+  progress(`the run exceeded ${WATCHDOG_MS / 60_000} minutes; stopping`);
+  void cleanUp().then(() => process.exit(1));
+}, WATCHDOG_MS);
+
+/** @type {import('./lib/processes.js').Child[]} */
+const children = [];
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+/** @param {string} id @param {string} secret */
+const basic = (id, secret) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+
+/** @param {Record<string, string>} fields */
+const form = (fields) => new URLSearchParams(fields).toString();
+
+const FORM = 'application/x-www-form-urlencoded';
+
+/**
+ * One request outside the load generator: the status and (for a failure) the body.
+ * @param {string} url
+ * @param {{ method?: string, headers?: Record<string, string>, body?: string }} [init]
+ */
+async function once(url, init = {}) {
+  const response = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
+  const text = await response.text();
+  return { status: response.status, ok: response.ok, text };
+}
+
+/** @param {unknown} value */
+const asRecord = (value) => /** @type {Record<string, unknown>} */ (typeof value === 'object' && value !== null ? value : {});
+
+/**
+ * Runs N async tasks with at most `width` in flight.
+ * @template T
+ * @param {number} count
+ * @param {number} width
+ * @param {(index: number) => Promise<T>} task
+ * @returns {Promise<T[]>}
+ */
+async function pooled(count, width, task) {
+  /** @type {T[]} */
+  const results = [];
+  let next = 0;
+  const lane = async () => {
+    while (next < count) {
+      const index = next;
+      next += 1;
+      results[index] = await task(index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, count) }, lane));
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------------
+// the run
+
+/**
+ * @typedef {object} Row
+ * @property {string} id
+ * @property {string} workload
+ * @property {'http' | 'in-process'} kind
+ * @property {number} reqPerSec requests/s (http) or operations/s (in-process)
+ * @property {number | null} p50Ms
+ * @property {number | null} p99Ms
+ * @property {number | null} non2xx
+ * @property {number | null} errors
+ * @property {string | null} baseline id of the row it is compared with
+ * @property {number | null} ratio reqPerSec / the baseline's
+ * @property {Record<string, unknown>} [details]
+ */
+
+async function main() {
+  if (!existsSync(ISSUER_MAIN) || !existsSync(ORDERS_MAIN)) fail('services are not built: run `npm run build` first');
+  const startedAt = new Date();
+  const loadBefore = os.loadavg()[0] ?? null;
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'sigil-bench-'));
+  cleanups.push({ name: `temp dir ${tmp}`, run: () => rmSync(tmp, { recursive: true, force: true }) });
+  const logDir = path.join(tmp, 'logs');
+  mkdirSync(logDir);
+
+  // -- database
+  let databaseUrl = '';
+  /** @type {string | null} */
+  let postgresVersion = null;
+  if (!embedded) {
+    const adminUrl = process.env['BENCH_DATABASE_URL'] ?? DEFAULT_DATABASE_URL;
+    const name = `sigil_bench_${Date.now()}`;
+    const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
+    await admin.connect().catch((/** @type {unknown} */ error) => {
+      throw new Error(`cannot connect to BENCH_DATABASE_URL (${error instanceof Error ? error.message : String(error)}); set it, or use --embedded`);
+    });
+    try {
+      postgresVersion = String(asRecord((await admin.query('SHOW server_version')).rows[0])['server_version'] ?? '');
+      await admin.query(`CREATE DATABASE "${name}"`);
+    } finally {
+      await admin.end();
+    }
+    cleanups.push({
+      name: `database ${name}`,
+      run: async () => {
+        const dropper = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
+        await dropper.connect();
+        try {
+          await dropper.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+        } finally {
+          await dropper.end();
+        }
+      },
+    });
+    const url = new URL(adminUrl);
+    url.pathname = `/${name}`;
+    databaseUrl = url.toString();
+    progress(`database ${name} created`);
+  }
+
+  // -- processes
+  const [issuerPort, ordersPort, minimalPort, unguardedPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const issuerUrl = `http://127.0.0.1:${issuerPort}`;
+  const ordersUrl = `http://127.0.0.1:${ordersPort}`;
+  const minimalUrl = `http://127.0.0.1:${minimalPort}`;
+  const unguardedUrl = `http://127.0.0.1:${unguardedPort}`;
+  // blank values mean "default" to the issuer: a variable in the caller's environment must not change the run
+  const issuerEnv = {
+    DATABASE_URL: databaseUrl,
+    DATA_DIR: path.join(tmp, 'data'),
+    KEYS_DIR: path.join(tmp, 'keys'),
+    LOG_LEVEL: 'warn',
+    ISSUER: issuerUrl,
+    NODE_ENV: '',
+    COOKIE_KEYS: '',
+    CORS_ORIGINS: '',
+    TRUST_PROXY: '',
+    ACCESS_TOKEN_TTL: '',
+    REFRESH_TOKEN_TTL: '',
+    ARGON2_MEMORY_KIB: '',
+    ARGON2_TIME_COST: '',
+    ARGON2_PARALLELISM: '',
+  };
+  cleanups.push({ name: 'child processes', run: async () => void (await Promise.all(children.map((child) => stopChild(child)))) });
+
+  const issuer = startChild('issuer', ISSUER_MAIN, { ...issuerEnv, PORT: String(issuerPort), WEB_CONCURRENCY: String(workers) }, logDir);
+  children.push(issuer);
+  await waitForOk(`${issuerUrl}/readyz`, issuer);
+  await waitForOk(`${issuerUrl}/healthz`, issuer);
+  progress(`issuer up on ${issuerUrl} (${workers} worker${workers === 1 ? '' : 's'}, ${embedded ? 'PGlite' : 'PostgreSQL'})`);
+
+  // -- provisioning, with the CLI against the same database
+  /** @param {string[]} args @param {string} [stdin] */
+  const sigil = async (args, stdin) => asRecord(JSON.parse(await runNode(SIGIL_CLI, [...args, '--json'], { ...issuerEnv, PORT: String(issuerPort) }, { stdin: stdin ?? '' })));
+  const username = `bench-${randomBytes(3).toString('hex')}`;
+  const userPassword = randomBytes(15).toString('base64url');
+  const [machine, guardClient, passwordClient, refreshClient, apiKey] = await Promise.all([
+    sigil(['clients', 'create', '--name', 'bench-machine', '--grant', 'client_credentials', '--scope', 'orders:read', '--role', 'admin', '--resource', AUDIENCE]),
+    sigil(['clients', 'create', '--name', 'bench-orders-api', '--grant', 'client_credentials', '--resource', AUDIENCE]),
+    sigil(['clients', 'create', '--name', 'bench-password', '--grant', 'password', '--scope', 'orders:read', '--resource', AUDIENCE, '--first-party']),
+    sigil(['clients', 'create', '--name', 'bench-refresh', '--grant', 'password', '--grant', 'refresh_token', '--scope', 'orders:read', '--resource', AUDIENCE, '--first-party']),
+    sigil(['api-keys', 'create', '--name', 'bench-key', '--scope', 'orders:read']),
+    sigil(['users', 'create', '--username', username, '--password-stdin', '--role', 'admin'], `${userPassword}\n`),
+  ]);
+  const id = (/** @type {Record<string, unknown>} */ client) => String(client['client_id']);
+  const secret = (/** @type {Record<string, unknown>} */ client) => String(client['client_secret']);
+  progress('clients, API key and user provisioned');
+
+  const orders = startChild(
+    'orders-api',
+    ORDERS_MAIN,
+    {
+      PORT: String(ordersPort),
+      ISSUER: issuerUrl,
+      AUDIENCE,
+      GUARD_CLIENT_ID: id(guardClient),
+      GUARD_CLIENT_SECRET: secret(guardClient),
+      LOG_LEVEL: 'warn',
+      NODE_ENV: '',
+    },
+    logDir,
+  );
+  const minimal = startChild('minimal-token', path.join(here, 'baselines/minimal-token.js'), { PORT: String(minimalPort), WORKERS: String(workers), NODE_ENV: '' }, logDir);
+  const unguarded = startChild('unguarded-orders', path.join(here, 'baselines/unguarded-orders.js'), { PORT: String(unguardedPort), NODE_ENV: '' }, logDir);
+  children.push(orders, minimal, unguarded);
+  await Promise.all([
+    waitForOk(`${ordersUrl}/healthz`, orders),
+    waitForOk(`${minimalUrl}/healthz`, minimal),
+    waitForOk(`${unguardedUrl}/healthz`, unguarded),
+  ]);
+  progress('orders-api and the baseline servers up');
+
+  // -- endpoints, from discovery
+  const discoveryUrl = `${issuerUrl}/.well-known/openid-configuration`;
+  const discovery = asRecord(JSON.parse((await once(discoveryUrl)).text));
+  const tokenUrl = String(discovery['token_endpoint']);
+  const jwksUrl = String(discovery['jwks_uri']);
+  for (const url of [tokenUrl, jwksUrl]) {
+    if (new URL(url).origin !== issuerUrl) throw new Error(`discovery names ${url}, outside ${issuerUrl}`);
+  }
+
+  // -- requests of each workload
+  const ccRequest = {
+    method: 'POST',
+    headers: { authorization: basic(id(machine), secret(machine)), 'content-type': FORM },
+    body: form({ grant_type: 'client_credentials', scope: 'orders:read' }),
+  };
+  const minimalRequest = { method: 'POST', headers: { 'content-type': FORM }, body: form({ grant_type: 'client_credentials', scope: 'orders:read' }) };
+  const passwordRequest = {
+    method: 'POST',
+    headers: { authorization: basic(id(passwordClient), secret(passwordClient)), 'content-type': FORM },
+    body: form({ grant_type: 'password', username, password: userPassword, scope: 'orders:read' }),
+  };
+  const refreshAuth = { authorization: basic(id(refreshClient), secret(refreshClient)), 'content-type': FORM };
+
+  const tokenAnswer = await once(tokenUrl, ccRequest);
+  if (!tokenAnswer.ok) throw new Error(`client credentials token request failed: ${tokenAnswer.status} ${tokenAnswer.text}`);
+  const accessToken = String(asRecord(JSON.parse(tokenAnswer.text))['access_token']);
+  const bearer = { authorization: `Bearer ${accessToken}` };
+  const apiKeyHeader = { 'x-api-key': String(apiKey['key']) };
+
+  // -- preflight: one request of each kind, so a failure is shown with its body before any load
+  /** @type {Record<string, { status: number, body?: string }>} */
+  const preflight = {};
+  /** @param {string} name @param {string} url @param {{ method?: string, headers?: Record<string, string>, body?: string }} [init] */
+  const check = async (name, url, init) => {
+    const answer = await once(url, init);
+    preflight[name] = answer.ok ? { status: answer.status } : { status: answer.status, body: answer.text.slice(0, 500) };
+    if (!answer.ok) progress(`preflight ${name}: ${answer.status} ${answer.text.slice(0, 300)}`);
+  };
+  await check('client_credentials', tokenUrl, ccRequest);
+  await check('minimal_token', `${minimalUrl}/token`, minimalRequest);
+  await check('guarded_orders', `${ordersUrl}/orders`, { headers: bearer });
+  await check('unguarded_orders', `${unguardedUrl}/orders`);
+  await check('api_key_orders', `${ordersUrl}/orders`, { headers: apiKeyHeader });
+  await check('jwks', jwksUrl);
+  await check('discovery', discoveryUrl);
+  await check('password', tokenUrl, passwordRequest);
+
+  // -- refresh tokens: a pool seeded by password grants; each answer puts its rotated token back
+  // (every token is sent once; a run's end strands at most two per connection: the one in
+  // flight and the one already built for the next request)
+  const seedCount = shape.connections * 8;
+  const seeded = await pooled(seedCount, 4, async () => {
+    const answer = await once(tokenUrl, {
+      method: 'POST',
+      headers: refreshAuth,
+      body: form({ grant_type: 'password', username, password: userPassword, scope: 'orders:read' }),
+    });
+    return answer.ok ? String(asRecord(JSON.parse(answer.text))['refresh_token'] ?? '') : `!${answer.status} ${answer.text.slice(0, 300)}`;
+  });
+  const seedFailure = seeded.find((token) => token === '' || token.startsWith('!'));
+  if (seedFailure !== undefined) progress(`refresh pool: a password grant gave no refresh token: ${seedFailure || 'no refresh_token in the answer'}`);
+  /** @type {string[]} */
+  const refreshPool = seeded.filter((token) => token !== '' && !token.startsWith('!'));
+  let refreshPoolEmpty = 0;
+  {
+    const token = refreshPool.pop() ?? '';
+    const answer = await once(tokenUrl, { method: 'POST', headers: refreshAuth, body: form({ grant_type: 'refresh_token', refresh_token: token }) });
+    preflight['refresh'] = answer.ok ? { status: answer.status } : { status: answer.status, body: answer.text.slice(0, 500) };
+    if (answer.ok) {
+      const rotated = asRecord(JSON.parse(answer.text))['refresh_token'];
+      if (typeof rotated === 'string') refreshPool.push(rotated);
+    } else {
+      progress(`preflight refresh: ${answer.status} ${answer.text.slice(0, 300)}`);
+    }
+  }
+  progress(`refresh pool seeded with ${refreshPool.length} tokens`);
+
+  // -- measurements
+  /** @type {Row[]} */
+  const rows = [];
+  /**
+   * @param {string} rowId
+   * @param {string} label
+   * @param {import('./lib/load.js').Workload} workload
+   * @param {string | null} baseline
+   */
+  const http = async (rowId, label, workload, baseline) => {
+    progress(`${label}: ${shape.warmupSeconds} s warm-up, ${shape.seconds} s measured, ${shape.connections} connections`);
+    const result = await measure(workload, shape);
+    rows.push({
+      id: rowId,
+      workload: label,
+      kind: 'http',
+      reqPerSec: result.reqPerSec,
+      p50Ms: result.p50Ms,
+      p99Ms: result.p99Ms,
+      non2xx: result.non2xx,
+      errors: result.errors,
+      baseline,
+      ratio: null,
+      details: { ...result, url: workload.url, method: workload.method ?? 'GET' },
+    });
+    if (result.non2xx > 0 || result.errors > 0 || result.warmup.non2xx > 0 || result.warmup.errors > 0) {
+      progress(`  ${label}: non-2xx ${result.non2xx} (warm-up ${result.warmup.non2xx}), errors ${result.errors} (warm-up ${result.warmup.errors}), statuses ${JSON.stringify(result.statusCodes)}`);
+      for (const sample of result.non2xxSamples) progress(`    ${sample.status} ${sample.body}`);
+    }
+  };
+
+  progress('raw RS256 signatures, one core, 2 s');
+  const rs256 = rawRs256(2000);
+  rows.push({
+    id: 'raw_rs256',
+    workload: 'baseline: raw RS256 sign, 1 core (ops/s)',
+    kind: 'in-process',
+    reqPerSec: rs256.opsPerSec,
+    p50Ms: null,
+    p99Ms: null,
+    non2xx: null,
+    errors: null,
+    baseline: null,
+    ratio: null,
+    details: rs256,
+  });
+
+  await http('minimal_token', 'baseline: minimal token endpoint', { url: `${minimalUrl}/token`, ...minimalRequest }, null);
+  await http('client_credentials', 'client credentials POST /token', { url: tokenUrl, ...ccRequest }, 'minimal_token');
+  await http('unguarded_orders', 'baseline: unguarded GET /orders', { url: `${unguardedUrl}/orders` }, null);
+  await http('guarded_orders', 'guarded GET /orders (bearer)', { url: `${ordersUrl}/orders`, headers: bearer }, 'unguarded_orders');
+  await http('api_key_orders', 'API key GET /orders (X-API-Key)', { url: `${ordersUrl}/orders`, headers: apiKeyHeader }, 'guarded_orders');
+  await http('jwks', 'JWKS GET', { url: jwksUrl }, null);
+  await http('discovery', 'discovery GET', { url: discoveryUrl }, null);
+  await http(
+    'refresh',
+    'refresh grant POST /token (rotation)',
+    {
+      url: tokenUrl,
+      method: 'POST',
+      headers: refreshAuth,
+      setupRequest: (request) => {
+        let token = refreshPool.pop();
+        if (token === undefined) {
+          // never happens with a pool larger than the connections; if it does, it shows as 400s
+          refreshPoolEmpty += 1;
+          token = 'bench-refresh-pool-empty';
+        }
+        return { ...request, body: form({ grant_type: 'refresh_token', refresh_token: token }) };
+      },
+      onResponse: (status, body) => {
+        if (status !== 200) return;
+        try {
+          const rotated = asRecord(JSON.parse(body))['refresh_token'];
+          if (typeof rotated === 'string') refreshPool.push(rotated);
+        } catch {
+          // counted by the caller only through its status; a 200 without JSON would drain the pool
+        }
+      },
+    },
+    null,
+  );
+  const refreshRow = rows.at(-1);
+  if (refreshRow !== undefined) refreshRow.details = { ...refreshRow.details, poolEmpty: refreshPoolEmpty, poolLeft: refreshPool.length, seeded: seedCount };
+
+  progress(`raw argon2id verifies (m=${ARGON2.memoryKib}, t=${ARGON2.timeCost}, p=${ARGON2.parallelism}), ${ARGON2_CONCURRENCY} in flight, 3 s`);
+  const argon = await rawArgon2Verify(ARGON2, ARGON2_CONCURRENCY, 3000);
+  rows.push({
+    id: 'raw_argon2id',
+    workload: `baseline: raw argon2id verify, ${ARGON2_CONCURRENCY} in flight (ops/s)`,
+    kind: 'in-process',
+    reqPerSec: argon.opsPerSec,
+    p50Ms: argon.p50Ms,
+    p99Ms: argon.p99Ms,
+    non2xx: null,
+    errors: null,
+    baseline: null,
+    ratio: null,
+    details: { ...argon, parameters: ARGON2, concurrency: ARGON2_CONCURRENCY, uvThreadpoolSize: process.env['UV_THREADPOOL_SIZE'] ?? '4 (default)' },
+  });
+  await http('password', 'password grant POST /token', { url: tokenUrl, ...passwordRequest }, 'raw_argon2id');
+
+  for (const row of rows) {
+    const base = rows.find((other) => other.id === row.baseline);
+    row.ratio = base !== undefined && base.reqPerSec > 0 ? row.reqPerSec / base.reqPerSec : null;
+  }
+
+  // -- report
+  const finishedAt = new Date();
+  const cpus = os.cpus();
+  const autocannonVersion = String(asRecord(JSON.parse(readFileSync(path.join(root, 'node_modules/autocannon/package.json'), 'utf8')))['version']);
+  const report = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    mode: quick ? 'quick' : 'full',
+    machine: {
+      cpuModel: cpus[0]?.model ?? 'unknown',
+      cpuCount: cpus.length,
+      availableParallelism: os.availableParallelism(),
+      totalMemoryMiB: Math.round(os.totalmem() / 1024 / 1024),
+      platform: `${os.type()} ${os.release()} ${os.arch()}`,
+      node: process.version,
+      /** the 1-minute load average before the run and after it: other work on the machine skews every figure */
+      loadAverageBefore: loadBefore,
+      loadAverageAfter: os.loadavg()[0] ?? null,
+    },
+    setup: {
+      database: embedded ? 'PGlite (embedded)' : `PostgreSQL ${postgresVersion ?? ''}`.trim(),
+      issuerWorkers: workers,
+      minimalTokenWorkers: workers,
+      ordersApiProcesses: 1,
+      loadGenerator: `autocannon ${autocannonVersion}, in the bench process (servers are child processes), loopback`,
+      connections: shape.connections,
+      warmupSeconds: shape.warmupSeconds,
+      measuredSeconds: shape.seconds,
+      argon2: ARGON2,
+      uvThreadpoolSize: process.env['UV_THREADPOOL_SIZE'] ?? null,
+    },
+    preflight,
+    workloads: rows,
+    childLogs: Object.fromEntries(children.map((child) => [child.name, loggedProblems(child)])),
+    notes: [
+      'reqPerSec is the mean of autocannon\'s per-second samples over the measured run; the warm-up run is reported apart (details.warmup).',
+      'ratio = reqPerSec / the baseline row\'s reqPerSec; in-process baselines are operations/s.',
+      'latencies are autocannon\'s (1 ms resolution); the in-process argon2id row gives its own p50/p99 per verify.',
+      'password grant: the right password every time, so the brute-force throttle (failures only) never engages.',
+      `refresh grant: a pool of ${seedCount} refresh tokens from password grants; each 200 puts its rotated token back, every token is sent once.`,
+      'not yet measured: client credentials over 10,000 clients, 1 worker vs all workers in one run, p99 at 80% of peak.',
+    ],
+  };
+  const resultsDir = path.join(here, 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  const resultsFile = path.join(resultsDir, 'latest.json');
+  writeFileSync(resultsFile, `${JSON.stringify(report, null, 2)}\n`);
+
+  process.stdout.write(`\n${table(rows)}\n\n`);
+  process.stdout.write(
+    `${report.machine.cpuModel} ×${report.machine.cpuCount}, Node ${report.machine.node}, ${report.setup.database}, issuer ${workers} worker(s), ` +
+      `${shape.connections} connections, ${shape.seconds} s per workload (${shape.warmupSeconds} s warm-up), ` +
+      `load average ${loadBefore?.toFixed(2) ?? '?'} before the run\n`,
+  );
+  for (const [name, problems] of Object.entries(report.childLogs)) {
+    if (problems.count > 0) process.stdout.write(`${name} logged ${problems.count} warning/error line(s), e.g. ${problems.samples[0] ?? ''}\n`);
+  }
+  process.stdout.write(`written to ${path.relative(process.cwd(), resultsFile) || resultsFile}\n`);
+}
+
+/**
+ * @param {Row[]} rows
+ * @returns {string}
+ */
+function table(rows) {
+  const number = (/** @type {number | null} */ value, digits = 0) =>
+    value === null ? '—' : value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  // autocannon's latency histogram has 1 ms resolution
+  const latency = (/** @type {number | null} */ value) => (value === null ? '—' : value < 1 ? '<1' : number(value));
+  const header = ['workload', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'baseline', 'ratio'];
+  const body = rows.map((row) => [
+    row.workload,
+    number(row.reqPerSec),
+    latency(row.p50Ms),
+    latency(row.p99Ms),
+    number(row.non2xx),
+    number(row.errors),
+    row.baseline === null ? '—' : (rows.find((other) => other.id === row.baseline)?.workload.replace(/^baseline: /u, '') ?? row.baseline),
+    row.ratio === null ? '—' : row.ratio.toFixed(2),
+  ]);
+  const widths = header.map((title, i) => Math.max(title.length, ...body.map((cells) => (cells[i] ?? '').length)));
+  const numeric = new Set([1, 2, 3, 4, 5, 7]);
+  const line = (/** @type {string[]} */ cells) =>
+    cells.map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+  return [line(header), widths.map((width) => '-'.repeat(width)).join('  '), ...body.map(line)].join('\n');
+}
+
+let exitCode = 0;
+try {
+  await main();
+} catch (error) {
+  exitCode = 1;
+  // the bench's own failures are one line; anything else (a bug) gets its stack
+  const text = error instanceof Error ? (error.constructor === Error ? error.message : (error.stack ?? error.message)) : String(error);
+  process.stderr.write(`bench: ${text}\n`);
+  for (const child of children) process.stderr.write(`--- last lines of ${child.name}'s log\n${logTail(child)}\n`);
+} finally {
+  clearTimeout(watchdog);
+  await cleanUp();
+}
+process.exit(exitCode);
