@@ -264,6 +264,20 @@ function buildProgram(config: () => Config): Command {
   return program;
 }
 
+/** A key id: an RFC 7638 thumbprint, 43 base64url characters (it may begin with "-"). */
+const KID = /^[A-Za-z0-9_-]{43}$/u;
+
+/**
+ * A kid that begins with "-" would be read as an option; `keys retire` moves kids behind
+ * "--" so that they are always taken as its argument.
+ */
+export function protectKids(argv: string[]): string[] {
+  if (argv[0] !== 'keys' || argv[1] !== 'retire' || argv.includes('--')) return argv;
+  const rest = argv.slice(2);
+  const kids = rest.filter((arg) => arg.startsWith('-') && KID.test(arg));
+  return kids.length === 0 ? argv : [...argv.slice(0, 2), ...rest.filter((arg) => !kids.includes(arg)), '--', ...kids];
+}
+
 /** Runs the CLI; returns the process exit code. */
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   let loaded: Config | undefined;
@@ -274,7 +288,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<nu
       program.outputHelp();
       return 2;
     }
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(protectKids(argv), { from: 'user' });
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {
