@@ -53,7 +53,8 @@ describe('guard: JWKS cache (R7)', () => {
     expect(results.every((result) => result.status === 'rejected' && result.reason instanceof InvalidToken)).toBe(true);
     // the first fetch, then one shared refetch at the end of the cooldown
     expect(jwks.requests).toBe(2);
-    expect(Date.now() - started).toBeLessThan(5000);
+    // waiting requests are released by that one fetch, not left hanging
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it('when a token signed by a just-published key arrives inside the cooldown, it waits for the refetch and passes', async () => {

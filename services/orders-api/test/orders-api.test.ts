@@ -148,8 +148,9 @@ describe.each(backends)('orders-api behind a real issuer ($name)', (backend) => 
     expect((await call('/orders', { 'x-api-key': key })).status).toBe(200);
     await revokeApiKey(issuer.db, record.id);
     const revokedAt = Date.now();
-    await until(async () => ((await call('/orders', { 'x-api-key': key })).status === 401 ? true : undefined), 5000);
-    expect(Date.now() - revokedAt).toBeLessThan(2000);
+    await until(async () => ((await call('/orders', { 'x-api-key': key })).status === 401 ? true : undefined), 10_000);
+    // the service's positive cache is 500 ms here; the margin absorbs a loaded machine
+    expect(Date.now() - revokedAt).toBeLessThan(5000);
   });
 
   it('when keys rotate while both run, old tokens keep working and new tokens carry the new kid', async () => {
