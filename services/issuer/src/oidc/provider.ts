@@ -170,6 +170,58 @@ async function loadExistingGrant(ctx: KoaContextWithOIDC) {
   return grant;
 }
 
+type KoaMiddleware = Parameters<Provider['use']>[0];
+
+/**
+ * RFC 6749 §5.2 names two cases the engine answers as `invalid_request`: a grant the client
+ * is not registered for (`unauthorized_client`) and no client authentication (401
+ * `invalid_client`).
+ */
+const answerRfc6749Codes: KoaMiddleware = async (ctx, next) => {
+  await next();
+  const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;
+  if (ctx.status !== 400 || ctx.path !== routes.token || body?.error !== 'invalid_request') return;
+  if (body.error_description === 'requested grant type is not allowed for this client') {
+    ctx.body = { ...body, error: 'unauthorized_client' };
+  } else if (body.error_description === 'no client authentication mechanism provided') {
+    ctx.status = 401;
+    ctx.body = { error: 'invalid_client', error_description: 'client authentication is required' };
+  }
+};
+
+/**
+ * What the engine does not route is JSON, never an HTML page: a 405 with `Allow` for an
+ * endpoint asked with the wrong method (RFC 9110 §15.5.6), a 404 otherwise.
+ */
+const answerUnroutedAsJson: KoaMiddleware = async (ctx, next) => {
+  await next();
+  if (ctx.status !== 404 || ctx.body !== undefined) return;
+  const allowed = METHODS_BY_PATH.get(ctx.path);
+  if (allowed !== undefined) {
+    ctx.status = 405;
+    ctx.set('Allow', allowed);
+    ctx.body = { error: 'invalid_request', error_description: `use ${allowed.replace(', OPTIONS', '')} on this endpoint` };
+    return;
+  }
+  ctx.status = 404;
+  ctx.body = { error: 'not_found', error_description: 'no such endpoint' };
+};
+
+/** Counts token requests as they were answered, by grant type and outcome. */
+function countTokenRequests(metrics: IssuerMetrics): KoaMiddleware {
+  return async (ctx, next) => {
+    await next();
+    if (ctx.path !== routes.token || ctx.method !== 'POST') return;
+    const params = 'oidc' in ctx ? (ctx as KoaContextWithOIDC).oidc.params : undefined;
+    const grantType = typeof params?.['grant_type'] === 'string' ? params['grant_type'] : 'unknown';
+    const error = (ctx.body as { error?: unknown } | undefined)?.error;
+    metrics.tokenRequests.inc({
+      grant_type: KNOWN_GRANT_TYPES.has(grantType) ? grantType : 'other',
+      outcome: ctx.status < 400 ? 'success' : typeof error === 'string' ? error.slice(0, 40) : 'error',
+    });
+  };
+}
+
 /** Builds the engine with Sigil's storage, keys and secret handling. */
 export function createProvider(dependencies: ProviderDependencies): Provider {
   const resolveResourceServer = resourceServerResolver(dependencies.config.accessTokenTtl);
@@ -194,43 +246,15 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
   const { logger, metrics } = dependencies;
   provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
 
+  // koa runs what follows `await next()` in reverse order of registration: the last
+  // registered rewrites first, and the token request is counted once every rewrite is done
+  provider.use(countTokenRequests(metrics));
+  provider.use(answerUnroutedAsJson);
+  provider.use(answerRfc6749Codes);
   const introspection = introspectionExtension(dependencies.db, dependencies.config.issuer, dependencies.signingKeys);
   provider.use(async (ctx, next) => {
     await next();
     await introspection(ctx as KoaContextWithOIDC);
-    const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;
-    // RFC 6749 §5.2 names these cases unauthorized_client and invalid_client (401); the
-    // engine answers invalid_request
-    if (ctx.status === 400 && ctx.path === routes.token && body?.error === 'invalid_request') {
-      if (body.error_description === 'requested grant type is not allowed for this client') {
-        ctx.body = { ...body, error: 'unauthorized_client' };
-      } else if (body.error_description === 'no client authentication mechanism provided') {
-        ctx.status = 401;
-        ctx.body = { error: 'invalid_client', error_description: 'client authentication is required' };
-      }
-    }
-    // an endpoint asked with the wrong method is a 405 (RFC 9110 §15.5.6), not a missing one
-    const allowed = METHODS_BY_PATH.get(ctx.path);
-    if (ctx.status === 404 && ctx.body === undefined && allowed !== undefined) {
-      ctx.status = 405;
-      ctx.set('Allow', allowed);
-      ctx.body = { error: 'invalid_request', error_description: `use ${allowed.replace(', OPTIONS', '')} on this endpoint` };
-    }
-    // anything the engine does not route is a JSON 404, never an HTML page
-    if (ctx.status === 404 && ctx.body === undefined) {
-      ctx.status = 404;
-      ctx.body = { error: 'not_found', error_description: 'no such endpoint' };
-    }
-    if (ctx.path === routes.token && ctx.method === 'POST') {
-      // counted as answered, after the rewrites above
-      const params = 'oidc' in ctx ? (ctx as KoaContextWithOIDC).oidc.params : undefined;
-      const grantType = typeof params?.['grant_type'] === 'string' ? params['grant_type'] : 'unknown';
-      const error = (ctx.body as { error?: unknown } | undefined)?.error;
-      metrics.tokenRequests.inc({
-        grant_type: KNOWN_GRANT_TYPES.has(grantType) ? grantType : 'other',
-        outcome: ctx.status < 400 ? 'success' : typeof error === 'string' ? error.slice(0, 40) : 'error',
-      });
-    }
   });
   return provider;
 }
