@@ -7,6 +7,7 @@ import { createApiKey, revokeApiKey } from '../../issuer/src/domain/api-keys.js'
 import { createClient } from '../../issuer/src/domain/clients.js';
 import { rotateKeys } from '../../issuer/src/keys/key-store.js';
 import { backends, type TestDatabase } from '../../issuer/test/support/backends.js';
+import { eventually } from '../../issuer/test/support/http.js';
 import { startTestIssuer, type TestIssuer } from '../../issuer/test/support/issuer.js';
 import { createOrdersApp } from '../src/app.js';
 
@@ -16,16 +17,6 @@ const REPORTS = 'http://localhost:4002';
 interface Credentials {
   id: string;
   secret: string;
-}
-
-async function until<T>(check: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 describe.each(backends)('orders-api behind a real issuer ($name)', (backend) => {
@@ -148,7 +139,7 @@ describe.each(backends)('orders-api behind a real issuer ($name)', (backend) => 
     expect((await call('/orders', { 'x-api-key': key })).status).toBe(200);
     await revokeApiKey(issuer.db, record.id);
     const revokedAt = Date.now();
-    await until(async () => ((await call('/orders', { 'x-api-key': key })).status === 401 ? true : undefined), 10_000);
+    await eventually(async () => ((await call('/orders', { 'x-api-key': key })).status === 401 ? true : undefined), 10_000);
     // the service's positive cache is 500 ms here; the margin absorbs a loaded machine
     expect(Date.now() - revokedAt).toBeLessThan(5000);
   });
@@ -157,7 +148,7 @@ describe.each(backends)('orders-api behind a real issuer ($name)', (backend) => 
     const old = await token(machine);
     expect((await call('/orders', bearer(old))).status).toBe(200);
     const { current } = await rotateKeys(issuer.config.keysDir);
-    const fresh = await until(async () => {
+    const fresh = await eventually(async () => {
       const jwt = await token(machine);
       return decodeProtectedHeader(jwt).kid === current.jwk.kid ? jwt : undefined;
     });

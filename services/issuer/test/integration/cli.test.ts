@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 
 import { backends, type TestDatabase } from '../support/backends.js';
 import { sigil, sigilJson } from '../support/cli.js';
-import { startTestIssuer, testEnv, type TestIssuer } from '../support/issuer.js';
+import { issuerSuite, testEnv } from '../support/issuer.js';
 
 interface ClientList {
   clients: { client_id: string; name: string; grants: string[]; scope: string; roles: string[]; resources: string[] }[];
@@ -121,27 +121,16 @@ describe.each(backends)('sigil CLI ($name)', (backend) => {
 });
 
 describe.each(backends)('sigil CLI beside a running issuer ($name)', (backend) => {
-  let database: TestDatabase;
-  let issuer: TestIssuer;
-
-  beforeAll(async () => {
-    database = await backend.create();
-    issuer = await startTestIssuer(database);
-  });
-
-  afterAll(async () => {
-    await issuer?.close();
-    await database?.drop();
-  });
+  const suite = issuerSuite(backend);
 
   it('api-keys: create prints the key once; list never shows it; revoke stamps revoked_at', async () => {
     const created = await sigilJson<{ id: string; key: string }>(
       ['api-keys', 'create', '--name', 'ci-bot', '--owner', 'platform', '--scope', 'orders:read', '--role', 'reader', '--expires-in', '3600'],
-      testEnv(database),
+      testEnv(suite.database),
     );
     expect(Object.keys(created).sort()).toEqual(['id', 'key']);
     expect(created.key).toMatch(new RegExp(`^sgk_${created.id}_[A-Za-z0-9_-]{43}$`, 'u'));
-    const listed = await sigilJson<{ api_keys: Record<string, unknown>[] }>(['api-keys', 'list'], testEnv(database));
+    const listed = await sigilJson<{ api_keys: Record<string, unknown>[] }>(['api-keys', 'list'], testEnv(suite.database));
     expect(JSON.stringify(listed)).not.toContain(created.key.slice(-43));
     expect(listed.api_keys.find((key) => key['id'] === created.id)).toMatchObject({
       name: 'ci-bot',
@@ -151,12 +140,12 @@ describe.each(backends)('sigil CLI beside a running issuer ($name)', (backend) =
       expires_at: expect.any(String),
       revoked_at: null,
     });
-    const revoked = await sigilJson<{ revoked_at: string | null }>(['api-keys', 'revoke', created.id], testEnv(database));
+    const revoked = await sigilJson<{ revoked_at: string | null }>(['api-keys', 'revoke', created.id], testEnv(suite.database));
     expect(revoked.revoked_at).toEqual(expect.any(String));
   });
 
   it('users: create reads the password from stdin, names are unique case-insensitively, roles can be replaced', async () => {
-    const created = await sigil(['users', 'create', '--username', 'Alice', '--password-stdin', '--role', 'admin', '--email', 'alice@example.com', '--json'], testEnv(database), 'correct horse battery\n');
+    const created = await sigil(['users', 'create', '--username', 'Alice', '--password-stdin', '--role', 'admin', '--email', 'alice@example.com', '--json'], testEnv(suite.database), 'correct horse battery\n');
     expect(created.code).toBe(0);
     const user = JSON.parse(created.stdout) as { id: string; username: string };
     expect(user).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/u), username: 'Alice' });
@@ -170,25 +159,25 @@ describe.each(backends)('sigil CLI beside a running issuer ($name)', (backend) =
       [['users', 'disable', 'nobody'], '', 'sigil: no user named nobody'],
     ] as const;
     for (const [args, stdin, message] of refusals) {
-      const result = await sigil([...args], testEnv(database), stdin);
+      const result = await sigil([...args], testEnv(suite.database), stdin);
       expect({ args, code: result.code, stderr: result.stderr.trimEnd() }).toEqual({ args, code: 2, stderr: message });
     }
 
-    expect(await sigilJson(['users', 'set-roles', 'ALICE', 'ops', 'admin'], testEnv(database))).toMatchObject({ username: 'Alice', roles: ['admin', 'ops'] });
-    expect(await sigilJson(['users', 'disable', 'alice'], testEnv(database))).toMatchObject({ disabled: true });
-    const { users } = await sigilJson<{ users: Record<string, unknown>[] }>(['users', 'list'], testEnv(database));
+    expect(await sigilJson(['users', 'set-roles', 'ALICE', 'ops', 'admin'], testEnv(suite.database))).toMatchObject({ username: 'Alice', roles: ['admin', 'ops'] });
+    expect(await sigilJson(['users', 'disable', 'alice'], testEnv(suite.database))).toMatchObject({ disabled: true });
+    const { users } = await sigilJson<{ users: Record<string, unknown>[] }>(['users', 'list'], testEnv(suite.database));
     expect(users).toEqual([{ id: user.id, username: 'Alice', email: 'alice@example.com', roles: ['admin', 'ops'], disabled: true, created_at: expect.any(String) }]);
   });
 
   it('when the issuer is running, a client created with the CLI can get a token at once', async () => {
-    const created = await sigilJson<{ client_id: string; client_secret: string }>(clientArgs, testEnv(database));
-    const response = await fetch(`${issuer.url}/token`, {
+    const created = await sigilJson<{ client_id: string; client_secret: string }>(clientArgs, testEnv(suite.database));
+    const response = await fetch(`${suite.issuer.url}/token`, {
       method: 'POST',
       headers: { authorization: `Basic ${Buffer.from(`${created.client_id}:${created.client_secret}`).toString('base64')}` },
       body: new URLSearchParams({ grant_type: 'client_credentials' }),
     });
     expect(response.status).toBe(200);
-    const { clients } = await sigilJson<ClientList>(['clients', 'list'], testEnv(database));
+    const { clients } = await sigilJson<ClientList>(['clients', 'list'], testEnv(suite.database));
     expect(clients.map((client) => client.client_id)).toContain(created.client_id);
   });
 });

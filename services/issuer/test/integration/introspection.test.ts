@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 
 import { createApiKey, revokeApiKey } from '../../src/domain/api-keys.js';
 import { createClient } from '../../src/domain/clients.js';
-import { backends, type TestDatabase } from '../support/backends.js';
-import { startTestIssuer, type TestIssuer } from '../support/issuer.js';
+import { backends } from '../support/backends.js';
+import { issuerSuite } from '../support/issuer.js';
 
 const ORDERS = 'http://localhost:4001';
 const REPORTS = 'http://localhost:4002';
@@ -14,15 +14,14 @@ interface Credentials {
 }
 
 describe.each(backends)('introspection (RFC 7662) ($name)', (backend) => {
-  let database: TestDatabase;
-  let issuer: TestIssuer;
+  const suite = issuerSuite(backend);
   let machine: Credentials;
   let ordersService: Credentials;
   let reportsService: Credentials;
 
   const basic = (client: Credentials) => `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString('base64')}`;
   const introspect = async (client: Credentials, token: string) => {
-    const response = await fetch(`${issuer.url}/token/introspection`, {
+    const response = await fetch(`${suite.issuer.url}/token/introspection`, {
       method: 'POST',
       headers: { authorization: basic(client) },
       body: new URLSearchParams({ token }),
@@ -31,29 +30,22 @@ describe.each(backends)('introspection (RFC 7662) ($name)', (backend) => {
     return (await response.json()) as Record<string, unknown>;
   };
   const client = async (input: Parameters<typeof createClient>[1]) => {
-    const created = await createClient(issuer.db, input);
+    const created = await createClient(suite.issuer.db, input);
     return { id: created.client.id, secret: created.clientSecret ?? '' };
   };
 
   beforeAll(async () => {
-    database = await backend.create();
-    issuer = await startTestIssuer(database);
     machine = await client({ name: 'machine', grants: ['client_credentials'], scopes: ['orders:read'], roles: ['admin'], resources: [ORDERS] });
     ordersService = await client({ name: 'orders-api', grants: ['client_credentials'], resources: [ORDERS] });
     reportsService = await client({ name: 'reports-api', grants: ['client_credentials'], resources: [REPORTS] });
   });
 
-  afterAll(async () => {
-    await issuer?.close();
-    await database?.drop();
-  });
-
   it('when a resource service introspects an API key, answers active with its scopes and roles', async () => {
-    const { key, record } = await createApiKey(issuer.db, { name: 'ci', owner: 'platform', scopes: ['orders:read'], roles: ['reader'] });
+    const { key, record } = await createApiKey(suite.issuer.db, { name: 'ci', owner: 'platform', scopes: ['orders:read'], roles: ['reader'] });
     expect(await introspect(ordersService, key)).toEqual({
       active: true,
       token_type: 'api_key',
-      iss: issuer.issuer,
+      iss: suite.issuer.issuer,
       sub: record.id,
       api_key_id: record.id,
       name: 'ci',
@@ -61,29 +53,29 @@ describe.each(backends)('introspection (RFC 7662) ($name)', (backend) => {
       roles: ['reader'],
       iat: Math.floor(record.createdAt.getTime() / 1000),
     });
-    const [used] = await issuer.db('api_keys').where({ id: record.id }).select('last_used_at');
+    const [used] = await suite.issuer.db('api_keys').where({ id: record.id }).select('last_used_at');
     expect(used?.last_used_at).not.toBeNull();
   });
 
   it('when an API key is revoked, expired, forged or unknown, answers active: false', async () => {
-    const revoked = await createApiKey(issuer.db, { name: 'revoked' });
-    await revokeApiKey(issuer.db, revoked.record.id);
-    const expired = await createApiKey(issuer.db, { name: 'expired', expiresIn: 60 });
-    await issuer.db('api_keys').where({ id: expired.record.id }).update({ expires_at: new Date(Date.now() - 1000) });
-    const live = await createApiKey(issuer.db, { name: 'live' });
+    const revoked = await createApiKey(suite.issuer.db, { name: 'revoked' });
+    await revokeApiKey(suite.issuer.db, revoked.record.id);
+    const expired = await createApiKey(suite.issuer.db, { name: 'expired', expiresIn: 60 });
+    await suite.issuer.db('api_keys').where({ id: expired.record.id }).update({ expires_at: new Date(Date.now() - 1000) });
+    const live = await createApiKey(suite.issuer.db, { name: 'live' });
     for (const key of [revoked.key, expired.key, `${live.key.slice(0, -1)}A`, `sgk_${'0'.repeat(32)}_${'A'.repeat(43)}`, 'sgk_garbage']) {
       expect(await introspect(ordersService, key)).toEqual({ active: false });
     }
   });
 
   it('when a JWT access token is introspected by its client or its audience, answers active with its claims', async () => {
-    const response = await fetch(`${issuer.url}/token`, {
+    const response = await fetch(`${suite.issuer.url}/token`, {
       method: 'POST',
       headers: { authorization: basic(machine) },
       body: new URLSearchParams({ grant_type: 'client_credentials' }),
     });
     const { access_token: jwt } = (await response.json()) as { access_token: string };
-    const expected = { active: true, token_type: 'Bearer', iss: issuer.issuer, sub: machine.id, client_id: machine.id, aud: ORDERS, scope: 'orders:read', roles: ['admin'] };
+    const expected = { active: true, token_type: 'Bearer', iss: suite.issuer.issuer, sub: machine.id, client_id: machine.id, aud: ORDERS, scope: 'orders:read', roles: ['admin'] };
     expect(await introspect(machine, jwt)).toMatchObject(expected);
     expect(await introspect(ordersService, jwt)).toMatchObject(expected);
     // another resource server learns nothing about a token that is not for it
@@ -92,7 +84,7 @@ describe.each(backends)('introspection (RFC 7662) ($name)', (backend) => {
   });
 
   it('when the caller does not authenticate, answers 401 invalid_client', async () => {
-    const response = await fetch(`${issuer.url}/token/introspection`, {
+    const response = await fetch(`${suite.issuer.url}/token/introspection`, {
       method: 'POST',
       headers: { authorization: basic({ id: ordersService.id, secret: 'wrong' }) },
       body: new URLSearchParams({ token: 'sgk_x' }),

@@ -4,20 +4,10 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { createClient } from '../../src/domain/clients.js';
 import { backends, type TestDatabase } from '../support/backends.js';
 import { sigil, sigilJson } from '../support/cli.js';
+import { eventually } from '../support/http.js';
 import { startTestIssuer, testEnv, type TestIssuer } from '../support/issuer.js';
 
 const AUDIENCE = 'https://api.example.com';
-
-/** Polls `check` until it returns a value, for at most `ms` (key reloads are polled every 2 s). */
-async function eventually<T>(check: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 describe.each(backends)('key rotation while the issuer runs ($name)', (backend) => {
   let database: TestDatabase;

@@ -1,27 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 
 import { createClient } from '../../src/domain/clients.js';
-import { backends, type TestDatabase } from '../support/backends.js';
-import { startTestIssuer, type TestIssuer } from '../support/issuer.js';
+import { backends } from '../support/backends.js';
+import { issuerSuite } from '../support/issuer.js';
 
 describe.each(backends)('GET /metrics ($name)', (backend) => {
-  let database: TestDatabase;
-  let issuer: TestIssuer;
-
-  beforeAll(async () => {
-    database = await backend.create();
-    issuer = await startTestIssuer(database);
-  });
-
-  afterAll(async () => {
-    await issuer?.close();
-    await database?.drop();
-  });
+  const suite = issuerSuite(backend);
 
   it('when tokens are requested, counts them by grant type and outcome in Prometheus format, without secrets', async () => {
-    const { client, clientSecret } = await createClient(issuer.db, { name: 'm', grants: ['client_credentials'], resources: ['https://api.example.com'] });
+    const { client, clientSecret } = await createClient(suite.issuer.db, { name: 'm', grants: ['client_credentials'], resources: ['https://api.example.com'] });
     const ask = (secret: string) =>
-      fetch(`${issuer.url}/token`, {
+      fetch(`${suite.issuer.url}/token`, {
         method: 'POST',
         headers: { authorization: `Basic ${Buffer.from(`${client.id}:${secret}`).toString('base64')}` },
         body: new URLSearchParams({ grant_type: 'client_credentials' }),
@@ -29,7 +18,7 @@ describe.each(backends)('GET /metrics ($name)', (backend) => {
     expect((await ask(clientSecret ?? '')).status).toBe(200);
     expect((await ask('wrong')).status).toBe(401);
 
-    const response = await fetch(`${issuer.url}/metrics`);
+    const response = await fetch(`${suite.issuer.url}/metrics`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/plain/u);
     const text = await response.text();

@@ -57,12 +57,21 @@ export function basicAuth(id: string, secret: string): string {
   return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 }
 
-/** Polls `check` every `intervalMs` until it returns true or `timeoutMs` passes; returns the last result. */
-export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, intervalMs = 100): Promise<boolean> {
+/**
+ * Polls `check` until it returns a value (not undefined), for at most `timeoutMs`.
+ * @throws when the time runs out
+ */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 10_000, intervalMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (await check()) return true;
-    if (Date.now() >= deadline) return false;
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() >= deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/** Polls `check` until it is true, for at most `timeoutMs`; answers whether it became true. */
+export function waitFor(check: () => Promise<boolean>, timeoutMs: number, intervalMs = 100): Promise<boolean> {
+  return eventually(async () => ((await check()) ? true : undefined), timeoutMs, intervalMs).catch(() => false);
 }

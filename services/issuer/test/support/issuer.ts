@@ -1,9 +1,11 @@
 import net from 'node:net';
 
+import { afterAll, beforeAll } from '@jest/globals';
+
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { startIssuer, type RunningIssuer } from '../../src/server.js';
-import type { TestDatabase } from './backends.js';
+import type { Backend, TestDatabase } from './backends.js';
 
 /** A port that was free a moment ago, so that ISSUER can name it before the issuer listens. */
 export function freePort(): Promise<number> {
@@ -40,4 +42,33 @@ export async function startTestIssuer(database: TestDatabase, extra: Record<stri
   const config = loadConfig({ PORT: String(port), ISSUER: `http://127.0.0.1:${port}`, ...testEnv(database, extra) });
   const running = await startIssuer(config, createLogger(config.logLevel));
   return { ...running, config, issuer: config.issuer };
+}
+
+/**
+ * A suite's database and issuer: created before its tests, closed and dropped after them.
+ * Read `issuer` and `database` inside tests and hooks (they exist once beforeAll has run).
+ */
+export function issuerSuite(backend: Backend, extra: Record<string, string> = {}): { readonly issuer: TestIssuer; readonly database: TestDatabase } {
+  let database: TestDatabase | undefined;
+  let issuer: TestIssuer | undefined;
+  beforeAll(async () => {
+    database = await backend.create();
+    issuer = await startTestIssuer(database, extra);
+  });
+  afterAll(async () => {
+    await issuer?.close();
+    await database?.drop();
+  });
+  const ready = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the suite has not started');
+    return value;
+  };
+  return {
+    get issuer() {
+      return ready(issuer);
+    },
+    get database() {
+      return ready(database);
+    },
+  };
 }
