@@ -80,7 +80,7 @@ describe.each(backends)('introspection (RFC 7662) ($name)', (backend) => {
     expect(await introspect(ordersService, jwt)).toMatchObject(expected);
     // another resource server learns nothing about a token that is not for it
     expect(await introspect(reportsService, jwt)).toEqual({ active: false });
-    expect(await introspect(ordersService, `${jwt.slice(0, -2)}AA`)).toEqual({ active: false });
+    expect(await introspect(ordersService, `${jwt.slice(0, -2)}${jwt.endsWith('AA') ? 'BB' : 'AA'}`)).toEqual({ active: false });
   });
 
   it('when the caller does not authenticate, answers 401 invalid_client', async () => {
