@@ -43,12 +43,14 @@ const { values: flags } = parseArgs({
     quick: { type: 'boolean', default: false },
     embedded: { type: 'boolean', default: false },
     workers: { type: 'string' },
+    only: { type: 'string' },
+    profile: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
 });
 if (flags.help) {
-  process.stdout.write('usage: node bench/run.js [--quick] [--embedded] [--workers N]\n');
+  process.stdout.write('usage: node bench/run.js [--quick] [--embedded] [--workers N] [--only id,id,...] [--profile]\n');
   process.exit(0);
 }
 const quick = flags.quick === true;
@@ -56,6 +58,12 @@ const embedded = flags.embedded === true;
 const workers = flags.workers === undefined ? (embedded ? 1 : os.availableParallelism()) : Number(flags.workers);
 if (!Number.isInteger(workers) || workers < 1 || workers > 64) fail(`--workers must be a whole number from 1 to 64 (got "${flags.workers}")`);
 if (embedded && workers > 1) fail('--workers above 1 needs PostgreSQL (the embedded database has a single owner process)');
+
+/** Workload ids to run (the `id` column of latest.json); every workload when absent. */
+const only = flags.only === undefined ? null : new Set(flags.only.split(',').map((name) => name.trim()).filter((name) => name !== ''));
+/** @param {string} rowId */
+const selected = (rowId) => only === null || only.has(rowId);
+const profile = flags.profile === true;
 
 const shape = quick ? { connections: 8, seconds: 3, warmupSeconds: 1 } : { connections: 16, seconds: 10, warmupSeconds: 2 };
 /** A bound on the whole run: whatever happens, everything is stopped by then. */
@@ -236,7 +244,11 @@ async function main() {
   };
   cleanups.push({ name: 'child processes', run: async () => void (await Promise.all(children.map((child) => stopChild(child)))) });
 
-  const issuer = startChild('issuer', ISSUER_MAIN, { ...issuerEnv, PORT: String(issuerPort), WEB_CONCURRENCY: String(workers) }, logDir);
+  // --profile: every issuer and orders-api process writes a V8 CPU profile when it stops
+  const profileDir = path.join(here, 'results', 'profiles', startedAt.toISOString().replace(/[:.]/gu, '-'));
+  const profiling = profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  if (profile) mkdirSync(profileDir, { recursive: true });
+  const issuer = startChild('issuer', ISSUER_MAIN, { ...issuerEnv, PORT: String(issuerPort), WEB_CONCURRENCY: String(workers) }, logDir, profiling);
   children.push(issuer);
   await waitForOk(`${issuerUrl}/readyz`, issuer);
   await waitForOk(`${issuerUrl}/healthz`, issuer);
@@ -272,6 +284,7 @@ async function main() {
       NODE_ENV: '',
     },
     logDir,
+    profiling,
   );
   const minimal = startChild('minimal-token', path.join(here, 'baselines/minimal-token.js'), { PORT: String(minimalPort), WORKERS: String(workers), NODE_ENV: '' }, logDir);
   const unguarded = startChild('unguarded-orders', path.join(here, 'baselines/unguarded-orders.js'), { PORT: String(unguardedPort), NODE_ENV: '' }, logDir);
@@ -370,6 +383,7 @@ async function main() {
    * @param {string | null} baseline
    */
   const http = async (rowId, label, workload, baseline) => {
+    if (!selected(rowId)) return;
     progress(`${label}: ${shape.warmupSeconds} s warm-up, ${shape.seconds} s measured, ${shape.connections} connections`);
     const result = await measure(workload, shape);
     rows.push({
@@ -391,21 +405,23 @@ async function main() {
     }
   };
 
-  progress('raw RS256 signatures, one core, 2 s');
-  const rs256 = rawRs256(2000);
-  rows.push({
-    id: 'raw_rs256',
-    workload: 'baseline: raw RS256 sign, 1 core (ops/s)',
-    kind: 'in-process',
-    reqPerSec: rs256.opsPerSec,
-    p50Ms: null,
-    p99Ms: null,
-    non2xx: null,
-    errors: null,
-    baseline: null,
-    ratio: null,
-    details: rs256,
-  });
+  if (selected('raw_rs256')) {
+    progress('raw RS256 signatures, one core, 2 s');
+    const rs256 = rawRs256(2000);
+    rows.push({
+      id: 'raw_rs256',
+      workload: 'baseline: raw RS256 sign, 1 core (ops/s)',
+      kind: 'in-process',
+      reqPerSec: rs256.opsPerSec,
+      p50Ms: null,
+      p99Ms: null,
+      non2xx: null,
+      errors: null,
+      baseline: null,
+      ratio: null,
+      details: rs256,
+    });
+  }
 
   await http('minimal_token', 'baseline: minimal token endpoint', { url: `${minimalUrl}/token`, ...minimalRequest }, null);
   await http('client_credentials', 'client credentials POST /token', { url: tokenUrl, ...ccRequest }, 'minimal_token');
@@ -442,24 +458,26 @@ async function main() {
     },
     null,
   );
-  const refreshRow = rows.at(-1);
+  const refreshRow = rows.find((row) => row.id === 'refresh');
   if (refreshRow !== undefined) refreshRow.details = { ...refreshRow.details, poolEmpty: refreshPoolEmpty, poolLeft: refreshPool.length, seeded: seedCount };
 
-  progress(`raw argon2id verifies (m=${ARGON2.memoryKib}, t=${ARGON2.timeCost}, p=${ARGON2.parallelism}), ${ARGON2_CONCURRENCY} in flight, 3 s`);
-  const argon = await rawArgon2Verify(ARGON2, ARGON2_CONCURRENCY, 3000);
-  rows.push({
-    id: 'raw_argon2id',
-    workload: `baseline: raw argon2id verify, ${ARGON2_CONCURRENCY} in flight (ops/s)`,
-    kind: 'in-process',
-    reqPerSec: argon.opsPerSec,
-    p50Ms: argon.p50Ms,
-    p99Ms: argon.p99Ms,
-    non2xx: null,
-    errors: null,
-    baseline: null,
-    ratio: null,
-    details: { ...argon, parameters: ARGON2, concurrency: ARGON2_CONCURRENCY, uvThreadpoolSize: process.env['UV_THREADPOOL_SIZE'] ?? '4 (default)' },
-  });
+  if (selected('raw_argon2id')) {
+    progress(`raw argon2id verifies (m=${ARGON2.memoryKib}, t=${ARGON2.timeCost}, p=${ARGON2.parallelism}), ${ARGON2_CONCURRENCY} in flight, 3 s`);
+    const argon = await rawArgon2Verify(ARGON2, ARGON2_CONCURRENCY, 3000);
+    rows.push({
+      id: 'raw_argon2id',
+      workload: `baseline: raw argon2id verify, ${ARGON2_CONCURRENCY} in flight (ops/s)`,
+      kind: 'in-process',
+      reqPerSec: argon.opsPerSec,
+      p50Ms: argon.p50Ms,
+      p99Ms: argon.p99Ms,
+      non2xx: null,
+      errors: null,
+      baseline: null,
+      ratio: null,
+      details: { ...argon, parameters: ARGON2, concurrency: ARGON2_CONCURRENCY, uvThreadpoolSize: process.env['UV_THREADPOOL_SIZE'] ?? '4 (default)' },
+    });
+  }
   await http('password', 'password grant POST /token', { url: tokenUrl, ...passwordRequest }, 'raw_argon2id');
 
   for (const row of rows) {

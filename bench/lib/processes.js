@@ -38,12 +38,13 @@ export function freePort() {
  * @param {string} script absolute path
  * @param {Record<string, string>} env added to this process's environment
  * @param {string} logDir
+ * @param {string[]} [nodeArgs] options for node itself (cluster workers inherit them)
  * @returns {Child}
  */
-export function startChild(name, script, env, logDir) {
+export function startChild(name, script, env, logDir, nodeArgs = []) {
   const logFile = path.join(logDir, `${name}.log`);
   const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [script], {
+  const child = spawn(process.execPath, [...nodeArgs, script], {
     env: { ...process.env, ...env },
     stdio: ['ignore', fd, fd],
     detached: true,
