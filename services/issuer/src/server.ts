@@ -14,8 +14,10 @@ import { createMetrics } from './metrics.js';
 import { startKeyReloader } from './keys/key-reloader.js';
 import { ensureSigningKey, signingOrder, type StoredKey } from './keys/key-store.js';
 import type { Logger } from './logger.js';
-import { sweepExpired } from './oidc/adapter.js';
+import { loadClientMetadata, sweepExpired } from './oidc/adapter.js';
+import { ClientCache } from './oidc/client-cache.js';
 import { createProvider, ID_TOKEN_TTL } from './oidc/provider.js';
+import { startChangeFeed } from './storage/changes.js';
 import { migrate, openDatabase } from './storage/db.js';
 
 const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
@@ -69,12 +71,18 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
     const applied = await migrate(database.knex);
     if (applied.length > 0) logger.info({ applied }, 'migrations applied');
 
+    // before anything else uses the embedded database's one session (LISTEN must not land in a transaction)
+    const changes = await startChangeFeed(database);
+    cleanups.push(() => changes.close());
+    if (!changes.live) logger.warn('change notifications are not received yet: clients are read from the database on every request until they are');
+    const clients = new ClientCache((id) => loadClientMetadata(database.knex, id), changes);
+
     const keys = signingOrder(await ensureSigningKey(config.keysDir));
     const cookieKeys = await loadCookieKeys(config.cookieKeys, config.dataDir);
     const hasher = new PasswordHasher(config.argon2);
     const metrics = createMetrics();
     const buildProvider = (signing: readonly StoredKey[]) =>
-      createProvider({ config, db: database.knex, hasher, metrics, signingKeys: signing.map((key) => key.jwk), cookieKeys, logger });
+      createProvider({ config, db: database.knex, hasher, metrics, signingKeys: signing.map((key) => key.jwk), cookieKeys, logger, clients });
     // a key change swaps in an engine built with the new keys; requests in flight finish on the old one
     let provider = buildProvider(keys);
     let oidc = provider.callback();

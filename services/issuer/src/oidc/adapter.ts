@@ -3,6 +3,7 @@ import { errors, type Adapter, type AdapterFactory, type AdapterPayload } from '
 
 import { findClientWithSecret, type ClientWithSecret } from '../domain/clients.js';
 import { isLoopbackHost } from '../domain/validation.js';
+import type { ClientCache } from './client-cache.js';
 import { OIDC_SCOPES } from './resource-servers.js';
 
 interface PayloadRow {
@@ -132,16 +133,24 @@ export function clientMetadata(client: ClientWithSecret): AdapterPayload {
   };
 }
 
+/** One client's metadata, read from the `clients` table. */
+export async function loadClientMetadata(db: Knex, id: string): Promise<AdapterPayload | undefined> {
+  const client = await findClientWithSecret(db, id);
+  return client === undefined ? undefined : clientMetadata(client);
+}
+
 /**
- * Reads clients from the `clients` table. Registration is off, so the engine never writes
- * through this adapter.
+ * Reads clients from the `clients` table, through the cache when there is one. Registration
+ * is off, so the engine never writes through this adapter.
  */
 class KnexClientAdapter implements Adapter {
-  constructor(private readonly db: Knex) {}
+  constructor(
+    private readonly db: Knex,
+    private readonly clients: ClientCache | undefined,
+  ) {}
 
-  async find(id: string): Promise<AdapterPayload | undefined> {
-    const client = await findClientWithSecret(this.db, id);
-    return client === undefined ? undefined : clientMetadata(client);
+  find(id: string): Promise<AdapterPayload | undefined> {
+    return this.clients === undefined ? loadClientMetadata(this.db, id) : this.clients.find(id);
   }
 
   async upsert(): Promise<void> {
@@ -165,8 +174,8 @@ class KnexClientAdapter implements Adapter {
   async revokeByGrantId(): Promise<void> {}
 }
 
-export function knexAdapterFactory(db: Knex): AdapterFactory {
-  return (name) => (name === 'Client' ? new KnexClientAdapter(db) : new KnexPayloadAdapter(db, name));
+export function knexAdapterFactory(db: Knex, clients?: ClientCache): AdapterFactory {
+  return (name) => (name === 'Client' ? new KnexClientAdapter(db, clients) : new KnexPayloadAdapter(db, name));
 }
 
 /**

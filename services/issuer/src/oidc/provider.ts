@@ -9,6 +9,7 @@ import { findUser } from '../domain/users.js';
 import type { PrivateJwk } from '../keys/key-store.js';
 import type { Logger } from '../logger.js';
 import { knexAdapterFactory } from './adapter.js';
+import type { ClientCache } from './client-cache.js';
 import { passwordGrant, PASSWORD_GRANT_PARAMETERS } from './grants/password.js';
 import { introspectionExtension } from './introspection.js';
 import { logoutSource, postLogoutSuccessSource, renderError } from './render-error.js';
@@ -27,16 +28,18 @@ export interface ProviderDependencies {
   readonly signingKeys: readonly PrivateJwk[];
   readonly cookieKeys: readonly string[];
   readonly logger: Logger;
+  /** Client metadata kept between requests (absent: every lookup reads the database). */
+  readonly clients?: ClientCache;
 }
 
 /** oidc-provider options. Each non-default key says why it is set. */
 export function providerConfiguration(
-  { config, db, signingKeys, cookieKeys }: ProviderDependencies,
+  { config, db, signingKeys, cookieKeys, clients }: ProviderDependencies,
   resolveResourceServer: ReturnType<typeof resourceServerResolver>,
 ): Configuration {
   const corsOrigins = new Set(config.corsOrigins);
   return {
-    adapter: knexAdapterFactory(db),
+    adapter: knexAdapterFactory(db, clients),
     // never the engine's built-in development keystore: our keys only
     jwks: { keys: signingKeys.map((key) => ({ ...key })) },
     cookies: {

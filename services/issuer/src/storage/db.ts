@@ -1,9 +1,11 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { PGlite } from '@electric-sql/pglite';
 import knexModule from 'knex';
 import type { Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
+import pg from 'pg';
 
 import { lockDataDir } from './embedded-lock.js';
 
@@ -15,8 +17,79 @@ export type DatabaseKind = 'postgres' | 'embedded';
 export interface Database {
   readonly knex: Knex;
   readonly kind: DatabaseKind;
+  /**
+   * Receives the NOTIFY messages of `channel` until the returned function is called. `onState`
+   * says whether messages are being received: false when the listening connection is lost
+   * (whatever happens meanwhile is missed), true once it listens again.
+   */
+  listen(channel: string, onMessage: (payload: string) => void, onState: (live: boolean) => void): Promise<() => Promise<void>>;
   /** Closes the connections and, for the embedded database, releases the data directory. */
   close(): Promise<void>;
+}
+
+/** After a lost listening connection: the first retry, and the longest wait between retries. */
+const LISTEN_RETRY_MS = { first: 500, max: 10_000 };
+
+/**
+ * LISTEN on a connection of its own (a pooled one would be handed to other queries), re-opened
+ * after any failure with a growing pause; `onState` follows the connection.
+ */
+async function listenOnPostgres(
+  databaseUrl: string,
+  channel: string,
+  onMessage: (payload: string) => void,
+  onState: (live: boolean) => void,
+  log: (level: 'warn' | 'error', message: string) => void,
+): Promise<() => Promise<void>> {
+  let stopped = false;
+  let current: pg.Client | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let pause = LISTEN_RETRY_MS.first;
+
+  const connect = async (): Promise<void> => {
+    const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000 });
+    current = client;
+    let lost = false;
+    const onLost = (error?: Error) => {
+      if (lost) return;
+      lost = true;
+      client.removeAllListeners('notification');
+      void client.end().catch(() => undefined);
+      if (stopped) return;
+      onState(false);
+      log('warn', `change notifications interrupted (${error?.message ?? 'connection closed'}); retrying in ${pause} ms`);
+      retry = setTimeout(() => void connect().catch(() => undefined), pause);
+      retry.unref();
+      pause = Math.min(pause * 2, LISTEN_RETRY_MS.max);
+    };
+    client.on('error', onLost);
+    client.on('end', () => onLost());
+    client.on('notification', (message) => {
+      if (message.channel === channel && message.payload !== undefined) onMessage(message.payload);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
+    } catch (error) {
+      onLost(error as Error);
+      throw error;
+    }
+    if (stopped) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    pause = LISTEN_RETRY_MS.first;
+    onState(true);
+  };
+
+  // the first attempt's failure is the caller's: it starts without notifications and keeps retrying
+  await connect().catch(() => undefined);
+  return async () => {
+    stopped = true;
+    clearTimeout(retry);
+    current?.removeAllListeners();
+    await current?.end().catch(() => undefined);
+  };
 }
 
 export interface DatabaseOptions {
@@ -58,7 +131,13 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       pool: { min: 0, max: 10 },
       acquireConnectionTimeout: 10_000,
     });
-    return { knex: instance, kind: 'postgres', close: () => instance.destroy() };
+    const databaseUrl = options.databaseUrl;
+    return {
+      knex: instance,
+      kind: 'postgres',
+      listen: (channel, onMessage, onState) => listenOnPostgres(databaseUrl, channel, onMessage, onState, (level, message) => options.log?.(level, message)),
+      close: () => instance.destroy(),
+    };
   }
 
   const release = await lockDataDir(
@@ -68,16 +147,24 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
         throw error;
       }),
   );
+  // one session, shared by knex and the listener (PGlite delivers a NOTIFY to its own session)
+  const pglite = new PGlite(embeddedDatabasePath(options.dataDir));
   const instance = knex({
     log,
     client: ClientPgLite,
     dialect: 'postgres',
-    connection: { filename: embeddedDatabasePath(options.dataDir) },
+    // knex-pglite's own option (knex's types know only its built-in drivers' options)
+    connection: { pglite } as Knex.StaticConnectionConfig,
     acquireConnectionTimeout: 30_000,
   });
   return {
     knex: instance,
     kind: 'embedded',
+    listen: async (channel, onMessage, onState) => {
+      const unlisten = await pglite.listen(channel, onMessage);
+      onState(true);
+      return () => unlisten();
+    },
     close: async () => {
       try {
         await instance.destroy();

@@ -1,0 +1,93 @@
+import { LRUCache } from 'lru-cache';
+import type { AdapterPayload } from 'oidc-provider';
+
+import { EVERYTHING, type ChangeFeed } from '../storage/changes.js';
+
+export interface ClientCacheOptions {
+  /** Most clients kept (each a few hundred bytes). */
+  readonly max?: number;
+  /** How long a client is kept without being changed, in ms: a bound in case a notification is lost. */
+  readonly ttlMs?: number;
+  /** How long "no such client" is kept, in ms (spares the database a flood of unknown ids). */
+  readonly missingTtlMs?: number;
+}
+
+/** What the cache holds for an id: the client's metadata, or that there is none. */
+interface Entry {
+  readonly metadata: AdapterPayload | undefined;
+}
+
+/** A failure of the loader itself (as opposed to a load abandoned because the row changed). */
+class LoadFailed extends Error {
+  constructor(readonly original: unknown) {
+    super('client load failed');
+  }
+}
+
+/**
+ * Client metadata by id, read through to the database and kept until the database says the
+ * row changed (the `clients` trigger's notifications, see {@link ChangeFeed}). While the feed
+ * is not live every read goes to the database. Concurrent reads of one id share one query,
+ * and a load that a change notification overtakes is never stored.
+ *
+ * @example
+ * const clients = new ClientCache((id) => loadClientMetadata(db, id), feed);
+ * const metadata = await clients.find('3f1c…');
+ */
+export class ClientCache {
+  readonly #load: (id: string) => Promise<AdapterPayload | undefined>;
+  readonly #feed: ChangeFeed;
+  readonly #missingTtlMs: number;
+  readonly #entries: LRUCache<string, Entry>;
+
+  constructor(load: (id: string) => Promise<AdapterPayload | undefined>, feed: ChangeFeed, options: ClientCacheOptions = {}) {
+    this.#load = load;
+    this.#feed = feed;
+    this.#missingTtlMs = options.missingTtlMs ?? 10_000;
+    this.#entries = new LRUCache<string, Entry>({
+      max: options.max ?? 20_000,
+      ttl: options.ttlMs ?? 5 * 60_000,
+      fetchMethod: async (id, _stale, { options: entryOptions }) => {
+        let metadata: AdapterPayload | undefined;
+        try {
+          metadata = await this.#load(id);
+        } catch (error) {
+          throw new LoadFailed(error);
+        }
+        if (metadata === undefined) entryOptions.ttl = this.#missingTtlMs;
+        return { metadata: metadata === undefined ? undefined : deepFreeze(metadata) };
+      },
+    });
+    feed.subscribe('clients', (id) => {
+      if (id === EVERYTHING) this.#entries.clear();
+      else this.#entries.delete(id);
+    });
+  }
+
+  /** The client's metadata (a copy the caller may change), or undefined when there is no such client. */
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    if (!this.#feed.live) return this.#load(id);
+    let entry: Entry | undefined;
+    try {
+      entry = await this.#entries.fetch(id);
+    } catch (error) {
+      if (error instanceof LoadFailed) throw error.original;
+      // the row changed while it was being read: read it again, uncached
+      return this.#load(id);
+    }
+    return entry?.metadata === undefined ? undefined : structuredClone(entry.metadata);
+  }
+
+  /** How many ids are cached (for tests and metrics). */
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const member of Object.values(value)) deepFreeze(member);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,131 @@
+import { describe, expect, it } from '@jest/globals';
+import type { Knex } from 'knex';
+import pg from 'pg';
+
+import { createClient } from '../../src/domain/clients.js';
+import { backends } from '../support/backends.js';
+import { basicAuth, eventually, request } from '../support/http.js';
+import { issuerSuite } from '../support/issuer.js';
+
+/** Counts the issuer's own reads of the clients table (its knex instance runs in this process). */
+function clientReads(db: Knex): { readonly count: number; stop(): void } {
+  let count = 0;
+  const onQuery = (query: { sql?: string }) => {
+    if (/from "clients"/u.test(query.sql ?? '')) count += 1;
+  };
+  db.on('query', onQuery);
+  return {
+    get count() {
+      return count;
+    },
+    stop: () => db.off('query', onQuery),
+  };
+}
+
+describe.each(backends)('client lookups are cached and follow every change ($name)', (backend) => {
+  const suite = issuerSuite(backend);
+
+  /** SQL from outside the issuer: another connection on PostgreSQL; the owner's one session on PGlite. */
+  async function externally(sql: string, bindings: string[]): Promise<void> {
+    const url = suite.database.databaseUrl;
+    if (url === undefined) {
+      await suite.issuer.db.raw(sql, bindings);
+      return;
+    }
+    const other = new pg.Client({ connectionString: url });
+    await other.connect();
+    try {
+      let position = 0;
+      await other.query(
+        sql.replaceAll('?', () => `$${(position += 1)}`),
+        bindings,
+      );
+    } finally {
+      await other.end();
+    }
+  }
+
+  async function machineClient() {
+    const { client, clientSecret } = await createClient(suite.issuer.db, { name: 'm', grants: ['client_credentials'], resources: ['https://api.example.com'] });
+    const token = () =>
+      request(`${suite.issuer.url}/token`, {
+        method: 'POST',
+        headers: { authorization: basicAuth(client.id, clientSecret ?? ''), 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=client_credentials',
+      });
+    return { id: client.id, token };
+  }
+
+  it('reads a client from the database once for many token requests', async () => {
+    const client = await machineClient();
+    const reads = clientReads(suite.issuer.db);
+    try {
+      for (let i = 0; i < 5; i += 1) expect((await client.token()).status).toBe(200);
+      expect(reads.count).toBe(1);
+    } finally {
+      reads.stop();
+    }
+  });
+
+  it('applies a change written straight to the database to the next requests', async () => {
+    const client = await machineClient();
+    expect((await client.token()).status).toBe(200);
+    await externally(`UPDATE clients SET grant_types = '["password"]' WHERE id = ?`, [client.id]);
+    const refused = await eventually(async () => {
+      const response = await client.token();
+      return response.status === 400 ? response : undefined;
+    }, 2000, 20);
+    expect(JSON.parse(refused.body)).toMatchObject({ error: 'unauthorized_client' });
+  });
+
+  it('refuses a client deleted from the database', async () => {
+    const client = await machineClient();
+    expect((await client.token()).status).toBe(200);
+    await externally('DELETE FROM clients WHERE id = ?', [client.id]);
+    const refused = await eventually(async () => {
+      const response = await client.token();
+      return response.status === 401 ? response : undefined;
+    }, 2000, 20);
+    expect(JSON.parse(refused.body)).toEqual({ error: 'invalid_client', error_description: 'client authentication failed' });
+  });
+
+  it('refuses a client after TRUNCATE', async () => {
+    const client = await machineClient();
+    expect((await client.token()).status).toBe(200);
+    await externally('TRUNCATE clients', []);
+    await eventually(async () => ((await client.token()).status === 401 ? true : undefined), 2000, 20);
+  });
+
+  if (backend.name === 'postgres') {
+    it('reads the database on every request while its notification connection is down, and caches again once it is back', async () => {
+      const client = await machineClient();
+      expect((await client.token()).status).toBe(200);
+      const reads = clientReads(suite.issuer.db);
+      try {
+        // cut the issuer's LISTEN connection, then change the client at once: the change must apply
+        await externally(
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+          [],
+        );
+        await eventually(async () => {
+          const before = reads.count;
+          await client.token();
+          return reads.count > before ? true : undefined;
+        }, 2000, 20);
+        await externally(`UPDATE clients SET grant_types = '["password"]' WHERE id = ?`, [client.id]);
+        expect((await client.token()).status).toBe(400);
+
+        // reconnected (first retry after 500 ms): one read, then memory again
+        await externally(`UPDATE clients SET grant_types = '["client_credentials"]' WHERE id = ?`, [client.id]);
+        await eventually(async () => {
+          await client.token();
+          const before = reads.count;
+          expect((await client.token()).status).toBe(200);
+          return reads.count === before ? true : undefined;
+        }, 5000, 100);
+      } finally {
+        reads.stop();
+      }
+    });
+  }
+});

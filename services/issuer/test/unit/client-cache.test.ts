@@ -1,0 +1,159 @@
+import { describe, expect, it } from '@jest/globals';
+import type { AdapterPayload } from 'oidc-provider';
+
+import { ClientCache } from '../../src/oidc/client-cache.js';
+import { EVERYTHING, type ChangeFeed } from '../../src/storage/changes.js';
+
+/** A change feed driven by the test: `change` is what a committed write's notification does. */
+function testFeed(live = true) {
+  const listeners: ((id: string) => void)[] = [];
+  const feed: ChangeFeed & { live: boolean; change(id: string): void } = {
+    live,
+    subscribe: (table, listener) => {
+      if (table === 'clients') listeners.push(listener);
+    },
+    close: async () => undefined,
+    change: (id) => listeners.forEach((listener) => listener(id)),
+  };
+  return feed;
+}
+
+/** A table of clients and a loader that counts its reads; `gate` holds reads until released. */
+function testTable() {
+  const rows = new Map<string, AdapterPayload>();
+  let reads = 0;
+  let gate: Promise<void> | undefined;
+  return {
+    rows,
+    get reads() {
+      return reads;
+    },
+    hold() {
+      let release: () => void = () => undefined;
+      gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      return () => {
+        gate = undefined;
+        release();
+      };
+    },
+    load: async (id: string): Promise<AdapterPayload | undefined> => {
+      reads += 1;
+      const snapshot = rows.get(id);
+      const copy = snapshot === undefined ? undefined : structuredClone(snapshot);
+      if (gate !== undefined) await gate;
+      return copy;
+    },
+  };
+}
+
+const metadata = (grant: string): AdapterPayload => ({ client_id: 'c1', grant_types: [grant], redirect_uris: [] });
+
+describe('ClientCache', () => {
+  it('reads a client once, then serves copies from memory until the client changes', async () => {
+    const table = testTable();
+    const feed = testFeed();
+    table.rows.set('c1', metadata('client_credentials'));
+    const cache = new ClientCache(table.load, feed);
+
+    const first = await cache.find('c1');
+    expect(first).toEqual(metadata('client_credentials'));
+    (first?.['grant_types'] as string[]).push('password'); // the engine's copy is its own
+    expect(await cache.find('c1')).toEqual(metadata('client_credentials'));
+    expect(table.reads).toBe(1);
+
+    table.rows.set('c1', metadata('password'));
+    feed.change('c1');
+    expect(await cache.find('c1')).toEqual(metadata('password'));
+    expect(table.reads).toBe(2);
+  });
+
+  it('shares one read among concurrent lookups of the same id', async () => {
+    const table = testTable();
+    table.rows.set('c1', metadata('client_credentials'));
+    const cache = new ClientCache(table.load, testFeed());
+    const release = table.hold();
+    const lookups = Promise.all([cache.find('c1'), cache.find('c1'), cache.find('c1')]);
+    release();
+    expect(await lookups).toEqual([metadata('client_credentials'), metadata('client_credentials'), metadata('client_credentials')]);
+    expect(table.reads).toBe(1);
+  });
+
+  it('never keeps a read that a change overtook: the lookup reads again, and so does the next one', async () => {
+    const table = testTable();
+    const feed = testFeed();
+    table.rows.set('c1', metadata('client_credentials'));
+    const cache = new ClientCache(table.load, feed);
+
+    const release = table.hold();
+    const lookup = cache.find('c1'); // reads the old row, then waits
+    await new Promise((resolve) => setImmediate(resolve));
+    table.rows.set('c1', metadata('password'));
+    feed.change('c1'); // the write commits while the read is still on its way
+    release();
+    expect(await lookup).toEqual(metadata('password'));
+    expect(await cache.find('c1')).toEqual(metadata('password'));
+  });
+
+  it('remembers an unknown id only briefly, and forgets it as soon as a client with that id is written', async () => {
+    const table = testTable();
+    const feed = testFeed();
+    const cache = new ClientCache(table.load, feed, { missingTtlMs: 50 });
+
+    expect(await cache.find('c1')).toBeUndefined();
+    expect(await cache.find('c1')).toBeUndefined();
+    expect(table.reads).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(await cache.find('c1')).toBeUndefined();
+    expect(table.reads).toBe(2);
+
+    table.rows.set('c1', metadata('client_credentials'));
+    feed.change('c1');
+    expect(await cache.find('c1')).toEqual(metadata('client_credentials'));
+  });
+
+  it('reads the database every time while notifications are not arriving', async () => {
+    const table = testTable();
+    const feed = testFeed(false);
+    table.rows.set('c1', metadata('client_credentials'));
+    const cache = new ClientCache(table.load, feed);
+    await cache.find('c1');
+    await cache.find('c1');
+    expect(table.reads).toBe(2);
+    expect(cache.size).toBe(0);
+  });
+
+  it('drops everything when told that anything may have changed', async () => {
+    const table = testTable();
+    const feed = testFeed();
+    table.rows.set('c1', metadata('client_credentials'));
+    table.rows.set('c2', { ...metadata('client_credentials'), client_id: 'c2' });
+    const cache = new ClientCache(table.load, feed);
+    await cache.find('c1');
+    await cache.find('c2');
+    expect(cache.size).toBe(2);
+    feed.change(EVERYTHING);
+    expect(cache.size).toBe(0);
+  });
+
+  it('passes a failed read on, and keeps nothing from it', async () => {
+    const feed = testFeed();
+    let fail = true;
+    const cache = new ClientCache(async () => {
+      if (fail) throw new Error('connection refused');
+      return metadata('client_credentials');
+    }, feed);
+    await expect(cache.find('c1')).rejects.toThrow('connection refused');
+    fail = false;
+    expect(await cache.find('c1')).toEqual(metadata('client_credentials'));
+  });
+
+  it('holds at most `max` clients', async () => {
+    const table = testTable();
+    for (let i = 0; i < 10; i += 1) table.rows.set(`c${i}`, { ...metadata('client_credentials'), client_id: `c${i}` });
+    const cache = new ClientCache(table.load, testFeed(), { max: 4 });
+    for (let i = 0; i < 10; i += 1) await cache.find(`c${i}`);
+    expect(cache.size).toBe(4);
+  });
+});
