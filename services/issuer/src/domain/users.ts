@@ -63,6 +63,14 @@ async function rolesOf(db: Knex, userIds: string[]): Promise<Map<string, string[
   return roles;
 }
 
+/** Users with their roles (sorted) as one `roles` array column. */
+function withRoles(db: Knex) {
+  return db('users')
+    .leftJoin('user_roles', 'user_roles.user_id', 'users.id')
+    .groupBy('users.id')
+    .select('users.*', db.raw(`coalesce(array_agg(user_roles.role order by user_roles.role) filter (where user_roles.role is not null), '{}') as roles`));
+}
+
 function toRecord(row: UserRow, roles: string[]): UserRecord {
   return { id: row.id, username: row.username, email: row.email, roles, disabled: row.disabled, createdAt: new Date(row.created_at) };
 }
@@ -124,16 +132,21 @@ export async function setUserDisabled(db: Knex, username: string, disabled: bool
 }
 
 export async function findLoginCandidate(db: Knex, username: string): Promise<LoginCandidate | undefined> {
-  const row = await byUsername(db, username).first();
-  if (row === undefined) return undefined;
-  return { ...toRecord(row, (await rolesOf(db, [row.id])).get(row.id) ?? []), passwordHash: row.password_hash };
+  const row = await withRoles(db)
+    .whereRaw('lower(users.username) = lower(?)', [username])
+    .first<(UserRow & { roles: string[] }) | undefined>();
+  return row === undefined ? undefined : { ...toRecord(row, row.roles), passwordHash: row.password_hash };
 }
 
+const uuidSchema = z.uuid();
+
+/** One user with its roles, in one query (token requests read it on every issue). */
 export async function findUser(db: Knex, id: string): Promise<UserRecord | undefined> {
-  if (!z.uuid().safeParse(id).success) return undefined;
-  const row = await db<UserRow>('users').where({ id }).first();
-  if (row === undefined) return undefined;
-  return toRecord(row, (await rolesOf(db, [row.id])).get(row.id) ?? []);
+  if (!uuidSchema.safeParse(id).success) return undefined;
+  const row = await withRoles(db)
+    .where('users.id', id)
+    .first<(UserRow & { roles: string[] }) | undefined>();
+  return row === undefined ? undefined : toRecord(row, row.roles);
 }
 
 export async function updatePasswordHash(db: Knex, id: string, passwordHash: string): Promise<void> {

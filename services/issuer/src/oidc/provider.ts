@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 import type { PasswordHasher } from '../domain/passwords.js';
 import type { IssuerMetrics } from '../metrics.js';
 import { secretMatches } from '../domain/secrets.js';
-import { findUser } from '../domain/users.js';
+import { findUser, type UserRecord } from '../domain/users.js';
 import type { PrivateJwk } from '../keys/key-store.js';
 import type { Logger } from '../logger.js';
 import { knexAdapterFactory } from './adapter.js';
@@ -38,6 +38,15 @@ export function providerConfiguration(
   resolveResourceServer: ReturnType<typeof resourceServerResolver>,
 ): Configuration {
   const corsOrigins = new Set(config.corsOrigins);
+  // one read of a user per request: the engine asks for the account and for the token's roles separately
+  const usersOfRequest = new WeakMap<object, Map<string, Promise<UserRecord | undefined>>>();
+  const userFor = (ctx: object, id: string): Promise<UserRecord | undefined> => {
+    let users = usersOfRequest.get(ctx);
+    if (users === undefined) usersOfRequest.set(ctx, (users = new Map()));
+    let user = users.get(id);
+    if (user === undefined) users.set(id, (user = findUser(db, id)));
+    return user;
+  };
   return {
     adapter: knexAdapterFactory(db, clients),
     // never the engine's built-in development keystore: our keys only
@@ -71,7 +80,7 @@ export function providerConfiguration(
       if (token.kind === 'ClientCredentials') {
         return { roles: ctx.oidc.client === undefined ? [] : clientRoles(ctx.oidc.client) };
       }
-      const user = token.accountId === undefined ? undefined : await findUser(db, token.accountId);
+      const user = token.accountId === undefined ? undefined : await userFor(ctx, token.accountId);
       return {
         roles: [...(user?.roles ?? [])],
         // lets introspection tell when the grant behind a user token was revoked (RFC 7662)
@@ -83,8 +92,8 @@ export function providerConfiguration(
       profile: ['preferred_username'],
       email: ['email'],
     },
-    findAccount: async (_ctx, id) => {
-      const user = await findUser(db, id);
+    findAccount: async (ctx, id) => {
+      const user = await userFor(ctx, id);
       if (user === undefined || user.disabled) return undefined;
       return {
         accountId: user.id,

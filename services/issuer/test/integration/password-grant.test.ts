@@ -74,9 +74,19 @@ describe.each(backends)('password grant ($name)', (backend) => {
       headers: { authorization: `Basic ${Buffer.from(`${app.id}:${app.secret}`).toString('base64')}` },
       body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: body.refresh_token }),
     });
-    const next = (await refreshed.json()) as { access_token: string };
+    const next = (await refreshed.json()) as { access_token: string; refresh_token: string };
     const [, claims] = next.access_token.split('.');
     expect(JSON.parse(Buffer.from(claims ?? '', 'base64url').toString())).toMatchObject({ sub: userId, roles: ['auditor'] });
+
+    // and a user with no roles at all gets an empty list
+    await setUserRoles(issuer.db, 'alice', []);
+    const roleless = await fetch(`${issuer.url}/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${app.id}:${app.secret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: next.refresh_token }),
+    });
+    const [, rolelessClaims] = ((await roleless.json()) as { access_token: string }).access_token.split('.');
+    expect(JSON.parse(Buffer.from(rolelessClaims ?? '', 'base64url').toString())).toMatchObject({ sub: userId, roles: [] });
     await setUserRoles(issuer.db, 'alice', ['admin']);
   });
 
