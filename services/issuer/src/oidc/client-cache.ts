@@ -6,7 +6,7 @@ import { EVERYTHING, type ChangeFeed } from '../storage/changes.js';
 export interface ClientCacheOptions {
   /** Most clients kept (each a few hundred bytes). */
   readonly max?: number;
-  /** How long a client is kept without being changed, in ms: a bound in case a notification is lost. */
+  /** How long a client is kept without being changed, in ms (default 1 hour): a bound in case a notification is lost. */
   readonly ttlMs?: number;
   /** How long "no such client" is kept, in ms (spares the database a flood of unknown ids). */
   readonly missingTtlMs?: number;
@@ -15,6 +15,8 @@ export interface ClientCacheOptions {
 /** What the cache holds for an id: the client's metadata, or that there is none. */
 interface Entry {
   readonly metadata: AdapterPayload | undefined;
+  /** The engine's validated client made from this metadata, per engine (one per key set). */
+  readonly instances: WeakMap<object, Promise<unknown>>;
 }
 
 /** A failure of the loader itself (as opposed to a load abandoned because the row changed). */
@@ -46,7 +48,8 @@ export class ClientCache {
     this.#missingTtlMs = options.missingTtlMs ?? 10_000;
     this.#entries = new LRUCache<string, Entry>({
       max: options.max ?? 20_000,
-      ttl: options.ttlMs ?? 5 * 60_000,
+      // changes arrive as notifications: the lifetime only bounds the cost of a lost one
+      ttl: options.ttlMs ?? 60 * 60_000,
       fetchMethod: async (id, _stale, { options: entryOptions }) => {
         let metadata: AdapterPayload | undefined;
         try {
@@ -55,7 +58,7 @@ export class ClientCache {
           throw new LoadFailed(error);
         }
         if (metadata === undefined) entryOptions.ttl = this.#missingTtlMs;
-        return { metadata: metadata === undefined ? undefined : deepFreeze(metadata) };
+        return { metadata: metadata === undefined ? undefined : deepFreeze(metadata), instances: new WeakMap() };
       },
     });
     feed.subscribe('clients', (id) => {
@@ -76,6 +79,33 @@ export class ClientCache {
       return this.#load(id);
     }
     return entry?.metadata === undefined ? undefined : structuredClone(entry.metadata);
+  }
+
+  /**
+   * The engine's client object for `id`, made by `make` (the engine's own lookup, which reads
+   * the metadata through {@link find} and validates it) once per engine for as long as the
+   * metadata stays cached. The engine keeps only its 100 latest clients and validates the
+   * metadata again on every other lookup; this keeps as many as the cache does.
+   */
+  async instance<T extends object>(engine: object, id: string, make: () => Promise<T | undefined>): Promise<T | undefined> {
+    if (!this.#feed.live) return make();
+    let entry: Entry | undefined;
+    try {
+      entry = await this.#entries.fetch(id);
+    } catch (error) {
+      if (error instanceof LoadFailed) throw error.original;
+      return make();
+    }
+    if (entry === undefined) return make();
+    if (entry.metadata === undefined) return undefined;
+    let made = entry.instances.get(engine) as Promise<T | undefined> | undefined;
+    if (made === undefined) {
+      made = make();
+      entry.instances.set(engine, made);
+      // a failure is not kept: the next lookup tries again
+      made.catch(() => entry.instances.delete(engine));
+    }
+    return made;
   }
 
   /** How many ids are cached (for tests and metrics). */

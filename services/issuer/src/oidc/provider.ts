@@ -250,6 +250,14 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
   const { trustProxy } = dependencies.config;
   provider.proxy = trustProxy !== false && trustProxy !== 0;
 
+  // the engine's lookup, through Sigil's client cache: validated clients are kept for as long as
+  // their metadata is cached (the engine alone keeps 100 and validates again on every other lookup)
+  const { clients } = dependencies;
+  if (clients !== undefined) {
+    const engineFind = provider.Client.find.bind(provider.Client);
+    provider.Client.find = (id: string) => (typeof id === 'string' && id !== '' ? clients.instance(provider, id, () => engineFind(id)) : engineFind(id));
+  }
+
   // secrets are stored as SHA-256 digests and compared in constant time (K2)
   provider.Client.prototype.compareClientSecret = function compareClientSecret(actual: string) {
     return typeof this.clientSecret === 'string' && secretMatches(actual, this.clientSecret);

@@ -156,4 +156,53 @@ describe('ClientCache', () => {
     for (let i = 0; i < 10; i += 1) await cache.find(`c${i}`);
     expect(cache.size).toBe(4);
   });
+
+  describe('instance', () => {
+    it("keeps the engine's client made from the cached metadata, one per engine, until the client changes", async () => {
+      const table = testTable();
+      const feed = testFeed();
+      table.rows.set('c1', metadata('client_credentials'));
+      const cache = new ClientCache(table.load, feed);
+      let made = 0;
+      const make = async () => ({ made: (made += 1), metadata: await cache.find('c1') });
+      const engine = {};
+      const first = await cache.instance(engine, 'c1', make);
+      expect(await cache.instance(engine, 'c1', make)).toBe(first);
+      expect(made).toBe(1);
+
+      const otherEngine = {}; // after a key rotation the engine is rebuilt: its clients are its own
+      expect(await cache.instance(otherEngine, 'c1', make)).not.toBe(first);
+      expect(made).toBe(2);
+
+      table.rows.set('c1', metadata('password'));
+      feed.change('c1');
+      const changed = await cache.instance(engine, 'c1', make);
+      expect(changed).toMatchObject({ made: 3, metadata: metadata('password') });
+      expect(table.reads).toBe(2);
+    });
+
+    it('answers an unknown id without asking the engine', async () => {
+      const cache = new ClientCache(testTable().load, testFeed());
+      let asked = 0;
+      expect(await cache.instance({}, 'nope', async () => ({ asked: (asked += 1) }))).toBeUndefined();
+      expect(asked).toBe(0);
+    });
+
+    it("asks the engine every time while notifications are not arriving, and never keeps a failed make", async () => {
+      const table = testTable();
+      table.rows.set('c1', metadata('client_credentials'));
+      const feed = testFeed(false);
+      const cache = new ClientCache(table.load, feed);
+      let made = 0;
+      const engine = {};
+      await cache.instance(engine, 'c1', async () => ({ made: (made += 1) }));
+      await cache.instance(engine, 'c1', async () => ({ made: (made += 1) }));
+      expect(made).toBe(2);
+
+      feed.live = true;
+      await expect(cache.instance(engine, 'c1', () => Promise.reject(new Error('invalid metadata')))).rejects.toThrow('invalid metadata');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(await cache.instance(engine, 'c1', async () => ({ made: (made += 1) }))).toEqual({ made: 3 });
+    });
+  });
 });
