@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import os from 'node:os';
 
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { KeyStoreError } from './keys/key-store.js';
@@ -37,12 +38,23 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   });
 }
 
+/**
+ * libuv threads per worker, unless the operator set UV_THREADPOOL_SIZE: argon2id hashing and the
+ * engine's RSA signatures run on them, so all workers together get about one per core (at least
+ * two each, so that one password hash never holds up a signature), not libuv's 4 each.
+ */
+function threadsPerWorker(cores: number, workers: number): number {
+  return Math.max(2, Math.ceil(cores / workers));
+}
+
 /** WEB_CONCURRENCY workers share the port; a worker that crashes later is replaced. */
 function supervise(config: Config, logger: Logger): void {
   const startedAt = new Map<number, number>();
   let stopping = false;
+  const workerEnv =
+    process.env['UV_THREADPOOL_SIZE'] === undefined ? { UV_THREADPOOL_SIZE: String(threadsPerWorker(os.availableParallelism(), config.webConcurrency)) } : {};
   const fork = () => {
-    const worker = cluster.fork();
+    const worker = cluster.fork(workerEnv);
     startedAt.set(worker.id, Date.now());
   };
   cluster.on('exit', (worker, code, signal) => {
@@ -64,7 +76,7 @@ function supervise(config: Config, logger: Logger): void {
     for (const worker of Object.values(cluster.workers ?? {})) worker?.kill('SIGTERM');
   });
   for (let i = 0; i < config.webConcurrency; i += 1) fork();
-  logger.info({ workers: config.webConcurrency }, 'started workers');
+  logger.info({ workers: config.webConcurrency, ...workerEnv }, 'started workers');
 }
 
 /** The only reader of process.env: configuration, then the issuer (or its workers), then signals. */

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -53,6 +54,9 @@ const cases = {
         );
         expect(statuses).toEqual(Array(8).fill(200));
         expect(output.match(/"msg":"migrations applied"/gu)).toHaveLength(1);
+        // libuv threads (argon2id, signatures) sized to the cores across the workers, at least 2 each
+        const threads = Math.max(2, Math.ceil(os.availableParallelism() / 2));
+        expect(output).toContain(`"UV_THREADPOOL_SIZE":"${threads}","msg":"started workers"`);
       } finally {
         child.kill('SIGTERM');
       }
