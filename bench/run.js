@@ -3,10 +3,12 @@
 /**
  * `npm run bench`: boots the real issuer and orders-api (child processes) against a fresh
  * PostgreSQL database (or PGlite with --embedded), provisions its own clients, API key and
- * user with the CLI, drives each workload from this process with autocannon over loopback,
- * measures baselines in the same run, prints one table and writes bench/results/latest.json.
+ * user with the CLI (and 10,000 more clients through the issuer's admin command path), drives
+ * each workload from this process with autocannon over loopback (fixed-rate workloads with
+ * bench/lib/paced.js), measures baselines in the same run, prints one table and writes
+ * bench/results/latest.json.
  *
- *   node bench/run.js [--quick] [--embedded] [--workers N]
+ *   node bench/run.js [--quick] [--embedded] [--workers N] [--only id,id,...] [--profile]
  *
  * BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres) names a database
  * the bench connects to in order to create `sigil_bench_<time>` next to it (dropped at the end).
@@ -15,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath, URLSearchParams } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -22,11 +25,14 @@ import pg from 'pg';
 
 import { rawArgon2Verify, rawRs256 } from './lib/inprocess.js';
 import { measure } from './lib/load.js';
+import { measureAtRate } from './lib/paced.js';
 import { freePort, loggedProblems, logTail, runNode, startChild, stopChild, waitForOk } from './lib/processes.js';
+import { createClients, pooled } from './lib/provision.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
-const ISSUER_MAIN = path.join(root, 'services/issuer/dist/main.js');
+const ISSUER_DIST = path.join(root, 'services/issuer/dist');
+const ISSUER_MAIN = path.join(ISSUER_DIST, 'main.js');
 const ORDERS_MAIN = path.join(root, 'services/orders-api/dist/main.js');
 const SIGIL_CLI = path.join(root, 'services/issuer/bin/sigil.js');
 const AUDIENCE = 'http://localhost:4001';
@@ -34,6 +40,41 @@ const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 /** The issuer's defaults (config.ts); the bench does not override them. */
 const ARGON2 = { memoryKib: 19_456, timeCost: 2, parallelism: 1 };
 const ARGON2_CONCURRENCY = 8;
+/** `clients.create` commands in flight while provisioning the many-clients workload. */
+const PROVISION_IN_FLIGHT = 8;
+/** The fixed-rate workloads run at this fraction of the measured peak... */
+const FRACTION_OF_PEAK = 0.8;
+/** ...and the issue's target for them is p99 below this (reported, never enforced). */
+const P99_TARGET_MS = 50;
+
+/** Every workload id (the `id` column of latest.json), in the order they run. */
+const WORKLOAD_IDS = [
+  'raw_rs256',
+  'minimal_token',
+  'engine_token',
+  'client_credentials',
+  'client_credentials_1',
+  'client_credentials_10k',
+  'client_credentials_1_worker',
+  'client_credentials_at_80',
+  'unguarded_orders',
+  'guarded_orders',
+  'guarded_orders_at_80',
+  'api_key_orders',
+  'jwks',
+  'discovery',
+  'refresh',
+  'raw_argon2id',
+  'password',
+];
+/** Rows a row cannot do without (its rate, or the point of its ratio): --only runs them too. */
+/** @type {Record<string, string>} */
+const NEEDS = {
+  client_credentials_10k: 'client_credentials_1',
+  client_credentials_1_worker: 'client_credentials',
+  client_credentials_at_80: 'client_credentials',
+  guarded_orders_at_80: 'guarded_orders',
+};
 
 // ---------------------------------------------------------------------------------------------
 // arguments
@@ -61,9 +102,25 @@ if (embedded && workers > 1) fail('--workers above 1 needs PostgreSQL (the embed
 
 /** Workload ids to run (the `id` column of latest.json); every workload when absent. */
 const only = flags.only === undefined ? null : new Set(flags.only.split(',').map((name) => name.trim()).filter((name) => name !== ''));
+/** ids --only did not name but a named row needs @type {string[]} */
+const added = [];
+if (only !== null) {
+  const unknown = [...only].filter((name) => !WORKLOAD_IDS.includes(name));
+  if (unknown.length > 0) fail(`--only: unknown workload id(s) ${unknown.join(', ')}; known: ${WORKLOAD_IDS.join(', ')}`);
+  if (only.size === 0) fail('--only needs at least one workload id');
+  for (const name of [...only]) {
+    const needed = NEEDS[name];
+    if (needed !== undefined && !only.has(needed)) {
+      only.add(needed);
+      added.push(`${needed} (for ${name})`);
+    }
+  }
+}
 /** @param {string} rowId */
 const selected = (rowId) => only === null || only.has(rowId);
 const profile = flags.profile === true;
+/** How many clients the many-clients workload spreads its requests over. */
+const manyClients = quick ? 1_000 : 10_000;
 
 const shape = quick ? { connections: 8, seconds: 3, warmupSeconds: 1 } : { connections: 16, seconds: 10, warmupSeconds: 2 };
 /** A bound on the whole run: whatever happens, everything is stopped by then. */
@@ -77,6 +134,7 @@ function fail(message) {
 
 /** @param {string} message */
 const progress = (message) => process.stderr.write(`bench: ${message}\n`);
+if (added.length > 0) progress(`--only: also running ${added.join(', ')}`);
 
 // ---------------------------------------------------------------------------------------------
 // clean-up: every resource registers how it is released; run once, newest first
@@ -133,29 +191,6 @@ async function once(url, init = {}) {
 
 /** @param {unknown} value */
 const asRecord = (value) => /** @type {Record<string, unknown>} */ (typeof value === 'object' && value !== null ? value : {});
-
-/**
- * Runs N async tasks with at most `width` in flight.
- * @template T
- * @param {number} count
- * @param {number} width
- * @param {(index: number) => Promise<T>} task
- * @returns {Promise<T[]>}
- */
-async function pooled(count, width, task) {
-  /** @type {T[]} */
-  const results = [];
-  let next = 0;
-  const lane = async () => {
-    while (next < count) {
-      const index = next;
-      next += 1;
-      results[index] = await task(index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(width, count) }, lane));
-  return results;
-}
 
 // ---------------------------------------------------------------------------------------------
 // the run
@@ -220,11 +255,12 @@ async function main() {
   }
 
   // -- processes
-  const [issuerPort, ordersPort, minimalPort, unguardedPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const [issuerPort, ordersPort, minimalPort, unguardedPort, enginePort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const issuerUrl = `http://127.0.0.1:${issuerPort}`;
   const ordersUrl = `http://127.0.0.1:${ordersPort}`;
   const minimalUrl = `http://127.0.0.1:${minimalPort}`;
   const unguardedUrl = `http://127.0.0.1:${unguardedPort}`;
+  const engineUrl = `http://127.0.0.1:${enginePort}`;
   // blank values mean "default" to the issuer: a variable in the caller's environment must not change the run
   const issuerEnv = {
     DATABASE_URL: databaseUrl,
@@ -271,6 +307,31 @@ async function main() {
   const secret = (/** @type {Record<string, unknown>} */ client) => String(client['client_secret']);
   progress('clients, API key and user provisioned');
 
+  // -- the many-clients workload's clients (and the 1-client baseline's, the first of them),
+  // through the issuer's admin command path: not one CLI process per client
+  /** @type {{ count: number, ms: number, path: string, inFlight: number } | null} */
+  let provisioning = null;
+  /** Basic authorization headers of those clients, in creation order. */
+  /** @type {string[]} */
+  let manyAuthorizations = [];
+  if (selected('client_credentials_1') || selected('client_credentials_10k')) {
+    const count = selected('client_credentials_10k') ? manyClients : 1;
+    progress(`provisioning ${count.toLocaleString('en-US')} client(s) for the many-clients workload (clients.create, ${embedded ? 'through the issuer\'s admin socket' : 'runAdminCommand against PostgreSQL'}, ${PROVISION_IN_FLIGHT} in flight)`);
+    const created = await createClients({
+      issuerDist: ISSUER_DIST,
+      databaseUrl: embedded ? undefined : databaseUrl,
+      dataDir: issuerEnv.DATA_DIR,
+      argon2: ARGON2,
+      count,
+      inFlight: PROVISION_IN_FLIGHT,
+      input: (index) => ({ name: `bench-many-${index}`, grants: ['client_credentials'], scopes: ['orders:read'], resources: [AUDIENCE] }),
+      log: progress,
+    });
+    manyAuthorizations = created.clients.map((client) => basic(client.id, client.secret));
+    provisioning = { count, ms: created.ms, path: created.path, inFlight: PROVISION_IN_FLIGHT };
+    progress(`${count.toLocaleString('en-US')} client(s) provisioned in ${(created.ms / 1000).toFixed(1)} s (${Math.round(count / (created.ms / 1000)).toLocaleString('en-US')}/s)`);
+  }
+
   const orders = startChild(
     'orders-api',
     ORDERS_MAIN,
@@ -288,10 +349,19 @@ async function main() {
   );
   const minimal = startChild('minimal-token', path.join(here, 'baselines/minimal-token.js'), { PORT: String(minimalPort), WORKERS: String(workers), NODE_ENV: '' }, logDir);
   const unguarded = startChild('unguarded-orders', path.join(here, 'baselines/unguarded-orders.js'), { PORT: String(unguardedPort), NODE_ENV: '' }, logDir);
+  // the engine alone, with the machine client's own id and secret (a static client of its in-memory configuration)
+  const engine = startChild(
+    'bare-engine',
+    path.join(here, 'baselines/bare-engine.js'),
+    { PORT: String(enginePort), WORKERS: String(workers), CLIENT_ID: id(machine), CLIENT_SECRET: secret(machine), AUDIENCE, NODE_ENV: '' },
+    logDir,
+  );
+  children.push(engine);
   children.push(orders, minimal, unguarded);
   await Promise.all([
     waitForOk(`${ordersUrl}/healthz`, orders),
     waitForOk(`${minimalUrl}/healthz`, minimal),
+    waitForOk(`${engineUrl}/.well-known/openid-configuration`, engine),
     waitForOk(`${unguardedUrl}/healthz`, unguarded),
   ]);
   progress('orders-api and the baseline servers up');
@@ -306,10 +376,31 @@ async function main() {
   }
 
   // -- requests of each workload
+  const ccBody = form({ grant_type: 'client_credentials', scope: 'orders:read' });
   const ccRequest = {
     method: 'POST',
     headers: { authorization: basic(id(machine), secret(machine)), 'content-type': FORM },
-    body: form({ grant_type: 'client_credentials', scope: 'orders:read' }),
+    body: ccBody,
+  };
+  /**
+   * Client credentials spread over `authorizations` round-robin, one per request (autocannon's
+   * setupRequest); the 1-client baseline goes through the same code with a list of one.
+   * @param {string[]} authorizations
+   * @returns {import('./lib/load.js').Workload}
+   */
+  const ccOver = (authorizations) => {
+    let next = 0;
+    return {
+      url: tokenUrl,
+      method: 'POST',
+      headers: { 'content-type': FORM },
+      body: ccBody,
+      setupRequest: (request) => {
+        const authorization = authorizations[next % authorizations.length] ?? '';
+        next += 1;
+        return { ...request, headers: { ...request.headers, authorization } };
+      },
+    };
   };
   const minimalRequest = { method: 'POST', headers: { 'content-type': FORM }, body: form({ grant_type: 'client_credentials', scope: 'orders:read' }) };
   const passwordRequest = {
@@ -336,12 +427,17 @@ async function main() {
   };
   await check('client_credentials', tokenUrl, ccRequest);
   await check('minimal_token', `${minimalUrl}/token`, minimalRequest);
+  await check('engine_token', `${engineUrl}/token`, ccRequest);
   await check('guarded_orders', `${ordersUrl}/orders`, { headers: bearer });
   await check('unguarded_orders', `${unguardedUrl}/orders`);
   await check('api_key_orders', `${ordersUrl}/orders`, { headers: apiKeyHeader });
   await check('jwks', jwksUrl);
   await check('discovery', discoveryUrl);
   await check('password', tokenUrl, passwordRequest);
+  const lastOfMany = manyAuthorizations[manyAuthorizations.length - 1];
+  if (lastOfMany !== undefined) {
+    await check(`client_credentials_many_${manyAuthorizations.length}`, tokenUrl, { method: 'POST', headers: { authorization: lastOfMany, 'content-type': FORM }, body: ccBody });
+  }
 
   // -- refresh tokens: a pool seeded by password grants; each answer puts its rotated token back
   // (every token is sent once; a run's end strands at most two per connection: the one in
@@ -376,13 +472,32 @@ async function main() {
   // -- measurements
   /** @type {Row[]} */
   const rows = [];
+  /** Workloads that were asked for but could not run here, and why. */
+  /** @type {{ id: string, reason: string }[]} */
+  const skipped = [];
+  /** @param {string} rowId @param {string} reason */
+  const skip = (rowId, reason) => {
+    skipped.push({ id: rowId, reason });
+    progress(`${rowId}: skipped: ${reason}`);
+  };
+  /**
+   * @param {string} label
+   * @param {{ non2xx: number, errors: number, statusCodes: Record<string, number>, non2xxSamples: { status: number, body: string }[], warmup: { non2xx: number, errors: number } }} result
+   */
+  const reportFailures = (label, result) => {
+    if (result.non2xx > 0 || result.errors > 0 || result.warmup.non2xx > 0 || result.warmup.errors > 0) {
+      progress(`  ${label}: non-2xx ${result.non2xx} (warm-up ${result.warmup.non2xx}), errors ${result.errors} (warm-up ${result.warmup.errors}), statuses ${JSON.stringify(result.statusCodes)}`);
+      for (const sample of result.non2xxSamples) progress(`    ${sample.status} ${sample.body}`);
+    }
+  };
   /**
    * @param {string} rowId
    * @param {string} label
    * @param {import('./lib/load.js').Workload} workload
    * @param {string | null} baseline
+   * @param {Record<string, unknown>} [extra] added to the row's details
    */
-  const http = async (rowId, label, workload, baseline) => {
+  const http = async (rowId, label, workload, baseline, extra = {}) => {
     if (!selected(rowId)) return;
     progress(`${label}: ${shape.warmupSeconds} s warm-up, ${shape.seconds} s measured, ${shape.connections} connections`);
     const result = await measure(workload, shape);
@@ -397,12 +512,54 @@ async function main() {
       errors: result.errors,
       baseline,
       ratio: null,
-      details: { ...result, url: workload.url, method: workload.method ?? 'GET' },
+      details: { ...result, url: workload.url, method: workload.method ?? 'GET', ...extra },
     });
-    if (result.non2xx > 0 || result.errors > 0 || result.warmup.non2xx > 0 || result.warmup.errors > 0) {
-      progress(`  ${label}: non-2xx ${result.non2xx} (warm-up ${result.warmup.non2xx}), errors ${result.errors} (warm-up ${result.warmup.errors}), statuses ${JSON.stringify(result.statusCodes)}`);
-      for (const sample of result.non2xxSamples) progress(`    ${sample.status} ${sample.body}`);
+    reportFailures(label, result);
+  };
+  /**
+   * The same workload again at a fixed rate of FRACTION_OF_PEAK × the peak row's req/s
+   * (open loop, bench/lib/paced.js), for its latency at that load.
+   * @param {string} rowId
+   * @param {string} label
+   * @param {import('./lib/load.js').Workload} workload
+   * @param {string} peakId the row measured at full load
+   */
+  const atRate = async (rowId, label, workload, peakId) => {
+    if (!selected(rowId)) return;
+    const peak = rows.find((row) => row.id === peakId);
+    if (peak === undefined || !(peak.reqPerSec > 0)) {
+      skip(rowId, `no peak to take ${FRACTION_OF_PEAK * 100}% of (${peakId} did not run or served nothing)`);
+      return;
     }
+    const rate = Math.max(1, Math.round(peak.reqPerSec * FRACTION_OF_PEAK));
+    progress(
+      `${label}: ${rate.toLocaleString('en-US')} req/s (${FRACTION_OF_PEAK * 100}% of ${Math.round(peak.reqPerSec).toLocaleString('en-US')}), ` +
+        `paced, ${shape.warmupSeconds} s warm-up, ${shape.seconds} s measured, up to ${shape.connections} connections`,
+    );
+    const result = await measureAtRate(workload, { rate, ...shape });
+    rows.push({
+      id: rowId,
+      workload: label,
+      kind: 'http',
+      reqPerSec: result.reqPerSec,
+      p50Ms: result.p50Ms,
+      p99Ms: result.p99Ms,
+      non2xx: result.non2xx,
+      errors: result.errors,
+      baseline: peakId,
+      ratio: null,
+      details: {
+        ...result,
+        url: workload.url,
+        method: workload.method ?? 'GET',
+        loadGenerator: 'bench/lib/paced.js: open loop at a fixed rate, latency from each request\'s due time',
+        fractionOfPeak: FRACTION_OF_PEAK,
+        peakReqPerSec: peak.reqPerSec,
+        p99TargetMs: P99_TARGET_MS,
+        p99Under50Ms: result.p99Ms < P99_TARGET_MS,
+      },
+    });
+    reportFailures(label, result);
   };
 
   if (selected('raw_rs256')) {
@@ -424,9 +581,79 @@ async function main() {
   }
 
   await http('minimal_token', 'baseline: minimal token endpoint', { url: `${minimalUrl}/token`, ...minimalRequest }, null);
+  await http('engine_token', 'baseline: oidc-provider alone, client credentials', { url: `${engineUrl}/token`, ...ccRequest }, 'minimal_token');
   await http('client_credentials', 'client credentials POST /token', { url: tokenUrl, ...ccRequest }, 'minimal_token');
+
+  // the same grant over many distinct clients, against the same code path with one client
+  const manyLabel = `${manyClients.toLocaleString('en-US')} clients${quick ? ' (--quick: not 10,000)' : ''}`;
+  const oneOfMany = manyAuthorizations.slice(0, 1);
+  await http('client_credentials_1', 'client credentials, 1 client (round-robin path)', ccOver(oneOfMany), null, { clients: oneOfMany.length, rotation: 'round-robin, one client per request' });
+  // the first request of each client reads it from the database and has the engine validate it;
+  // that pass is timed on its own, so that the measured run shows the steady state with every
+  // client known (machine clients come back every token lifetime)
+  /** @type {{ requests: number, seconds: number, reqPerSec: number, non2xx: number } | null} */
+  let firstUse = null;
+  if (selected('client_credentials_10k') && manyAuthorizations.length > 0) {
+    progress(`first request of each of the ${manyLabel}, ${shape.connections} in flight`);
+    const started = performance.now();
+    const statuses = await pooled(manyAuthorizations.length, shape.connections, async (index) => {
+      const answer = await once(tokenUrl, { method: 'POST', headers: { authorization: manyAuthorizations[index] ?? '', 'content-type': FORM }, body: ccBody });
+      return answer.status;
+    });
+    const seconds = (performance.now() - started) / 1000;
+    firstUse = { requests: statuses.length, seconds, reqPerSec: statuses.length / seconds, non2xx: statuses.filter((status) => status < 200 || status > 299).length };
+    progress(`  ${Math.round(firstUse.reqPerSec).toLocaleString('en-US')} req/s for first uses, non-2xx ${firstUse.non2xx}`);
+  }
+  await http('client_credentials_10k', `client credentials over ${manyLabel}`, ccOver(manyAuthorizations), 'client_credentials_1', {
+    clients: manyAuthorizations.length,
+    quickMode: quick,
+    rotation: 'round-robin, one client per request',
+    provisioning,
+    firstUse,
+  });
+  const manyRow = rows.find((row) => row.id === 'client_credentials_10k');
+  if (manyRow !== undefined && manyAuthorizations.length > 0) {
+    // how often each client came round (warm-up included): about once means nearly every request used a client not seen before
+    const warmupTotal = Object.values(asRecord(asRecord(manyRow.details?.['warmup'])['statusCodes'])).reduce((/** @type {number} */ sum, count) => sum + Number(count), 0);
+    manyRow.details = { ...manyRow.details, requestsPerClient: (Number(manyRow.details?.['total'] ?? 0) + warmupTotal) / manyAuthorizations.length };
+  }
+
+  // one issuer worker against all of them: a second issuer, on the same database, keys and data
+  // directory, up only while it is measured
+  if (selected('client_credentials_1_worker')) {
+    if (embedded) skip('client_credentials_1_worker', 'the embedded database has a single owner process, so no second issuer can run beside the first');
+    else if (workers === 1) skip('client_credentials_1_worker', 'the issuer already runs 1 worker: the client credentials row is the 1-worker figure');
+    else {
+      const singlePort = await freePort();
+      const singleUrl = `http://127.0.0.1:${singlePort}`;
+      // its profiles in a subdirectory, apart from the main issuer's
+      const singleProfileDir = path.join(profileDir, 'issuer-1-worker');
+      if (profile) mkdirSync(singleProfileDir, { recursive: true });
+      const singleProfiling = profile ? ['--cpu-prof', `--cpu-prof-dir=${singleProfileDir}`] : [];
+      const single = startChild('issuer-1-worker', ISSUER_MAIN, { ...issuerEnv, ISSUER: singleUrl, PORT: String(singlePort), WEB_CONCURRENCY: '1' }, logDir, singleProfiling);
+      children.push(single);
+      try {
+        await waitForOk(`${singleUrl}/readyz`, single);
+        await waitForOk(`${singleUrl}/healthz`, single);
+        const singleTokenUrl = String(asRecord(JSON.parse((await once(`${singleUrl}/.well-known/openid-configuration`)).text))['token_endpoint']);
+        if (new URL(singleTokenUrl).origin !== singleUrl) throw new Error(`the 1-worker issuer's discovery names ${singleTokenUrl}, outside ${singleUrl}`);
+        progress(`second issuer up on ${singleUrl} (1 worker, same database, KEYS_DIR and DATA_DIR)`);
+        await check('client_credentials_1_worker', singleTokenUrl, ccRequest);
+        await http('client_credentials_1_worker', `client credentials POST /token, issuer 1 worker (vs ${workers})`, { url: singleTokenUrl, ...ccRequest }, 'client_credentials', {
+          issuerWorkers: 1,
+          comparedWithWorkers: workers,
+        });
+      } finally {
+        await stopChild(single);
+        progress('second issuer stopped');
+      }
+    }
+  }
+  await atRate('client_credentials_at_80', `client credentials at ${FRACTION_OF_PEAK * 100}% of peak (paced)`, { url: tokenUrl, ...ccRequest }, 'client_credentials');
+
   await http('unguarded_orders', 'baseline: unguarded GET /orders', { url: `${unguardedUrl}/orders` }, null);
   await http('guarded_orders', 'guarded GET /orders (bearer)', { url: `${ordersUrl}/orders`, headers: bearer }, 'unguarded_orders');
+  await atRate('guarded_orders_at_80', `guarded GET /orders at ${FRACTION_OF_PEAK * 100}% of peak (paced)`, { url: `${ordersUrl}/orders`, headers: bearer }, 'guarded_orders');
   await http('api_key_orders', 'API key GET /orders (X-API-Key)', { url: `${ordersUrl}/orders`, headers: apiKeyHeader }, 'guarded_orders');
   await http('jwks', 'JWKS GET', { url: jwksUrl }, null);
   await http('discovery', 'discovery GET', { url: discoveryUrl }, null);
@@ -484,6 +711,22 @@ async function main() {
     const base = rows.find((other) => other.id === row.baseline);
     row.ratio = base !== undefined && base.reqPerSec > 0 ? row.reqPerSec / base.reqPerSec : null;
   }
+  const allWorkersRow = rows.find((row) => row.id === 'client_credentials');
+  const oneWorkerRow = rows.find((row) => row.id === 'client_credentials_1_worker');
+  /** client credentials req/s with every worker ÷ with 1 worker (ideal: the number of workers) */
+  const scaling =
+    allWorkersRow !== undefined && oneWorkerRow !== undefined && oneWorkerRow.reqPerSec > 0
+      ? { workers, allWorkersReqPerSec: allWorkersRow.reqPerSec, oneWorkerReqPerSec: oneWorkerRow.reqPerSec, speedup: allWorkersRow.reqPerSec / oneWorkerRow.reqPerSec }
+      : null;
+  const latencyTarget = {
+    description: `p99 below ${P99_TARGET_MS} ms at ${FRACTION_OF_PEAK * 100}% of the measured peak (the issue's target; reported, never a pass/fail)`,
+    p99TargetMs: P99_TARGET_MS,
+    results: Object.fromEntries(
+      rows
+        .filter((row) => row.id.endsWith('_at_80'))
+        .map((row) => [row.id, { rateReqPerSec: row.details?.['targetRate'] ?? null, p99Ms: row.p99Ms, p99Under50Ms: row.p99Ms !== null && row.p99Ms < P99_TARGET_MS }]),
+    ),
+  };
 
   // -- report
   const finishedAt = new Date();
@@ -515,9 +758,15 @@ async function main() {
       measuredSeconds: shape.seconds,
       argon2: ARGON2,
       uvThreadpoolSize: process.env['UV_THREADPOOL_SIZE'] ?? null,
+      /** clients of the many-clients workload: how many (1,000 with --quick), how they were created, how long it took */
+      manyClients: provisioning === null ? null : { ...provisioning, quickMode: quick },
+      fixedRateFractionOfPeak: FRACTION_OF_PEAK,
     },
     preflight,
     workloads: rows,
+    skipped,
+    scaling,
+    latencyTarget,
     childLogs: Object.fromEntries(children.map((child) => [child.name, loggedProblems(child)])),
     notes: [
       'reqPerSec is the mean of autocannon\'s per-second samples over the measured run; the warm-up run is reported apart (details.warmup).',
@@ -525,7 +774,21 @@ async function main() {
       'latencies are autocannon\'s (1 ms resolution); the in-process argon2id row gives its own p50/p99 per verify.',
       'password grant: the right password every time, so the brute-force throttle (failures only) never engages.',
       `refresh grant: a pool of ${seedCount} refresh tokens from password grants; each 200 puts its rotated token back, every token is sent once.`,
-      'not yet measured: client credentials over 10,000 clients, 1 worker vs all workers in one run, p99 at 80% of peak.',
+      `client_credentials_10k: ${manyClients.toLocaleString('en-US')} confidential clients${quick ? ' (1,000 with --quick; the id stays client_credentials_10k)' : ''}, ` +
+        'created with the issuer\'s clients.create admin command (runAdminCommand against PostgreSQL, or the issuer\'s admin socket with --embedded); ' +
+        'each request takes the next client round-robin in autocannon\'s setupRequest. client_credentials_1 runs the same code with a list of one ' +
+        '(the first of those clients), so ratio = many clients / 1 client shows only the cost of distinct clients. ' +
+        'Before the measured run every client makes one request (details.firstUse: the rate of first uses, each a database read and a validation by the engine), ' +
+        'so the run shows the steady state with every client known; details.requestsPerClient says how often each client came round in the run (warm-up included).',
+      'engine_token: oidc-provider alone (bench/baselines/bare-engine.js: its in-memory adapter, one static client, the same grant, resource and RS256 JWT, ' +
+        'the same workers, no express/helmet/metrics/storage), with the machine client\'s id and secret: the floor Sigil builds on. ' +
+        'The engine signs with WebCrypto on libuv\'s threadpool, so one worker already keeps about 1.7 cores busy.',
+      'client_credentials_1_worker: a second issuer with WEB_CONCURRENCY=1 on the same database, KEYS_DIR and DATA_DIR, started for that row and stopped after it; ' +
+        'its ratio is 1 worker / all workers, and `scaling.speedup` is the other way round (ideal: the number of workers). Skipped with --embedded or when the run has 1 worker.',
+      `*_at_80: the workload again at a fixed rate of ${FRACTION_OF_PEAK * 100}% of its peak row (ratio = achieved / peak), open loop (bench/lib/paced.js): ` +
+        'requests are sent on a schedule over at most the same number of connections, and latency counts from the moment a request was due, so queueing shows. ' +
+        'autocannon\'s overallRate is not used: it sends each connection\'s per-second quota back to back at the start of every second. ' +
+        `latencyTarget says whether p99 < ${P99_TARGET_MS} ms (the issue's target); it never fails the run.`,
     ],
   };
   const resultsDir = path.join(here, 'results');
@@ -534,6 +797,17 @@ async function main() {
   writeFileSync(resultsFile, `${JSON.stringify(report, null, 2)}\n`);
 
   process.stdout.write(`\n${table(rows)}\n\n`);
+  if (provisioning !== null) {
+    process.stdout.write(`${provisioning.count.toLocaleString('en-US')} client(s) provisioned in ${(provisioning.ms / 1000).toFixed(1)} s (${provisioning.path})\n`);
+  }
+  if (scaling !== null) {
+    process.stdout.write(`worker scaling: client credentials with ${workers} workers = ${scaling.speedup.toFixed(2)}× 1 worker (ideal ${workers}×)\n`);
+  }
+  for (const [rowId, result] of Object.entries(latencyTarget.results)) {
+    const label = rows.find((row) => row.id === rowId)?.workload ?? rowId;
+    process.stdout.write(`${label}: p99 ${result.p99Ms === null ? '?' : result.p99Ms.toFixed(1)} ms, ${result.p99Under50Ms ? 'under' : 'NOT under'} the ${P99_TARGET_MS} ms target\n`);
+  }
+  for (const { id: rowId, reason } of skipped) process.stdout.write(`skipped ${rowId}: ${reason}\n`);
   process.stdout.write(
     `${report.machine.cpuModel} ×${report.machine.cpuCount}, Node ${report.machine.node}, ${report.setup.database}, issuer ${workers} worker(s), ` +
       `${shape.connections} connections, ${shape.seconds} s per workload (${shape.warmupSeconds} s warm-up), ` +
@@ -579,7 +853,9 @@ try {
   exitCode = 1;
   // the bench's own failures are one line; anything else (a bug) gets its stack
   const text = error instanceof Error ? (error.constructor === Error ? error.message : (error.stack ?? error.message)) : String(error);
-  process.stderr.write(`bench: ${text}\n`);
+  // fetch's "fetch failed" says why only in its cause (ECONNREFUSED, ECONNRESET...)
+  const cause = error instanceof Error && error.cause !== undefined ? `\ncaused by: ${error.cause instanceof Error ? error.cause.message : String(error.cause)}` : '';
+  process.stderr.write(`bench: ${text}${cause}\n`);
   for (const child of children) process.stderr.write(`--- last lines of ${child.name}'s log\n${logTail(child)}\n`);
 } finally {
   clearTimeout(watchdog);

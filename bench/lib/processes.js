@@ -100,8 +100,13 @@ export function logTail(child, lines = 20) {
   }
 }
 
-/** Printed by oidc-provider at start-up on Node 20 (documented in the README): not a problem of the run. */
-const KNOWN_LINES = [/^oidc-provider WARNING: Unsupported runtime\./u];
+/** Printed by oidc-provider at start-up (Node 20, and the bare engine's defaults): not a problem of the run. */
+const KNOWN_LINES = [
+  /^oidc-provider WARNING: Unsupported runtime\./u,
+  // the bare-engine baseline runs the engine with its defaults on purpose
+  /^oidc-provider WARNING: a quick start development-only in-memory adapter is used/u,
+  /^oidc-provider NOTICE: default ttl\.ClientCredentials function called/u,
+];
 
 /**
  * Lines a child logged at warn level or above (pino JSON `level` ≥ 40), and any non-JSON

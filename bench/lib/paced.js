@@ -1,0 +1,331 @@
+// @ts-check
+/**
+ * Open-loop load at a fixed rate: requests fall due on a schedule (one every 1/rate s) whatever
+ * the answers do, go out over at most `connections` keep-alive connections, and each latency
+ * counts from the moment its request was due. A request that waits for a free connection (the
+ * server falling behind) waits on the clock, so queueing shows in the percentiles instead of
+ * quietly lowering the rate (no coordinated omission).
+ *
+ * Why not autocannon's `overallRate`: autocannon 9 gives each connection a quota per second that
+ * it sends back to back as soon as the second starts, then pauses (at 80 % of the peak: full
+ * load for ~0.8 s of every second), and its latency correction uses a 1 ms "expected interval"
+ * (ceil(1/rate)) that adds made-up samples to the histogram. Both skew p99.
+ *
+ * HTTP/1.1 over raw sockets with requests built once (as autocannon does), so the generator
+ * costs the servers as little CPU as autocannon; `node:http` costs about three times as much.
+ */
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+
+/**
+ * @typedef {object} PacedRun
+ * @property {number} targetRate requests/s asked for
+ * @property {number} reqPerSec completed requests / the run's wall time (schedule and drain)
+ * @property {number} sent
+ * @property {number} total completed requests (any status)
+ * @property {number} seconds the run's wall time
+ * @property {number} p50Ms from the due time to the last byte of the answer
+ * @property {number} p90Ms
+ * @property {number} p99Ms
+ * @property {number} maxMs
+ * @property {number} sendDelayP99Ms from the due time to the write: the generator's timer, plus waiting for a free connection
+ * @property {number} non2xx
+ * @property {number} errors connection errors, timeouts included
+ * @property {number} timeouts
+ * @property {Record<string, number>} statusCodes
+ * @property {{ status: number, body: string }[]} non2xxSamples first few non-2xx answers, verbatim
+ * @property {number} generatorCpuPercent this process's CPU time during the run, % of one core
+ */
+
+/** @typedef {PacedRun & { warmup: { non2xx: number, errors: number, statusCodes: Record<string, number> } }} PacedMeasured */
+
+const TIMEOUT_MS = 10_000;
+const CRLF2 = Buffer.from('\r\n\r\n');
+
+/** @param {Float64Array} sorted @param {number} q */
+const quantile = (sorted, q) => (sorted.length === 0 ? 0 : (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0));
+
+/**
+ * The bytes of one request.
+ * @param {import('autocannon').Request} request
+ * @param {string} host
+ */
+function requestBytes(request, host) {
+  const body = request.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(request.body) ? request.body : Buffer.from(request.body);
+  const lines = [`${request.method ?? 'GET'} ${request.path ?? '/'} HTTP/1.1`, `host: ${host}`, 'connection: keep-alive'];
+  for (const [name, value] of Object.entries(request.headers ?? {})) {
+    if (!/^(host|connection|content-length)$/iu.test(name)) lines.push(`${name}: ${value}`);
+  }
+  if (body.length > 0) lines.push(`content-length: ${body.length}`);
+  return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`), body]);
+}
+
+/**
+ * Reads HTTP/1.1 answers off one connection: status, then a body framed by content-length or
+ * chunked transfer coding. Resolves one answer at a time through `onAnswer`.
+ */
+class AnswerReader {
+  /** @param {(status: number, body: Buffer) => void} onAnswer */
+  constructor(onAnswer) {
+    this.onAnswer = onAnswer;
+    /** @type {Buffer} */
+    this.buffer = Buffer.alloc(0);
+  }
+
+  /** @param {Buffer} chunk */
+  push(chunk) {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    for (;;) {
+      const end = this.buffer.indexOf(CRLF2);
+      if (end === -1) return;
+      const head = this.buffer.subarray(0, end).toString('latin1');
+      const status = Number(head.slice(9, 12));
+      const length = /\r\ncontent-length:\s*(\d+)/iu.exec(head);
+      const start = end + 4;
+      if (length !== null) {
+        const stop = start + Number(length[1]);
+        if (this.buffer.length < stop) return;
+        const body = this.buffer.subarray(start, stop);
+        this.buffer = this.buffer.subarray(stop);
+        this.onAnswer(status, body);
+      } else if (/\r\ntransfer-encoding:[^\r]*chunked/iu.test(head)) {
+        /** @type {Buffer[]} */
+        const parts = [];
+        let at = start;
+        for (;;) {
+          const lineEnd = this.buffer.indexOf('\r\n', at);
+          if (lineEnd === -1) return;
+          const size = Number.parseInt(this.buffer.subarray(at, lineEnd).toString('latin1'), 16);
+          if (Number.isNaN(size)) throw new Error('bad chunk size in an answer');
+          if (size === 0) {
+            // the last chunk, any trailer fields, then an empty line
+            const trailerEnd = this.buffer.indexOf(CRLF2, lineEnd);
+            if (trailerEnd === -1) return;
+            at = trailerEnd + 4;
+            break;
+          }
+          if (this.buffer.length < lineEnd + 2 + size + 2) return;
+          parts.push(this.buffer.subarray(lineEnd + 2, lineEnd + 2 + size));
+          at = lineEnd + 2 + size + 2;
+        }
+        this.buffer = this.buffer.subarray(at);
+        this.onAnswer(status, Buffer.concat(parts));
+      } else if (status === 204 || status === 304 || (status >= 100 && status < 200)) {
+        this.buffer = this.buffer.subarray(start);
+        if (status >= 200) this.onAnswer(status, Buffer.alloc(0));
+      } else {
+        throw new Error('an answer without content-length or chunked coding');
+      }
+    }
+  }
+}
+
+/**
+ * One run at `rate` requests/s for `seconds`.
+ * @param {import('./load.js').Workload} workload
+ * @param {{ rate: number, seconds: number, connections: number }} shape
+ * @returns {Promise<PacedRun>}
+ */
+export async function pacedRun(workload, shape) {
+  const target = new URL(workload.url);
+  if (target.hostname !== '127.0.0.1') throw new Error(`bench targets 127.0.0.1 only, not ${target.hostname}`);
+  if (!(shape.rate > 0)) throw new Error(`a paced run needs a rate above 0 (got ${shape.rate})`);
+  const port = Number(target.port);
+  const count = Math.max(1, Math.round(shape.rate * shape.seconds));
+  const interval = 1000 / shape.rate;
+  /** @type {import('autocannon').Request} */
+  const template = {
+    method: workload.method ?? 'GET',
+    path: `${target.pathname}${target.search}`,
+    headers: workload.headers ?? {},
+    ...(workload.body === undefined ? {} : { body: workload.body }),
+  };
+  const fixed = workload.setupRequest === undefined ? requestBytes(template, target.host) : null;
+  const build = () => {
+    if (fixed !== null) return fixed;
+    const request = workload.setupRequest?.({ ...template, headers: { ...template.headers } }, {});
+    if (!request) throw new Error('setupRequest returned no request');
+    return requestBytes(request, target.host);
+  };
+
+  const latencies = new Float64Array(count);
+  const delays = new Float64Array(count);
+  /** @type {Record<string, number>} */
+  const statusCodes = {};
+  /** @type {{ status: number, body: string }[]} */
+  const samples = [];
+  let due = 0;
+  let sent = 0;
+  let completed = 0;
+  let failed = 0;
+  let timeouts = 0;
+  let non2xx = 0;
+  /** due times of requests waiting for a free connection, oldest first */
+  /** @type {number[]} */
+  const waiting = [];
+
+  /**
+   * @typedef {object} Connection
+   * @property {net.Socket} socket
+   * @property {number | null} dueAt the request in flight, by its due time
+   * @property {number} writtenAt
+   * @property {boolean} ready
+   */
+  /** @type {Connection[]} */
+  const connections = [];
+  let finished = false;
+  /** @type {() => void} */
+  let done = () => undefined;
+  const allDone = new Promise((resolve) => {
+    done = () => resolve(undefined);
+  });
+  const checkDone = () => {
+    if (!finished && due >= count && waiting.length === 0 && connections.every((c) => c.dueAt === null)) {
+      finished = true;
+      done();
+    }
+  };
+
+  /** @param {Connection} connection */
+  const send = (connection) => {
+    const dueAt = waiting.shift();
+    if (dueAt === undefined) return;
+    connection.dueAt = dueAt;
+    connection.writtenAt = performance.now();
+    delays[sent] = connection.writtenAt - dueAt;
+    sent += 1;
+    connection.socket.write(build());
+  };
+  const pump = () => {
+    for (const connection of connections) {
+      if (waiting.length === 0) return;
+      if (connection.ready && connection.dueAt === null) send(connection);
+    }
+  };
+
+  /** @param {Connection} connection @param {boolean} timedOut */
+  const lose = (connection, timedOut) => {
+    if (connection.dueAt !== null) {
+      failed += 1;
+      if (timedOut) timeouts += 1;
+      connection.dueAt = null;
+    }
+    connection.ready = false;
+    connection.socket.destroy();
+    // a new connection in its place, after a pause (a server that is gone must not make this spin)
+    if (!finished) setTimeout(() => void (finished ? undefined : open(connection)), 50);
+    checkDone();
+  };
+
+  /** @param {Connection} [reuse] @returns {Promise<void>} */
+  const open = (reuse) =>
+    new Promise((resolve) => {
+      const socket = net.connect({ host: target.hostname, port, noDelay: true });
+      /** @type {Connection} */
+      const connection = reuse ?? { socket, dueAt: null, writtenAt: 0, ready: false };
+      connection.socket = socket;
+      const reader = new AnswerReader((status, body) => {
+        const dueAt = connection.dueAt;
+        if (dueAt === null) return;
+        latencies[completed] = performance.now() - dueAt;
+        completed += 1;
+        connection.dueAt = null;
+        statusCodes[status] = (statusCodes[status] ?? 0) + 1;
+        if (status < 200 || status > 299) {
+          non2xx += 1;
+          if (samples.length < 3) samples.push({ status, body: body.toString('utf8').slice(0, 500) });
+        }
+        if (workload.onResponse !== undefined) workload.onResponse(status, body.toString('utf8'));
+        if (waiting.length > 0) send(connection);
+        else checkDone();
+      });
+      socket.on('connect', () => {
+        connection.ready = true;
+        resolve();
+        pump();
+      });
+      socket.on('data', (/** @type {Buffer} */ chunk) => {
+        try {
+          reader.push(chunk);
+        } catch {
+          lose(connection, false);
+        }
+      });
+      socket.on('error', () => undefined); // 'close' follows
+      socket.on('close', () => {
+        if (connection.socket !== socket) return;
+        if (!connection.ready) resolve(); // never connected: counted when a request is lost
+        lose(connection, false);
+      });
+      if (reuse === undefined) connections.push(connection);
+    });
+
+  await Promise.all(Array.from({ length: shape.connections }, () => open()));
+
+  const watchdog = setInterval(() => {
+    const now = performance.now();
+    for (const connection of connections) {
+      if (connection.dueAt !== null && now - connection.writtenAt > TIMEOUT_MS) lose(connection, true);
+    }
+    // requests no connection could take (every connection lost): given up, like a timeout
+    while (waiting.length > 0 && now - (waiting[0] ?? now) > TIMEOUT_MS) {
+      waiting.shift();
+      failed += 1;
+      timeouts += 1;
+    }
+    checkDone();
+  }, 500);
+
+  const cpuBefore = process.cpuUsage();
+  const start = performance.now() + 2;
+  const tick = () => {
+    const now = performance.now();
+    while (due < count && start + due * interval <= now) {
+      waiting.push(start + due * interval);
+      due += 1;
+    }
+    pump();
+    if (due < count) setTimeout(tick, Math.max(0, start + due * interval - performance.now()));
+    else checkDone();
+  };
+  setTimeout(tick, 2);
+  await allDone;
+  const seconds = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  clearInterval(watchdog);
+  for (const connection of connections) connection.socket.destroy();
+
+  const answered = latencies.subarray(0, completed).sort();
+  const delayed = delays.subarray(0, sent).sort();
+  return {
+    targetRate: shape.rate,
+    reqPerSec: completed / seconds,
+    sent,
+    total: completed,
+    seconds,
+    p50Ms: quantile(answered, 0.5),
+    p90Ms: quantile(answered, 0.9),
+    p99Ms: quantile(answered, 0.99),
+    maxMs: answered.length === 0 ? 0 : (answered[answered.length - 1] ?? 0),
+    sendDelayP99Ms: quantile(delayed, 0.99),
+    non2xx,
+    errors: failed,
+    timeouts,
+    statusCodes,
+    non2xxSamples: samples,
+    generatorCpuPercent: ((cpu.user + cpu.system) / 1000 / (seconds * 1000)) * 100,
+  };
+}
+
+/**
+ * A warm-up run at the same rate (its figures kept apart, its non-2xx still reported), then the
+ * measured run.
+ * @param {import('./load.js').Workload} workload
+ * @param {{ rate: number, seconds: number, warmupSeconds: number, connections: number }} shape
+ * @returns {Promise<PacedMeasured>}
+ */
+export async function measureAtRate(workload, shape) {
+  const warm = await pacedRun(workload, { rate: shape.rate, seconds: shape.warmupSeconds, connections: shape.connections });
+  const result = await pacedRun(workload, { rate: shape.rate, seconds: shape.seconds, connections: shape.connections });
+  return { ...result, warmup: { non2xx: warm.non2xx, errors: warm.errors, statusCodes: warm.statusCodes } };
+}
