@@ -30,34 +30,35 @@ export class KnexPayloadAdapter implements Adapter {
     private readonly type: string,
   ) {}
 
-  /** Inserts or replaces the instance; `expiresIn` is in seconds. */
+  /** Inserts or replaces the instance (every column, so nothing of a previous one survives); `expiresIn` is in seconds. */
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-    await this.db(TABLE)
-      .insert({
-        type: this.type,
+    await this.db.raw(
+      `INSERT INTO ${TABLE} (type, id, payload, grant_id, uid, user_code, expires_at, consumed_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
+       ON CONFLICT (type, id) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid,
+         user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at, consumed_at = NULL`,
+      [
+        this.type,
         id,
-        payload: JSON.stringify(payload),
-        grant_id: payload.grantId ?? null,
-        uid: payload.uid ?? null,
-        user_code: payload.userCode ?? null,
-        expires_at: expiresIn === undefined ? null : new Date(Date.now() + expiresIn * 1000),
-        // every column is sent so that merge() overwrites all of them (ENGINE-NOTES)
-        consumed_at: null,
-      })
-      .onConflict(['type', 'id'])
-      .merge();
+        JSON.stringify(payload),
+        payload.grantId ?? null,
+        payload.uid ?? null,
+        payload.userCode ?? null,
+        expiresIn === undefined ? null : new Date(Date.now() + expiresIn * 1000),
+      ],
+    );
   }
 
   find(id: string): Promise<AdapterPayload | undefined> {
-    return this.findBy({ id });
+    return this.findBy('id', id);
   }
 
   findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    return this.findBy({ uid });
+    return this.findBy('uid', uid);
   }
 
   findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-    return this.findBy({ user_code: userCode });
+    return this.findBy('user_code', userCode);
   }
 
   /**
@@ -67,12 +68,11 @@ export class KnexPayloadAdapter implements Adapter {
    * request refused.
    */
   async consume(id: string): Promise<void> {
-    const consumed = await this.db(TABLE)
-      .where({ type: this.type, id })
-      .whereNull('consumed_at')
-      .update({ consumed_at: this.db.fn.now() })
-      .returning<{ grant_id: string | null }[]>('grant_id');
-    if (consumed.length > 0) return;
+    const consumed = await this.db.raw<{ rows: unknown[] }>(
+      `UPDATE ${TABLE} SET consumed_at = CURRENT_TIMESTAMP WHERE type = ? AND id = ? AND consumed_at IS NULL RETURNING id`,
+      [this.type, id],
+    );
+    if (consumed.rows.length > 0) return;
     const row = await this.db(TABLE).select<{ grant_id: string | null }[]>('grant_id').where({ type: this.type, id }).first();
     if (row?.grant_id) await revokeGrant(this.db, row.grant_id);
     throw new errors.InvalidGrant(`${this.type === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);
@@ -87,11 +87,13 @@ export class KnexPayloadAdapter implements Adapter {
     await this.db(TABLE).where({ type: this.type, grant_id: grantId }).delete();
   }
 
-  private async findBy(where: Record<string, string>): Promise<AdapterPayload | undefined> {
-    const row = await this.db(TABLE)
-      .select<PayloadRow[]>('payload', 'expires_at', 'consumed_at')
-      .where({ type: this.type, ...where })
-      .first();
+  // the three lookups the engine makes on every token request: plain SQL, no query builder on the hot path
+  private async findBy(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
+    const { rows } = await this.db.raw<{ rows: PayloadRow[] }>(
+      `SELECT payload, expires_at, consumed_at FROM ${TABLE} WHERE type = ? AND ${column} = ? LIMIT 1`,
+      [this.type, value],
+    );
+    const row = rows[0];
     if (row === undefined) return undefined;
     if (row.expires_at !== null && new Date(row.expires_at).getTime() <= Date.now()) return undefined;
     return row.consumed_at === null ? row.payload : { ...row.payload, consumed: epochSeconds(new Date(row.consumed_at)) };
