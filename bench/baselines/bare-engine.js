@@ -10,10 +10,11 @@
  * CLIENT_ID / CLIENT_SECRET (required: the bench sends the same Basic header as to Sigil),
  * AUDIENCE (required).
  */
-import cluster from 'node:cluster';
 import { generateKeyPairSync } from 'node:crypto';
 
 import Provider from 'oidc-provider';
+
+import { runWorkers } from './workers.js';
 
 const port = Number(process.env['PORT']);
 const workers = Number(process.env['WORKERS'] ?? '1');
@@ -25,18 +26,7 @@ if (!Number.isInteger(port) || port <= 0 || !Number.isInteger(workers) || worker
   process.exit(2);
 }
 
-if (cluster.isPrimary && workers > 1) {
-  for (let i = 0; i < workers; i += 1) cluster.fork();
-  cluster.on('exit', () => process.exit(1));
-  for (const signal of /** @type {const} */ (['SIGTERM', 'SIGINT'])) {
-    process.once(signal, () => {
-      for (const worker of Object.values(cluster.workers ?? {})) worker?.kill('SIGTERM');
-      process.exit(0);
-    });
-  }
-} else {
-  serve();
-}
+runWorkers(workers, serve);
 
 function serve() {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -7,10 +7,11 @@
  * Env: PORT (required), WORKERS (node:cluster workers sharing the port, default 1; the bench
  * sets it to the issuer's WEB_CONCURRENCY so both have the same process shape).
  */
-import cluster from 'node:cluster';
 import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 
 import express from 'express';
+
+import { runWorkers } from './workers.js';
 
 const port = Number(process.env['PORT']);
 const workers = Number(process.env['WORKERS'] ?? '1');
@@ -19,18 +20,7 @@ if (!Number.isInteger(port) || port <= 0 || !Number.isInteger(workers) || worker
   process.exit(2);
 }
 
-if (cluster.isPrimary && workers > 1) {
-  for (let i = 0; i < workers; i += 1) cluster.fork();
-  cluster.on('exit', () => process.exit(1));
-  for (const signal of /** @type {const} */ (['SIGTERM', 'SIGINT'])) {
-    process.once(signal, () => {
-      for (const worker of Object.values(cluster.workers ?? {})) worker?.kill('SIGTERM');
-      process.exit(0);
-    });
-  }
-} else {
-  serve();
-}
+runWorkers(workers, serve);
 
 function serve() {
   // generated once per process: what matters is a parsed KeyObject, not a PEM per call
