@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 import { GuardError, InvalidToken, VerifierUnavailable } from './errors.js';
-import { scopeList, stringArray, type Principal } from './principal.js';
+import { frozenPrincipal, scopeList, stringArray, type Principal } from './principal.js';
 
 /**
  * @example
@@ -42,6 +42,17 @@ export interface ApiKeyResolverOptions {
 export interface ApiKeyResolver {
   /** @throws InvalidToken for an unknown, revoked or expired key; VerifierUnavailable when the issuer can't answer */
   resolve(apiKey: string): Promise<Principal>;
+  /**
+   * The principal of `apiKey` if the issuer vouched for it within the positive cache time;
+   * `undefined` otherwise (never asked, refused, or the answer is too old). Never calls the
+   * issuer, never throws: on `undefined`, call {@link ApiKeyResolver.resolve}.
+   *
+   * @example
+   * ```ts
+   * const principal = resolver.cached(apiKey) ?? (await resolver.resolve(apiKey));
+   * ```
+   */
+  cached(apiKey: string): Principal | undefined;
 }
 
 type Answer = { principal: Principal } | { refused: string };
@@ -99,7 +110,8 @@ export function createApiKeyResolver(options: ApiKeyResolverOptions): ApiKeyReso
       return { refused: 'credential in X-API-Key is not an API key' };
     }
     return {
-      principal: {
+      // frozen: the same principal is handed to every request that presents this key
+      principal: frozenPrincipal({
         kind: 'api_key',
         sub: body['sub'],
         clientId: undefined,
@@ -108,9 +120,12 @@ export function createApiKeyResolver(options: ApiKeyResolverOptions): ApiKeyReso
         issuer: options.issuer,
         expiresAt: typeof body['exp'] === 'number' ? new Date(body['exp'] * 1000) : undefined,
         claims: body,
-      },
+      }),
     };
   }
+
+  /** The key's SHA-256 (the only form in which keys are held), or undefined when it is no Sigil API key. */
+  const digestOf = (apiKey: string): string | undefined => (API_KEY_SHAPE.test(apiKey) ? hash('sha256', apiKey, 'base64url') : undefined);
 
   function remember(digest: string, answer: Answer): void {
     if (maxEntries <= 0) return;
@@ -124,9 +139,14 @@ export function createApiKeyResolver(options: ApiKeyResolverOptions): ApiKeyReso
   }
 
   return {
+    cached(apiKey) {
+      const digest = digestOf(apiKey);
+      const hit = digest === undefined ? undefined : cache.get(digest);
+      return hit !== undefined && hit.until > now() && 'principal' in hit.answer ? hit.answer.principal : undefined;
+    },
     async resolve(apiKey) {
-      if (!API_KEY_SHAPE.test(apiKey)) throw new InvalidToken('X-API-Key is not a Sigil API key');
-      const digest = createHash('sha256').update(apiKey).digest('base64url');
+      const digest = digestOf(apiKey);
+      if (digest === undefined) throw new InvalidToken('X-API-Key is not a Sigil API key');
       let answer: Answer;
       const hit = cache.get(digest);
       if (hit !== undefined && hit.until > now()) {

@@ -106,14 +106,40 @@ function refuse(res: Response, error: GuardError, realm: string): void {
   res.status(error.status).json(body);
 }
 
-function bearerToken(req: Request): string | undefined {
-  const header = req.headers.authorization;
+function bearerToken(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
   const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/iu.exec(header);
   // a non-Bearer scheme (Basic…) is no bearer token; a malformed one is a bad token
   if (match === null) return /^Bearer\b/iu.test(header) ? '' : undefined;
   return match[1];
 }
+
+const SPACE = 0x20;
+/** "bearer", compared with ASCII letters folded to lower case (`| 0x20`). */
+const BEARER = [0x62, 0x65, 0x61, 0x72, 0x65, 0x72] as const;
+
+/**
+ * What `bearerToken` would return for `header` *provided that* the result is made of b64token
+ * characters only: "Bearer" in any case, one or more spaces, the token, optional spaces. It
+ * does not look at the token's characters, so its result may only be used to look up the
+ * verified-token cache, which holds compact JWSs only (every one of their characters is a
+ * b64token character, and none is a space): a hit is then exactly the token `bearerToken` would
+ * have found. Anything else (a miss, another scheme) goes through `bearerToken`.
+ */
+function bearerCandidate(header: string): string | undefined {
+  if (header.length < 8) return undefined;
+  for (let i = 0; i < 6; i += 1) {
+    if ((header.charCodeAt(i) | 0x20) !== BEARER[i]) return undefined;
+  }
+  let start = 6;
+  while (header.charCodeAt(start) === SPACE) start += 1;
+  let end = header.length;
+  while (end > start && header.charCodeAt(end - 1) === SPACE) end -= 1;
+  return start === 6 || end === start ? undefined : header.slice(start, end);
+}
+
+/** Whether `req` carries a query string at all (`req.query` parses it anew on every read). */
+const hasQuery = (req: Request) => req.url.includes('?');
 
 /**
  * Creates the guard for one resource service: verifies access tokens locally against the
@@ -173,41 +199,75 @@ export function createGuard(options: GuardOptions): Guard {
     refuse(res, guardError, realm);
   };
 
+  /** The full path: every credential rule, then verification or introspection (cache included). */
+  async function authenticateRequest(req: Request, res: Response, next: NextFunction, apiKeyInQuery: boolean): Promise<void> {
+    try {
+      const headerKey = req.headers['x-api-key'];
+      const queryKey = apiKeyInQuery ? req.query['api_key'] : undefined;
+      if (Array.isArray(headerKey) || Array.isArray(queryKey)) throw new InvalidRequest('repeated API key');
+      const apiKey = typeof headerKey === 'string' ? headerKey : typeof queryKey === 'string' ? queryKey : undefined;
+      if (typeof headerKey === 'string' && typeof queryKey === 'string') throw new InvalidRequest('API key sent twice');
+      const bearer = bearerToken(req.headers.authorization);
+      req.auth = await authenticate({
+        ...(bearer === undefined ? {} : { bearer }),
+        ...(apiKey === undefined ? {} : { apiKey }),
+      });
+    } catch (error) {
+      fail(req, res, error);
+      return;
+    }
+    next();
+  }
+
+  /**
+   * The principal for a request whose only credential is already in a cache: a bearer token
+   * verified earlier, or an API key the issuer vouched for within the positive cache time.
+   * `undefined` sends the request through {@link authenticateRequest}, which applies every rule
+   * (two credentials, a repeated key, a malformed header…) and answers refusals.
+   *
+   * Reads `req` as few times as it can: behind express 5, every request object has a hidden
+   * class of its own (express re-parents it with `Object.setPrototypeOf`, then adds
+   * properties), so each property read on `req` misses V8's inline caches.
+   */
+  function cachedPrincipal(req: Request, apiKeyInQuery: boolean): Principal | undefined {
+    if (apiKeyInQuery && hasQuery(req) && req.query['api_key'] !== undefined) return undefined;
+    const headers = req.headers;
+    const authorization = headers.authorization;
+    const headerKey = headers['x-api-key'];
+    if (headerKey === undefined) {
+      const token = authorization === undefined ? undefined : bearerCandidate(authorization);
+      return token === undefined ? undefined : verifier.cached(token);
+    }
+    return authorization === undefined && typeof headerKey === 'string' ? apiKeys?.cached(headerKey) : undefined;
+  }
+
   function requireAuth(authOptions: RequireAuthOptions = {}): RequestHandler {
-    return async (req: Request, res: Response, next: NextFunction) => {
-      try {
-        const headerKey = req.headers['x-api-key'];
-        const queryKey = authOptions.apiKeyInQuery === true ? req.query['api_key'] : undefined;
-        if (Array.isArray(headerKey) || Array.isArray(queryKey)) throw new InvalidRequest('repeated API key');
-        const apiKey = typeof headerKey === 'string' ? headerKey : typeof queryKey === 'string' ? queryKey : undefined;
-        if (typeof headerKey === 'string' && typeof queryKey === 'string') throw new InvalidRequest('API key sent twice');
-        const bearer = bearerToken(req);
-        req.auth = await authenticate({
-          ...(bearer === undefined ? {} : { bearer }),
-          ...(apiKey === undefined ? {} : { apiKey }),
-        });
-        next();
-      } catch (error) {
-        fail(req, res, error);
-      }
+    const apiKeyInQuery = authOptions.apiKeyInQuery === true;
+    return (req: Request, res: Response, next: NextFunction) => {
+      // a cached credential continues synchronously: no promise, no microtask turn
+      const principal = cachedPrincipal(req, apiKeyInQuery);
+      if (principal === undefined) return authenticateRequest(req, res, next, apiKeyInQuery);
+      req.auth = principal;
+      next();
+      return undefined;
     };
   }
 
   /** Runs `check` on the principal, authenticating first when no earlier middleware did. */
-  function authorize(check: (principal: Principal) => void): RequestHandler {
+  function authorize(check: (principal: Principal) => GuardError | undefined): RequestHandler {
     const authenticateFirst = requireAuth();
+    const decide = (principal: Principal | undefined, req: Request, res: Response, next: NextFunction) => {
+      const refusal = principal === undefined ? new CredentialsMissing('no principal') : check(principal);
+      if (refusal === undefined) next();
+      else fail(req, res, refusal);
+    };
     return (req, res, next) => {
-      const decide = () => {
-        try {
-          if (req.auth === undefined) throw new CredentialsMissing('no principal');
-          check(req.auth);
-          next();
-        } catch (error) {
-          fail(req, res, error);
-        }
-      };
-      if (req.auth !== undefined) decide();
-      else void authenticateFirst(req, res, decide);
+      const principal = req.auth;
+      if (principal !== undefined) {
+        decide(principal, req, res, next);
+        return undefined;
+      }
+      return authenticateFirst(req, res, () => decide(req.auth, req, res, next));
     };
   }
 
@@ -217,14 +277,18 @@ export function createGuard(options: GuardOptions): Guard {
     requireAuth,
     requireScope: (...scopes) =>
       authorize((principal) => {
-        const missing = scopes.filter((scope) => !principal.scopes.includes(scope));
-        if (missing.length > 0) throw new InsufficientScope(scopes, `missing scope ${missing.join(' ')}`);
+        for (const scope of scopes) {
+          if (!principal.scopes.includes(scope)) {
+            const missing = scopes.filter((required) => !principal.scopes.includes(required));
+            return new InsufficientScope(scopes, `missing scope ${missing.join(' ')}`);
+          }
+        }
+        return undefined;
       }),
     requireRole: (...roles) =>
       authorize((principal) => {
-        if (!roles.some((role) => principal.roles.includes(role))) {
-          throw new InsufficientRole(roles, `has roles [${principal.roles.join(', ')}]`);
-        }
+        for (const role of roles) if (principal.roles.includes(role)) return undefined;
+        return new InsufficientRole(roles, `has roles [${principal.roles.join(', ')}]`);
       }),
   };
 }

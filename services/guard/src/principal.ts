@@ -42,3 +42,26 @@ export function stringArray(value: unknown): string[] {
 export function scopeList(value: unknown): string[] {
   return typeof value === 'string' ? value.split(' ').filter((scope) => scope !== '') : [];
 }
+
+/**
+ * Freezes a principal, its lists and its claims (deeply), so that a principal served from a
+ * cache to many requests cannot be altered by one of them.
+ *
+ * @example
+ * ```ts
+ * const principal = frozenPrincipal({ kind: 'user', sub, clientId, scopes, roles, issuer, expiresAt, claims: payload });
+ * ```
+ */
+export function frozenPrincipal(principal: Principal): Principal {
+  deepFreeze(principal.claims);
+  Object.freeze(principal.scopes);
+  Object.freeze(principal.roles);
+  return Object.freeze(principal);
+}
+
+/** Freezes a JSON value (claims, an introspection answer) and everything in it. */
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const item of Object.values(value)) deepFreeze(item);
+}

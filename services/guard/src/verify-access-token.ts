@@ -2,11 +2,14 @@ import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose'
 
 import { GuardError, InvalidToken } from './errors.js';
 import { JwksCache, type JwksCacheOptions } from './jwks-cache.js';
-import { scopeList, stringArray, type Principal } from './principal.js';
+import { frozenPrincipal, scopeList, stringArray, type Principal } from './principal.js';
+import { VerdictCache } from './verified-cache.js';
 
 const ASYMMETRIC = /^(RS|PS|ES)(256|384|512)$|^EdDSA$|^Ed25519$/u;
 /** Header parameters that could point at a key; the key comes only from the JWKS (RFC 8725 §3.10). */
 const KEY_POINTERS = ['jku', 'jwk', 'x5u', 'x5c'] as const;
+/** JWS compact serialization (RFC 7515 §7.1): three unpadded base64url parts, nothing else. */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/u;
 
 /**
  * @example
@@ -28,8 +31,9 @@ export interface AccessTokenVerifierOptions {
   /** JWKS caching (see {@link JwksCacheOptions}). */
   readonly jwks?: Omit<JwksCacheOptions, 'jwksUri' | 'now'>;
   /**
-   * Already-verified tokens are remembered (bounded, never past `exp`) so that a token used
-   * many times is verified once per `maxAgeMs`. `maxEntries: 0` turns the cache off.
+   * Already-verified tokens are remembered (bounded, never past `exp` plus the clock
+   * tolerance, the same instant a fresh verification starts refusing them) so that a token
+   * used many times is verified once per `maxAgeMs`. `maxEntries: 0` turns the cache off.
    * Default 10,000 entries, 60 s.
    */
   readonly verifiedCache?: { readonly maxEntries?: number; readonly maxAgeMs?: number };
@@ -47,13 +51,25 @@ export interface AccessTokenVerifierOptions {
 export interface AccessTokenVerifier {
   /** @throws InvalidToken, or VerifierUnavailable when no keys can be had */
   verify(token: string): Promise<Principal>;
+  /**
+   * The principal of `token` if exactly this token was fully verified before and that verdict
+   * is still valid (see `verifiedCache`); `undefined` otherwise. Never verifies, never throws:
+   * on `undefined`, call {@link AccessTokenVerifier.verify}.
+   *
+   * @example
+   * ```ts
+   * const principal = verifier.cached(token) ?? (await verifier.verify(token));
+   * ```
+   */
+  cached(token: string): Principal | undefined;
   readonly keys: JwksCache;
 }
 
 function principalOf(payload: JWTPayload, issuer: string): Principal {
   const sub = payload.sub ?? '';
   const clientId = typeof payload['client_id'] === 'string' ? payload['client_id'] : undefined;
-  return {
+  // frozen: the same principal is handed to every request that presents this token
+  return frozenPrincipal({
     // RFC 9068 §2.2: for client credentials, sub is the client id (S12)
     kind: sub === clientId ? 'client' : 'user',
     sub,
@@ -63,7 +79,7 @@ function principalOf(payload: JWTPayload, issuer: string): Principal {
     issuer,
     expiresAt: payload.exp === undefined ? undefined : new Date(payload.exp * 1000),
     claims: payload,
-  };
+  });
 }
 
 /**
@@ -93,11 +109,12 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
   const now = options.now ?? Date.now;
   const tolerance = options.clockToleranceSeconds ?? 30;
   const keys = new JwksCache({ ...options.jwks, jwksUri: options.jwksUri, now });
-  const maxEntries = options.verifiedCache?.maxEntries ?? 10_000;
   const maxAgeMs = options.verifiedCache?.maxAgeMs ?? 60_000;
-  const verified = new Map<string, { principal: Principal; until: number }>();
+  const verified = new VerdictCache<Principal>(options.verifiedCache?.maxEntries ?? 10_000);
 
   async function verifyUncached(token: string): Promise<Principal> {
+    // also guarantees that a cached token is made of b64token characters only (guard.ts relies on it)
+    if (!COMPACT_JWS.test(token)) throw new InvalidToken('not a compact JWS');
     let header;
     try {
       header = decodeProtectedHeader(token);
@@ -126,19 +143,16 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
 
   return {
     keys,
+    cached: (token) => verified.get(token, now()),
     async verify(token) {
-      const hit = verified.get(token);
-      if (hit !== undefined && hit.until > now()) return hit.principal;
-      if (hit !== undefined) verified.delete(token);
+      const hit = verified.get(token, now());
+      if (hit !== undefined) return hit;
       const principal = await verifyUncached(token);
-      if (maxEntries > 0) {
-        if (verified.size >= maxEntries) {
-          // evict the oldest entry (Map keeps insertion order)
-          const oldest = verified.keys().next();
-          if (oldest.done !== true) verified.delete(oldest.value);
-        }
-        const expiry = (principal.expiresAt?.getTime() ?? 0) + tolerance * 1000;
-        verified.set(token, { principal, until: Math.min(expiry, now() + maxAgeMs) });
+      const expiresAt = principal.expiresAt?.getTime();
+      if (expiresAt !== undefined) {
+        // never past the instant a fresh verification would refuse the token (exp + tolerance)
+        const at = now();
+        verified.set(token, principal, Math.min(expiresAt + tolerance * 1000, at + maxAgeMs), at);
       }
       return principal;
     },
