@@ -17,15 +17,16 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { fileURLToPath, URLSearchParams } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import pg from 'pg';
 
+import { byCommand, processGroup } from './lib/cpu.js';
 import { rawArgon2Verify, rawRs256 } from './lib/inprocess.js';
 import { measure } from './lib/load.js';
 import { measureAtRate } from './lib/paced.js';
+import { primeEveryWorker } from './lib/prime.js';
 import { freePort, loggedProblems, logTail, runNode, startChild, stopChild, waitForOk } from './lib/processes.js';
 import { createClients, pooled } from './lib/provision.js';
 
@@ -189,6 +190,11 @@ async function once(url, init = {}) {
   return { status: response.status, ok: response.ok, text };
 }
 
+/**
+ * A row's CPU figure: the serving processes' and PostgreSQL's ms per request (the load generator's apart).
+ * @param {Record<string, number> | null} perRequest
+ */
+const cpuTotal = (perRequest) => (perRequest === null ? null : (perRequest['server'] ?? 0) + (perRequest['postgres'] ?? 0));
 /** @param {unknown} value */
 const asRecord = (value) => /** @type {Record<string, unknown>} */ (typeof value === 'object' && value !== null ? value : {});
 
@@ -207,6 +213,8 @@ const asRecord = (value) => /** @type {Record<string, unknown>} */ (typeof value
  * @property {number | null} errors
  * @property {string | null} baseline id of the row it is compared with
  * @property {number | null} ratio reqPerSec / the baseline's
+ * @property {number | null} cpuMsPerRequest CPU ms per request of the serving processes plus PostgreSQL's (per operation for in-process rows); null without /proc
+ * @property {number | null} cpuRatio the baseline's cpuMsPerRequest / this row's (like ratio, above 1 means cheaper than the baseline)
  * @property {Record<string, unknown>} [details]
  */
 
@@ -365,6 +373,23 @@ async function main() {
     waitForOk(`${unguardedUrl}/healthz`, unguarded),
   ]);
   progress('orders-api and the baseline servers up');
+  /** Each server by its origin: a workload's CPU per request is read off the server it targets. */
+  const servers = new Map([
+    [issuerUrl, issuer],
+    [ordersUrl, orders],
+    [minimalUrl, minimal],
+    [unguardedUrl, unguarded],
+    [engineUrl, engine],
+  ]);
+  /**
+   * What a workload's CPU figures count: the process group of the server it targets (a cluster
+   * primary and its workers), and every PostgreSQL process (the issuer's queries).
+   * @param {string} url
+   */
+  const cpuProbes = (url) => {
+    const pid = servers.get(new URL(url).origin)?.process.pid;
+    return [...(pid === undefined ? [] : [processGroup('server', pid)]), ...(embedded ? [] : [byCommand('postgres', 'postgres')])];
+  };
 
   // -- endpoints, from discovery
   const discoveryUrl = `${issuerUrl}/.well-known/openid-configuration`;
@@ -500,7 +525,7 @@ async function main() {
   const http = async (rowId, label, workload, baseline, extra = {}) => {
     if (!selected(rowId)) return;
     progress(`${label}: ${shape.warmupSeconds} s warm-up, ${shape.seconds} s measured, ${shape.connections} connections`);
-    const result = await measure(workload, shape);
+    const result = await measure({ ...workload, cpu: cpuProbes(workload.url) }, shape);
     rows.push({
       id: rowId,
       workload: label,
@@ -512,6 +537,8 @@ async function main() {
       errors: result.errors,
       baseline,
       ratio: null,
+      cpuMsPerRequest: cpuTotal(result.cpuMsPerRequest),
+      cpuRatio: null,
       details: { ...result, url: workload.url, method: workload.method ?? 'GET', ...extra },
     });
     reportFailures(label, result);
@@ -536,7 +563,7 @@ async function main() {
       `${label}: ${rate.toLocaleString('en-US')} req/s (${FRACTION_OF_PEAK * 100}% of ${Math.round(peak.reqPerSec).toLocaleString('en-US')}), ` +
         `paced, ${shape.warmupSeconds} s warm-up, ${shape.seconds} s measured, up to ${shape.connections} connections`,
     );
-    const result = await measureAtRate(workload, { rate, ...shape });
+    const result = await measureAtRate({ ...workload, cpu: cpuProbes(workload.url) }, { rate, ...shape });
     rows.push({
       id: rowId,
       workload: label,
@@ -548,6 +575,8 @@ async function main() {
       errors: result.errors,
       baseline: peakId,
       ratio: null,
+      cpuMsPerRequest: cpuTotal(result.cpuMsPerRequest),
+      cpuRatio: null,
       details: {
         ...result,
         url: workload.url,
@@ -576,6 +605,8 @@ async function main() {
       errors: null,
       baseline: null,
       ratio: null,
+      cpuMsPerRequest: rs256.cpuMsPerOp,
+      cpuRatio: null,
       details: rs256,
     });
   }
@@ -588,21 +619,23 @@ async function main() {
   const manyLabel = `${manyClients.toLocaleString('en-US')} clients${quick ? ' (--quick: not 10,000)' : ''}`;
   const oneOfMany = manyAuthorizations.slice(0, 1);
   await http('client_credentials_1', 'client credentials, 1 client (round-robin path)', ccOver(oneOfMany), null, { clients: oneOfMany.length, rotation: 'round-robin, one client per request' });
-  // the first request of each client reads it from the database and has the engine validate it;
-  // that pass is timed on its own, so that the measured run shows the steady state with every
-  // client known (machine clients come back every token lifetime)
-  /** @type {{ requests: number, seconds: number, reqPerSec: number, non2xx: number } | null} */
+  // the first request of each client in a worker reads it from the database and has the engine
+  // validate it, and every worker keeps its own cache; so before the measured run every worker
+  // sees every client once (timed on its own: details.firstUse), and the run shows the steady
+  // state with every client known (machine clients come back every token lifetime)
+  /** @type {{ requests: number, seconds: number, reqPerSec: number, non2xx: number, workers: number } | null} */
   let firstUse = null;
   if (selected('client_credentials_10k') && manyAuthorizations.length > 0) {
-    progress(`first request of each of the ${manyLabel}, ${shape.connections} in flight`);
-    const started = performance.now();
-    const statuses = await pooled(manyAuthorizations.length, shape.connections, async (index) => {
-      const answer = await once(tokenUrl, { method: 'POST', headers: { authorization: manyAuthorizations[index] ?? '', 'content-type': FORM }, body: ccBody });
-      return answer.status;
-    });
-    const seconds = (performance.now() - started) / 1000;
-    firstUse = { requests: statuses.length, seconds, reqPerSec: statuses.length / seconds, non2xx: statuses.filter((status) => status < 200 || status > 299).length };
-    progress(`  ${Math.round(firstUse.reqPerSec).toLocaleString('en-US')} req/s for first uses, non-2xx ${firstUse.non2xx}`);
+    const perWorker = Math.max(1, Math.floor(shape.connections / workers));
+    progress(`first request of each of the ${manyLabel} in each of the issuer's ${workers} worker(s), ${perWorker} connection(s) per worker`);
+    const primed = await primeEveryWorker(
+      tokenUrl,
+      workers,
+      perWorker,
+      manyAuthorizations.map((authorization) => ({ method: 'POST', headers: { authorization, 'content-type': FORM }, body: ccBody })),
+    );
+    firstUse = { ...primed, workers };
+    progress(`  ${Math.round(primed.reqPerSec).toLocaleString('en-US')} req/s for first uses, non-2xx ${primed.non2xx}`);
   }
   await http('client_credentials_10k', `client credentials over ${manyLabel}`, ccOver(manyAuthorizations), 'client_credentials_1', {
     clients: manyAuthorizations.length,
@@ -632,6 +665,7 @@ async function main() {
       const singleProfiling = profile ? ['--cpu-prof', `--cpu-prof-dir=${singleProfileDir}`] : [];
       const single = startChild('issuer-1-worker', ISSUER_MAIN, { ...issuerEnv, ISSUER: singleUrl, PORT: String(singlePort), WEB_CONCURRENCY: '1' }, logDir, singleProfiling);
       children.push(single);
+      servers.set(singleUrl, single);
       try {
         await waitForOk(`${singleUrl}/readyz`, single);
         await waitForOk(`${singleUrl}/healthz`, single);
@@ -702,6 +736,8 @@ async function main() {
       errors: null,
       baseline: null,
       ratio: null,
+      cpuMsPerRequest: argon.cpuMsPerOp,
+      cpuRatio: null,
       details: { ...argon, parameters: ARGON2, concurrency: ARGON2_CONCURRENCY, uvThreadpoolSize: process.env['UV_THREADPOOL_SIZE'] ?? '4 (default)' },
     });
   }
@@ -710,6 +746,8 @@ async function main() {
   for (const row of rows) {
     const base = rows.find((other) => other.id === row.baseline);
     row.ratio = base !== undefined && base.reqPerSec > 0 ? row.reqPerSec / base.reqPerSec : null;
+    const baseCpu = base?.cpuMsPerRequest ?? null;
+    row.cpuRatio = baseCpu !== null && row.cpuMsPerRequest !== null && row.cpuMsPerRequest > 0 ? baseCpu / row.cpuMsPerRequest : null;
   }
   const allWorkersRow = rows.find((row) => row.id === 'client_credentials');
   const oneWorkerRow = rows.find((row) => row.id === 'client_credentials_1_worker');
@@ -771,6 +809,9 @@ async function main() {
     notes: [
       'reqPerSec is the mean of autocannon\'s per-second samples over the measured run; the warm-up run is reported apart (details.warmup).',
       'ratio = reqPerSec / the baseline row\'s reqPerSec; in-process baselines are operations/s.',
+      'cpuMsPerRequest = CPU time (user + system, from /proc) of the targeted server\'s process group plus every postgres process, over the measured run, per completed request ' +
+        '(details.cpuMsPerRequest has each part and the load generator\'s); in-process rows: this process\'s CPU per operation, pool threads included. ' +
+        'cpuRatio = the baseline\'s cpuMsPerRequest / the row\'s: like ratio, but hardly moved by what else shares the cores.',
       'latencies are autocannon\'s (1 ms resolution); the in-process argon2id row gives its own p50/p99 per verify.',
       'password grant: the right password every time, so the brute-force throttle (failures only) never engages.',
       `refresh grant: a pool of ${seedCount} refresh tokens from password grants; each 200 puts its rotated token back, every token is sent once.`,
@@ -778,8 +819,9 @@ async function main() {
         'created with the issuer\'s clients.create admin command (runAdminCommand against PostgreSQL, or the issuer\'s admin socket with --embedded); ' +
         'each request takes the next client round-robin in autocannon\'s setupRequest. client_credentials_1 runs the same code with a list of one ' +
         '(the first of those clients), so ratio = many clients / 1 client shows only the cost of distinct clients. ' +
-        'Before the measured run every client makes one request (details.firstUse: the rate of first uses, each a database read and a validation by the engine), ' +
-        'so the run shows the steady state with every client known; details.requestsPerClient says how often each client came round in the run (warm-up included).',
+        'Before the measured run every client makes one request to every issuer worker (bench/lib/prime.js: connections opened one at a time alternate over the workers; ' +
+        'details.firstUse: the rate of those first uses, each a database read and a validation by the engine in that worker), ' +
+        'so the run shows the steady state with every client known everywhere; details.requestsPerClient says how often each client came round in the run (warm-up included).',
       'engine_token: oidc-provider alone (bench/baselines/bare-engine.js: its in-memory adapter, one static client, the same grant, resource and RS256 JWT, ' +
         'the same workers, no express/helmet/metrics/storage), with the machine client\'s id and secret: the floor Sigil builds on. ' +
         'The engine signs with WebCrypto on libuv\'s threadpool, so one worker already keeps about 1.7 cores busy.',
@@ -828,7 +870,7 @@ function table(rows) {
     value === null ? '—' : value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
   // autocannon's latency histogram has 1 ms resolution
   const latency = (/** @type {number | null} */ value) => (value === null ? '—' : value < 1 ? '<1' : number(value));
-  const header = ['workload', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'baseline', 'ratio'];
+  const header = ['workload', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'baseline', 'ratio', 'CPU ms/req', 'CPU ratio'];
   const body = rows.map((row) => [
     row.workload,
     number(row.reqPerSec),
@@ -838,9 +880,11 @@ function table(rows) {
     number(row.errors),
     row.baseline === null ? '—' : (rows.find((other) => other.id === row.baseline)?.workload.replace(/^baseline: /u, '') ?? row.baseline),
     row.ratio === null ? '—' : row.ratio.toFixed(2),
+    row.cpuMsPerRequest === null ? '—' : row.cpuMsPerRequest.toFixed(row.cpuMsPerRequest < 10 ? 2 : 1),
+    row.cpuRatio === null ? '—' : row.cpuRatio.toFixed(2),
   ]);
   const widths = header.map((title, i) => Math.max(title.length, ...body.map((cells) => (cells[i] ?? '').length)));
-  const numeric = new Set([1, 2, 3, 4, 5, 7]);
+  const numeric = new Set([1, 2, 3, 4, 5, 7, 8, 9]);
   const line = (/** @type {string[]} */ cells) =>
     cells.map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
   return [line(header), widths.map((width) => '-'.repeat(width)).join('  '), ...body.map(line)].join('\n');

@@ -2,6 +2,8 @@
 /** Drives one workload with autocannon (in this process; the servers are child processes). */
 import autocannon from 'autocannon';
 
+import { cpuPerRequest, readCpu } from './cpu.js';
+
 /**
  * @typedef {object} Workload
  * @property {string} url 127.0.0.1 only
@@ -10,6 +12,7 @@ import autocannon from 'autocannon';
  * @property {string} [body]
  * @property {import('autocannon').Request['setupRequest']} [setupRequest]
  * @property {(status: number, body: string) => void} [onResponse]
+ * @property {import('./cpu.js').CpuProbe[]} [cpu] processes whose CPU time per request is reported (the server, the database)
  */
 
 /**
@@ -27,6 +30,7 @@ import autocannon from 'autocannon';
  * @property {Record<string, number>} statusCodes
  * @property {{ status: number, body: string }[]} non2xxSamples first few non-2xx answers, verbatim
  * @property {{ non2xx: number, errors: number, statusCodes: Record<string, number> }} warmup
+ * @property {Record<string, number> | null} cpuMsPerRequest CPU ms per completed request of each probe and of the load generator, over the measured run (null without /proc)
  */
 
 /**
@@ -69,7 +73,9 @@ export async function measure(workload, shape) {
   };
   const base = { url: target.origin, connections: shape.connections, timeout: 10, requests: [request] };
   const warm = await cannon({ ...base, duration: shape.warmupSeconds });
+  const cpuBefore = readCpu(workload.cpu ?? []);
   const result = await cannon({ ...base, duration: shape.seconds });
+  const cpuMsPerRequest = cpuPerRequest(cpuBefore, readCpu(workload.cpu ?? []), result.requests.total);
   return {
     reqPerSec: result.requests.average,
     total: result.requests.total,
@@ -84,5 +90,6 @@ export async function measure(workload, shape) {
     statusCodes: statusCodes(result),
     non2xxSamples: samples,
     warmup: { non2xx: warm.non2xx, errors: warm.errors, statusCodes: statusCodes(warm) },
+    cpuMsPerRequest,
   };
 }

@@ -17,6 +17,8 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 
+import { cpuPerRequest, readCpu } from './cpu.js';
+
 /**
  * @typedef {object} PacedRun
  * @property {number} targetRate requests/s asked for
@@ -37,7 +39,7 @@ import { performance } from 'node:perf_hooks';
  * @property {number} generatorCpuPercent this process's CPU time during the run, % of one core
  */
 
-/** @typedef {PacedRun & { warmup: { non2xx: number, errors: number, statusCodes: Record<string, number> } }} PacedMeasured */
+/** @typedef {PacedRun & { warmup: { non2xx: number, errors: number, statusCodes: Record<string, number> }, cpuMsPerRequest: Record<string, number> | null }} PacedMeasured */
 
 const TIMEOUT_MS = 10_000;
 const CRLF2 = Buffer.from('\r\n\r\n');
@@ -326,6 +328,8 @@ export async function pacedRun(workload, shape) {
  */
 export async function measureAtRate(workload, shape) {
   const warm = await pacedRun(workload, { rate: shape.rate, seconds: shape.warmupSeconds, connections: shape.connections });
+  const cpuBefore = readCpu(workload.cpu ?? []);
   const result = await pacedRun(workload, { rate: shape.rate, seconds: shape.seconds, connections: shape.connections });
-  return { ...result, warmup: { non2xx: warm.non2xx, errors: warm.errors, statusCodes: warm.statusCodes } };
+  const cpuMsPerRequest = cpuPerRequest(cpuBefore, readCpu(workload.cpu ?? []), result.total);
+  return { ...result, warmup: { non2xx: warm.non2xx, errors: warm.errors, statusCodes: warm.statusCodes }, cpuMsPerRequest };
 }

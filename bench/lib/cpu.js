@@ -1,0 +1,105 @@
+// @ts-check
+/**
+ * CPU time spent by processes, read from Linux's /proc: what a server costs per request,
+ * whatever else shares the cores (throughput ratios move with the load generator and the
+ * database on the same two cores; CPU per request much less).
+ *
+ * Elsewhere than Linux every reading is `null`, and the figures are left out.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** Linux's USER_HZ: /proc counts CPU time in ticks of 1/100 s on every architecture Node runs on. */
+const MS_PER_TICK = 10;
+
+/**
+ * @typedef {object} ProcStat
+ * @property {string} comm the executable's name
+ * @property {number} pgrp process group
+ * @property {number} cpuMs user + system time so far
+ */
+
+/**
+ * `/proc/<pid>/stat` of every live process (those that vanish while being read are skipped).
+ * @returns {ProcStat[] | null} null where there is no /proc
+ */
+function processes() {
+  let pids;
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/u.test(name));
+  } catch {
+    return null;
+  }
+  /** @type {ProcStat[]} */
+  const stats = [];
+  for (const pid of pids) {
+    let line;
+    try {
+      line = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses, so split after the last ')'
+    const close = line.lastIndexOf(')');
+    const fields = line.slice(close + 2).split(' ');
+    // after comm: state(0) ppid(1) pgrp(2) … utime(11) stime(12), in ticks
+    stats.push({
+      comm: line.slice(line.indexOf('(') + 1, close),
+      pgrp: Number(fields[2]),
+      cpuMs: (Number(fields[11]) + Number(fields[12])) * MS_PER_TICK,
+    });
+  }
+  return stats;
+}
+
+/**
+ * A named set of processes whose CPU time can be read, e.g. a server's process group (a
+ * cluster primary and its workers) or every `postgres` process.
+ * @typedef {object} CpuProbe
+ * @property {string} name
+ * @property {(stat: ProcStat) => boolean} includes
+ */
+
+/**
+ * The processes of the group led by `pid` (the bench starts every server detached, in a group of its own).
+ * @param {string} name
+ * @param {number} pid
+ * @returns {CpuProbe}
+ */
+export const processGroup = (name, pid) => ({ name, includes: (stat) => stat.pgrp === pid });
+
+/**
+ * Every process running the executable `comm` (PostgreSQL's backends are all `postgres`).
+ * @param {string} name
+ * @param {string} comm
+ * @returns {CpuProbe}
+ */
+export const byCommand = (name, comm) => ({ name, includes: (stat) => stat.comm === comm });
+
+/**
+ * CPU milliseconds of each probe so far, and of this process (the load generator).
+ * @param {CpuProbe[]} probes
+ * @returns {Record<string, number> | null}
+ */
+export function readCpu(probes) {
+  const stats = processes();
+  if (stats === null) return null;
+  const usage = process.cpuUsage();
+  /** @type {Record<string, number>} */
+  const reading = { loadGenerator: (usage.user + usage.system) / 1000 };
+  for (const probe of probes) {
+    reading[probe.name] = stats.reduce((sum, stat) => (probe.includes(stat) ? sum + stat.cpuMs : sum), 0);
+  }
+  return reading;
+}
+
+/**
+ * CPU milliseconds per request of each probe between two readings.
+ * @param {Record<string, number> | null} before
+ * @param {Record<string, number> | null} after
+ * @param {number} requests
+ * @returns {Record<string, number> | null}
+ */
+export function cpuPerRequest(before, after, requests) {
+  if (before === null || after === null || !(requests > 0)) return null;
+  return Object.fromEntries(Object.keys(after).map((name) => [name, ((after[name] ?? 0) - (before[name] ?? 0)) / requests]));
+}
