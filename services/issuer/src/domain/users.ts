@@ -149,6 +149,34 @@ export async function findUser(db: Knex, id: string): Promise<UserRecord | undef
   return row === undefined ? undefined : toRecord(row, row.roles);
 }
 
+/**
+ * SQL for one user with its roles as a single JSON value (NULL when there is none), to be read
+ * in the same round trip as something that names the user (`userFromJson` turns it back into a
+ * record). `idText` is an SQL expression of type text; a value that is not a UUID matches no one.
+ */
+export function userJsonSql(idText: string): string {
+  return `(SELECT json_build_object('id', u.id, 'username', u.username, 'email', u.email, 'disabled', u.disabled, 'created_at', u.created_at,
+      'roles', coalesce((SELECT array_agg(r.role ORDER BY r.role) FROM user_roles r WHERE r.user_id = u.id), '{}'))
+    FROM users u
+    WHERE u.id = CASE WHEN ${idText} ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN (${idText})::uuid END)`;
+}
+
+const userJsonSchema = z.object({
+  id: z.string(),
+  username: z.string(),
+  email: z.string().nullable(),
+  disabled: z.boolean(),
+  created_at: z.string(),
+  roles: z.array(z.string()),
+});
+
+/** The record of a user read through `userJsonSql` (`null`: no such user). */
+export function userFromJson(json: unknown): UserRecord | undefined {
+  if (json === null || json === undefined) return undefined;
+  const row = userJsonSchema.parse(json);
+  return { id: row.id, username: row.username, email: row.email, roles: row.roles, disabled: row.disabled, createdAt: new Date(row.created_at) };
+}
+
 export async function updatePasswordHash(db: Knex, id: string, passwordHash: string): Promise<void> {
   await db('users').where({ id }).update({ password_hash: passwordHash, updated_at: db.fn.now() });
 }

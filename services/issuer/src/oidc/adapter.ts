@@ -2,8 +2,10 @@ import type { Knex } from 'knex';
 import { errors, type Adapter, type AdapterFactory, type AdapterPayload } from 'oidc-provider';
 
 import { findClientWithSecret, type ClientWithSecret } from '../domain/clients.js';
+import { userFromJson, userJsonSql } from '../domain/users.js';
 import { isLoopbackHost } from '../domain/validation.js';
 import type { ClientCache } from './client-cache.js';
+import { currentReads, existingReads, type RequestReads } from './request-reads.js';
 import { OIDC_SCOPES } from './resource-servers.js';
 
 interface PayloadRow {
@@ -12,11 +14,30 @@ interface PayloadRow {
   consumed_at: Date | null;
 }
 
+/** A refresh token with its grant and its user, read in one round trip (`findRefreshToken`). */
+interface RefreshTokenRow extends PayloadRow {
+  grant_payload: AdapterPayload | null;
+  grant_expires_at: Date | null;
+  grant_consumed_at: Date | null;
+  account: unknown;
+}
+
 const TABLE = 'oidc_payloads';
 
 function epochSeconds(date: Date): number {
   return Math.floor(date.getTime() / 1000);
 }
+
+/** A stored instance as the engine expects it: absent once expired, `consumed` set once consumed. */
+function payloadOf(payload: AdapterPayload | null, expiresAt: Date | null, consumedAt: Date | null): AdapterPayload | undefined {
+  if (payload === null) return undefined;
+  if (expiresAt !== null && new Date(expiresAt).getTime() <= Date.now()) return undefined;
+  return consumedAt === null ? payload : { ...payload, consumed: epochSeconds(new Date(consumedAt)) };
+}
+
+const UPSERT_COLUMNS = '(type, id, payload, grant_id, uid, user_code, expires_at, consumed_at)';
+const ON_CONFLICT_REPLACE = `ON CONFLICT (type, id) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid,
+  user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at, consumed_at = NULL`;
 
 /**
  * Stores one oidc-provider model (Session, Interaction, AuthorizationCode, RefreshToken,
@@ -25,31 +46,62 @@ function epochSeconds(date: Date): number {
  * and removed by the sweeper.
  */
 export class KnexPayloadAdapter implements Adapter {
+  /**
+   * @param readsOfRequest the reads of the engine request in progress (see request-reads.ts);
+   *   `undefined` outside a request makes every call stand alone
+   */
   constructor(
     private readonly db: Knex,
     private readonly type: string,
+    private readonly readsOfRequest: () => RequestReads | undefined = currentReads,
   ) {}
 
-  /** Inserts or replaces the instance (every column, so nothing of a previous one survives); `expiresIn` is in seconds. */
+  /**
+   * Inserts or replaces the instance (every column, so nothing of a previous one survives);
+   * `expiresIn` is in seconds. The successor of a refresh token whose consumption was put off
+   * (see `consume`) is inserted only if that consumption succeeds, in the same statement.
+   */
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-    await this.db.raw(
-      `INSERT INTO ${TABLE} (type, id, payload, grant_id, uid, user_code, expires_at, consumed_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
-       ON CONFLICT (type, id) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid,
-         user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at, consumed_at = NULL`,
-      [
-        this.type,
-        id,
-        JSON.stringify(payload),
-        payload.grantId ?? null,
-        payload.uid ?? null,
-        payload.userCode ?? null,
-        expiresIn === undefined ? null : new Date(Date.now() + expiresIn * 1000),
-      ],
+    const values = [
+      this.type,
+      id,
+      JSON.stringify(payload),
+      payload.grantId ?? null,
+      payload.uid ?? null,
+      payload.userCode ?? null,
+      expiresIn === undefined ? null : new Date(Date.now() + expiresIn * 1000),
+    ];
+    const reads = this.type === 'RefreshToken' ? this.readsOfRequest() : undefined;
+    const predecessor = reads?.pendingConsume;
+    if (reads === undefined || predecessor === undefined) {
+      await this.db.raw(`INSERT INTO ${TABLE} ${UPSERT_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, NULL) ${ON_CONFLICT_REPLACE}`, values);
+      return;
+    }
+    reads.pendingConsume = undefined;
+    const inserted = await this.db.raw<{ rows: unknown[] }>(
+      `WITH consumed AS (
+         UPDATE ${TABLE} SET consumed_at = CURRENT_TIMESTAMP WHERE type = 'RefreshToken' AND id = ? AND consumed_at IS NULL RETURNING id
+       )
+       INSERT INTO ${TABLE} ${UPSERT_COLUMNS}
+       SELECT ?, ?, ?::jsonb, ?, ?, ?, ?::timestamptz, NULL WHERE EXISTS (SELECT 1 FROM consumed)
+       ${ON_CONFLICT_REPLACE}
+       RETURNING id`,
+      [predecessor, ...values],
     );
+    if (inserted.rows.length === 0) await this.refuseReuse(predecessor);
   }
 
   find(id: string): Promise<AdapterPayload | undefined> {
+    if (this.type === 'RefreshToken') return this.findRefreshToken(id);
+    if (this.type === 'Grant') {
+      // read a moment ago with the refresh token that names it, in this same request
+      const grants = this.readsOfRequest()?.grants;
+      if (grants?.has(id) === true) {
+        const grant = grants.get(id);
+        grants.delete(id);
+        return Promise.resolve(grant);
+      }
+    }
     return this.findBy('id', id);
   }
 
@@ -66,13 +118,32 @@ export class KnexPayloadAdapter implements Adapter {
    * requests racing with the same code or refresh token, exactly one consumes it. The loser
    * is a reuse (RFC 9700 §4.14.2, §4.1.3 of RFC 6749): the whole grant is revoked and the
    * request refused.
+   *
+   * A refresh token consumed inside an engine request is rotated: the engine consumes it and
+   * then saves its successor, so the consumption is put off to that insert and both happen in
+   * one statement (`upsert`). `flushPendingConsume` consumes it anyway if the request ends
+   * without a successor.
    */
   async consume(id: string): Promise<void> {
+    const reads = this.type === 'RefreshToken' ? this.readsOfRequest() : undefined;
+    if (reads !== undefined && reads.pendingConsume === undefined) {
+      reads.pendingConsume = id;
+      return;
+    }
+    await this.consumeNow(id);
+  }
+
+  /** The consumption itself (see `consume`). */
+  async consumeNow(id: string): Promise<void> {
     const consumed = await this.db.raw<{ rows: unknown[] }>(
       `UPDATE ${TABLE} SET consumed_at = CURRENT_TIMESTAMP WHERE type = ? AND id = ? AND consumed_at IS NULL RETURNING id`,
       [this.type, id],
     );
-    if (consumed.rows.length > 0) return;
+    if (consumed.rows.length === 0) await this.refuseReuse(id);
+  }
+
+  /** A second use of a single-use instance: revokes its grant and refuses the request. */
+  private async refuseReuse(id: string): Promise<never> {
     const row = await this.db(TABLE).select<{ grant_id: string | null }[]>('grant_id').where({ type: this.type, id }).first();
     if (row?.grant_id) await revokeGrant(this.db, row.grant_id);
     throw new errors.InvalidGrant(`${this.type === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);
@@ -94,10 +165,46 @@ export class KnexPayloadAdapter implements Adapter {
       [this.type, value],
     );
     const row = rows[0];
-    if (row === undefined) return undefined;
-    if (row.expires_at !== null && new Date(row.expires_at).getTime() <= Date.now()) return undefined;
-    return row.consumed_at === null ? row.payload : { ...row.payload, consumed: epochSeconds(new Date(row.consumed_at)) };
+    return row === undefined ? undefined : payloadOf(row.payload, row.expires_at, row.consumed_at);
   }
+
+  /**
+   * A refresh token, with (inside an engine request) its grant and its user in the same round
+   * trip: the engine asks for both next, and gets them from the request's reads.
+   */
+  private async findRefreshToken(id: string): Promise<AdapterPayload | undefined> {
+    const reads = this.readsOfRequest();
+    if (reads === undefined) return this.findBy('id', id);
+    const { rows } = await this.db.raw<{ rows: RefreshTokenRow[] }>(
+      `SELECT t.payload, t.expires_at, t.consumed_at,
+         g.payload AS grant_payload, g.expires_at AS grant_expires_at, g.consumed_at AS grant_consumed_at,
+         ${userJsonSql("t.payload->>'accountId'")} AS account
+       FROM ${TABLE} t
+       LEFT JOIN ${TABLE} g ON g.type = 'Grant' AND g.id = t.grant_id
+       WHERE t.type = 'RefreshToken' AND t.id = ?
+       LIMIT 1`,
+      [id],
+    );
+    const row = rows[0];
+    if (row === undefined) return undefined;
+    const token = payloadOf(row.payload, row.expires_at, row.consumed_at);
+    const { grantId, accountId } = row.payload;
+    if (typeof grantId === 'string') reads.grants.set(grantId, payloadOf(row.grant_payload, row.grant_expires_at, row.grant_consumed_at));
+    if (typeof accountId === 'string' && !reads.users.has(accountId)) reads.users.set(accountId, Promise.resolve(userFromJson(row.account)));
+    return token;
+  }
+}
+
+/**
+ * Consumes a refresh token whose consumption was put off (see `KnexPayloadAdapter.consume`)
+ * when the request ended without saving its successor. Run after every engine request.
+ */
+export async function flushPendingConsume(db: Knex, ctx: object): Promise<void> {
+  const reads = existingReads(ctx);
+  const pending = reads?.pendingConsume;
+  if (reads === undefined || pending === undefined) return;
+  reads.pendingConsume = undefined;
+  await new KnexPayloadAdapter(db, 'RefreshToken').consumeNow(pending);
 }
 
 /** Deletes a grant and everything issued under it, whatever the model. */

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 
 import type { Config } from '../config.js';
 import type { PasswordHasher } from '../domain/passwords.js';
@@ -8,11 +8,12 @@ import { secretMatches } from '../domain/secrets.js';
 import { findUser, type UserRecord } from '../domain/users.js';
 import type { PrivateJwk } from '../keys/key-store.js';
 import type { Logger } from '../logger.js';
-import { knexAdapterFactory } from './adapter.js';
+import { flushPendingConsume, knexAdapterFactory } from './adapter.js';
 import type { ClientCache } from './client-cache.js';
 import { passwordGrant, PASSWORD_GRANT_PARAMETERS } from './grants/password.js';
 import { introspectionExtension } from './introspection.js';
 import { logoutSource, postLogoutSuccessSource, renderError } from './render-error.js';
+import { readsOf } from './request-reads.js';
 import { clientRoles, defaultResource, resourceServerResolver } from './resource-servers.js';
 import { routes } from './routes.js';
 
@@ -38,11 +39,10 @@ export function providerConfiguration(
   resolveResourceServer: ReturnType<typeof resourceServerResolver>,
 ): Configuration {
   const corsOrigins = new Set(config.corsOrigins);
-  // one read of a user per request: the engine asks for the account and for the token's roles separately
-  const usersOfRequest = new WeakMap<object, Map<string, Promise<UserRecord | undefined>>>();
+  // one read of a user per request: the engine asks for the account and for the token's roles
+  // separately (and a refresh token brings its user along: see request-reads.ts)
   const userFor = (ctx: object, id: string): Promise<UserRecord | undefined> => {
-    let users = usersOfRequest.get(ctx);
-    if (users === undefined) usersOfRequest.set(ctx, (users = new Map()));
+    const { users } = readsOf(ctx);
     let user = users.get(id);
     if (user === undefined) users.set(id, (user = findUser(db, id)));
     return user;
@@ -275,6 +275,19 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
   provider.use(async (ctx, next) => {
     await next();
     await introspection(ctx as KoaContextWithOIDC);
+  });
+  // a refresh token whose consumption was put off to its successor's insert is consumed even
+  // when the request ended without one (adapter.ts)
+  const { db } = dependencies;
+  provider.use(async (ctx, next) => {
+    try {
+      await next();
+    } finally {
+      // the answer is already decided; a reuse found here has revoked the grant all the same
+      await flushPendingConsume(db, ctx).catch((error: unknown) => {
+        if (!(error instanceof errors.InvalidGrant)) logger.error({ err: error }, 'consuming a refresh token failed');
+      });
+    }
   });
   return provider;
 }

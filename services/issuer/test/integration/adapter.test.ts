@@ -3,7 +3,10 @@ import type { Knex } from 'knex';
 
 import { createClient } from '../../src/domain/clients.js';
 import { hashSecret } from '../../src/domain/secrets.js';
-import { KnexPayloadAdapter, knexAdapterFactory, sweepExpired } from '../../src/oidc/adapter.js';
+import { PasswordHasher } from '../../src/domain/passwords.js';
+import { createUser } from '../../src/domain/users.js';
+import { flushPendingConsume, KnexPayloadAdapter, knexAdapterFactory, sweepExpired } from '../../src/oidc/adapter.js';
+import { readsOf, type RequestReads } from '../../src/oidc/request-reads.js';
 import { migrate, openDatabase, type Database } from '../../src/storage/db.js';
 import { backends, type TestDatabase } from '../support/backends.js';
 
@@ -212,6 +215,118 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
       await codes.revokeByGrantId('shared-grant');
       expect(await codes.find('code-1')).toBeUndefined();
       expect(await refreshTokens.find('rt-3')).toEqual({ grantId: 'other-grant' });
+    });
+  });
+
+  describe('within one engine request: a refresh in two round trips', () => {
+    /** One engine request: its koa context and the adapters of the models a refresh touches. */
+    const request = () => {
+      const ctx = {};
+      const reads = (): RequestReads => readsOf(ctx);
+      return {
+        ctx,
+        reads,
+        refreshTokens: new KnexPayloadAdapter(db, 'RefreshToken', reads),
+        grants: new KnexPayloadAdapter(db, 'Grant', reads),
+      };
+    };
+    const rejection = (promise: Promise<unknown>) =>
+      promise.then(
+        () => undefined,
+        (reason: unknown) => reason,
+      );
+
+    beforeEach(async () => {
+      await db('user_roles').delete();
+      await db('users').delete();
+    });
+
+    it('reads the refresh token with its grant and its user (with roles); the grant is then served without a query, once', async () => {
+      const user = await createUser(db, { username: 'rita', password: 'correct horse battery', roles: ['viewer', 'admin'] }, new PasswordHasher({ memoryKib: 19_456, timeCost: 2, parallelism: 1 }));
+      const standalone = new KnexPayloadAdapter(db, 'Grant', () => undefined);
+      await standalone.upsert('grant-r', { jti: 'grant-r', accountId: user.id }, 600);
+      await new KnexPayloadAdapter(db, 'RefreshToken', () => undefined).upsert('rt-r', { jti: 'rt-r', grantId: 'grant-r', accountId: user.id }, 600);
+
+      const { reads, refreshTokens, grants } = request();
+      expect(await refreshTokens.find('rt-r')).toEqual({ jti: 'rt-r', grantId: 'grant-r', accountId: user.id });
+      expect(await reads().users.get(user.id)).toEqual({ ...user, roles: ['admin', 'viewer'] });
+      // gone from the database since: the request still sees what it read with the token
+      await standalone.destroy('grant-r');
+      expect(await grants.find('grant-r')).toEqual({ jti: 'grant-r', accountId: user.id });
+      // served once: a second lookup reads the database
+      expect(await grants.find('grant-r')).toBeUndefined();
+    });
+
+    it('reads an absent grant or user as absent, and a token naming no valid user id as having none', async () => {
+      await new KnexPayloadAdapter(db, 'RefreshToken', () => undefined).upsert('rt-x', { jti: 'rt-x', grantId: 'no-grant', accountId: 'not-a-uuid' }, 600);
+      const { reads, refreshTokens, grants } = request();
+      expect(await refreshTokens.find('rt-x')).toEqual({ jti: 'rt-x', grantId: 'no-grant', accountId: 'not-a-uuid' });
+      expect(await reads().users.get('not-a-uuid')).toBeUndefined();
+      expect(await grants.find('no-grant')).toBeUndefined();
+      expect(await refreshTokens.find('no-such-token')).toBeUndefined();
+    });
+
+    it('puts off consuming the refresh token to its successor\'s insert, and does both in one statement', async () => {
+      await new KnexPayloadAdapter(db, 'RefreshToken', () => undefined).upsert('rt-old', { jti: 'rt-old', grantId: 'g' }, 600);
+      const { refreshTokens } = request();
+      await refreshTokens.consume('rt-old');
+      expect((await row('RefreshToken', 'rt-old'))?.consumed_at).toBeNull();
+      await refreshTokens.upsert('rt-new', { jti: 'rt-new', grantId: 'g' }, 600);
+      expect((await row('RefreshToken', 'rt-old'))?.consumed_at).toBeInstanceOf(Date);
+      expect(await refreshTokens.find('rt-new')).toEqual({ jti: 'rt-new', grantId: 'g' });
+    });
+
+    it('when the token was consumed meanwhile, inserts no successor, revokes the grant and refuses with invalid_grant (S5)', async () => {
+      const standalone = new KnexPayloadAdapter(db, 'RefreshToken', () => undefined);
+      await new KnexPayloadAdapter(db, 'Grant', () => undefined).upsert('g-reuse', { jti: 'g-reuse' }, 600);
+      await standalone.upsert('rt-reused', { jti: 'rt-reused', grantId: 'g-reuse' }, 600);
+      await standalone.upsert('rt-sibling', { jti: 'rt-sibling', grantId: 'g-reuse' }, 600);
+      const { refreshTokens } = request();
+      await refreshTokens.consume('rt-reused');
+      await standalone.consume('rt-reused');
+      const error = await rejection(refreshTokens.upsert('rt-successor', { jti: 'rt-successor', grantId: 'g-reuse' }, 600));
+      expect(error).toMatchObject({ status: 400, error: 'invalid_grant', error_detail: 'refresh token already used' });
+      expect(await row('RefreshToken', 'rt-successor')).toBeUndefined();
+      expect(await row('RefreshToken', 'rt-sibling')).toBeUndefined();
+      expect(await row('Grant', 'g-reuse')).toBeUndefined();
+    });
+
+    it('when two requests rotate the same token at once, exactly one gets a successor', async () => {
+      await new KnexPayloadAdapter(db, 'RefreshToken', () => undefined).upsert('rt-raced', { jti: 'rt-raced', grantId: 'g-raced' }, 600);
+      const rotate = async (successor: string) => {
+        const { refreshTokens } = request();
+        await refreshTokens.consume('rt-raced');
+        await refreshTokens.upsert(successor, { jti: successor, grantId: 'g-raced' }, 600);
+      };
+      const outcomes = await Promise.allSettled([rotate('rt-a'), rotate('rt-b')]);
+      expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'rejected']);
+      // the loser's reuse revoked the grant, the winner's successor with it
+      expect(await db(TABLE).whereIn('id', ['rt-a', 'rt-b', 'rt-raced'])).toEqual([]);
+    });
+
+    it('when the request ends without a successor, the put-off consumption still happens', async () => {
+      await new KnexPayloadAdapter(db, 'RefreshToken', () => undefined).upsert('rt-alone', { jti: 'rt-alone', grantId: 'g' }, 600);
+      const { ctx, refreshTokens, reads } = request();
+      await refreshTokens.consume('rt-alone');
+      await flushPendingConsume(db, ctx);
+      expect((await row('RefreshToken', 'rt-alone'))?.consumed_at).toBeInstanceOf(Date);
+      expect(reads().pendingConsume).toBeUndefined();
+      // nothing left to do the second time, and nothing for a request that never consumed
+      await flushPendingConsume(db, ctx);
+      await flushPendingConsume(db, {});
+    });
+
+    it('other models, and refresh tokens outside a request, are consumed at once', async () => {
+      const { reads } = request();
+      const codes = new KnexPayloadAdapter(db, 'AuthorizationCode', reads);
+      await codes.upsert('code-now', { jti: 'code-now' }, 600);
+      await codes.consume('code-now');
+      expect((await row('AuthorizationCode', 'code-now'))?.consumed_at).toBeInstanceOf(Date);
+      const outside = new KnexPayloadAdapter(db, 'RefreshToken', () => undefined);
+      await outside.upsert('rt-now', { jti: 'rt-now' }, 600);
+      await outside.consume('rt-now');
+      expect((await row('RefreshToken', 'rt-now'))?.consumed_at).toBeInstanceOf(Date);
+      expect(reads().pendingConsume).toBeUndefined();
     });
   });
 

@@ -90,6 +90,39 @@ describe.each(backends)('password grant ($name)', (backend) => {
     await setUserRoles(issuer.db, 'alice', ['admin']);
   });
 
+  it('a refresh (rotation, reuse check, roles) makes two database round trips; the old token then fails and revokes the new one (S5)', async () => {
+    const issued = (await (await token(app, { username: 'alice', password: PASSWORD, scope: 'orders:read' }, '10.4.0.1')).json()) as { refresh_token: string };
+    const refresh = (refreshToken: string) =>
+      fetch(`${issuer.url}/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${app.id}:${app.secret}`).toString('base64')}` },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }),
+      });
+    const statements: string[] = [];
+    const count = (query: { sql: string }) => {
+      // the change feed's heartbeat runs on its own timer
+      if (!query.sql.includes('pg_notify')) statements.push(query.sql);
+    };
+    issuer.db.on('query', count);
+    let rotated: { access_token: string; refresh_token: string };
+    try {
+      const response = await refresh(issued.refresh_token);
+      expect(response.status).toBe(200);
+      rotated = (await response.json()) as { access_token: string; refresh_token: string };
+    } finally {
+      issuer.db.off('query', count);
+    }
+    // the token with its grant and user; the old token's consumption with its successor's insert
+    expect(statements).toHaveLength(2);
+    const [, claims] = rotated.access_token.split('.');
+    expect(JSON.parse(Buffer.from(claims ?? '', 'base64url').toString())).toMatchObject({ sub: userId, roles: ['admin'] });
+
+    const replayed = await refresh(issued.refresh_token);
+    expect(replayed.status).toBe(400);
+    expect(await replayed.json()).toMatchObject({ error: 'invalid_grant' });
+    expect((await refresh(rotated.refresh_token)).status).toBe(400);
+  });
+
   it('when a refresh token is revoked (RFC 7009), its grant ends and introspection says so (S5)', async () => {
     const issued = (await (await token(app, { username: 'alice', password: PASSWORD }, '10.3.0.1')).json()) as { access_token: string; refresh_token: string };
     const basic = `Basic ${Buffer.from(`${app.id}:${app.secret}`).toString('base64')}`;
