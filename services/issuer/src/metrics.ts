@@ -1,4 +1,4 @@
-import type { RequestHandler } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 import { CORS_PATHS } from './oidc/routes.js';
@@ -8,8 +8,8 @@ export interface IssuerMetrics {
   readonly registry: Registry;
   readonly tokenRequests: Counter<'grant_type' | 'outcome'>;
   readonly signIns: Counter<'outcome'>;
-  /** Records the duration and status of every HTTP request. */
-  readonly middleware: RequestHandler;
+  /** Records the duration and status of `req` once answered; `path` is its path without the query. */
+  observe(req: IncomingMessage, res: ServerResponse, path: string): void;
 }
 
 const KNOWN_PATHS = new Set([...CORS_PATHS, '/auth', '/session/end', '/healthz', '/readyz', '/metrics']);
@@ -36,13 +36,12 @@ export function createMetrics(): IssuerMetrics {
     labelNames: ['outcome'],
     registers: [registry],
   });
-  const middleware: RequestHandler = (req, res, next) => {
+  const observe = (req: IncomingMessage, res: ServerResponse, path: string) => {
     const stop = duration.startTimer();
     res.once('finish', () => {
-      const route = KNOWN_PATHS.has(req.path) ? req.path : req.path.startsWith('/interaction/') ? '/interaction/:uid' : 'other';
-      stop({ method: req.method, route, status: String(res.statusCode) });
+      const route = KNOWN_PATHS.has(path) ? path : path.startsWith('/interaction/') ? '/interaction/:uid' : 'other';
+      stop({ method: req.method ?? 'GET', route, status: String(res.statusCode) });
     });
-    next();
   };
-  return { registry, tokenRequests, signIns, middleware };
+  return { registry, tokenRequests, signIns, observe };
 }

@@ -5,6 +5,7 @@ import type { Knex } from 'knex';
 
 import { startAdminSocket } from './admin/socket.js';
 import { createApp } from './app.js';
+import { clientAddress, trustProxy } from './http/client-address.js';
 import type { Config } from './config.js';
 import { loadCookieKeys } from './cookie-keys.js';
 import { sweepLoginThrottle } from './domain/login-throttle.js';
@@ -81,13 +82,25 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
     const cookieKeys = await loadCookieKeys(config.cookieKeys, config.dataDir);
     const hasher = new PasswordHasher(config.argon2);
     const metrics = createMetrics();
+    // one rule for the client address, in express (login form) and in the engine (password grant)
+    const trust = trustProxy(config.trustProxy);
     const buildProvider = (signing: readonly StoredKey[]) =>
-      createProvider({ config, db: database.knex, hasher, metrics, signingKeys: signing.map((key) => key.jwk), cookieKeys, logger, clients });
+      createProvider({
+        config,
+        db: database.knex,
+        hasher,
+        metrics,
+        signingKeys: signing.map((key) => key.jwk),
+        cookieKeys,
+        logger,
+        clients,
+        clientAddress: (req) => clientAddress(req, trust),
+      });
     // a key change swaps in an engine built with the new keys; requests in flight finish on the old one
     let provider = buildProvider(keys);
     let oidc = provider.callback();
     const interactions = interactionRoutes({ provider: () => provider, db: database.knex, hasher, metrics, cookieKeys, logger });
-    const app = createApp({ config, oidc: (req, res) => oidc(req, res), db: database.knex, logger, interactions, metrics });
+    const app = createApp({ config, oidc: (req, res) => oidc(req, res), db: database.knex, logger, interactions, metrics, trust });
     cleanups.push(
       startKeyReloader(keys, {
         dir: config.keysDir,

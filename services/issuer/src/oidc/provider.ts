@@ -1,3 +1,5 @@
+import type { IncomingMessage } from 'node:http';
+
 import type { Knex } from 'knex';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 
@@ -31,6 +33,8 @@ export interface ProviderDependencies {
   readonly logger: Logger;
   /** Client metadata kept between requests (absent: every lookup reads the database). */
   readonly clients?: ClientCache;
+  /** The client's address under TRUST_PROXY (the engine's own `ctx.ip` would trust any X-Forwarded-For). */
+  readonly clientAddress: (req: IncomingMessage) => string;
 }
 
 /** oidc-provider options. Each non-default key says why it is set. */
@@ -240,9 +244,13 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
   const provider = new Provider(dependencies.config.issuer, providerConfiguration(dependencies, resolveResourceServer));
   provider.registerGrantType(
     'password',
-    passwordGrant(provider, dependencies.db, dependencies.hasher, resolveResourceServer, (outcome) =>
-      dependencies.metrics.signIns.inc({ outcome }),
-    ),
+    passwordGrant(provider, {
+      db: dependencies.db,
+      hasher: dependencies.hasher,
+      resolveResourceServer,
+      clientAddress: dependencies.clientAddress,
+      onSignIn: (outcome) => dependencies.metrics.signIns.inc({ outcome }),
+    }),
     PASSWORD_GRANT_PARAMETERS,
   );
   // the engine only reads X-Forwarded-Proto/Host (cookie security); client IPs come from express,

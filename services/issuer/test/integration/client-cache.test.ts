@@ -60,8 +60,17 @@ describe.each(backends)('client lookups are cached and follow every change ($nam
     const client = await machineClient();
     const reads = clientReads(suite.issuer.db);
     try {
+      // the notification of the client's own creation may arrive after the first read (a busy
+      // machine) and drop it once: wait for a request that reads nothing
+      await eventually(async () => {
+        const before = reads.count;
+        expect((await client.token()).status).toBe(200);
+        return reads.count === before ? true : undefined;
+      }, 5000, 20);
+      const settled = reads.count;
+      expect(settled).toBeLessThanOrEqual(2);
       for (let i = 0; i < 5; i += 1) expect((await client.token()).status).toBe(200);
-      expect(reads.count).toBe(1);
+      expect(reads.count).toBe(settled);
     } finally {
       reads.stop();
     }

@@ -198,6 +198,36 @@ describe.each(backends)('discovery and operational endpoints ($name)', (backend)
     expect(body['error']).not.toBe('not_found');
   });
 
+  it.each([
+    ['the token endpoint', '/token', 'POST'],
+    ['the JWKS', '/jwks', 'GET'],
+    ['OpenID discovery', '/.well-known/openid-configuration', 'GET'],
+    ['RFC 8414 metadata', '/.well-known/oauth-authorization-server', 'GET'],
+    ['an unknown path', '/no-such-endpoint', 'GET'],
+    ['the health check (express)', '/healthz', 'GET'],
+  ])('%s answers with the security headers, never framed, never X-Powered-By, and without CORS headers for a foreign origin (S8, S9)', async (_name, endpoint, method) => {
+    const response = await request(`${issuer.url}${endpoint}?probe=1`, { method, headers: { origin: 'https://evil.example' } });
+    expect(response.headers).toMatchObject({
+      'x-content-type-options': 'nosniff',
+      'x-frame-options': 'SAMEORIGIN',
+      'referrer-policy': 'no-referrer',
+      'content-security-policy': expect.stringContaining("frame-ancestors 'none'"),
+    });
+    expect(response.headers['x-powered-by']).toBeUndefined();
+    expect(Object.keys(response.headers).filter((name) => name.startsWith('access-control-'))).toEqual([]);
+  });
+
+  it('RFC 8414 metadata is the discovery document for GET and HEAD, and no endpoint for other methods', async () => {
+    const openid = await request(`${issuer.url}/.well-known/openid-configuration`);
+    const metadata = await request(`${issuer.url}/.well-known/oauth-authorization-server`);
+    expect(metadata.status).toBe(200);
+    expect(JSON.parse(metadata.body)).toEqual(JSON.parse(openid.body));
+    expect((await request(`${issuer.url}/.well-known/oauth-authorization-server`, { method: 'HEAD' })).status).toBe(200);
+    const posted = await request(`${issuer.url}/.well-known/oauth-authorization-server`, { method: 'POST' });
+    expect(posted.status).toBe(404);
+    expect(expectJsonError(posted)).toEqual({ error: 'not_found', error_description: 'no such endpoint' });
+  });
+
   it('when a token request carries no Origin header, it is served normally', async () => {
     const response = await request(`${issuer.url}/token`, {
       method: 'POST',

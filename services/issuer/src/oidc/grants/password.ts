@@ -26,13 +26,16 @@ export const PASSWORD_GRANT_PARAMETERS = ['username', 'password', 'scope', 'reso
  * only clients registered with the `password` grant reach this handler. Issues an RFC 9068
  * access token for one resource, and a refresh token when the client may refresh.
  */
-export function passwordGrant(
-  provider: Provider,
-  db: Knex,
-  hasher: PasswordHasher,
-  resolveResourceServer: (ctx: KoaContextWithOIDC, indicator: string, client: Client) => ResourceServer,
-  onSignIn: (outcome: SignInResult['outcome']) => void = () => undefined,
-) {
+export interface PasswordGrantDependencies {
+  readonly db: Knex;
+  readonly hasher: PasswordHasher;
+  readonly resolveResourceServer: (ctx: KoaContextWithOIDC, indicator: string, client: Client) => ResourceServer;
+  /** The client's address under TRUST_PROXY, for throttling and the audit trail. */
+  readonly clientAddress: (req: IncomingMessage) => string;
+  readonly onSignIn?: (outcome: SignInResult['outcome']) => void;
+}
+
+export function passwordGrant(provider: Provider, { db, hasher, resolveResourceServer, clientAddress, onSignIn }: PasswordGrantDependencies) {
   return async function passwordGrantHandler(ctx: KoaContextWithOIDC): Promise<void> {
     const { params, client } = ctx.oidc;
     const username = params?.['username'];
@@ -53,10 +56,8 @@ export function passwordGrant(
     const info = resolveResourceServer(ctx, resource, client);
     const scope = String(params?.['scope'] ?? '');
 
-    // express's req.ip honours TRUST_PROXY exactly; the engine's ctx.ip would trust any X-Forwarded-For
-    const ip = (ctx.req as IncomingMessage & { ip?: string }).ip ?? ctx.ip;
-    const result = await signIn(db, hasher, { username, password, ip, clientId: client.clientId });
-    onSignIn(result.outcome);
+    const result = await signIn(db, hasher, { username, password, ip: clientAddress(ctx.req), clientId: client.clientId });
+    onSignIn?.(result.outcome);
     if (result.outcome === 'throttled') {
       ctx.set('Retry-After', String(result.retryAfterSeconds));
       throw new TooManyAttempts();
