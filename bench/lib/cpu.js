@@ -13,6 +13,7 @@ const MS_PER_TICK = 10;
 
 /**
  * @typedef {object} ProcStat
+ * @property {number} pid
  * @property {string} comm the executable's name
  * @property {number} pgrp process group
  * @property {number} cpuMs user + system time so far
@@ -43,6 +44,7 @@ function processes() {
     const fields = line.slice(close + 2).split(' ');
     // after comm: state(0) ppid(1) pgrp(2) … utime(11) stime(12), in ticks
     stats.push({
+      pid: Number(pid),
       comm: line.slice(line.indexOf('(') + 1, close),
       pgrp: Number(fields[2]),
       cpuMs: (Number(fields[11]) + Number(fields[12])) * MS_PER_TICK,
@@ -76,30 +78,40 @@ export const processGroup = (name, pid) => ({ name, includes: (stat) => stat.pgr
 export const byCommand = (name, comm) => ({ name, includes: (stat) => stat.comm === comm });
 
 /**
- * CPU milliseconds of each probe so far, and of this process (the load generator).
+ * CPU milliseconds so far of each probe's processes, by pid, and of this process (the load generator).
+ * @typedef {Record<string, Map<number, number>>} CpuReading
+ */
+
+/**
  * @param {CpuProbe[]} probes
- * @returns {Record<string, number> | null}
+ * @returns {CpuReading | null}
  */
 export function readCpu(probes) {
   const stats = processes();
   if (stats === null) return null;
   const usage = process.cpuUsage();
-  /** @type {Record<string, number>} */
-  const reading = { loadGenerator: (usage.user + usage.system) / 1000 };
-  for (const probe of probes) {
-    reading[probe.name] = stats.reduce((sum, stat) => (probe.includes(stat) ? sum + stat.cpuMs : sum), 0);
-  }
+  /** @type {CpuReading} */
+  const reading = { loadGenerator: new Map([[process.pid, (usage.user + usage.system) / 1000]]) };
+  for (const probe of probes) reading[probe.name] = new Map(stats.filter((stat) => probe.includes(stat)).map((stat) => [stat.pid, stat.cpuMs]));
   return reading;
 }
 
 /**
- * CPU milliseconds per request of each probe between two readings.
- * @param {Record<string, number> | null} before
- * @param {Record<string, number> | null} after
+ * CPU milliseconds per request of each probe between two readings: what its processes alive
+ * at the end used since the start (or since they started). A process that ended in between
+ * is left out, its time unknown (a PostgreSQL backend whose client disconnected, say).
+ * @param {CpuReading | null} before
+ * @param {CpuReading | null} after
  * @param {number} requests
  * @returns {Record<string, number> | null}
  */
 export function cpuPerRequest(before, after, requests) {
   if (before === null || after === null || !(requests > 0)) return null;
-  return Object.fromEntries(Object.keys(after).map((name) => [name, ((after[name] ?? 0) - (before[name] ?? 0)) / requests]));
+  return Object.fromEntries(
+    Object.entries(after).map(([name, pids]) => {
+      let used = 0;
+      for (const [pid, ms] of pids) used += ms - (before[name]?.get(pid) ?? 0);
+      return [name, used / requests];
+    }),
+  );
 }

@@ -15,7 +15,7 @@
  * costs the servers as little CPU as autocannon; `node:http` costs about three times as much.
  */
 import net from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 
 import { cpuPerRequest, readCpu } from './cpu.js';
 
@@ -31,6 +31,9 @@ import { cpuPerRequest, readCpu } from './cpu.js';
  * @property {number} p99Ms
  * @property {number} maxMs
  * @property {number} sendDelayP99Ms from the due time to the write: the generator's timer, plus waiting for a free connection
+ * @property {number} generatorLoopDelayP99Ms how late this process's event loop ran (p99): the generator's own share of any delay
+ * @property {number} generatorLoopDelayMaxMs
+ * @property {{ atSeconds: number, maxMs: number }[]} worstWindows the five quarter seconds whose requests waited longest: one stall, or many
  * @property {number} non2xx
  * @property {number} errors connection errors, timeouts included
  * @property {number} timeouts
@@ -152,6 +155,8 @@ export async function pacedRun(workload, shape) {
 
   const latencies = new Float64Array(count);
   const delays = new Float64Array(count);
+  /** the worst latency of the requests due in each quarter second of the run */
+  const worstByWindow = new Float64Array(Math.ceil(shape.seconds * 4) + 1);
   /** @type {Record<string, number>} */
   const statusCodes = {};
   /** @type {{ status: number, body: string }[]} */
@@ -229,7 +234,10 @@ export async function pacedRun(workload, shape) {
       const reader = new AnswerReader((status, body) => {
         const dueAt = connection.dueAt;
         if (dueAt === null) return;
-        latencies[completed] = performance.now() - dueAt;
+        const latency = performance.now() - dueAt;
+        latencies[completed] = latency;
+        const window = Math.min(worstByWindow.length - 1, Math.max(0, Math.floor((dueAt - start) / 250)));
+        if (latency > (worstByWindow[window] ?? 0)) worstByWindow[window] = latency;
         completed += 1;
         connection.dueAt = null;
         statusCodes[status] = (statusCodes[status] ?? 0) + 1;
@@ -279,6 +287,9 @@ export async function pacedRun(workload, shape) {
   }, 500);
 
   const cpuBefore = process.cpuUsage();
+  // how late this process's own event loop ran: a send delay it explains is the generator's, not the server's
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  loopDelay.enable();
   const start = performance.now() + 2;
   const tick = () => {
     const now = performance.now();
@@ -294,6 +305,7 @@ export async function pacedRun(workload, shape) {
   await allDone;
   const seconds = (performance.now() - start) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
+  loopDelay.disable();
   clearInterval(watchdog);
   for (const connection of connections) connection.socket.destroy();
 
@@ -310,6 +322,12 @@ export async function pacedRun(workload, shape) {
     p99Ms: quantile(answered, 0.99),
     maxMs: answered.length === 0 ? 0 : (answered[answered.length - 1] ?? 0),
     sendDelayP99Ms: quantile(delayed, 0.99),
+    generatorLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+    generatorLoopDelayMaxMs: loopDelay.max / 1e6,
+    worstWindows: [...worstByWindow]
+      .map((maxMs, i) => ({ atSeconds: i / 4, maxMs }))
+      .sort((a, b) => b.maxMs - a.maxMs)
+      .slice(0, 5),
     non2xx,
     errors: failed,
     timeouts,
