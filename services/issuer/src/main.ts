@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import os from 'node:os';
 
 import { ConfigError, loadConfig, type Config } from './config.js';
+import { argon2Concurrency } from './domain/passwords.js';
 import { KeyStoreError } from './keys/key-store.js';
 import { createLogger, type Logger } from './logger.js';
 import { DataDirInUseError } from './storage/embedded-lock.js';
@@ -40,11 +41,12 @@ async function serve(config: Config, logger: Logger): Promise<void> {
 
 /**
  * libuv threads per worker, unless the operator set UV_THREADPOOL_SIZE: argon2id hashing and the
- * engine's RSA signatures run on them, so all workers together get about one per core (at least
- * two each, so that one password hash never holds up a signature), not libuv's 4 each.
+ * engine's RSA signatures run on them. Each worker runs its share of the cores in argon2id
+ * computations at once (see argon2Concurrency) and keeps one thread more, so that password
+ * hashes never hold up a signature; not libuv's 4 each.
  */
 function threadsPerWorker(cores: number, workers: number): number {
-  return Math.max(2, Math.ceil(cores / workers));
+  return argon2Concurrency(cores, workers) + 1;
 }
 
 /** WEB_CONCURRENCY workers share the port; a worker that crashes later is replaced. */

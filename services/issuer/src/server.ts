@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
+import os from 'node:os';
 
 import type { Knex } from 'knex';
 
@@ -9,7 +10,7 @@ import { clientAddress, trustProxy } from './http/client-address.js';
 import type { Config } from './config.js';
 import { loadCookieKeys } from './cookie-keys.js';
 import { sweepLoginThrottle } from './domain/login-throttle.js';
-import { PasswordHasher } from './domain/passwords.js';
+import { argon2Concurrency, PasswordHasher } from './domain/passwords.js';
 import { interactionRoutes } from './interactions/routes.js';
 import { createMetrics } from './metrics.js';
 import { startKeyReloader } from './keys/key-reloader.js';
@@ -80,7 +81,7 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
 
     const keys = signingOrder(await ensureSigningKey(config.keysDir));
     const cookieKeys = await loadCookieKeys(config.cookieKeys, config.dataDir);
-    const hasher = new PasswordHasher(config.argon2);
+    const hasher = new PasswordHasher(config.argon2, { concurrency: argon2Concurrency(os.availableParallelism(), config.webConcurrency) });
     const metrics = createMetrics();
     // one rule for the client address, in express (login form) and in the engine (password grant)
     const trust = trustProxy(config.trustProxy);

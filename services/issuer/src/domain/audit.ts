@@ -11,14 +11,16 @@ export interface AuthEvent {
   readonly detail?: Record<string, unknown> | undefined;
 }
 
-/** Appends one sign-in event to the audit trail (never a password or a token). */
+/** Appends one sign-in event to the audit trail (never a password or a token); a named statement, as every sign-in writes one. */
 export async function recordAuthEvent(db: Knex, event: AuthEvent): Promise<void> {
-  await db('auth_events').insert({
-    event: event.event,
-    user_id: event.userId ?? null,
-    username: event.username ?? null,
-    client_id: event.clientId ?? null,
-    ip: event.ip ?? null,
-    detail: event.detail === undefined ? null : JSON.stringify(event.detail),
-  });
+  await db
+    .raw('INSERT INTO auth_events (event, user_id, username, client_id, ip, detail) VALUES (?, ?, ?, ?, ?, ?)', [
+      event.event,
+      event.userId ?? null,
+      event.username ?? null,
+      event.clientId ?? null,
+      event.ip ?? null,
+      event.detail === undefined ? null : JSON.stringify(event.detail),
+    ])
+    .options({ name: 'sigil_record_auth_event' });
 }

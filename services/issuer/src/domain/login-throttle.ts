@@ -31,6 +31,8 @@ export interface ThrottleDecision {
   readonly allowed: boolean;
   /** Seconds until the earliest lock on this attempt ends (when not allowed). */
   readonly retryAfterSeconds: number;
+  /** Whether the account has failures counted (alone or from this address): a success clears them. */
+  readonly accountCounted: boolean;
 }
 
 type Rule = { readonly threshold: number; readonly baseLockSeconds: number };
@@ -44,15 +46,19 @@ function keysOf({ username, ip }: LoginAttempt): { key: string; rule: Rule }[] {
   ];
 }
 
-/** Whether an attempt may be checked at all, before any password work is done. */
+/**
+ * Whether an attempt may be checked at all, before any password work is done. One named
+ * statement: it runs on every sign-in.
+ */
 export async function checkLoginAllowed(db: Knex, attempt: LoginAttempt, now: Date = new Date()): Promise<ThrottleDecision> {
-  const rows = await db('login_throttle')
-    .whereIn('key', keysOf(attempt).map(({ key }) => key))
-    .where('locked_until', '>', now)
-    .select<{ locked_until: Date }[]>('locked_until');
-  if (rows.length === 0) return { allowed: true, retryAfterSeconds: 0 };
-  const until = Math.max(...rows.map((row) => new Date(row.locked_until).getTime()));
-  return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((until - now.getTime()) / 1000)) };
+  const [pair, account, ip] = keysOf(attempt).map(({ key }) => key);
+  const { rows } = await db
+    .raw<{ rows: { key: string; locked_until: Date | null }[] }>('SELECT key, locked_until FROM login_throttle WHERE key IN (?, ?, ?)', [pair ?? '', account ?? '', ip ?? ''])
+    .options({ name: 'sigil_login_throttle_check' });
+  const accountCounted = rows.some((row) => row.key === pair || row.key === account);
+  const locks = rows.flatMap((row) => (row.locked_until === null ? [] : [new Date(row.locked_until).getTime()])).filter((until) => until > now.getTime());
+  if (locks.length === 0) return { allowed: true, retryAfterSeconds: 0, accountCounted };
+  return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((Math.max(...locks) - now.getTime()) / 1000)), accountCounted };
 }
 
 /**

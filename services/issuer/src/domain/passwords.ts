@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 import argon2 from 'argon2';
+import pLimit, { type LimitFunction } from 'p-limit';
 
 /** argon2id cost parameters (OWASP Password Storage Cheat Sheet minimum: 19 MiB, t=2, p=1). */
 export interface Argon2Parameters {
@@ -36,26 +37,47 @@ export interface PasswordCheck {
 }
 
 /**
+ * How many argon2id computations one issuer process runs at once: its share of the cores
+ * (`cores / workers`, at least 1). More would only make them take turns on the same cores,
+ * each one slower (cache and memory bandwidth), and would fill the libuv threads the engine
+ * signs tokens on.
+ *
+ * @example
+ * ```ts
+ * argon2Concurrency(2, 2); // 1: two workers on two cores, one hash each at a time
+ * ```
+ */
+export function argon2Concurrency(cores: number, workers: number): number {
+  return Math.max(1, Math.floor(cores / Math.max(1, workers)));
+}
+
+/**
  * Hashes and verifies user passwords with argon2id at explicit parameters. Verifying for an
  * unknown user runs against a dummy hash with the same parameters, so it costs the same
- * time as a known user (no enumeration by timing).
+ * time as a known user (no enumeration by timing). At most `concurrency` computations run at
+ * once; the others wait their turn in order.
  */
 export class PasswordHasher {
   readonly #options: argon2.HashOptions & { raw?: false };
+  readonly #limit: LimitFunction;
   #dummy: Promise<string> | undefined;
 
-  constructor(readonly parameters: Argon2Parameters = OWASP_ARGON2) {
+  constructor(
+    readonly parameters: Argon2Parameters = OWASP_ARGON2,
+    { concurrency = Number.POSITIVE_INFINITY }: { readonly concurrency?: number } = {},
+  ) {
     this.#options = {
       type: argon2.argon2id,
       memoryCost: parameters.memoryKib,
       timeCost: parameters.timeCost,
       parallelism: parameters.parallelism,
     };
+    this.#limit = pLimit(concurrency);
   }
 
   async hash(password: string): Promise<string> {
     checkNewPassword(password);
-    return argon2.hash(password, this.#options);
+    return this.#limit(() => argon2.hash(password, this.#options));
   }
 
   /** Checks `password` against `storedHash`, or against a dummy hash when there is no user. */
@@ -63,13 +85,13 @@ export class PasswordHasher {
     const tooLong = Buffer.byteLength(password, 'utf8') > PASSWORD_MAX_BYTES;
     const hash = storedHash ?? (await this.#dummyHash());
     // an over-long password is refused, but only after the same work as any other
-    const matches = await argon2.verify(hash, tooLong ? '' : password).catch(() => false);
+    const matches = await this.#limit(() => argon2.verify(hash, tooLong ? '' : password)).catch(() => false);
     const valid = matches && !tooLong && storedHash !== undefined;
     return { valid, needsRehash: valid && argon2.needsRehash(hash, this.#options) };
   }
 
   #dummyHash(): Promise<string> {
-    const dummy = this.#dummy ?? argon2.hash(randomBytes(32).toString('base64url'), this.#options);
+    const dummy = this.#dummy ?? this.#limit(() => argon2.hash(randomBytes(32).toString('base64url'), this.#options));
     this.#dummy = dummy;
     return dummy;
   }

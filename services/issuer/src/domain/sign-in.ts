@@ -46,7 +46,8 @@ export async function signIn(db: Knex, hasher: PasswordHasher, attempt: SignInAt
     return { outcome: 'invalid' };
   }
 
-  await recordLoginSuccess(db, throttle);
+  // the account's counters, if it has any (most sign-ins follow no failure: no write then)
+  if (decision.accountCounted) await recordLoginSuccess(db, throttle);
   if (check.needsRehash) await updatePasswordHash(db, candidate.id, await hasher.hash(attempt.password));
   await recordAuthEvent(db, { ...audit, event: 'login.success', userId: candidate.id });
   const { passwordHash: _hash, ...user } = candidate;

@@ -131,10 +131,17 @@ export async function setUserDisabled(db: Knex, username: string, disabled: bool
   return toRecord(row, (await rolesOf(db, [row.id])).get(row.id) ?? []);
 }
 
+/** The user signing in as `username` (any case), with the password hash; a named statement, as every sign-in reads one. */
 export async function findLoginCandidate(db: Knex, username: string): Promise<LoginCandidate | undefined> {
-  const row = await withRoles(db)
-    .whereRaw('lower(users.username) = lower(?)', [username])
-    .first<(UserRow & { roles: string[] }) | undefined>();
+  const { rows } = await db
+    .raw<{ rows: (UserRow & { roles: string[] })[] }>(
+      `SELECT u.id, u.username, u.email, u.password_hash, u.disabled, u.created_at,
+         coalesce((SELECT array_agg(r.role ORDER BY r.role) FROM user_roles r WHERE r.user_id = u.id), '{}') AS roles
+       FROM users u WHERE lower(u.username) = lower(?) LIMIT 1`,
+      [username],
+    )
+    .options({ name: 'sigil_login_candidate' });
+  const row = rows[0];
   return row === undefined ? undefined : { ...toRecord(row, row.roles), passwordHash: row.password_hash };
 }
 

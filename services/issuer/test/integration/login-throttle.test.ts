@@ -42,7 +42,19 @@ describe.each(backends)('login throttle policy ($name)', (backend) => {
       await recordLoginFailure(database.knex, { username: 'carol', ip: `10.8.0.${i}` }, at(i));
     }
     const elsewhere = await checkLoginAllowed(database.knex, { username: 'carol', ip: '10.7.7.7' }, at(20));
-    expect(elsewhere).toEqual({ allowed: false, retryAfterSeconds: 60 - 1 });
+    expect(elsewhere).toEqual({ allowed: false, retryAfterSeconds: 60 - 1, accountCounted: true });
+  });
+
+  it('tells whether the account has failures counted, so that a success only writes when there is something to clear', async () => {
+    const attempt = { username: 'erin', ip: '10.5.0.1' };
+    expect(await checkLoginAllowed(database.knex, attempt, at(0))).toEqual({ allowed: true, retryAfterSeconds: 0, accountCounted: false });
+    // failures of the address alone (another account) are not the account's
+    await recordLoginFailure(database.knex, { username: 'someone-else', ip: attempt.ip }, at(1));
+    expect((await checkLoginAllowed(database.knex, attempt, at(2))).accountCounted).toBe(false);
+    await recordLoginFailure(database.knex, { username: 'ERIN', ip: '10.5.0.2' }, at(3));
+    expect(await checkLoginAllowed(database.knex, attempt, at(4))).toEqual({ allowed: true, retryAfterSeconds: 0, accountCounted: true });
+    await recordLoginSuccess(database.knex, attempt);
+    expect((await checkLoginAllowed(database.knex, attempt, at(5))).accountCounted).toBe(false);
   });
 
   it('when the window has passed, the count starts again; a success clears the account', async () => {

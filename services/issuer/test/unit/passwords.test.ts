@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import argon2 from 'argon2';
 
-import { checkNewPassword, OWASP_ARGON2, PasswordHasher, PasswordPolicyError } from '../../src/domain/passwords.js';
+import { argon2Concurrency, checkNewPassword, OWASP_ARGON2, PasswordHasher, PasswordPolicyError } from '../../src/domain/passwords.js';
 
 describe('passwords (K1)', () => {
   const hasher = new PasswordHasher();
@@ -21,6 +21,41 @@ describe('passwords (K1)', () => {
 
   it('when there is no user, still runs a verification and answers invalid', async () => {
     expect(await hasher.verify(undefined, 'anything at all')).toEqual({ valid: false, needsRehash: false });
+  });
+
+  it('runs at most `concurrency` computations at once, the others in turn, each with its own answer', async () => {
+    const hash = await hasher.hash('correct horse battery');
+    const original = argon2.verify;
+    let inFlight = 0;
+    let most = 0;
+    argon2.verify = async (...args: Parameters<typeof argon2.verify>) => {
+      inFlight += 1;
+      most = Math.max(most, inFlight);
+      try {
+        return await original(...args);
+      } finally {
+        inFlight -= 1;
+      }
+    };
+    try {
+      const one = new PasswordHasher(OWASP_ARGON2, { concurrency: 1 });
+      const checks = await Promise.all(['correct horse battery', 'wrong', 'correct horse battery'].map((password) => one.verify(hash, password)));
+      expect(checks.map((check) => check.valid)).toEqual([true, false, true]);
+      expect(most).toBe(1);
+      most = 0;
+      await Promise.all([1, 2, 3].map(() => hasher.verify(hash, 'correct horse battery')));
+      expect(most).toBe(3);
+    } finally {
+      argon2.verify = original;
+    }
+  });
+
+  it('gives each process its share of the cores for argon2id, at least one', () => {
+    expect(argon2Concurrency(2, 2)).toBe(1);
+    expect(argon2Concurrency(2, 1)).toBe(2);
+    expect(argon2Concurrency(8, 3)).toBe(2);
+    expect(argon2Concurrency(2, 4)).toBe(1);
+    expect(argon2Concurrency(4, 0)).toBe(4);
   });
 
   it('checks length limits before hashing', async () => {

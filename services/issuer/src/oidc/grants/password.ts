@@ -6,6 +6,7 @@ import { errors, type Client, type KoaContextWithOIDC, type ResourceServer } fro
 
 import type { PasswordHasher } from '../../domain/passwords.js';
 import { signIn, type SignInResult } from '../../domain/sign-in.js';
+import { readsOf } from '../request-reads.js';
 import { defaultResource } from '../resource-servers.js';
 
 /** 429 with Retry-After: the account or address is temporarily locked (documented in the README). */
@@ -66,6 +67,8 @@ export function passwordGrant(provider: Provider, { db, hasher, resolveResourceS
       throw Object.assign(new errors.InvalidGrant(), { error_description: INVALID_CREDENTIALS });
     }
 
+    // the engine asks for this user again (account, token roles): it was just read
+    readsOf(ctx).users.set(result.user.id, Promise.resolve(result.user));
     const grant = new provider.Grant({ accountId: result.user.id, clientId: client.clientId });
     grant.addResourceScope(resource, scope);
     const grantId = await grant.save();
