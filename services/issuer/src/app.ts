@@ -34,7 +34,8 @@ function pathOf(url: string | undefined): string {
   return query === -1 ? url : url.slice(0, query);
 }
 
-type Continue = () => void;
+/** Continues with the request, or ends it with the error a middleware passed. */
+type Continue = (error?: unknown) => void;
 
 /**
  * CORS only from `CORS_ORIGINS`, only on the endpoints in CORS_PATHS (S8). The engine adds
@@ -110,23 +111,51 @@ export function createApp({ config, oidc, db, logger, interactions, metrics, tru
   const cors = corsPolicy(config.corsOrigins);
   const app = sigilRoutes({ oidc, db, logger, interactions, metrics, trust });
 
-  return (req, res) => {
-    const path = pathOf(req.url);
-    metrics.observe(req, res, path);
-    securityHeaders(req, res, () => {
-      cors(req, res, path, () => {
-        // RFC 8414 metadata: the engine's OpenID discovery document is a superset of it
-        if (path === OAUTH_METADATA_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
-          req.url = OIDC_DISCOVERY_PATH;
-          void oidc(req, res);
-        } else if (ENGINE_PATHS.has(path)) {
-          void oidc(req, res);
-        } else {
-          void app(req, res);
-        }
-      });
-    });
+  /** What cannot be answered otherwise (a failure in this listener itself): a bare JSON 500, never a stack. */
+  const fail = (res: ServerResponse, error: unknown) => {
+    logger.error({ err: error }, 'unhandled error');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.statusCode = 500;
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.end(JSON.stringify({ error: 'server_error', error_description: 'an unexpected error occurred' }));
   };
+
+  return (req, res) => {
+    try {
+      const path = pathOf(req.url);
+      metrics.observe(req, res, path);
+      securityHeaders(req, res, (headersError?: unknown) => {
+        if (headersError) return fail(res, headersError);
+        cors(req, res, path, (corsError?: unknown) => {
+          if (corsError) return fail(res, corsError);
+          // RFC 8414 metadata: the engine's OpenID discovery document is a superset of it
+          if (isMetadataAlias(path) && (req.method === 'GET' || req.method === 'HEAD')) {
+            req.url = OIDC_DISCOVERY_PATH;
+            void oidc(req, res);
+          } else if (ENGINE_PATHS.has(path)) {
+            void oidc(req, res);
+          } else {
+            void app(req, res);
+          }
+          return undefined;
+        });
+        return undefined;
+      });
+    } catch (error) {
+      fail(res, error);
+    }
+  };
+}
+
+/** The RFC 8414 metadata path as express routes matched it: in any case, with or without a trailing slash. */
+function isMetadataAlias(path: string): boolean {
+  const length = OAUTH_METADATA_PATH.length;
+  if (path.length !== length && path.length !== length + 1) return false;
+  const bare = path.length === length + 1 && path.endsWith('/') ? path.slice(0, length) : path;
+  return bare.toLowerCase() === OAUTH_METADATA_PATH;
 }
 
 /** Sigil's own routes, behind the security headers, metrics and CORS policy of `createApp`. */

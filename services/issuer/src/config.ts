@@ -25,6 +25,8 @@ export interface Config {
   readonly production: boolean;
   /** Worker processes sharing the port (node:cluster); 1 with the embedded database. */
   readonly webConcurrency: number;
+  /** libuv threads of this process (UV_THREADPOOL_SIZE, node's default 4): argon2id and RSA signatures run on them. */
+  readonly threadpoolSize: number;
   /** argon2id parameters for user passwords (never below OWASP's minimum). */
   readonly argon2: { readonly memoryKib: number; readonly timeCost: number; readonly parallelism: number };
 }
@@ -94,6 +96,8 @@ const schema = z
     ARGON2_MEMORY_KIB: integer(19_456, 4_194_304, 19_456),
     ARGON2_TIME_COST: integer(2, 100, 2),
     ARGON2_PARALLELISM: integer(1, 64, 1),
+    // libuv reads it itself (at most 1024); here only to leave one of its threads to signatures
+    UV_THREADPOOL_SIZE: integer(1, 1024, 4),
     ALLOW_INSECURE_ISSUER: z.preprocess(blankToUndefined, z.enum(['true', 'false']).default('false')),
   })
   .superRefine((env, ctx) => {
@@ -182,6 +186,7 @@ export function loadConfig(
     trustProxy: parseTrustProxy(env2.TRUST_PROXY),
     production: env.NODE_ENV === 'production',
     webConcurrency: env2.WEB_CONCURRENCY ?? (env2.DATABASE_URL === undefined ? 1 : os.availableParallelism()),
+    threadpoolSize: env2.UV_THREADPOOL_SIZE,
     argon2: Object.freeze({
       memoryKib: env2.ARGON2_MEMORY_KIB,
       timeCost: env2.ARGON2_TIME_COST,

@@ -81,7 +81,9 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
 
     const keys = signingOrder(await ensureSigningKey(config.keysDir));
     const cookieKeys = await loadCookieKeys(config.cookieKeys, config.dataDir);
-    const hasher = new PasswordHasher(config.argon2, { concurrency: argon2Concurrency(os.availableParallelism(), config.webConcurrency) });
+    const hasher = new PasswordHasher(config.argon2, {
+      concurrency: argon2Concurrency(os.availableParallelism(), config.webConcurrency, config.threadpoolSize),
+    });
     const metrics = createMetrics();
     // one rule for the client address, in express (login form) and in the engine (password grant)
     const trust = trustProxy(config.trustProxy);

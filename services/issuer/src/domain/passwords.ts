@@ -38,17 +38,19 @@ export interface PasswordCheck {
 
 /**
  * How many argon2id computations one issuer process runs at once: its share of the cores
- * (`cores / workers`, at least 1). More would only make them take turns on the same cores,
- * each one slower (cache and memory bandwidth), and would fill the libuv threads the engine
- * signs tokens on.
+ * (`cores / workers`, at least 1), and, given its libuv `threads`, fewer than those (when it
+ * has more than one), so that one is always free for the engine's signatures. More at once
+ * would only make them take turns on the same cores, each one slower (cache and memory
+ * bandwidth).
  *
  * @example
  * ```ts
  * argon2Concurrency(2, 2); // 1: two workers on two cores, one hash each at a time
+ * argon2Concurrency(8, 1, 4); // 3: one process, libuv's 4 threads, one kept for signatures
  * ```
  */
-export function argon2Concurrency(cores: number, workers: number): number {
-  return Math.max(1, Math.floor(cores / Math.max(1, workers)));
+export function argon2Concurrency(cores: number, workers: number, threads = Number.POSITIVE_INFINITY): number {
+  return Math.max(1, Math.min(Math.floor(cores / Math.max(1, workers)), threads - 1));
 }
 
 /**

@@ -25,7 +25,11 @@ export function trustProxy(setting: boolean | number | string): TrustProxy {
   return proxyaddr.compile(setting.split(',').map((entry) => entry.trim()));
 }
 
-/** The client's address: the nearest untrusted hop of the socket's peer and X-Forwarded-For. */
+/**
+ * The client's address: the nearest untrusted hop of the socket's peer and X-Forwarded-For
+ * (`''` when the socket is already gone and there is none).
+ */
 export function clientAddress(req: IncomingMessage, trust: TrustProxy): string {
-  return proxyaddr(req, trust);
+  // typed string, but undefined for a socket that has closed
+  return (proxyaddr(req, trust) as string | undefined) ?? '';
 }

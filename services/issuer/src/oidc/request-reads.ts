@@ -43,10 +43,14 @@ export function readsOf(ctx: object): RequestReads {
   return reads;
 }
 
-/** The reads of the engine request this code runs in, or `undefined` outside one (CLI, sweeper, tests). */
+/**
+ * The reads of the token request this code runs in, or `undefined` outside one (another
+ * endpoint, the CLI, the sweeper, tests): a refresh token is only rotated there, by the
+ * refresh_token grant, so no other code path ever has its consumption put off.
+ */
 export function currentReads(): RequestReads | undefined {
   const ctx = Provider.ctx;
-  return ctx === undefined ? undefined : readsOf(ctx);
+  return ctx === undefined || ctx.oidc.route !== 'token' ? undefined : readsOf(ctx);
 }
 
 /** The reads of `ctx` if it has any, without creating them. */

@@ -223,6 +223,10 @@ describe.each(backends)('discovery and operational endpoints ($name)', (backend)
     expect(metadata.status).toBe(200);
     expect(JSON.parse(metadata.body)).toEqual(JSON.parse(openid.body));
     expect((await request(`${issuer.url}/.well-known/oauth-authorization-server`, { method: 'HEAD' })).status).toBe(200);
+    // as express routes matched it: any case, an optional trailing slash
+    for (const variant of ['/.well-known/oauth-authorization-server/', '/.WELL-KNOWN/OAuth-Authorization-Server']) {
+      expect(JSON.parse((await request(`${issuer.url}${variant}`)).body)).toEqual(JSON.parse(openid.body));
+    }
     const posted = await request(`${issuer.url}/.well-known/oauth-authorization-server`, { method: 'POST' });
     expect(posted.status).toBe(404);
     expect(expectJsonError(posted)).toEqual({ error: 'not_found', error_description: 'no such endpoint' });

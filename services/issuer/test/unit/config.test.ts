@@ -32,6 +32,7 @@ describe('loadConfig', () => {
       trustProxy: false,
       production: false,
       webConcurrency: 1,
+      threadpoolSize: 4,
       argon2: { memoryKib: 19_456, timeCost: 2, parallelism: 1 },
     });
     expect(Object.isFrozen(config)).toBe(true);

@@ -56,6 +56,10 @@ describe('passwords (K1)', () => {
     expect(argon2Concurrency(8, 3)).toBe(2);
     expect(argon2Concurrency(2, 4)).toBe(1);
     expect(argon2Concurrency(4, 0)).toBe(4);
+    // one libuv thread always left to the engine's signatures
+    expect(argon2Concurrency(8, 1, 4)).toBe(3);
+    expect(argon2Concurrency(2, 2, 2)).toBe(1);
+    expect(argon2Concurrency(2, 1, 1)).toBe(1);
   });
 
   it('checks length limits before hashing', async () => {
