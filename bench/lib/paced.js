@@ -22,6 +22,7 @@ import { cpuPerRequest, readCpu } from './cpu.js';
 /**
  * @typedef {object} PacedRun
  * @property {number} targetRate requests/s asked for
+ * @property {string} startedAt when the first request fell due (ISO 8601): worstWindows[].atSeconds count from it
  * @property {number} reqPerSec completed requests / the run's wall time (schedule and drain)
  * @property {number} sent
  * @property {number} total completed requests (any status)
@@ -291,6 +292,7 @@ export async function pacedRun(workload, shape) {
   const loopDelay = monitorEventLoopDelay({ resolution: 5 });
   loopDelay.enable();
   const start = performance.now() + 2;
+  const startedAt = new Date(Date.now() + 2).toISOString();
   const tick = () => {
     const now = performance.now();
     while (due < count && start + due * interval <= now) {
@@ -313,6 +315,7 @@ export async function pacedRun(workload, shape) {
   const delayed = delays.subarray(0, sent).sort();
   return {
     targetRate: shape.rate,
+    startedAt,
     reqPerSec: completed / seconds,
     sent,
     total: completed,
