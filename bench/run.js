@@ -516,16 +516,15 @@ async function main() {
     }
   };
   /**
+   * Adds the row of an HTTP workload (full load or paced) and reports its failures.
    * @param {string} rowId
    * @param {string} label
    * @param {import('./lib/load.js').Workload} workload
+   * @param {import('./lib/load.js').Measured | import('./lib/paced.js').PacedMeasured} result
    * @param {string | null} baseline
-   * @param {Record<string, unknown>} [extra] added to the row's details
+   * @param {Record<string, unknown>} extra added to the row's details
    */
-  const http = async (rowId, label, workload, baseline, extra = {}) => {
-    if (!selected(rowId)) return;
-    progress(`${label}: ${shape.warmupSeconds} s warm-up, ${shape.seconds} s measured, ${shape.connections} connections`);
-    const result = await measure({ ...workload, cpu: cpuProbes(workload.url) }, shape);
+  const addHttpRow = (rowId, label, workload, result, baseline, extra) => {
     rows.push({
       id: rowId,
       workload: label,
@@ -542,6 +541,19 @@ async function main() {
       details: { ...result, url: workload.url, method: workload.method ?? 'GET', ...extra },
     });
     reportFailures(label, result);
+  };
+  /**
+   * @param {string} rowId
+   * @param {string} label
+   * @param {import('./lib/load.js').Workload} workload
+   * @param {string | null} baseline
+   * @param {Record<string, unknown>} [extra] added to the row's details
+   */
+  const http = async (rowId, label, workload, baseline, extra = {}) => {
+    if (!selected(rowId)) return;
+    progress(`${label}: ${shape.warmupSeconds} s warm-up, ${shape.seconds} s measured, ${shape.connections} connections`);
+    const result = await measure({ ...workload, cpu: cpuProbes(workload.url) }, shape);
+    addHttpRow(rowId, label, workload, result, baseline, extra);
   };
   /**
    * The same workload again at a fixed rate of FRACTION_OF_PEAK × the peak row's req/s
@@ -564,31 +576,13 @@ async function main() {
         `paced, ${shape.warmupSeconds} s warm-up, ${shape.seconds} s measured, up to ${shape.connections} connections`,
     );
     const result = await measureAtRate({ ...workload, cpu: cpuProbes(workload.url) }, { rate, ...shape });
-    rows.push({
-      id: rowId,
-      workload: label,
-      kind: 'http',
-      reqPerSec: result.reqPerSec,
-      p50Ms: result.p50Ms,
-      p99Ms: result.p99Ms,
-      non2xx: result.non2xx,
-      errors: result.errors,
-      baseline: peakId,
-      ratio: null,
-      cpuMsPerRequest: cpuTotal(result.cpuMsPerRequest),
-      cpuRatio: null,
-      details: {
-        ...result,
-        url: workload.url,
-        method: workload.method ?? 'GET',
-        loadGenerator: 'bench/lib/paced.js: open loop at a fixed rate, latency from each request\'s due time',
-        fractionOfPeak: FRACTION_OF_PEAK,
-        peakReqPerSec: peak.reqPerSec,
-        p99TargetMs: P99_TARGET_MS,
-        p99Under50Ms: result.p99Ms < P99_TARGET_MS,
-      },
+    addHttpRow(rowId, label, workload, result, peakId, {
+      loadGenerator: 'bench/lib/paced.js: open loop at a fixed rate, latency from each request\'s due time',
+      fractionOfPeak: FRACTION_OF_PEAK,
+      peakReqPerSec: peak.reqPerSec,
+      p99TargetMs: P99_TARGET_MS,
+      p99Under50Ms: result.p99Ms < P99_TARGET_MS,
     });
-    reportFailures(label, result);
   };
 
   if (selected('raw_rs256')) {
