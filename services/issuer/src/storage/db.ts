@@ -192,9 +192,9 @@ export async function migrate(db: Knex): Promise<string[]> {
       return applied;
     } catch (error) {
       // another process holds the lock, or created knex's own tables at the same moment
-      // (duplicate_table, unique_violation): wait and try again
+      // (duplicate_table, duplicate_object for the table's row type, unique_violation): wait and try again
       const code = (error as { code?: unknown }).code;
-      const contended = (error as Error).name === 'MigrationLocked' || code === '42P07' || code === '23505';
+      const contended = (error as Error).name === 'MigrationLocked' || code === '42P07' || code === '42710' || code === '23505';
       if (!contended || Date.now() > deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 400));
     }
