@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
 
+import { prepared } from '../storage/prepared.js';
+
 export type AuthEventName = 'login.success' | 'login.failure' | 'login.locked' | 'login.throttled';
 
 export interface AuthEvent {
@@ -22,5 +24,5 @@ export async function recordAuthEvent(db: Knex, event: AuthEvent): Promise<void>
       event.ip ?? null,
       event.detail === undefined ? null : JSON.stringify(event.detail),
     ])
-    .options({ name: 'sigil_record_auth_event' });
+    .options(prepared('record_auth_event'));
 }

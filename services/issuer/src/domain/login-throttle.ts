@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
 
+import { prepared } from '../storage/prepared.js';
+
 /**
  * Brute-force protection for password sign-in (RFC 9700 §2.4, ASVS 6.3), kept in the
  * database so every replica enforces the same counters. Failures are counted in a 15-minute
@@ -54,7 +56,7 @@ export async function checkLoginAllowed(db: Knex, attempt: LoginAttempt, now: Da
   const [pair, account, ip] = keysOf(attempt).map(({ key }) => key);
   const { rows } = await db
     .raw<{ rows: { key: string; locked_until: Date | null }[] }>('SELECT key, locked_until FROM login_throttle WHERE key IN (?, ?, ?)', [pair ?? '', account ?? '', ip ?? ''])
-    .options({ name: 'sigil_login_throttle_check' });
+    .options(prepared('login_throttle_check'));
   const accountCounted = rows.some((row) => row.key === pair || row.key === account);
   const locks = rows.flatMap((row) => (row.locked_until === null ? [] : [new Date(row.locked_until).getTime()])).filter((until) => until > now.getTime());
   if (locks.length === 0) return { allowed: true, retryAfterSeconds: 0, accountCounted };

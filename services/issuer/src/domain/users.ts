@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 
+import { prepared } from '../storage/prepared.js';
 import { PASSWORD_MAX_BYTES, PASSWORD_MIN_LENGTH, type PasswordHasher } from './passwords.js';
 import { roleList } from './validation.js';
 
@@ -131,16 +132,18 @@ export async function setUserDisabled(db: Knex, username: string, disabled: bool
   return toRecord(row, (await rolesOf(db, [row.id])).get(row.id) ?? []);
 }
 
+/** SQL: the roles (sorted, `{}` for none) of the user row aliased `u`. */
+const ROLES_OF_U = `coalesce((SELECT array_agg(r.role ORDER BY r.role) FROM user_roles r WHERE r.user_id = u.id), '{}')`;
+
 /** The user signing in as `username` (any case), with the password hash; a named statement, as every sign-in reads one. */
 export async function findLoginCandidate(db: Knex, username: string): Promise<LoginCandidate | undefined> {
   const { rows } = await db
     .raw<{ rows: (UserRow & { roles: string[] })[] }>(
-      `SELECT u.id, u.username, u.email, u.password_hash, u.disabled, u.created_at,
-         coalesce((SELECT array_agg(r.role ORDER BY r.role) FROM user_roles r WHERE r.user_id = u.id), '{}') AS roles
+      `SELECT u.id, u.username, u.email, u.password_hash, u.disabled, u.created_at, ${ROLES_OF_U} AS roles
        FROM users u WHERE lower(u.username) = lower(?) LIMIT 1`,
       [username],
     )
-    .options({ name: 'sigil_login_candidate' });
+    .options(prepared('login_candidate'));
   const row = rows[0];
   return row === undefined ? undefined : { ...toRecord(row, row.roles), passwordHash: row.password_hash };
 }
@@ -163,7 +166,7 @@ export async function findUser(db: Knex, id: string): Promise<UserRecord | undef
  */
 export function userJsonSql(idText: string): string {
   return `(SELECT json_build_object('id', u.id, 'username', u.username, 'email', u.email, 'disabled', u.disabled, 'created_at', u.created_at,
-      'roles', coalesce((SELECT array_agg(r.role ORDER BY r.role) FROM user_roles r WHERE r.user_id = u.id), '{}'))
+      'roles', ${ROLES_OF_U})
     FROM users u
     WHERE u.id = CASE WHEN ${idText} ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN (${idText})::uuid END)`;
 }

@@ -4,6 +4,7 @@ import { errors, type Adapter, type AdapterFactory, type AdapterPayload } from '
 import { findClientWithSecret, type ClientWithSecret } from '../domain/clients.js';
 import { userFromJson, userJsonSql } from '../domain/users.js';
 import { isLoopbackHost } from '../domain/validation.js';
+import { prepared } from '../storage/prepared.js';
 import type { ClientCache } from './client-cache.js';
 import { currentReads, existingReads, type RequestReads } from './request-reads.js';
 import { OIDC_SCOPES } from './resource-servers.js';
@@ -34,14 +35,6 @@ function payloadOf(payload: AdapterPayload | null, expiresAt: Date | null, consu
   if (expiresAt !== null && new Date(expiresAt).getTime() <= Date.now()) return undefined;
   return consumedAt === null ? payload : { ...payload, consumed: epochSeconds(new Date(consumedAt)) };
 }
-
-/**
- * The hot statements are named: PostgreSQL parses and plans each once per connection, not
- * on every token request (about a tenth of a millisecond of CPU per refresh). Every name
- * stands for one SQL text. A pooler in transaction mode needs protocol-level prepared
- * statements (PgBouncer 1.21+, max_prepared_statements); session mode needs nothing.
- */
-const prepared = (name: string) => ({ name: `sigil_${name}` });
 
 const UPSERT_COLUMNS = '(type, id, payload, grant_id, uid, user_code, expires_at, consumed_at)';
 const ON_CONFLICT_REPLACE = `ON CONFLICT (type, id) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid,

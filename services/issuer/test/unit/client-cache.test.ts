@@ -50,12 +50,17 @@ function testTable() {
 
 const metadata = (grant: string): AdapterPayload => ({ client_id: 'c1', grant_types: [grant], redirect_uris: [] });
 
+/** A cache over a table that holds client c1 (client credentials), and the feed it listens to. */
+function cacheWithC1(live?: boolean) {
+  const table = testTable();
+  const feed = testFeed(live);
+  table.rows.set('c1', metadata('client_credentials'));
+  return { table, feed, cache: new ClientCache(table.load, feed) };
+}
+
 describe('ClientCache', () => {
   it('reads a client once, then serves copies from memory until the client changes', async () => {
-    const table = testTable();
-    const feed = testFeed();
-    table.rows.set('c1', metadata('client_credentials'));
-    const cache = new ClientCache(table.load, feed);
+    const { table, feed, cache } = cacheWithC1();
 
     const first = await cache.find('c1');
     expect(first).toEqual(metadata('client_credentials'));
@@ -81,10 +86,7 @@ describe('ClientCache', () => {
   });
 
   it('never keeps a read that a change overtook: the lookup reads again, and so does the next one', async () => {
-    const table = testTable();
-    const feed = testFeed();
-    table.rows.set('c1', metadata('client_credentials'));
-    const cache = new ClientCache(table.load, feed);
+    const { table, feed, cache } = cacheWithC1();
 
     const release = table.hold();
     const lookup = cache.find('c1'); // reads the old row, then waits
@@ -114,10 +116,7 @@ describe('ClientCache', () => {
   });
 
   it('reads the database every time while notifications are not arriving', async () => {
-    const table = testTable();
-    const feed = testFeed(false);
-    table.rows.set('c1', metadata('client_credentials'));
-    const cache = new ClientCache(table.load, feed);
+    const { table, cache } = cacheWithC1(false);
     await cache.find('c1');
     await cache.find('c1');
     expect(table.reads).toBe(2);
@@ -159,10 +158,7 @@ describe('ClientCache', () => {
 
   describe('instance', () => {
     it("keeps the engine's client made from the cached metadata, one per engine, until the client changes", async () => {
-      const table = testTable();
-      const feed = testFeed();
-      table.rows.set('c1', metadata('client_credentials'));
-      const cache = new ClientCache(table.load, feed);
+      const { table, feed, cache } = cacheWithC1();
       let made = 0;
       const make = async () => ({ made: (made += 1), metadata: await cache.find('c1') });
       const engine = {};
@@ -189,10 +185,7 @@ describe('ClientCache', () => {
     });
 
     it("asks the engine every time while notifications are not arriving, and never keeps a failed make", async () => {
-      const table = testTable();
-      table.rows.set('c1', metadata('client_credentials'));
-      const feed = testFeed(false);
-      const cache = new ClientCache(table.load, feed);
+      const { feed, cache } = cacheWithC1(false);
       let made = 0;
       const engine = {};
       await cache.instance(engine, 'c1', async () => ({ made: (made += 1) }));
