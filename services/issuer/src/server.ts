@@ -6,21 +6,23 @@ import type { Knex } from 'knex';
 
 import { startAdminSocket } from './admin/socket.js';
 import { createApp } from './app.js';
-import { clientAddress, trustProxy } from './http/client-address.js';
 import type { Config } from './config.js';
 import { loadCookieKeys } from './cookie-keys.js';
 import { sweepLoginThrottle } from './domain/login-throttle.js';
 import { argon2Concurrency, PasswordHasher } from './domain/passwords.js';
+import { clientAddress, trustProxy } from './http/client-address.js';
+import { corsPolicy } from './http/cors-policy.js';
 import { interactionRoutes } from './interactions/routes.js';
-import { createMetrics } from './metrics.js';
 import { startKeyReloader } from './keys/key-reloader.js';
 import { ensureSigningKey, signingOrder, type StoredKey } from './keys/key-store.js';
 import type { Logger } from './logger.js';
-import { loadClientMetadata, sweepExpired } from './oidc/adapter.js';
+import { createMetrics } from './metrics.js';
 import { ClientCache } from './oidc/client-cache.js';
+import { loadClientMetadata } from './oidc/client-metadata.js';
 import { createProvider, ID_TOKEN_TTL } from './oidc/provider.js';
 import { startChangeFeed } from './storage/changes.js';
-import { migrate, openDatabase } from './storage/db.js';
+import { migrate, openDatabase, type Database } from './storage/db.js';
+import { createStores, type Stores } from './storage/index.js';
 
 const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
 /** Key changes reach every replica within this interval. */
@@ -34,8 +36,26 @@ export interface RunningIssuer {
   readonly port: number;
   /** The issuer's database handle (for embedding and tests; the embedded one is this process's only connection). */
   readonly db: Knex;
+  /** The stores over `db`. */
+  readonly stores: Stores;
   /** Stops accepting requests, closes the database and releases the data directory. */
   close(): Promise<void>;
+}
+
+/** Things to undo at shutdown, undone in reverse order; a failure is logged and the rest still run. */
+class Cleanups {
+  readonly #steps: (() => Promise<void>)[] = [];
+  constructor(private readonly logger: Logger) {}
+
+  add(step: () => Promise<void>): void {
+    this.#steps.push(step);
+  }
+
+  async run(): Promise<void> {
+    for (const step of this.#steps.splice(0).reverse()) {
+      await step().catch((error: unknown) => this.logger.error({ err: error }, 'error while stopping'));
+    }
+  }
 }
 
 function listen(server: Server, port: number): Promise<void> {
@@ -48,12 +68,8 @@ function listen(server: Server, port: number): Promise<void> {
   });
 }
 
-/**
- * Starts an issuer: opens and migrates the database, loads (or creates) the signing key,
- * builds the engine and serves it. In embedded mode it also serves the admin socket.
- */
-export async function startIssuer(config: Config, logger: Logger): Promise<RunningIssuer> {
-  const database = await openDatabase({
+function open(config: Config, logger: Logger): Promise<Database> {
+  return openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     log: (level, message) => logger[level]({ component: 'knex' }, message),
@@ -62,92 +78,119 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
       process.exit(1);
     },
   });
-  const cleanups: (() => Promise<void>)[] = [() => database.close()];
-  const closeAll = async () => {
-    for (const cleanup of cleanups.reverse()) {
-      await cleanup().catch((error: unknown) => logger.error({ err: error }, 'error while stopping'));
-    }
-  };
+}
 
+/** Expired engine rows and idle throttle counters, now and every SWEEP_INTERVAL_MS. */
+function startSweeper(stores: Stores, logger: Logger): () => Promise<void> {
+  const sweep = () =>
+    Promise.all([stores.payloads.sweepExpired(), sweepLoginThrottle(stores.throttle)])
+      .then(([removed]) => removed > 0 && logger.debug({ removed }, 'expired rows swept'))
+      .catch((error: unknown) => logger.warn({ err: error }, 'sweep failed'));
+  const sweeper = setInterval(sweep, SWEEP_INTERVAL_MS);
+  sweeper.unref();
+  void sweep();
+  return async () => clearInterval(sweeper);
+}
+
+/** Closes the server: no new connections, idle ones now, busy ones after 5 s. */
+function stopServer(server: Server): () => Promise<void> {
+  return () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+      setTimeout(() => server.closeAllConnections(), 5000).unref();
+    });
+}
+
+interface EngineParts {
+  readonly config: Config;
+  readonly stores: Stores;
+  readonly clients: ClientCache;
+  readonly hasher: PasswordHasher;
+  readonly logger: Logger;
+  readonly keys: readonly StoredKey[];
+  readonly cleanups: Cleanups;
+}
+
+/**
+ * The request listener: the engine (rebuilt with the new keys whenever they change; requests in
+ * flight finish on the old one), the login pages, and Sigil's own routes.
+ */
+async function buildListener({ config, stores, clients, hasher, logger, keys, cleanups }: EngineParts) {
+  const cookieKeys = await loadCookieKeys(config.cookieKeys, config.dataDir);
+  const metrics = createMetrics();
+  // one rule for the client address, in express (login form) and in the engine (password grant)
+  const trust = trustProxy(config.trustProxy);
+  const cors = corsPolicy(config.corsOrigins);
+  const buildProvider = (signing: readonly StoredKey[]) =>
+    createProvider({
+      config,
+      stores,
+      hasher,
+      metrics,
+      signingKeys: signing.map((key) => key.jwk),
+      cookieKeys,
+      logger,
+      clients,
+      clientAddress: (req) => clientAddress(req, trust),
+      edgeMiddlewares: [cors.withholdEngineHeaders],
+    });
+  let provider = buildProvider(keys);
+  let oidc = provider.callback();
+  cleanups.add(
+    startKeyReloader(keys, {
+      dir: config.keysDir,
+      intervalMs: KEYS_POLL_INTERVAL_MS,
+      retentionSeconds: Math.max(config.accessTokenTtl, ID_TOKEN_TTL) + KEY_RETENTION_MARGIN_S,
+      onChange: (reloaded) => {
+        provider = buildProvider(reloaded);
+        oidc = provider.callback();
+      },
+      logger,
+    }),
+  );
+  const interactions = interactionRoutes({ provider: () => provider, stores, hasher, metrics, cookieKeys, logger });
+  return createApp({ config, oidc: (req, res) => oidc(req, res), databaseReachable: stores.reachable, logger, interactions, metrics, trust, cors });
+}
+
+/**
+ * Starts an issuer: opens and migrates the database, loads (or creates) the signing key,
+ * builds the engine and serves it. In embedded mode it also serves the admin socket.
+ */
+export async function startIssuer(config: Config, logger: Logger): Promise<RunningIssuer> {
+  const database = await open(config, logger);
+  const cleanups = new Cleanups(logger);
+  cleanups.add(() => database.close());
   try {
     const applied = await migrate(database.knex);
     if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+    const stores = createStores(database.knex);
 
     // before anything else uses the embedded database's one session (LISTEN must not land in a transaction)
     const changes = await startChangeFeed(database);
-    cleanups.push(() => changes.close());
+    cleanups.add(() => changes.close());
     if (!changes.live) logger.warn('change notifications are not received yet: clients are read from the database on every request until they are');
-    const clients = new ClientCache((id) => loadClientMetadata(database.knex, id), changes);
+    const clients = new ClientCache((id) => loadClientMetadata(stores.clients, id), changes);
 
     const keys = signingOrder(await ensureSigningKey(config.keysDir));
-    const cookieKeys = await loadCookieKeys(config.cookieKeys, config.dataDir);
     const hasher = new PasswordHasher(config.argon2, {
       concurrency: argon2Concurrency(os.availableParallelism(), config.webConcurrency, config.threadpoolSize),
     });
-    const metrics = createMetrics();
-    // one rule for the client address, in express (login form) and in the engine (password grant)
-    const trust = trustProxy(config.trustProxy);
-    const buildProvider = (signing: readonly StoredKey[]) =>
-      createProvider({
-        config,
-        db: database.knex,
-        hasher,
-        metrics,
-        signingKeys: signing.map((key) => key.jwk),
-        cookieKeys,
-        logger,
-        clients,
-        clientAddress: (req) => clientAddress(req, trust),
-      });
-    // a key change swaps in an engine built with the new keys; requests in flight finish on the old one
-    let provider = buildProvider(keys);
-    let oidc = provider.callback();
-    const interactions = interactionRoutes({ provider: () => provider, db: database.knex, hasher, metrics, cookieKeys, logger });
-    const app = createApp({ config, oidc: (req, res) => oidc(req, res), db: database.knex, logger, interactions, metrics, trust });
-    cleanups.push(
-      startKeyReloader(keys, {
-        dir: config.keysDir,
-        intervalMs: KEYS_POLL_INTERVAL_MS,
-        retentionSeconds: Math.max(config.accessTokenTtl, ID_TOKEN_TTL) + KEY_RETENTION_MARGIN_S,
-        onChange: (reloaded) => {
-          provider = buildProvider(reloaded);
-          oidc = provider.callback();
-        },
-        logger,
-      }),
-    );
-
-    if (database.kind === 'embedded') {
-      cleanups.push(await startAdminSocket(config.dataDir, { db: database.knex, hasher }, logger));
-    }
-
-    const sweep = () =>
-      Promise.all([sweepExpired(database.knex), sweepLoginThrottle(database.knex)])
-        .then(([removed]) => removed > 0 && logger.debug({ removed }, 'expired rows swept'))
-        .catch((error: unknown) => logger.warn({ err: error }, 'sweep failed'));
-    const sweeper = setInterval(sweep, SWEEP_INTERVAL_MS);
-    sweeper.unref();
-    cleanups.push(async () => clearInterval(sweeper));
-    void sweep();
+    const app = await buildListener({ config, stores, clients, hasher, logger, keys, cleanups });
+    if (database.kind === 'embedded') cleanups.add(await startAdminSocket(config.dataDir, { db: database.knex, hasher }, logger));
+    cleanups.add(startSweeper(stores, logger));
 
     const server = createServer(app);
     await listen(server, config.port);
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-          setTimeout(() => server.closeAllConnections(), 5000).unref();
-        }),
-    );
+    cleanups.add(stopServer(server));
     const { port } = server.address() as AddressInfo;
     logger.info(
       { port, issuer: config.issuer, database: database.kind, keys: keys.map((key) => `${key.jwk.kid} (${key.state})`) },
       'sigil issuer listening',
     );
-    return { url: `http://127.0.0.1:${port}`, port, db: database.knex, close: closeAll };
+    return { url: `http://127.0.0.1:${port}`, port, db: database.knex, stores, close: () => cleanups.run() };
   } catch (error) {
-    await closeAll();
+    await cleanups.run();
     throw error;
   }
 }

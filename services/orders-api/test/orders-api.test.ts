@@ -44,7 +44,7 @@ describe.each(backends)('orders-api behind a real issuer ($name)', (backend) => 
     });
   const bearer = (jwt: string) => ({ authorization: `Bearer ${jwt}` });
   const created = async (input: Parameters<typeof createClient>[1]) => {
-    const { client, clientSecret } = await createClient(issuer.db, input);
+    const { client, clientSecret } = await createClient(issuer.stores.clients, input);
     return { id: client.id, secret: clientSecret ?? '' };
   };
 
@@ -60,7 +60,7 @@ describe.each(backends)('orders-api behind a real issuer ($name)', (backend) => 
     });
     reader = await created({ name: 'dashboard', grants: ['client_credentials'], scopes: ['orders:read'], resources: [ORDERS] });
     const guardClient = await created({ name: 'orders-api', grants: ['client_credentials'], resources: [ORDERS] });
-    const key = await createApiKey(issuer.db, { name: 'ci-bot', scopes: ['orders:read', 'orders:write'], roles: ['admin'] });
+    const key = await createApiKey(issuer.stores.apiKeys, { name: 'ci-bot', scopes: ['orders:read', 'orders:write'], roles: ['admin'] });
     apiKey = { id: key.record.id, key: key.key };
     const config = resourceServiceConfig(
       { ISSUER: issuer.issuer, AUDIENCE: ORDERS, GUARD_CLIENT_ID: guardClient.id, GUARD_CLIENT_SECRET: guardClient.secret },
@@ -135,9 +135,9 @@ describe.each(backends)('orders-api behind a real issuer ($name)', (backend) => 
   });
 
   it('when an API key is revoked, it is refused within the cache time', async () => {
-    const { key, record } = await createApiKey(issuer.db, { name: 'short-lived', scopes: ['orders:read'] });
+    const { key, record } = await createApiKey(issuer.stores.apiKeys, { name: 'short-lived', scopes: ['orders:read'] });
     expect((await call('/orders', { 'x-api-key': key })).status).toBe(200);
-    await revokeApiKey(issuer.db, record.id);
+    await revokeApiKey(issuer.stores.apiKeys, record.id);
     const revokedAt = Date.now();
     await eventually(async () => ((await call('/orders', { 'x-api-key': key })).status === 401 ? true : undefined), 10_000);
     // the service's positive cache is 500 ms here; the margin absorbs a loaded machine

@@ -15,7 +15,7 @@ describe.each(backends)('reports-api behind a real issuer ($name)', (backend) =>
   let service: { url: string; close(): Promise<void> };
 
   const tokenFor = async (scopes: string[]) => {
-    const { client, clientSecret } = await createClient(issuer.db, {
+    const { client, clientSecret } = await createClient(issuer.stores.clients, {
       name: `reports-${scopes.join('-') || 'none'}`,
       grants: ['client_credentials'],
       scopes: scopes.length > 0 ? scopes : ['unrelated:scope'],

@@ -17,6 +17,7 @@ import {
 } from '../domain/users.js';
 import { roleList } from '../domain/validation.js';
 import { migrate } from '../storage/db.js';
+import { createStores, type Stores } from '../storage/index.js';
 
 /**
  * Administrative commands that need the database. The CLI runs them against the database
@@ -28,9 +29,14 @@ export interface AdminContext {
   readonly hasher: PasswordHasher;
 }
 
+/** What a command runs with: the stores over the context's database. */
+interface CommandContext extends AdminContext {
+  readonly stores: Stores;
+}
+
 export interface AdminCommand<Input> {
   readonly input: z.ZodType<Input>;
-  run(context: AdminContext, input: Input): Promise<Record<string, unknown>>;
+  run(context: CommandContext, input: Input): Promise<Record<string, unknown>>;
 }
 
 function clientView(client: ClientRecord) {
@@ -95,39 +101,39 @@ export const adminCommands = {
   } satisfies AdminCommand<z.infer<typeof empty>>,
   'clients.create': {
     input: newClientSchema,
-    run: async ({ db }, input) => {
-      const { client, clientSecret } = await createClient(db, input);
+    run: async ({ stores }, input) => {
+      const { client, clientSecret } = await createClient(stores.clients, input);
       return { client_id: client.id, ...(clientSecret === undefined ? {} : { client_secret: clientSecret }), client: clientView(client) };
     },
   } satisfies AdminCommand<z.infer<typeof newClientSchema>>,
   'clients.list': {
     input: empty,
-    run: async ({ db }) => ({ clients: (await listClients(db)).map(clientView) }),
+    run: async ({ stores }) => ({ clients: (await listClients(stores.clients)).map(clientView) }),
   } satisfies AdminCommand<z.infer<typeof empty>>,
   'api-keys.create': {
     input: newApiKeySchema,
-    run: async ({ db }, input) => {
-      const { record, key } = await createApiKey(db, input);
+    run: async ({ stores }, input) => {
+      const { record, key } = await createApiKey(stores.apiKeys, input);
       return { id: record.id, key, api_key: apiKeyView(record) };
     },
   } satisfies AdminCommand<z.infer<typeof newApiKeySchema>>,
   'api-keys.list': {
     input: empty,
-    run: async ({ db }) => ({ api_keys: (await listApiKeys(db)).map(apiKeyView) }),
+    run: async ({ stores }) => ({ api_keys: (await listApiKeys(stores.apiKeys)).map(apiKeyView) }),
   } satisfies AdminCommand<z.infer<typeof empty>>,
   'api-keys.revoke': {
     input: byId,
-    run: async ({ db }, { id }) => {
-      const revoked = await revokeApiKey(db, id);
+    run: async ({ stores }, { id }) => {
+      const revoked = await revokeApiKey(stores.apiKeys, id);
       if (revoked === undefined) throw new AdminInputError(`no API key with id ${id}`);
       return apiKeyView(revoked);
     },
   } satisfies AdminCommand<z.infer<typeof byId>>,
   'users.create': {
     input: newUserSchema,
-    run: async ({ db, hasher }, input) => {
+    run: async ({ stores, hasher }, input) => {
       try {
-        const user = await createUser(db, input, hasher);
+        const user = await createUser(stores.users, input, hasher);
         return { id: user.id, username: user.username, user: userView(user) };
       } catch (error) {
         if (error instanceof UserConflictError) throw new AdminInputError(error.message);
@@ -137,15 +143,15 @@ export const adminCommands = {
   } satisfies AdminCommand<z.infer<typeof newUserSchema>>,
   'users.list': {
     input: empty,
-    run: async ({ db }) => ({ users: (await listUsers(db)).map(userView) }),
+    run: async ({ stores }) => ({ users: (await listUsers(stores.users)).map(userView) }),
   } satisfies AdminCommand<z.infer<typeof empty>>,
   'users.set-roles': {
     input: userRoles,
-    run: async ({ db }, { username, roles }) => userView(await knownUser(() => setUserRoles(db, username, roles))),
+    run: async ({ stores }, { username, roles }) => userView(await knownUser(() => setUserRoles(stores.users, username, roles))),
   } satisfies AdminCommand<z.infer<typeof userRoles>>,
   'users.disable': {
     input: userDisabled,
-    run: async ({ db }, { username, disabled }) => userView(await knownUser(() => setUserDisabled(db, username, disabled))),
+    run: async ({ stores }, { username, disabled }) => userView(await knownUser(() => setUserDisabled(stores.users, username, disabled))),
   } satisfies AdminCommand<z.infer<typeof userDisabled>>,
 } as const;
 
@@ -172,5 +178,5 @@ export async function runAdminCommand(context: AdminContext, name: AdminCommandN
   const command = adminCommands[name] as AdminCommand<unknown>;
   const parsed = command.input.safeParse(input);
   if (!parsed.success) throw new AdminInputError(describeInputError(parsed.error));
-  return command.run(context, parsed.data);
+  return command.run({ ...context, stores: createStores(context.db) }, parsed.data);
 }

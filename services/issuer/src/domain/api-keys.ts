@@ -1,4 +1,3 @@
-import type { Knex } from 'knex';
 import { z } from 'zod';
 
 import { generateId, generateSecret, hashSecret, secretMatches } from './secrets.js';
@@ -44,70 +43,60 @@ export interface ApiKeyRecord {
   readonly createdAt: Date;
 }
 
-interface ApiKeyRow {
-  id: string;
-  name: string;
-  owner: string | null;
-  secret_hash: string;
-  scopes: string[];
-  roles: string[];
-  expires_at: Date | null;
-  last_used_at: Date | null;
-  revoked_at: Date | null;
-  created_at: Date;
+/** A stored key with the digest of its secret; only authentication reads this. */
+export interface ApiKeyWithSecret extends ApiKeyRecord {
+  readonly secretHash: string;
 }
 
-const date = (value: Date | null) => (value === null ? null : new Date(value));
+/** A key as it is first stored. */
+export interface ApiKeyToInsert {
+  readonly id: string;
+  readonly name: string;
+  readonly owner: string | null;
+  readonly secretHash: string;
+  readonly scopes: readonly string[];
+  readonly roles: readonly string[];
+  readonly expiresAt: Date | null;
+}
 
-function toRecord(row: ApiKeyRow): ApiKeyRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    owner: row.owner,
-    scopes: row.scopes,
-    roles: row.roles,
-    expiresAt: date(row.expires_at),
-    lastUsedAt: date(row.last_used_at),
-    revokedAt: date(row.revoked_at),
-    createdAt: new Date(row.created_at),
-  };
+/** Where API keys are kept. */
+export interface ApiKeyStore {
+  insert(apiKey: ApiKeyToInsert): Promise<ApiKeyRecord>;
+  /** Every key, oldest first. */
+  list(): Promise<ApiKeyRecord[]>;
+  /** Marks the key revoked (keeping the first revocation time); undefined: no such key. */
+  revoke(id: string): Promise<ApiKeyRecord | undefined>;
+  find(id: string): Promise<ApiKeyWithSecret | undefined>;
+  recordUse(id: string, at: Date): Promise<void>;
 }
 
 /** Creates an API key; the key is returned once and only the secret's SHA-256 is stored. */
-export async function createApiKey(db: Knex, input: NewApiKey): Promise<{ record: ApiKeyRecord; key: string }> {
+export async function createApiKey(apiKeys: ApiKeyStore, input: NewApiKey): Promise<{ record: ApiKeyRecord; key: string }> {
   const apiKey = newApiKeySchema.parse(input);
   const id = generateId();
   const secret = generateSecret();
-  const [row] = await db('api_keys')
-    .insert({
-      id,
-      name: apiKey.name,
-      owner: apiKey.owner ?? null,
-      secret_hash: hashSecret(secret),
-      scopes: JSON.stringify(apiKey.scopes),
-      roles: JSON.stringify(apiKey.roles),
-      expires_at: apiKey.expiresIn === undefined ? null : new Date(Date.now() + apiKey.expiresIn * 1000),
-    })
-    .returning<ApiKeyRow[]>('*');
-  if (row === undefined) throw new Error('insert returned no row');
-  return { record: toRecord(row), key: `sgk_${id}_${secret}` };
+  const record = await apiKeys.insert({
+    id,
+    name: apiKey.name,
+    owner: apiKey.owner ?? null,
+    secretHash: hashSecret(secret),
+    scopes: apiKey.scopes,
+    roles: apiKey.roles,
+    expiresAt: apiKey.expiresIn === undefined ? null : new Date(Date.now() + apiKey.expiresIn * 1000),
+  });
+  return { record, key: `sgk_${id}_${secret}` };
 }
 
-export async function listApiKeys(db: Knex): Promise<ApiKeyRecord[]> {
-  const rows = await db<ApiKeyRow>('api_keys').select('*').orderBy('created_at').orderBy('id');
-  return rows.map(toRecord);
+export function listApiKeys(apiKeys: ApiKeyStore): Promise<ApiKeyRecord[]> {
+  return apiKeys.list();
 }
 
 /**
  * Revokes a key; revoking a revoked key is a no-op.
  * @returns the record, or undefined when no key has that id
  */
-export async function revokeApiKey(db: Knex, id: string): Promise<ApiKeyRecord | undefined> {
-  const [row] = await db('api_keys')
-    .where({ id })
-    .update({ revoked_at: db.raw('coalesce(revoked_at, now())') })
-    .returning<ApiKeyRow[]>('*');
-  return row === undefined ? undefined : toRecord(row);
+export function revokeApiKey(apiKeys: ApiKeyStore, id: string): Promise<ApiKeyRecord | undefined> {
+  return apiKeys.revoke(id);
 }
 
 /**
@@ -115,14 +104,14 @@ export async function revokeApiKey(db: Knex, id: string): Promise<ApiKeyRecord |
  * records its use. Every failure looks the same to the caller; the secret is compared in
  * constant time.
  */
-export async function authenticateApiKey(db: Knex, presented: string, now: Date = new Date()): Promise<ApiKeyRecord | undefined> {
+export async function authenticateApiKey(apiKeys: ApiKeyStore, presented: string, now: Date = new Date()): Promise<ApiKeyRecord | undefined> {
   const match = API_KEY.exec(presented);
   if (match === null) return undefined;
   const [, id = '', secret = ''] = match;
-  const row = await db<ApiKeyRow>('api_keys').where({ id }).first();
-  if (row === undefined || !secretMatches(secret, row.secret_hash)) return undefined;
-  const record = toRecord(row);
-  if (record.revokedAt !== null || (record.expiresAt !== null && record.expiresAt <= now)) return undefined;
-  await db('api_keys').where({ id }).update({ last_used_at: now });
+  const stored = await apiKeys.find(id);
+  if (stored === undefined || !secretMatches(secret, stored.secretHash)) return undefined;
+  if (stored.revokedAt !== null || (stored.expiresAt !== null && stored.expiresAt <= now)) return undefined;
+  await apiKeys.recordUse(id, now);
+  const { secretHash: _secretHash, ...record } = stored;
   return record;
 }

@@ -1,9 +1,6 @@
-import type { Knex } from 'knex';
-
-import { prepared } from '../storage/prepared.js';
-
 export type AuthEventName = 'login.success' | 'login.failure' | 'login.locked' | 'login.throttled';
 
+/** One sign-in event of the audit trail: never a password or a token. */
 export interface AuthEvent {
   readonly event: AuthEventName;
   readonly userId?: string | undefined;
@@ -13,16 +10,7 @@ export interface AuthEvent {
   readonly detail?: Record<string, unknown> | undefined;
 }
 
-/** Appends one sign-in event to the audit trail (never a password or a token); a named statement, as every sign-in writes one. */
-export async function recordAuthEvent(db: Knex, event: AuthEvent): Promise<void> {
-  await db
-    .raw('INSERT INTO auth_events (event, user_id, username, client_id, ip, detail) VALUES (?, ?, ?, ?, ?, ?)', [
-      event.event,
-      event.userId ?? null,
-      event.username ?? null,
-      event.clientId ?? null,
-      event.ip ?? null,
-      event.detail === undefined ? null : JSON.stringify(event.detail),
-    ])
-    .options(prepared('record_auth_event'));
+/** The append-only audit trail. */
+export interface AuditStore {
+  append(event: AuthEvent): Promise<void>;
 }

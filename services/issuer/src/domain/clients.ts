@@ -1,4 +1,3 @@
-import type { Knex } from 'knex';
 import { z } from 'zod';
 
 import { generateId, generateSecret, hashSecret } from './secrets.js';
@@ -63,34 +62,17 @@ export interface ClientWithSecret extends ClientRecord {
   readonly secretHash: string | null;
 }
 
-interface ClientRow {
-  id: string;
-  name: string;
-  secret_hash: string | null;
-  grant_types: GrantType[];
-  scopes: string[];
-  roles: string[];
-  redirect_uris: string[];
-  resources: string[];
-  public: boolean;
-  first_party: boolean;
-  created_at: Date;
+/** A client as it is first stored; `secretHash` is the SHA-256 of its secret (none for public clients). */
+export interface ClientToInsert extends Omit<ClientRecord, 'createdAt'> {
+  readonly secretHash: string | null;
 }
 
-function toRecord(row: ClientRow): ClientWithSecret {
-  return {
-    id: row.id,
-    name: row.name,
-    secretHash: row.secret_hash,
-    grants: row.grant_types,
-    scopes: row.scopes,
-    roles: row.roles,
-    redirectUris: row.redirect_uris,
-    resources: row.resources,
-    public: row.public,
-    firstParty: row.first_party,
-    createdAt: new Date(row.created_at),
-  };
+/** Where registered clients are kept. */
+export interface ClientStore {
+  insert(client: ClientToInsert): Promise<ClientWithSecret>;
+  /** Every client, oldest first. */
+  list(): Promise<ClientWithSecret[]>;
+  find(id: string): Promise<ClientWithSecret | undefined>;
 }
 
 function withoutSecret({ secretHash: _secretHash, ...record }: ClientWithSecret): ClientRecord {
@@ -104,33 +86,28 @@ export interface CreatedClient {
 }
 
 /** Registers a client. The secret is generated here and never stored in the clear. */
-export async function createClient(db: Knex, input: NewClient): Promise<CreatedClient> {
+export async function createClient(clients: ClientStore, input: NewClient): Promise<CreatedClient> {
   const client = newClientSchema.parse(input);
   const clientSecret = client.public ? undefined : generateSecret();
-  const [row] = await db('clients')
-    .insert({
-      id: generateId(),
-      name: client.name,
-      secret_hash: clientSecret === undefined ? null : hashSecret(clientSecret),
-      grant_types: JSON.stringify(client.grants),
-      scopes: JSON.stringify(client.scopes),
-      roles: JSON.stringify(client.roles),
-      redirect_uris: JSON.stringify(client.redirectUris),
-      resources: JSON.stringify(client.resources),
-      public: client.public,
-      first_party: client.firstParty,
-    })
-    .returning<ClientRow[]>('*');
-  if (row === undefined) throw new Error('insert returned no row');
-  return { client: withoutSecret(toRecord(row)), clientSecret };
+  const stored = await clients.insert({
+    id: generateId(),
+    name: client.name,
+    secretHash: clientSecret === undefined ? null : hashSecret(clientSecret),
+    grants: client.grants,
+    scopes: client.scopes,
+    roles: client.roles,
+    redirectUris: client.redirectUris,
+    resources: client.resources,
+    public: client.public,
+    firstParty: client.firstParty,
+  });
+  return { client: withoutSecret(stored), clientSecret };
 }
 
-export async function listClients(db: Knex): Promise<ClientRecord[]> {
-  const rows = await db<ClientRow>('clients').select('*').orderBy('created_at').orderBy('id');
-  return rows.map((row) => withoutSecret(toRecord(row)));
+export async function listClients(clients: ClientStore): Promise<ClientRecord[]> {
+  return (await clients.list()).map(withoutSecret);
 }
 
-export async function findClientWithSecret(db: Knex, id: string): Promise<ClientWithSecret | undefined> {
-  const row = await db<ClientRow>('clients').where({ id }).first();
-  return row === undefined ? undefined : toRecord(row);
+export function findClientWithSecret(clients: ClientStore, id: string): Promise<ClientWithSecret | undefined> {
+  return clients.find(id);
 }

@@ -1,7 +1,3 @@
-import type { Knex } from 'knex';
-
-import { prepared } from '../storage/prepared.js';
-
 /**
  * Brute-force protection for password sign-in (RFC 9700 §2.4, ASVS 6.3), kept in the
  * database so every replica enforces the same counters. Failures are counted in a 15-minute
@@ -37,9 +33,9 @@ export interface ThrottleDecision {
   readonly accountCounted: boolean;
 }
 
-type Rule = { readonly threshold: number; readonly baseLockSeconds: number };
+export type ThrottleRule = { readonly threshold: number; readonly baseLockSeconds: number };
 
-function keysOf({ username, ip }: LoginAttempt): { key: string; rule: Rule }[] {
+function keysOf({ username, ip }: LoginAttempt): { key: string; rule: ThrottleRule }[] {
   const account = username.trim().toLowerCase();
   return [
     { key: `pair:${account}|${ip}`, rule: THROTTLE_POLICY.pair },
@@ -48,44 +44,54 @@ function keysOf({ username, ip }: LoginAttempt): { key: string; rule: Rule }[] {
   ];
 }
 
-/**
- * Whether an attempt may be checked at all, before any password work is done. One named
- * statement: it runs on every sign-in.
- */
-export async function checkLoginAllowed(db: Knex, attempt: LoginAttempt, now: Date = new Date()): Promise<ThrottleDecision> {
+/** One counter of failed attempts. */
+export interface ThrottleCounter {
+  readonly key: string;
+  readonly lockedUntil: Date | null;
+}
+
+/** Where the counters live: shared by every replica and worker. */
+export interface ThrottleStore {
+  /** The counters that exist among `keys`. */
+  read(keys: readonly string[]): Promise<ThrottleCounter[]>;
+  /**
+   * Counts one failure under `key` atomically (a counter whose window started before
+   * `windowStart` starts again at 1). @returns the failures now counted in the window
+   */
+  countFailure(key: string, now: Date, windowStart: Date): Promise<number>;
+  lock(key: string, until: Date): Promise<void>;
+  clear(keys: readonly string[]): Promise<void>;
+  /** Removes counters not updated since `idleSince` whose lock (if any) ended before `now`. */
+  sweep(idleSince: Date, now: Date): Promise<void>;
+}
+
+/** Whether an attempt may be checked at all, before any password work is done. */
+export async function checkLoginAllowed(throttle: ThrottleStore, attempt: LoginAttempt, now: Date = new Date()): Promise<ThrottleDecision> {
   const [pair, account, ip] = keysOf(attempt).map(({ key }) => key);
-  const { rows } = await db
-    .raw<{ rows: { key: string; locked_until: Date | null }[] }>('SELECT key, locked_until FROM login_throttle WHERE key IN (?, ?, ?)', [pair ?? '', account ?? '', ip ?? ''])
-    .options(prepared('login_throttle_check'));
-  const accountCounted = rows.some((row) => row.key === pair || row.key === account);
-  const locks = rows.flatMap((row) => (row.locked_until === null ? [] : [new Date(row.locked_until).getTime()])).filter((until) => until > now.getTime());
+  const counters = await throttle.read([pair ?? '', account ?? '', ip ?? '']);
+  const accountCounted = counters.some((counter) => counter.key === pair || counter.key === account);
+  const locks = counters.flatMap((counter) => (counter.lockedUntil === null ? [] : [counter.lockedUntil.getTime()])).filter((until) => until > now.getTime());
   if (locks.length === 0) return { allowed: true, retryAfterSeconds: 0, accountCounted };
   return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((Math.max(...locks) - now.getTime()) / 1000)), accountCounted };
 }
 
+/** The lock a rule sets once `failures` reach its threshold: doubling from its base, up to the maximum. */
+export function lockSeconds(rule: ThrottleRule, failures: number): number {
+  return Math.min(rule.baseLockSeconds * 2 ** (failures - rule.threshold), THROTTLE_POLICY.maxLockSeconds);
+}
+
 /**
- * Counts a failed attempt under each key (an atomic upsert: replicas never lose a count) and
- * sets locks where a threshold is crossed.
+ * Counts a failed attempt under each key (atomic: replicas never lose a count) and sets locks
+ * where a threshold is crossed.
  * @returns the keys that are now locked
  */
-export async function recordLoginFailure(db: Knex, attempt: LoginAttempt, now: Date = new Date()): Promise<string[]> {
+export async function recordLoginFailure(throttle: ThrottleStore, attempt: LoginAttempt, now: Date = new Date()): Promise<string[]> {
   const windowStart = new Date(now.getTime() - THROTTLE_POLICY.windowSeconds * 1000);
   const locked: string[] = [];
   for (const { key, rule } of keysOf(attempt)) {
-    const result = await db.raw<{ rows: { failures: number }[] }>(
-      `INSERT INTO login_throttle (key, failures, window_started_at, locked_until, updated_at)
-       VALUES (?, 1, ?, NULL, ?)
-       ON CONFLICT (key) DO UPDATE SET
-         failures = CASE WHEN login_throttle.window_started_at < ? THEN 1 ELSE login_throttle.failures + 1 END,
-         window_started_at = CASE WHEN login_throttle.window_started_at < ? THEN EXCLUDED.window_started_at ELSE login_throttle.window_started_at END,
-         updated_at = EXCLUDED.updated_at
-       RETURNING failures`,
-      [key, now, now, windowStart, windowStart],
-    );
-    const failures = Number(result.rows[0]?.failures ?? 0);
+    const failures = await throttle.countFailure(key, now, windowStart);
     if (failures >= rule.threshold) {
-      const seconds = Math.min(rule.baseLockSeconds * 2 ** (failures - rule.threshold), THROTTLE_POLICY.maxLockSeconds);
-      await db('login_throttle').where({ key }).update({ locked_until: new Date(now.getTime() + seconds * 1000) });
+      await throttle.lock(key, new Date(now.getTime() + lockSeconds(rule, failures) * 1000));
       locked.push(key);
     }
   }
@@ -93,16 +99,12 @@ export async function recordLoginFailure(db: Knex, attempt: LoginAttempt, now: D
 }
 
 /** A successful sign-in clears the account's counters (the IP counter keeps counting). */
-export async function recordLoginSuccess(db: Knex, attempt: LoginAttempt): Promise<void> {
+export async function recordLoginSuccess(throttle: ThrottleStore, attempt: LoginAttempt): Promise<void> {
   const [pair, account] = keysOf(attempt);
-  await db('login_throttle').whereIn('key', [pair?.key ?? '', account?.key ?? '']).delete();
+  await throttle.clear([pair?.key ?? '', account?.key ?? '']);
 }
 
 /** Removes counters idle for longer than the window and unlocked. */
-export async function sweepLoginThrottle(db: Knex, now: Date = new Date()): Promise<void> {
-  const idleSince = new Date(now.getTime() - THROTTLE_POLICY.windowSeconds * 1000);
-  await db('login_throttle')
-    .where('updated_at', '<', idleSince)
-    .andWhere((query) => query.whereNull('locked_until').orWhere('locked_until', '<', now))
-    .delete();
+export async function sweepLoginThrottle(throttle: ThrottleStore, now: Date = new Date()): Promise<void> {
+  await throttle.sweep(new Date(now.getTime() - THROTTLE_POLICY.windowSeconds * 1000), now);
 }

@@ -1,18 +1,17 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 import express, { type Request, type Response, type Router } from 'express';
-import type { Knex } from 'knex';
 import type Provider from 'oidc-provider';
 
 import type { PasswordHasher } from '../domain/passwords.js';
-import { signIn } from '../domain/sign-in.js';
+import { signIn, type SignInStores } from '../domain/sign-in.js';
 import type { Logger } from '../logger.js';
 import type { IssuerMetrics } from '../metrics.js';
 import { escapeHtml, renderPage, type RenderedPage } from './layout.js';
 
 export interface InteractionDependencies {
   readonly provider: () => Provider;
-  readonly db: Knex;
+  readonly stores: SignInStores;
   readonly hasher: PasswordHasher;
   readonly metrics: IssuerMetrics;
   readonly cookieKeys: readonly string[];
@@ -46,7 +45,7 @@ function redirectOrigins(details: Details): string[] {
  * The login and consent pages of the authorization code flow (RFC 9700 §4.12, §4.16):
  * server-rendered, CSRF-protected, never framed, 303 after every POST.
  */
-export function interactionRoutes({ provider, db, hasher, metrics, cookieKeys, logger }: InteractionDependencies): Router {
+export function interactionRoutes({ provider, stores, hasher, metrics, cookieKeys, logger }: InteractionDependencies): Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 20 });
 
@@ -143,7 +142,7 @@ ${list}
     const username = typeof body['username'] === 'string' ? body['username'] : '';
     const password = typeof body['password'] === 'string' ? body['password'] : '';
     const clientId = typeof found.params['client_id'] === 'string' ? found.params['client_id'] : undefined;
-    const result = await signIn(db, hasher, { username, password, ip: req.ip ?? '', clientId });
+    const result = await signIn(stores, hasher, { username, password, ip: req.ip ?? '', clientId });
     metrics.signIns.inc({ outcome: result.outcome });
     if (result.outcome === 'throttled') {
       res.setHeader('Retry-After', String(result.retryAfterSeconds));

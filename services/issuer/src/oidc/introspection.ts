@@ -1,34 +1,40 @@
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import type { Knex } from 'knex';
 import type { Client, KoaContextWithOIDC } from 'oidc-provider';
 
-import { authenticateApiKey, looksLikeApiKey } from '../domain/api-keys.js';
+import { authenticateApiKey, looksLikeApiKey, type ApiKeyStore } from '../domain/api-keys.js';
 import { publicJwk, type PrivateJwk } from '../keys/key-store.js';
-import { registeredResources } from './resource-servers.js';
+import type { PayloadStore } from '../storage/payloads.js';
+import { registeredResources } from './client-metadata.js';
+import type { KoaMiddleware } from './koa.js';
 import { routes } from './routes.js';
 
 type IntrospectionBody = Record<string, unknown>;
 
+/** Stored tokens (refresh tokens) are described only to the client they were issued to (RFC 7662 §4). */
+export function introspectionAllowed(client: Client, token: { readonly clientId?: string | undefined }): boolean {
+  return token.clientId === client.clientId;
+}
+
+export interface IntrospectionDependencies {
+  readonly issuer: string;
+  readonly signingKeys: readonly PrivateJwk[];
+  readonly apiKeys: ApiKeyStore;
+  readonly payloads: PayloadStore;
+}
+
 /**
  * RFC 7662 answers for the two kinds of credential the engine cannot introspect: Sigil API
- * keys, and JWT access tokens (never stored, ENGINE-NOTES). The engine has already parsed
- * the request and authenticated the calling client; this only replaces its answer.
+ * keys, and JWT access tokens (never stored; docs/engine.md, "JWT access tokens"). The engine
+ * has already parsed the request and authenticated the calling client; this only replaces its
+ * answer.
  */
-export function introspectionExtension(db: Knex, issuer: string, signingKeys: readonly PrivateJwk[]) {
+export function introspectionExtension({ issuer, signingKeys, apiKeys, payloads }: IntrospectionDependencies): KoaMiddleware {
   const keySet = createLocalJWKSet({ keys: signingKeys.map((key) => ({ ...publicJwk(key) })) });
-
-  async function grantAlive(grantId: string): Promise<boolean> {
-    const row = await db('oidc_payloads')
-      .where({ type: 'Grant', id: grantId })
-      .andWhere((query) => query.whereNull('expires_at').orWhere('expires_at', '>', new Date()))
-      .first('id');
-    return row !== undefined;
-  }
 
   async function apiKeyAnswer(client: Client, token: string): Promise<IntrospectionBody> {
     // only confidential clients (resource services) may resolve API keys
     if (client.clientAuthMethod === 'none') return { active: false };
-    const apiKey = await authenticateApiKey(db, token);
+    const apiKey = await authenticateApiKey(apiKeys, token);
     if (apiKey === undefined) return { active: false };
     return {
       active: true,
@@ -53,20 +59,20 @@ export function introspectionExtension(db: Knex, issuer: string, signingKeys: re
     }
     const audiences = typeof payload.aud === 'string' ? [payload.aud] : (payload.aud ?? []);
     // the token's own client, or the resource server it was minted for (RFC 7662 §4)
-    const allowed =
-      payload['client_id'] === client.clientId ||
-      audiences.some((audience) => registeredResources(client).includes(audience));
+    const allowed = payload['client_id'] === client.clientId || audiences.some((audience) => registeredResources(client).includes(audience));
     if (!allowed) return { active: false };
     // a user token is only as alive as its grant (revoked by RFC 7009 revocation or refresh reuse)
     const grantId = payload['grant_id'];
-    if (typeof grantId === 'string' && !(await grantAlive(grantId))) return { active: false };
+    if (typeof grantId === 'string' && !(await payloads.grantAlive(grantId, new Date()))) return { active: false };
     return { ...payload, active: true, token_type: 'Bearer' };
   }
 
-  return async (ctx: KoaContextWithOIDC): Promise<void> => {
+  return async (ctx, next) => {
+    await next();
     if (ctx.path !== routes.introspection || ctx.method !== 'POST' || !('oidc' in ctx)) return;
-    const client = ctx.oidc.client;
-    const token = ctx.oidc.params?.['token'];
+    const { oidc } = ctx as KoaContextWithOIDC;
+    const client = oidc.client;
+    const token = oidc.params?.['token'];
     if (client === undefined || typeof token !== 'string') return;
     const body = ctx.body as { active?: unknown; error?: unknown } | undefined;
     if (looksLikeApiKey(token) && body?.active === false) {

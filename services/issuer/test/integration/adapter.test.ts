@@ -5,9 +5,12 @@ import { createClient } from '../../src/domain/clients.js';
 import { hashSecret } from '../../src/domain/secrets.js';
 import { PasswordHasher } from '../../src/domain/passwords.js';
 import { createUser } from '../../src/domain/users.js';
-import { flushPendingConsume, KnexPayloadAdapter, knexAdapterFactory, sweepExpired } from '../../src/oidc/adapter.js';
-import { readsOf, type RequestReads } from '../../src/oidc/request-reads.js';
+import { adapterFactory, PayloadAdapter } from '../../src/oidc/adapter.js';
+import { loadClientMetadata } from '../../src/oidc/client-metadata.js';
+import { finishRotation, pendingRotation } from '../../src/oidc/refresh-rotation.js';
+import { readAheadOf } from '../../src/oidc/request-read-ahead.js';
 import { migrate, openDatabase, type Database } from '../../src/storage/db.js';
+import { createStores, type Stores } from '../../src/storage/index.js';
 import { backends, type TestDatabase } from '../support/backends.js';
 
 const TABLE = 'oidc_payloads';
@@ -29,6 +32,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
   let testDatabase: TestDatabase;
   let database: Database;
   let db: Knex;
+  let stores: Stores;
 
   const row = (type: string, id: string) =>
     db(TABLE).select<Row[]>('type', 'id', 'grant_id', 'uid', 'user_code', 'expires_at', 'consumed_at').where({ type, id }).first();
@@ -37,6 +41,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     testDatabase = await backend.create();
     database = await openDatabase({ databaseUrl: testDatabase.databaseUrl, dataDir: testDatabase.dataDir });
     db = database.knex;
+    stores = createStores(db);
     await migrate(db);
   });
 
@@ -49,9 +54,9 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     await db(TABLE).delete();
   });
 
-  describe('KnexPayloadAdapter', () => {
+  describe('PayloadAdapter', () => {
     it('when a payload is upserted, find returns it unchanged', async () => {
-      const adapter = new KnexPayloadAdapter(db, 'RefreshToken');
+      const adapter = new PayloadAdapter(stores.payloads, 'RefreshToken');
       const payload = {
         jti: 'rt-1',
         kind: 'RefreshToken',
@@ -74,7 +79,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when an id is upserted again, every column is replaced (grant, uid, user code, expiry, consumption)', async () => {
-      const adapter = new KnexPayloadAdapter(db, 'Interaction');
+      const adapter = new PayloadAdapter(stores.payloads, 'Interaction');
       await adapter.upsert('int-1', { jti: 'int-1', grantId: 'grant-old', uid: 'uid-old', userCode: 'CODE-OLD', step: 1 }, 60);
       await adapter.consume('int-1');
       expect((await row('Interaction', 'int-1'))?.consumed_at).not.toBeNull();
@@ -98,15 +103,15 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when an id is unknown, find, findByUid and findByUserCode return undefined', async () => {
-      const adapter = new KnexPayloadAdapter(db, 'Session');
+      const adapter = new PayloadAdapter(stores.payloads, 'Session');
       expect(await adapter.find('nope')).toBeUndefined();
       expect(await adapter.findByUid('nope')).toBeUndefined();
       expect(await adapter.findByUserCode('nope')).toBeUndefined();
     });
 
     it('when the same id is stored by two models, each model sees only its own', async () => {
-      const codes = new KnexPayloadAdapter(db, 'AuthorizationCode');
-      const sessions = new KnexPayloadAdapter(db, 'Session');
+      const codes = new PayloadAdapter(stores.payloads, 'AuthorizationCode');
+      const sessions = new PayloadAdapter(stores.payloads, 'Session');
       await codes.upsert('shared', { kind: 'AuthorizationCode' }, 60);
       expect(await sessions.find('shared')).toBeUndefined();
       await sessions.upsert('shared', { kind: 'Session' }, 60);
@@ -117,7 +122,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when expiresIn has passed, find returns undefined although the row is still there', async () => {
-      const adapter = new KnexPayloadAdapter(db, 'AuthorizationCode');
+      const adapter = new PayloadAdapter(stores.payloads, 'AuthorizationCode');
       await adapter.upsert('short', { jti: 'short', uid: 'uid-short', userCode: 'SHORT' }, 1);
       await adapter.upsert('long', { jti: 'long' }, 60);
       expect(await adapter.find('short')).toEqual({ jti: 'short', uid: 'uid-short', userCode: 'SHORT' });
@@ -130,7 +135,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when a payload is consumed, find returns it with a numeric consumed (epoch seconds)', async () => {
-      const adapter = new KnexPayloadAdapter(db, 'AuthorizationCode');
+      const adapter = new PayloadAdapter(stores.payloads, 'AuthorizationCode');
       await adapter.upsert('code-1', { jti: 'code-1', grantId: 'g' }, 60);
       expect(await adapter.find('code-1')).toEqual({ jti: 'code-1', grantId: 'g' });
       const before = nowSeconds();
@@ -145,9 +150,9 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
       ['AuthorizationCode', 'grant already used'],
       ['RefreshToken', 'refresh token already used'],
     ])('when the %s is consumed a second time, refuses with invalid_grant and revokes its whole grant (S3, S5)', async (model, detail) => {
-      const adapter = new KnexPayloadAdapter(db, model);
-      const grants = new KnexPayloadAdapter(db, 'Grant');
-      const otherModel = new KnexPayloadAdapter(db, model === 'RefreshToken' ? 'AuthorizationCode' : 'RefreshToken');
+      const adapter = new PayloadAdapter(stores.payloads, model);
+      const grants = new PayloadAdapter(stores.payloads, 'Grant');
+      const otherModel = new PayloadAdapter(stores.payloads, model === 'RefreshToken' ? 'AuthorizationCode' : 'RefreshToken');
       await grants.upsert('grant-1', { jti: 'grant-1' }, 600);
       await grants.upsert('grant-2', { jti: 'grant-2' }, 600);
       await adapter.upsert('spent', { grantId: 'grant-1' }, 600);
@@ -171,24 +176,24 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when two requests consume the same code at once, exactly one succeeds', async () => {
-      const adapter = new KnexPayloadAdapter(db, 'AuthorizationCode');
+      const adapter = new PayloadAdapter(stores.payloads, 'AuthorizationCode');
       await adapter.upsert('raced', { grantId: 'grant-raced' }, 600);
       const outcomes = await Promise.allSettled([adapter.consume('raced'), adapter.consume('raced')]);
       expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'rejected']);
     });
 
     it('when looked up by uid or user code, the matching payload is returned', async () => {
-      const adapter = new KnexPayloadAdapter(db, 'Session');
+      const adapter = new PayloadAdapter(stores.payloads, 'Session');
       await adapter.upsert('sess-1', { jti: 'sess-1', uid: 'uid-1', userCode: 'ABCD-EFGH' }, 60);
       await adapter.upsert('sess-2', { jti: 'sess-2', uid: 'uid-2' }, 60);
       expect(await adapter.findByUid('uid-1')).toEqual({ jti: 'sess-1', uid: 'uid-1', userCode: 'ABCD-EFGH' });
       expect(await adapter.findByUid('uid-2')).toEqual({ jti: 'sess-2', uid: 'uid-2' });
       expect(await adapter.findByUserCode('ABCD-EFGH')).toEqual({ jti: 'sess-1', uid: 'uid-1', userCode: 'ABCD-EFGH' });
-      expect(await new KnexPayloadAdapter(db, 'Interaction').findByUid('uid-1')).toBeUndefined();
+      expect(await new PayloadAdapter(stores.payloads, 'Interaction').findByUid('uid-1')).toBeUndefined();
     });
 
     it('when destroyed, the payload is gone and others stay', async () => {
-      const adapter = new KnexPayloadAdapter(db, 'Grant');
+      const adapter = new PayloadAdapter(stores.payloads, 'Grant');
       await adapter.upsert('grant-a', { jti: 'grant-a' }, 60);
       await adapter.upsert('grant-b', { jti: 'grant-b' }, 60);
       await adapter.destroy('grant-a');
@@ -198,8 +203,8 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it("when a grant is revoked through one model, only that model's rows of that grant are removed", async () => {
-      const refreshTokens = new KnexPayloadAdapter(db, 'RefreshToken');
-      const codes = new KnexPayloadAdapter(db, 'AuthorizationCode');
+      const refreshTokens = new PayloadAdapter(stores.payloads, 'RefreshToken');
+      const codes = new PayloadAdapter(stores.payloads, 'AuthorizationCode');
       await refreshTokens.upsert('rt-1', { grantId: 'shared-grant' }, 60);
       await refreshTokens.upsert('rt-2', { grantId: 'shared-grant' }, 60);
       await refreshTokens.upsert('rt-3', { grantId: 'other-grant' }, 60);
@@ -222,12 +227,12 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     /** One engine request: its koa context and the adapters of the models a refresh touches. */
     const request = () => {
       const ctx = {};
-      const reads = (): RequestReads => readsOf(ctx);
+      const reads = () => readAheadOf(ctx);
       return {
         ctx,
         reads,
-        refreshTokens: new KnexPayloadAdapter(db, 'RefreshToken', reads),
-        grants: new KnexPayloadAdapter(db, 'Grant', reads),
+        refreshTokens: new PayloadAdapter(stores.payloads, 'RefreshToken', () => ctx),
+        grants: new PayloadAdapter(stores.payloads, 'Grant', () => ctx),
       };
     };
     const rejection = (promise: Promise<unknown>) =>
@@ -242,10 +247,10 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('reads the refresh token with its grant and its user (with roles); the grant is then served without a query, once', async () => {
-      const user = await createUser(db, { username: 'rita', password: 'correct horse battery', roles: ['viewer', 'admin'] }, new PasswordHasher({ memoryKib: 19_456, timeCost: 2, parallelism: 1 }));
-      const standalone = new KnexPayloadAdapter(db, 'Grant', () => undefined);
+      const user = await createUser(stores.users, { username: 'rita', password: 'correct horse battery', roles: ['viewer', 'admin'] }, new PasswordHasher({ memoryKib: 19_456, timeCost: 2, parallelism: 1 }));
+      const standalone = new PayloadAdapter(stores.payloads, 'Grant', () => undefined);
       await standalone.upsert('grant-r', { jti: 'grant-r', accountId: user.id }, 600);
-      await new KnexPayloadAdapter(db, 'RefreshToken', () => undefined).upsert('rt-r', { jti: 'rt-r', grantId: 'grant-r', accountId: user.id }, 600);
+      await new PayloadAdapter(stores.payloads, 'RefreshToken', () => undefined).upsert('rt-r', { jti: 'rt-r', grantId: 'grant-r', accountId: user.id }, 600);
 
       const { reads, refreshTokens, grants } = request();
       expect(await refreshTokens.find('rt-r')).toEqual({ jti: 'rt-r', grantId: 'grant-r', accountId: user.id });
@@ -258,7 +263,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('reads an absent grant or user as absent, and a token naming no valid user id as having none', async () => {
-      await new KnexPayloadAdapter(db, 'RefreshToken', () => undefined).upsert('rt-x', { jti: 'rt-x', grantId: 'no-grant', accountId: 'not-a-uuid' }, 600);
+      await new PayloadAdapter(stores.payloads, 'RefreshToken', () => undefined).upsert('rt-x', { jti: 'rt-x', grantId: 'no-grant', accountId: 'not-a-uuid' }, 600);
       const { reads, refreshTokens, grants } = request();
       expect(await refreshTokens.find('rt-x')).toEqual({ jti: 'rt-x', grantId: 'no-grant', accountId: 'not-a-uuid' });
       expect(await reads().users.get('not-a-uuid')).toBeUndefined();
@@ -267,7 +272,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('puts off consuming the refresh token to its successor\'s insert, and does both in one statement', async () => {
-      await new KnexPayloadAdapter(db, 'RefreshToken', () => undefined).upsert('rt-old', { jti: 'rt-old', grantId: 'g' }, 600);
+      await new PayloadAdapter(stores.payloads, 'RefreshToken', () => undefined).upsert('rt-old', { jti: 'rt-old', grantId: 'g' }, 600);
       const { refreshTokens } = request();
       await refreshTokens.consume('rt-old');
       expect((await row('RefreshToken', 'rt-old'))?.consumed_at).toBeNull();
@@ -277,8 +282,8 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when the token was consumed meanwhile, inserts no successor, revokes the grant and refuses with invalid_grant (S5)', async () => {
-      const standalone = new KnexPayloadAdapter(db, 'RefreshToken', () => undefined);
-      await new KnexPayloadAdapter(db, 'Grant', () => undefined).upsert('g-reuse', { jti: 'g-reuse' }, 600);
+      const standalone = new PayloadAdapter(stores.payloads, 'RefreshToken', () => undefined);
+      await new PayloadAdapter(stores.payloads, 'Grant', () => undefined).upsert('g-reuse', { jti: 'g-reuse' }, 600);
       await standalone.upsert('rt-reused', { jti: 'rt-reused', grantId: 'g-reuse' }, 600);
       await standalone.upsert('rt-sibling', { jti: 'rt-sibling', grantId: 'g-reuse' }, 600);
       const { refreshTokens } = request();
@@ -292,7 +297,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when two requests rotate the same token at once, exactly one gets a successor', async () => {
-      await new KnexPayloadAdapter(db, 'RefreshToken', () => undefined).upsert('rt-raced', { jti: 'rt-raced', grantId: 'g-raced' }, 600);
+      await new PayloadAdapter(stores.payloads, 'RefreshToken', () => undefined).upsert('rt-raced', { jti: 'rt-raced', grantId: 'g-raced' }, 600);
       const rotate = async (successor: string) => {
         const { refreshTokens } = request();
         await refreshTokens.consume('rt-raced');
@@ -305,58 +310,58 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when the request ends without a successor, the put-off consumption still happens', async () => {
-      await new KnexPayloadAdapter(db, 'RefreshToken', () => undefined).upsert('rt-alone', { jti: 'rt-alone', grantId: 'g' }, 600);
-      const { ctx, refreshTokens, reads } = request();
+      await new PayloadAdapter(stores.payloads, 'RefreshToken', () => undefined).upsert('rt-alone', { jti: 'rt-alone', grantId: 'g' }, 600);
+      const { ctx, refreshTokens } = request();
       await refreshTokens.consume('rt-alone');
-      await flushPendingConsume(db, ctx);
+      await finishRotation(stores.payloads, ctx);
       expect((await row('RefreshToken', 'rt-alone'))?.consumed_at).toBeInstanceOf(Date);
-      expect(reads().pendingConsume).toBeUndefined();
+      expect(pendingRotation(ctx)).toBeUndefined();
       // nothing left to do the second time, and nothing for a request that never consumed
-      await flushPendingConsume(db, ctx);
-      await flushPendingConsume(db, {});
+      await finishRotation(stores.payloads, ctx);
+      await finishRotation(stores.payloads, {});
     });
 
     it('other models, and refresh tokens outside a request, are consumed at once', async () => {
-      const { reads } = request();
-      const codes = new KnexPayloadAdapter(db, 'AuthorizationCode', reads);
+      const { ctx } = request();
+      const codes = new PayloadAdapter(stores.payloads, 'AuthorizationCode', () => ctx);
       await codes.upsert('code-now', { jti: 'code-now' }, 600);
       await codes.consume('code-now');
       expect((await row('AuthorizationCode', 'code-now'))?.consumed_at).toBeInstanceOf(Date);
-      const outside = new KnexPayloadAdapter(db, 'RefreshToken', () => undefined);
+      const outside = new PayloadAdapter(stores.payloads, 'RefreshToken', () => undefined);
       await outside.upsert('rt-now', { jti: 'rt-now' }, 600);
       await outside.consume('rt-now');
       expect((await row('RefreshToken', 'rt-now'))?.consumed_at).toBeInstanceOf(Date);
-      expect(reads().pendingConsume).toBeUndefined();
+      expect(pendingRotation(ctx)).toBeUndefined();
     });
   });
 
-  describe('sweepExpired', () => {
+  describe('PayloadStore.sweepExpired', () => {
     it('when rows have expired, removes exactly those and returns how many', async () => {
-      const adapter = new KnexPayloadAdapter(db, 'AuthorizationCode');
+      const adapter = new PayloadAdapter(stores.payloads, 'AuthorizationCode');
       for (const id of ['old-1', 'old-2', 'old-3', 'old-4', 'old-5']) await adapter.upsert(id, { jti: id }, -60);
       await adapter.upsert('live', { jti: 'live' }, 600);
       await adapter.upsert('forever', { jti: 'forever' });
 
       // a batch size below the backlog: the sweep goes round until none is left
-      expect(await sweepExpired(db, 2)).toBe(5);
+      expect(await stores.payloads.sweepExpired(2)).toBe(5);
 
       const left = await db(TABLE).select<{ id: string }[]>('id').orderBy('id');
       expect(left.map(({ id }) => id)).toEqual(['forever', 'live']);
       expect(await adapter.find('live')).toEqual({ jti: 'live' });
       expect(await adapter.find('forever')).toEqual({ jti: 'forever' });
-      expect(await sweepExpired(db)).toBe(0);
+      expect(await stores.payloads.sweepExpired()).toBe(0);
     });
 
     it('when nothing has expired, removes nothing and returns 0', async () => {
-      await new KnexPayloadAdapter(db, 'Session').upsert('s', { jti: 's' }, 600);
-      expect(await sweepExpired(db)).toBe(0);
-      expect(await new KnexPayloadAdapter(db, 'Session').find('s')).toEqual({ jti: 's' });
+      await new PayloadAdapter(stores.payloads, 'Session').upsert('s', { jti: 's' }, 600);
+      expect(await stores.payloads.sweepExpired()).toBe(0);
+      expect(await new PayloadAdapter(stores.payloads, 'Session').find('s')).toEqual({ jti: 's' });
     });
   });
 
-  describe("knexAdapterFactory('Client')", () => {
+  describe("adapterFactory('Client')", () => {
     it('when a confidential client exists, find returns its metadata with the SHA-256 digest of the secret, never the secret', async () => {
-      const created = await createClient(db, {
+      const created = await createClient(stores.clients, {
         name: 'billing',
         grants: ['client_credentials'],
         scopes: ['orders:read', 'openid'],
@@ -364,7 +369,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
         resources: ['http://localhost:4001', 'http://localhost:4002'],
       });
       const secret = created.clientSecret ?? '';
-      const metadata = await knexAdapterFactory(db)('Client').find(created.client.id);
+      const metadata = await adapterFactory(stores.payloads, (id) => loadClientMetadata(stores.clients, id))('Client').find(created.client.id);
       expect(metadata).toEqual({
         client_id: created.client.id,
         client_name: 'billing',
@@ -385,7 +390,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when a public native client exists, find returns it without a secret, auth method none, application_type native', async () => {
-      const created = await createClient(db, {
+      const created = await createClient(stores.clients, {
         name: 'cli-app',
         grants: ['authorization_code', 'refresh_token'],
         scopes: ['orders:read'],
@@ -395,7 +400,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
         firstParty: true,
       });
       expect(created.clientSecret).toBeUndefined();
-      const metadata = await knexAdapterFactory(db)('Client').find(created.client.id);
+      const metadata = await adapterFactory(stores.payloads, (id) => loadClientMetadata(stores.clients, id))('Client').find(created.client.id);
       expect(metadata).toEqual({
         client_id: created.client.id,
         client_name: 'cli-app',
@@ -413,7 +418,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when the client id is unknown, find returns undefined', async () => {
-      expect(await knexAdapterFactory(db)('Client').find('0123456789abcdef0123456789abcdef')).toBeUndefined();
+      expect(await adapterFactory(stores.payloads, (id) => loadClientMetadata(stores.clients, id))('Client').find('0123456789abcdef0123456789abcdef')).toBeUndefined();
     });
   });
 });

@@ -61,8 +61,8 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
     issuer = await startTestIssuer(database);
     callback = await callbackServer();
     browser = await launchBrowser();
-    await createUser(issuer.db, { username: 'Alice', password: PASSWORD, roles: ['admin'], email: 'alice@example.com' }, new PasswordHasher());
-    const webClient = await createClient(issuer.db, {
+    await createUser(issuer.stores.users, { username: 'Alice', password: PASSWORD, roles: ['admin'], email: 'alice@example.com' }, new PasswordHasher());
+    const webClient = await createClient(issuer.stores.clients, {
       name: 'Order Desk',
       grants: ['authorization_code', 'refresh_token'],
       scopes: ['openid', 'profile', 'email', 'orders:read'],
@@ -71,7 +71,7 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
     });
     webClientId = webClient.client.id;
     web = await rp(webClient.client.id, webClient.clientSecret ?? '');
-    const trusted = await createClient(issuer.db, {
+    const trusted = await createClient(issuer.stores.clients, {
       name: 'Console',
       grants: ['authorization_code', 'refresh_token'],
       scopes: ['openid', 'profile', 'email', 'orders:read'],
@@ -164,7 +164,7 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
   });
 
   it('when the login form keeps getting a wrong password, it is throttled with a 429 page (brute force)', async () => {
-    await createUser(issuer.db, { username: 'eve', password: PASSWORD }, new PasswordHasher());
+    await createUser(issuer.stores.users, { username: 'eve', password: PASSWORD }, new PasswordHasher());
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto((await authorize(web, 'openid')).url);
@@ -228,7 +228,7 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
   });
 
   it('when a native (public, loopback) client uses another port, it is allowed; a web client may not (S1)', async () => {
-    const native = await createClient(issuer.db, {
+    const native = await createClient(issuer.stores.clients, {
       name: 'cli-app',
       grants: ['authorization_code'],
       scopes: ['openid'],

@@ -46,7 +46,7 @@ describe.each(backends)('client lookups are cached and follow every change ($nam
   }
 
   async function machineClient() {
-    const { client, clientSecret } = await createClient(suite.issuer.db, { name: 'm', grants: ['client_credentials'], resources: ['https://api.example.com'] });
+    const { client, clientSecret } = await createClient(suite.issuer.stores.clients, { name: 'm', grants: ['client_credentials'], resources: ['https://api.example.com'] });
     const token = () =>
       request(`${suite.issuer.url}/token`, {
         method: 'POST',

@@ -34,7 +34,7 @@ describe.each(backends)('client credentials ($name)', (backend) => {
   beforeAll(async () => {
     database = await backend.create();
     issuer = await startTestIssuer(database);
-    const created = await createClient(issuer.db, {
+    const created = await createClient(issuer.stores.clients, {
       name: 'billing',
       grants: ['client_credentials'],
       scopes: ['orders:read', 'orders:write', 'reports:read'],
@@ -42,7 +42,7 @@ describe.each(backends)('client credentials ($name)', (backend) => {
       resources: [ORDERS, REPORTS],
     });
     machine = { id: created.client.id, secret: created.clientSecret ?? '' };
-    const other = await createClient(issuer.db, {
+    const other = await createClient(issuer.stores.clients, {
       name: 'plain',
       grants: ['client_credentials'],
       scopes: ['reports:read'],

@@ -16,13 +16,13 @@ interface Clients {
 }
 
 async function registerClients(issuer: TestIssuer): Promise<Clients> {
-  const machine = await createClient(issuer.db, {
+  const machine = await createClient(issuer.stores.clients, {
     name: 'cors-machine',
     grants: ['client_credentials'],
     scopes: ['orders:read'],
     resources: [ORDERS],
   });
-  const spa = await createClient(issuer.db, {
+  const spa = await createClient(issuer.stores.clients, {
     name: 'cors-spa',
     grants: ['authorization_code'],
     scopes: ['orders:read'],

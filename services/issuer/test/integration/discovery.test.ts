@@ -34,7 +34,7 @@ describe.each(backends)('discovery and operational endpoints ($name)', (backend)
   beforeAll(async () => {
     database = await backend.create();
     issuer = await startTestIssuer(database);
-    const created = await createClient(issuer.db, {
+    const created = await createClient(issuer.stores.clients, {
       name: 'discovery-machine',
       grants: ['client_credentials'],
       scopes: ['orders:read'],

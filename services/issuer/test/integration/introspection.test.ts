@@ -30,7 +30,7 @@ describe.each(backends)('introspection (RFC 7662) ($name)', (backend) => {
     return (await response.json()) as Record<string, unknown>;
   };
   const client = async (input: Parameters<typeof createClient>[1]) => {
-    const created = await createClient(suite.issuer.db, input);
+    const created = await createClient(suite.issuer.stores.clients, input);
     return { id: created.client.id, secret: created.clientSecret ?? '' };
   };
 
@@ -41,7 +41,7 @@ describe.each(backends)('introspection (RFC 7662) ($name)', (backend) => {
   });
 
   it('when a resource service introspects an API key, answers active with its scopes and roles', async () => {
-    const { key, record } = await createApiKey(suite.issuer.db, { name: 'ci', owner: 'platform', scopes: ['orders:read'], roles: ['reader'] });
+    const { key, record } = await createApiKey(suite.issuer.stores.apiKeys, { name: 'ci', owner: 'platform', scopes: ['orders:read'], roles: ['reader'] });
     expect(await introspect(ordersService, key)).toEqual({
       active: true,
       token_type: 'api_key',
@@ -58,11 +58,11 @@ describe.each(backends)('introspection (RFC 7662) ($name)', (backend) => {
   });
 
   it('when an API key is revoked, expired, forged or unknown, answers active: false', async () => {
-    const revoked = await createApiKey(suite.issuer.db, { name: 'revoked' });
-    await revokeApiKey(suite.issuer.db, revoked.record.id);
-    const expired = await createApiKey(suite.issuer.db, { name: 'expired', expiresIn: 60 });
+    const revoked = await createApiKey(suite.issuer.stores.apiKeys, { name: 'revoked' });
+    await revokeApiKey(suite.issuer.stores.apiKeys, revoked.record.id);
+    const expired = await createApiKey(suite.issuer.stores.apiKeys, { name: 'expired', expiresIn: 60 });
     await suite.issuer.db('api_keys').where({ id: expired.record.id }).update({ expires_at: new Date(Date.now() - 1000) });
-    const live = await createApiKey(suite.issuer.db, { name: 'live' });
+    const live = await createApiKey(suite.issuer.stores.apiKeys, { name: 'live' });
     for (const key of [revoked.key, expired.key, `${live.key.slice(0, -1)}${live.key.endsWith('A') ? 'B' : 'A'}`, `sgk_${'0'.repeat(32)}_${'A'.repeat(43)}`, 'sgk_garbage']) {
       expect(await introspect(ordersService, key)).toEqual({ active: false });
     }

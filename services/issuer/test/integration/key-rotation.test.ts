@@ -28,7 +28,7 @@ describe.each(backends)('key rotation while the issuer runs ($name)', (backend) 
   beforeAll(async () => {
     database = await backend.create();
     issuer = await startTestIssuer(database);
-    const created = await createClient(issuer.db, { name: 'rotation', grants: ['client_credentials'], resources: [AUDIENCE] });
+    const created = await createClient(issuer.stores.clients, { name: 'rotation', grants: ['client_credentials'], resources: [AUDIENCE] });
     client = { id: created.client.id, secret: created.clientSecret ?? '' };
   });
 

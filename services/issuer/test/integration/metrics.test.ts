@@ -8,7 +8,7 @@ describe.each(backends)('GET /metrics ($name)', (backend) => {
   const suite = issuerSuite(backend);
 
   it('when tokens are requested, counts them by grant type and outcome in Prometheus format, without secrets', async () => {
-    const { client, clientSecret } = await createClient(suite.issuer.db, { name: 'm', grants: ['client_credentials'], resources: ['https://api.example.com'] });
+    const { client, clientSecret } = await createClient(suite.issuer.stores.clients, { name: 'm', grants: ['client_credentials'], resources: ['https://api.example.com'] });
     const ask = (secret: string) =>
       fetch(`${suite.issuer.url}/token`, {
         method: 'POST',

@@ -36,7 +36,7 @@ describe.each(backends)('password grant ($name)', (backend) => {
       body: new URLSearchParams({ grant_type: 'password', ...form }),
     });
   const client = async (input: Parameters<typeof createClient>[1]) => {
-    const created = await createClient(issuer.db, input);
+    const created = await createClient(issuer.stores.clients, input);
     return { id: created.client.id, secret: created.clientSecret ?? '' };
   };
 
@@ -45,9 +45,9 @@ describe.each(backends)('password grant ($name)', (backend) => {
     issuer = await startTestIssuer(database, { TRUST_PROXY: '1' });
     app = await client({ name: 'mobile', grants: ['password', 'refresh_token'], scopes: ['orders:read', 'orders:write'], resources: [ORDERS] });
     machineOnly = await client({ name: 'batch', grants: ['client_credentials'], resources: [ORDERS] });
-    userId = (await createUser(issuer.db, { username: 'Alice', password: PASSWORD, roles: ['admin'] }, hasher)).id;
-    await createUser(issuer.db, { username: 'mallory', password: PASSWORD }, hasher);
-    await setUserDisabled(issuer.db, 'mallory', true);
+    userId = (await createUser(issuer.stores.users, { username: 'Alice', password: PASSWORD, roles: ['admin'] }, hasher)).id;
+    await createUser(issuer.stores.users, { username: 'mallory', password: PASSWORD }, hasher);
+    await setUserDisabled(issuer.stores.users, 'mallory', true);
   });
 
   afterAll(async () => {
@@ -68,7 +68,7 @@ describe.each(backends)('password grant ($name)', (backend) => {
     expect(payload).toMatchObject({ sub: userId, client_id: app.id, scope: 'orders:read', roles: ['admin'] });
 
     // roles are read afresh on refresh
-    await setUserRoles(issuer.db, 'alice', ['auditor']);
+    await setUserRoles(issuer.stores.users, 'alice', ['auditor']);
     const refreshed = await fetch(`${issuer.url}/token`, {
       method: 'POST',
       headers: { authorization: `Basic ${Buffer.from(`${app.id}:${app.secret}`).toString('base64')}` },
@@ -79,7 +79,7 @@ describe.each(backends)('password grant ($name)', (backend) => {
     expect(JSON.parse(Buffer.from(claims ?? '', 'base64url').toString())).toMatchObject({ sub: userId, roles: ['auditor'] });
 
     // and a user with no roles at all gets an empty list
-    await setUserRoles(issuer.db, 'alice', []);
+    await setUserRoles(issuer.stores.users, 'alice', []);
     const roleless = await fetch(`${issuer.url}/token`, {
       method: 'POST',
       headers: { authorization: `Basic ${Buffer.from(`${app.id}:${app.secret}`).toString('base64')}` },
@@ -87,7 +87,7 @@ describe.each(backends)('password grant ($name)', (backend) => {
     });
     const [, rolelessClaims] = ((await roleless.json()) as { access_token: string }).access_token.split('.');
     expect(JSON.parse(Buffer.from(rolelessClaims ?? '', 'base64url').toString())).toMatchObject({ sub: userId, roles: [] });
-    await setUserRoles(issuer.db, 'alice', ['admin']);
+    await setUserRoles(issuer.stores.users, 'alice', ['admin']);
   });
 
   it('a refresh (rotation, reuse check, roles) makes two database round trips; the old token then fails and revokes the new one (S5)', async () => {

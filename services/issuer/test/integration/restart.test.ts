@@ -37,7 +37,7 @@ describe.each(backends)('restart ($name)', (backend) => {
 
   it('when the issuer restarts, keys, clients and cookie keys are the same', async () => {
     const first = await startTestIssuer(database);
-    const { client, clientSecret } = await createClient(first.db, {
+    const { client, clientSecret } = await createClient(first.stores.clients, {
       name: 'restart',
       grants: ['client_credentials'],
       resources: ['https://api.example.com'],

@@ -1,0 +1,65 @@
+import type { AdapterPayload, Client } from 'oidc-provider';
+
+import { findClientWithSecret, type ClientStore, type ClientWithSecret } from '../domain/clients.js';
+import { isLoopbackHost } from '../domain/validation.js';
+import { OIDC_SCOPES } from './scope-policy.js';
+
+/** Sigil's members of client metadata, beside RFC 7591's (the engine's `extraClientMetadata`). */
+export const EXTRA_CLIENT_METADATA = ['allowed_scopes', 'roles', 'resources', 'first_party'];
+
+/** Client metadata (RFC 7591 names plus Sigil's extra members) the engine validates. */
+export function clientMetadata(client: ClientWithSecret): AdapterPayload {
+  const loopbackOrNative = client.redirectUris.every((uri) => {
+    const url = new URL(uri);
+    return url.protocol !== 'https:' && (url.protocol !== 'http:' || isLoopbackHost(url.hostname));
+  });
+  return {
+    client_id: client.id,
+    client_name: client.name,
+    // the SHA-256 digest: client-authentication.ts hashes the presented secret to compare
+    ...(client.secretHash === null ? {} : { client_secret: client.secretHash }),
+    token_endpoint_auth_method: client.public ? 'none' : 'client_secret_basic',
+    grant_types: [...client.grants],
+    response_types: client.grants.includes('authorization_code') ? ['code'] : [],
+    redirect_uris: [...client.redirectUris],
+    // a public client whose redirect URIs are all loopback or private-use schemes is a
+    // native app: only then may a loopback port vary (RFC 8252 §7.3, RFC 9700 §4.1.3)
+    application_type: client.public && client.redirectUris.length > 0 && loopbackOrNative ? 'native' : 'web',
+    // the engine only accepts its own (OpenID) scopes here; resource scopes live in allowed_scopes
+    scope: client.scopes.filter((scope) => OIDC_SCOPES.has(scope)).join(' ') || undefined,
+    allowed_scopes: [...client.scopes],
+    roles: [...client.roles],
+    resources: [...client.resources],
+    first_party: client.firstParty,
+  };
+}
+
+/** One client's metadata, read from the client store. */
+export async function loadClientMetadata(clients: ClientStore, id: string): Promise<AdapterPayload | undefined> {
+  const client = await findClientWithSecret(clients, id);
+  return client === undefined ? undefined : clientMetadata(client);
+}
+
+function stringList(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
+}
+
+/** The resources (audiences) a client registered, in registration order. */
+export function registeredResources(client: Client): string[] {
+  return stringList(client['resources']);
+}
+
+/** Every scope the client is registered for (resource scopes and OpenID scopes). */
+export function allowedScopes(client: Client): string[] {
+  return stringList(client['allowed_scopes']);
+}
+
+/** The roles a client carries into its client-credentials tokens. */
+export function clientRoles(client: Client): string[] {
+  return stringList(client['roles']);
+}
+
+/** Whether the client is first-party (`--first-party`): no consent page. */
+export function isFirstParty(client: Client): boolean {
+  return client['first_party'] === true;
+}

@@ -1,0 +1,146 @@
+import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
+
+import type { Config } from '../config.js';
+import { findUser, type UserRecord } from '../domain/users.js';
+import type { PrivateJwk } from '../keys/key-store.js';
+import type { Stores } from '../storage/index.js';
+import { adapterFactory } from './adapter.js';
+import type { ClientCache } from './client-cache.js';
+import { clientRoles, EXTRA_CLIENT_METADATA, loadClientMetadata } from './client-metadata.js';
+import { renderError } from './error-page.js';
+import { loadExistingGrant } from './first-party-consent.js';
+import { introspectionAllowed } from './introspection.js';
+import { logoutSource, postLogoutSuccessSource } from './logout.js';
+import { readAheadOf } from './request-read-ahead.js';
+import { defaultResource, type ResourceServerResolver } from './resource-indicators.js';
+import { revocationAllowed } from './revocation.js';
+import { routes } from './routes.js';
+
+/** Lifetime of ID tokens, in seconds; retired keys stay published at least this long. */
+export const ID_TOKEN_TTL = 3600;
+
+export interface ConfigurationDependencies {
+  readonly config: Config;
+  readonly stores: Stores;
+  /** Private signing keys, the signing (`current`) key first. */
+  readonly signingKeys: readonly PrivateJwk[];
+  readonly cookieKeys: readonly string[];
+  /** Client metadata kept between requests (absent: every lookup reads the database). */
+  readonly clients?: ClientCache | undefined;
+  readonly resolveResourceServer: ResourceServerResolver;
+}
+
+/** The account and claims of a user (OpenID Connect Core §5.1), or none for a missing or disabled user. */
+function accountFinder(userFor: (ctx: object, id: string) => Promise<UserRecord | undefined>): Configuration['findAccount'] {
+  return async (ctx, id) => {
+    const user = await userFor(ctx, id);
+    if (user === undefined || user.disabled) return undefined;
+    return {
+      accountId: user.id,
+      claims: () => ({ sub: user.id, preferred_username: user.username, ...(user.email === null ? {} : { email: user.email }) }),
+    };
+  };
+}
+
+/**
+ * RFC 9068 tokens carry roles: a client's for client credentials, a user's (read afresh on
+ * every issue, so refreshes pick up role changes) otherwise, and a user token its grant id.
+ */
+function tokenClaims(userFor: (ctx: object, id: string) => Promise<UserRecord | undefined>): Configuration['extraTokenClaims'] {
+  return async (ctx: KoaContextWithOIDC, token) => {
+    if (token.kind === 'ClientCredentials') {
+      return { roles: ctx.oidc.client === undefined ? [] : clientRoles(ctx.oidc.client) };
+    }
+    const user = token.accountId === undefined ? undefined : await userFor(ctx, token.accountId);
+    return {
+      roles: [...(user?.roles ?? [])],
+      // lets introspection tell when the grant behind a user token was revoked (RFC 7662)
+      ...(token.grantId === undefined ? {} : { grant_id: token.grantId }),
+    };
+  };
+}
+
+/** oidc-provider options. Each non-default key says why it is set. */
+export function providerConfiguration({ config, stores, signingKeys, cookieKeys, clients, resolveResourceServer }: ConfigurationDependencies): Configuration {
+  const corsOrigins = new Set(config.corsOrigins);
+  // one read of a user per request: the engine asks for the account and for the token's roles
+  // separately (and a refresh token brings its user along: see request-read-ahead.ts)
+  const userFor = (ctx: object, id: string): Promise<UserRecord | undefined> => {
+    const { users } = readAheadOf(ctx);
+    let user = users.get(id);
+    if (user === undefined) users.set(id, (user = findUser(stores.users, id)));
+    return user;
+  };
+  return {
+    adapter: adapterFactory(stores.payloads, (id) => loadClientMetadata(stores.clients, id), clients),
+    // never the engine's built-in development keystore: our keys only
+    jwks: { keys: signingKeys.map((key) => ({ ...key })) },
+    cookies: {
+      keys: [...cookieKeys],
+      long: { signed: true, httpOnly: true, sameSite: 'lax' },
+      short: { signed: true, httpOnly: true, sameSite: 'lax' },
+    },
+    routes,
+    // RFC 9700 §2.1.2: the authorization code flow only, no implicit or hybrid
+    responseTypes: ['code'],
+    // RFC 9700 §2.1.1: PKCE for every authorization request; the engine accepts S256 only
+    pkce: { required: () => true },
+    // secrets are SHA-256 digests at rest, so no HMAC-based client auth (client-authentication.ts)
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    enabledJWA: {
+      idTokenSigningAlgValues: ['RS256'],
+      userinfoSigningAlgValues: ['RS256'],
+      introspectionSigningAlgValues: ['RS256'],
+      authorizationSigningAlgValues: ['RS256'],
+    },
+    // RFC 9700 §2.6: cross-origin calls with client authentication only from the allowlist
+    clientBasedCORS: (_ctx, origin) => corsOrigins.has(origin),
+    extraClientMetadata: { properties: EXTRA_CLIENT_METADATA },
+    extraTokenClaims: tokenClaims(userFor),
+    claims: {
+      openid: ['sub'],
+      profile: ['preferred_username'],
+      email: ['email'],
+    },
+    findAccount: accountFinder(userFor),
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      // stored tokens (refresh tokens): only their own client; JWT access tokens and API keys: introspection.ts
+      introspection: { enabled: true, allowedPolicy: (_ctx, client, token) => introspectionAllowed(client, token) },
+      revocation: { enabled: true, allowedPolicy: (_ctx, client, token) => revocationAllowed(client, token) },
+      // sender-constrained tokens need a guard that checks the proof; until then, bearer only
+      dPoP: { enabled: false },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource,
+        getResourceServerInfo: resolveResourceServer,
+        useGrantedResource: () => true,
+      },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+    },
+    loadExistingGrant,
+    renderError,
+    // RFC 9700 §4.14.2: every use of a refresh token replaces it; a spent one revokes the grant
+    rotateRefreshToken: true,
+    // refresh tokens for every client registered with the refresh_token grant (not only offline_access)
+    issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    ttl: {
+      AccessToken: config.accessTokenTtl,
+      ClientCredentials: config.accessTokenTtl,
+      AuthorizationCode: 60,
+      IdToken: ID_TOKEN_TTL,
+      Interaction: 600,
+      Session: 14 * 24 * 3600,
+      Grant: config.refreshTokenTtl,
+      // absolute lifetime (RFC 9700 §4.14.2): a rotated refresh token lives only until the
+      // first one of its chain (iiat) is REFRESH_TOKEN_TTL old
+      RefreshToken: (_ctx, token) => {
+        const now = Math.floor(Date.now() / 1000);
+        const first = typeof token.iiat === 'number' ? token.iiat : now;
+        return Math.max(1, first + config.refreshTokenTtl - now);
+      },
+    },
+  };
+}

@@ -1,0 +1,123 @@
+import type { ServerResponse } from 'node:http';
+
+import type Provider from 'oidc-provider';
+import { errors, type KoaContextWithOIDC } from 'oidc-provider';
+
+import type { Logger } from '../logger.js';
+import type { KoaMiddleware } from './koa.js';
+import { routes } from './routes.js';
+
+/**
+ * The issuer's one error model. The engine throws its own error classes (`errors.InvalidGrant`,
+ * `errors.InvalidClientAuth`…), each an RFC 6749 §5.2 code with its status, and answers them;
+ * every error answer Sigil writes itself is made here: `errorBody` is the one serializer, on
+ * the engine's koa context or on a plain node response. Unexpected failures are `server_error`
+ * with a fixed description; their detail goes to the log only.
+ */
+export interface ErrorBody {
+  readonly error: string;
+  readonly error_description: string;
+}
+
+/** The one shape of an error answer (RFC 6749 §5.2). */
+export function errorBody(error: string, description: string): ErrorBody {
+  return { error, error_description: description };
+}
+
+/** The answer to a failure Sigil did not foresee: no detail leaves the process. */
+export const SERVER_ERROR = errorBody('server_error', 'an unexpected error occurred');
+
+/** A path nothing serves. Not an OAuth error (no endpoint was reached), so not an RFC 6749 code. */
+export const NOT_FOUND = errorBody('not_found', 'no such endpoint');
+
+/** Writes an error answer on a plain node response (Sigil's own routes and its request listener). */
+export function sendError(res: ServerResponse, status: number, body: ErrorBody): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.end(JSON.stringify(body));
+}
+
+/** 429 with Retry-After (set by the grant): the account or address is temporarily locked. */
+export class TooManyAttempts extends errors.OIDCProviderError {
+  constructor() {
+    super(429, 'invalid_grant');
+    Object.assign(this, { error_description: 'too many failed sign-in attempts; retry later' });
+  }
+}
+
+/** The methods each engine endpoint answers, for 405 answers. */
+const METHODS_BY_PATH: ReadonlyMap<string, string> = new Map([
+  [routes.token, 'POST, OPTIONS'],
+  [routes.introspection, 'POST, OPTIONS'],
+  [routes.revocation, 'POST, OPTIONS'],
+  [routes.jwks, 'GET, HEAD, OPTIONS'],
+  [routes.userinfo, 'GET, POST, OPTIONS'],
+  [routes.authorization, 'GET, POST'],
+  [routes.end_session, 'GET, POST'],
+]);
+
+/** Whether the token request carried no client credentials at all (no Basic header, no client_id, no assertion). */
+function presentedNoClient(ctx: KoaContextWithOIDC): boolean {
+  const params = ctx.oidc.params;
+  return (
+    params !== undefined &&
+    ctx.oidc.client === undefined &&
+    ctx.get('authorization') === '' &&
+    params['client_id'] === undefined &&
+    params['client_assertion'] === undefined
+  );
+}
+
+/** Whether the authenticated client asked for a grant type it is not registered for. */
+function grantNotAllowed(ctx: KoaContextWithOIDC): boolean {
+  const grantType = ctx.oidc.params?.['grant_type'];
+  const client = ctx.oidc.client;
+  return client !== undefined && typeof grantType === 'string' && !client.grantTypeAllowed(grantType);
+}
+
+/**
+ * RFC 6749 §5.2 names two cases the engine answers as `invalid_request`: a grant type the
+ * client is not registered for (`unauthorized_client`) and a request with no client
+ * authentication (401 `invalid_client`). Decided from the request and the client, not from
+ * the engine's wording.
+ */
+function tokenEndpointCodes(ctx: KoaContextWithOIDC): void {
+  const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;
+  if (ctx.status !== 400 || body?.error !== 'invalid_request' || !('oidc' in ctx)) return;
+  if (grantNotAllowed(ctx)) {
+    ctx.body = { ...body, error: 'unauthorized_client' };
+  } else if (presentedNoClient(ctx)) {
+    ctx.status = 401;
+    ctx.body = errorBody('invalid_client', 'client authentication is required');
+  }
+}
+
+/**
+ * What the engine does not route is JSON, never an HTML page: a 405 with `Allow` for an
+ * endpoint asked with the wrong method (RFC 9110 §15.5.6), a 404 otherwise.
+ */
+function unroutedAsJson(ctx: KoaContextWithOIDC): void {
+  if (ctx.status !== 404 || ctx.body !== undefined) return;
+  const allowed = METHODS_BY_PATH.get(ctx.path);
+  if (allowed !== undefined) {
+    ctx.status = 405;
+    ctx.set('Allow', allowed);
+    ctx.body = errorBody('invalid_request', `use ${allowed.replace(', OPTIONS', '')} on this endpoint`);
+    return;
+  }
+  ctx.status = 404;
+  ctx.body = NOT_FOUND;
+}
+
+/** The engine middleware that applies the rules above to every answer the engine gives. */
+export const rfc6749Answers: KoaMiddleware = async (ctx, next) => {
+  await next();
+  const oidcCtx = ctx as KoaContextWithOIDC;
+  if (ctx.path === routes.token) tokenEndpointCodes(oidcCtx);
+  unroutedAsJson(oidcCtx);
+};
+
+/** Logs the detail of every `server_error` the engine answers (the client sees none of it). */
+export function logServerErrors(provider: Provider, logger: Logger): void {
+  provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
+}

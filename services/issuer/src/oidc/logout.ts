@@ -1,0 +1,28 @@
+import type { KoaContextWithOIDC } from 'oidc-provider';
+
+import { escapeHtml, renderPage } from '../interactions/layout.js';
+import { respond } from './error-page.js';
+
+/**
+ * The pages of RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2–3): the engine
+ * ends the session once the user confirms with its form.
+ */
+/** RP-initiated logout: asks before ending the session. `form` is the engine's hidden form. */
+export async function logoutSource(ctx: KoaContextWithOIDC, form: string): Promise<void> {
+  const name = ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId;
+  respond(
+    ctx,
+    renderPage(
+      'Sign out',
+      `<h1>Sign out?</h1>
+<p>${name === undefined ? 'You will be signed out of Sigil.' : `<strong>${escapeHtml(name)}</strong> asks to sign you out.`}</p>
+${form}
+<button type="submit" form="op.logoutForm" name="logout" value="yes">Sign out</button>
+<button type="submit" form="op.logoutForm" class="secondary">Stay signed in</button>`,
+    ),
+  );
+}
+
+export async function postLogoutSuccessSource(ctx: KoaContextWithOIDC): Promise<void> {
+  respond(ctx, renderPage('Signed out', '<h1>You are signed out</h1><p>You can close this window.</p>'));
+}

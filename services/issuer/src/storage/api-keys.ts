@@ -1,0 +1,81 @@
+import type { Knex } from 'knex';
+
+import type { ApiKeyRecord, ApiKeyStore, ApiKeyToInsert, ApiKeyWithSecret } from '../domain/api-keys.js';
+
+/** The `api_keys` table. */
+interface ApiKeyRow {
+  id: string;
+  name: string;
+  owner: string | null;
+  secret_hash: string;
+  scopes: string[];
+  roles: string[];
+  expires_at: Date | null;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+  created_at: Date;
+}
+
+const date = (value: Date | null) => (value === null ? null : new Date(value));
+
+function toRecord(row: ApiKeyRow): ApiKeyWithSecret {
+  return {
+    id: row.id,
+    name: row.name,
+    owner: row.owner,
+    secretHash: row.secret_hash,
+    scopes: row.scopes,
+    roles: row.roles,
+    expiresAt: date(row.expires_at),
+    lastUsedAt: date(row.last_used_at),
+    revokedAt: date(row.revoked_at),
+    createdAt: new Date(row.created_at),
+  };
+}
+
+function withoutSecret({ secretHash: _secretHash, ...record }: ApiKeyWithSecret): ApiKeyRecord {
+  return record;
+}
+
+/** API keys in PostgreSQL (or PGlite). */
+export function createApiKeyStore(db: Knex): ApiKeyStore {
+  return {
+    async insert(apiKey: ApiKeyToInsert) {
+      const [row] = await db('api_keys')
+        .insert({
+          id: apiKey.id,
+          name: apiKey.name,
+          owner: apiKey.owner,
+          secret_hash: apiKey.secretHash,
+          scopes: JSON.stringify(apiKey.scopes),
+          roles: JSON.stringify(apiKey.roles),
+          expires_at: apiKey.expiresAt,
+        })
+        .returning<ApiKeyRow[]>('*');
+      if (row === undefined) throw new Error('insert returned no row');
+      return withoutSecret(toRecord(row));
+    },
+
+    async list() {
+      const rows = await db<ApiKeyRow>('api_keys').select('*').orderBy('created_at').orderBy('id');
+      return rows.map((row) => withoutSecret(toRecord(row)));
+    },
+
+    async revoke(id) {
+      const [row] = await db('api_keys')
+        .where({ id })
+        .update({ revoked_at: db.raw('coalesce(revoked_at, now())') })
+        .returning<ApiKeyRow[]>('*');
+      return row === undefined ? undefined : withoutSecret(toRecord(row));
+    },
+
+    async find(id) {
+      const row = await db<ApiKeyRow>('api_keys').where({ id }).first();
+      return row === undefined ? undefined : toRecord(row);
+    },
+
+    async recordUse(id, at) {
+      await db('api_keys').where({ id }).update({ last_used_at: at });
+    },
+  };
+}

@@ -1,0 +1,23 @@
+import type { Knex } from 'knex';
+
+import type { AuditStore } from '../domain/audit.js';
+import { prepared } from './prepared.js';
+
+/** The `auth_events` table. */
+export function createAuditStore(db: Knex): AuditStore {
+  return {
+    // a named statement: every sign-in writes one
+    async append(event) {
+      await db
+        .raw('INSERT INTO auth_events (event, user_id, username, client_id, ip, detail) VALUES (?, ?, ?, ?, ?, ?)', [
+          event.event,
+          event.userId ?? null,
+          event.username ?? null,
+          event.clientId ?? null,
+          event.ip ?? null,
+          event.detail === undefined ? null : JSON.stringify(event.detail),
+        ])
+        .options(prepared('record_auth_event'));
+    },
+  };
+}

@@ -1,0 +1,68 @@
+import type { Knex } from 'knex';
+
+import type { ClientStore, ClientToInsert, ClientWithSecret, GrantType } from '../domain/clients.js';
+
+/** The `clients` table (its trigger announces every change: see changes.ts). */
+interface ClientRow {
+  id: string;
+  name: string;
+  secret_hash: string | null;
+  grant_types: GrantType[];
+  scopes: string[];
+  roles: string[];
+  redirect_uris: string[];
+  resources: string[];
+  public: boolean;
+  first_party: boolean;
+  created_at: Date;
+}
+
+function toRecord(row: ClientRow): ClientWithSecret {
+  return {
+    id: row.id,
+    name: row.name,
+    secretHash: row.secret_hash,
+    grants: row.grant_types,
+    scopes: row.scopes,
+    roles: row.roles,
+    redirectUris: row.redirect_uris,
+    resources: row.resources,
+    public: row.public,
+    firstParty: row.first_party,
+    createdAt: new Date(row.created_at),
+  };
+}
+
+/** Registered clients in PostgreSQL (or PGlite). */
+export function createClientStore(db: Knex): ClientStore {
+  return {
+    async insert(client: ClientToInsert) {
+      const [row] = await db('clients')
+        .insert({
+          id: client.id,
+          name: client.name,
+          secret_hash: client.secretHash,
+          grant_types: JSON.stringify(client.grants),
+          scopes: JSON.stringify(client.scopes),
+          roles: JSON.stringify(client.roles),
+          redirect_uris: JSON.stringify(client.redirectUris),
+          resources: JSON.stringify(client.resources),
+          public: client.public,
+          first_party: client.firstParty,
+        })
+        .returning<ClientRow[]>('*');
+      if (row === undefined) throw new Error('insert returned no row');
+      return toRecord(row);
+    },
+
+    async list() {
+      const rows = await db<ClientRow>('clients').select('*').orderBy('created_at').orderBy('id');
+      return rows.map(toRecord);
+    },
+
+    async find(id) {
+      const row = await db<ClientRow>('clients').where({ id }).first();
+      return row === undefined ? undefined : toRecord(row);
+    },
+  };
+}

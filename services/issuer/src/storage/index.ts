@@ -1,0 +1,39 @@
+import type { Knex } from 'knex';
+
+import type { DomainStores } from '../domain/stores.js';
+import { createApiKeyStore } from './api-keys.js';
+import { createAuditStore } from './audit.js';
+import { createClientStore } from './clients.js';
+import { createThrottleStore } from './login-throttle.js';
+import { createPayloadStore, type PayloadStore } from './payloads.js';
+import { databaseReachable } from './readiness.js';
+import { createUserStore } from './users.js';
+
+/** Every store, over one database handle. */
+export interface Stores extends DomainStores {
+  /** The engine's models. */
+  readonly payloads: PayloadStore;
+  /** Whether the database answers within `timeoutMs` (readiness). */
+  reachable(timeoutMs: number): Promise<boolean>;
+}
+
+/**
+ * The stores over `db`: the only place SQL is written.
+ *
+ * @example
+ * ```ts
+ * const stores = createStores(database.knex);
+ * const clients = await listClients(stores.clients);
+ * ```
+ */
+export function createStores(db: Knex): Stores {
+  return {
+    users: createUserStore(db),
+    clients: createClientStore(db),
+    apiKeys: createApiKeyStore(db),
+    throttle: createThrottleStore(db),
+    audit: createAuditStore(db),
+    payloads: createPayloadStore(db),
+    reachable: (timeoutMs) => databaseReachable(db, timeoutMs),
+  };
+}

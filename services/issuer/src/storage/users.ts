@@ -1,0 +1,139 @@
+import type { Knex } from 'knex';
+import { z } from 'zod';
+
+import { UserConflictError, type LoginCandidate, type UserRecord, type UserStore, type UserToInsert } from '../domain/users.js';
+import { prepared } from './prepared.js';
+
+/** The `users` table, with `user_roles` (and `roles`, the names in use). */
+interface UserRow {
+  id: string;
+  username: string;
+  email: string | null;
+  password_hash: string;
+  disabled: boolean;
+  created_at: Date;
+}
+
+/** SQL: the roles (sorted, `{}` for none) of the user row aliased `u`. */
+const ROLES_OF_U = `coalesce((SELECT array_agg(r.role ORDER BY r.role) FROM user_roles r WHERE r.user_id = u.id), '{}')`;
+
+function toRecord(row: Omit<UserRow, 'password_hash'>, roles: readonly string[]): UserRecord {
+  return { id: row.id, username: row.username, email: row.email, roles, disabled: row.disabled, createdAt: new Date(row.created_at) };
+}
+
+async function rolesOf(db: Knex, userIds: string[]): Promise<Map<string, string[]>> {
+  const rows = userIds.length === 0 ? [] : await db('user_roles').whereIn('user_id', userIds).orderBy('role').select<{ user_id: string; role: string }[]>('user_id', 'role');
+  const roles = new Map<string, string[]>();
+  for (const row of rows) roles.set(row.user_id, [...(roles.get(row.user_id) ?? []), row.role]);
+  return roles;
+}
+
+/** Replaces a user's roles inside `trx`, creating roles that don't exist yet. */
+async function assignRoles(trx: Knex.Transaction, userId: string, roles: readonly string[]): Promise<void> {
+  await trx('user_roles').where({ user_id: userId }).delete();
+  if (roles.length === 0) return;
+  await trx('roles').insert(roles.map((name) => ({ name }))).onConflict('name').ignore();
+  await trx('user_roles').insert(roles.map((role) => ({ user_id: userId, role })));
+}
+
+function byUsername(db: Knex, username: string) {
+  return db<UserRow>('users').whereRaw('lower(username) = lower(?)', [username]);
+}
+
+/**
+ * SQL for one user with its roles as a single JSON value (NULL when there is none), to be read
+ * in the same round trip as something that names the user (`userFromJson` turns it back into a
+ * record). `idText` is an SQL expression of type text; a value that is not a UUID matches no one.
+ */
+export function userJsonSql(idText: string): string {
+  return `(SELECT json_build_object('id', u.id, 'username', u.username, 'email', u.email, 'disabled', u.disabled, 'created_at', u.created_at,
+      'roles', ${ROLES_OF_U})
+    FROM users u
+    WHERE u.id = CASE WHEN ${idText} ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN (${idText})::uuid END)`;
+}
+
+const userJsonSchema = z.object({
+  id: z.string(),
+  username: z.string(),
+  email: z.string().nullable(),
+  disabled: z.boolean(),
+  created_at: z.string(),
+  roles: z.array(z.string()),
+});
+
+/** The record of a user read through `userJsonSql` (`null`: no such user). */
+export function userFromJson(json: unknown): UserRecord | undefined {
+  if (json === null || json === undefined) return undefined;
+  const row = userJsonSchema.parse(json);
+  return { id: row.id, username: row.username, email: row.email, roles: row.roles, disabled: row.disabled, createdAt: new Date(row.created_at) };
+}
+
+/** Users and their roles in PostgreSQL (or PGlite). */
+export function createUserStore(db: Knex): UserStore {
+  return {
+    insert: (user: UserToInsert) =>
+      db.transaction(async (trx) => {
+        if ((await byUsername(trx, user.username).first()) !== undefined) {
+          throw new UserConflictError(`the username ${user.username} is taken`);
+        }
+        const [row] = await trx('users')
+          .insert({ id: user.id, username: user.username, email: user.email, password_hash: user.passwordHash })
+          .returning<UserRow[]>('*');
+        if (row === undefined) throw new Error('insert returned no row');
+        await assignRoles(trx, row.id, user.roles);
+        return toRecord(row, [...user.roles].sort());
+      }),
+
+    async list() {
+      const rows = await db<UserRow>('users').select('*').orderBy('created_at').orderBy('id');
+      const roles = await rolesOf(db, rows.map((row) => row.id));
+      return rows.map((row) => toRecord(row, roles.get(row.id) ?? []));
+    },
+
+    replaceRoles: (username, roles) =>
+      db.transaction(async (trx) => {
+        const row = await byUsername(trx, username).forUpdate().first();
+        if (row === undefined) return undefined;
+        await assignRoles(trx, row.id, roles);
+        await trx('users').where({ id: row.id }).update({ updated_at: trx.fn.now() });
+        return toRecord(row, [...roles].sort());
+      }),
+
+    async setDisabled(username, disabled) {
+      const [row] = await db('users')
+        .whereRaw('lower(username) = lower(?)', [username])
+        .update({ disabled, updated_at: db.fn.now() })
+        .returning<UserRow[]>('*');
+      if (row === undefined) return undefined;
+      return toRecord(row, (await rolesOf(db, [row.id])).get(row.id) ?? []);
+    },
+
+    // a named statement: every sign-in reads one
+    async findLoginCandidate(username): Promise<LoginCandidate | undefined> {
+      const { rows } = await db
+        .raw<{ rows: (UserRow & { roles: string[] })[] }>(
+          `SELECT u.id, u.username, u.email, u.password_hash, u.disabled, u.created_at, ${ROLES_OF_U} AS roles
+           FROM users u WHERE lower(u.username) = lower(?) LIMIT 1`,
+          [username],
+        )
+        .options(prepared('login_candidate'));
+      const row = rows[0];
+      return row === undefined ? undefined : { ...toRecord(row, row.roles), passwordHash: row.password_hash };
+    },
+
+    async findById(id) {
+      const { rows } = await db
+        .raw<{ rows: (Omit<UserRow, 'password_hash'> & { roles: string[] })[] }>(
+          `SELECT u.id, u.username, u.email, u.disabled, u.created_at, ${ROLES_OF_U} AS roles FROM users u WHERE u.id = ?`,
+          [id],
+        )
+        .options(prepared('user_by_id'));
+      const row = rows[0];
+      return row === undefined ? undefined : toRecord(row, row.roles);
+    },
+
+    async updatePasswordHash(id, passwordHash) {
+      await db('users').where({ id }).update({ password_hash: passwordHash, updated_at: db.fn.now() });
+    },
+  };
+}
