@@ -12,7 +12,8 @@ export function generateId(): string {
 
 /**
  * SHA-256 of a server-generated secret, hex. A fast hash is right here: the secret has
- * 256 bits of entropy, so there is nothing for a slow hash to protect (ENGINE-NOTES).
+ * 256 bits of entropy, so there is nothing for a slow hash to protect, and a fast one keeps client
+ * authentication cheap (docs/security.md, K2).
  */
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');

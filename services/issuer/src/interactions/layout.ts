@@ -40,7 +40,7 @@ export interface RenderedPage {
 
 /**
  * A complete page: accessible, usable without JavaScript and at phone width. Its CSP allows
- * nothing but its own style, forms posting to `formAction` sources, and no framing (S9).
+ * nothing but its own style, forms posting to `formAction` sources, and no framing (RFC 9700 §4.16).
  */
 export function renderPage(title: string, body: string, formAction: readonly string[] = []): RenderedPage {
   const nonce = randomBytes(16).toString('base64');

@@ -43,92 +43,117 @@ export interface ChangeFeed {
  * feed.subscribe('clients', (id) => (id === EVERYTHING ? cache.clear() : cache.delete(id)));
  */
 export async function startChangeFeed(database: Pick<Database, 'listen' | 'knex'>, options: ChangeFeedOptions = {}): Promise<ChangeFeed> {
-  const heartbeatMs = options.heartbeatMs ?? 10_000;
-  const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 3000;
-  const listeners = new Map<string, ((id: string) => void)[]>();
-  let listening = false;
-  let heard = false;
-  let live = false;
-  let closed = false;
-  /** The heartbeat on its way, if any. */
-  let pending: { nonce: string; timer: NodeJS.Timeout; arrived: () => void } | undefined;
+  const feed = new HeartbeatFeed(database, options.heartbeatMs ?? 10_000, options.heartbeatTimeoutMs ?? 3000);
+  await feed.start();
+  return feed;
+}
 
-  const tell = (table: string, id: string) => {
-    for (const listener of listeners.get(table) ?? []) listener(id);
-  };
-  const update = () => {
-    const now = listening && heard && !closed;
-    if (now === live) return;
-    live = now;
-    for (const table of listeners.keys()) tell(table, EVERYTHING);
-  };
+/** The heartbeat on its way: its nonce, its timeout and whoever waits for it. */
+interface PendingBeat {
+  readonly nonce: string;
+  readonly timer: NodeJS.Timeout;
+  readonly arrived: () => void;
+}
 
-  const beat = (): Promise<void> =>
-    new Promise((resolve) => {
-      if (closed) {
+class HeartbeatFeed implements ChangeFeed {
+  readonly #listeners = new Map<string, ((id: string) => void)[]>();
+  #listening = false;
+  #heard = false;
+  #live = false;
+  #closed = false;
+  #pending: PendingBeat | undefined;
+  #heartbeats: NodeJS.Timeout | undefined;
+  #stop: (() => Promise<void>) | undefined;
+
+  constructor(
+    private readonly database: Pick<Database, 'listen' | 'knex'>,
+    private readonly heartbeatMs: number,
+    private readonly heartbeatTimeoutMs: number,
+  ) {}
+
+  get live(): boolean {
+    return this.#live;
+  }
+
+  subscribe(table: string, listener: (id: string) => void): void {
+    this.#listeners.set(table, [...(this.#listeners.get(table) ?? []), listener]);
+  }
+
+  async start(): Promise<void> {
+    this.#stop = await this.database.listen(CHANGES_CHANNEL, (payload) => this.#received(payload), (listening) => this.#listeningChanged(listening));
+    await this.#beat();
+    this.#heartbeats = setInterval(() => void this.#beat(), this.heartbeatMs);
+    this.#heartbeats.unref();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#heartbeats);
+    if (this.#pending !== undefined) clearTimeout(this.#pending.timer);
+    this.#update();
+    await this.#stop?.();
+  }
+
+  #tell(table: string, id: string): void {
+    for (const listener of this.#listeners.get(table) ?? []) listener(id);
+  }
+
+  /** Live or not, from what is known now; every subscriber hears {@link EVERYTHING} on a change. */
+  #update(): void {
+    const now = this.#listening && this.#heard && !this.#closed;
+    if (now === this.#live) return;
+    this.#live = now;
+    for (const table of this.#listeners.keys()) this.#tell(table, EVERYTHING);
+  }
+
+  /** Sends a heartbeat through the pool; resolves when it comes back or times out. */
+  #beat(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.#closed) {
         resolve();
         return;
       }
-      if (pending !== undefined) clearTimeout(pending.timer);
+      if (this.#pending !== undefined) clearTimeout(this.#pending.timer);
       const nonce = randomUUID();
       const timer = setTimeout(() => {
-        if (pending?.nonce !== nonce) return;
-        pending = undefined;
-        heard = false;
-        update();
+        if (this.#pending?.nonce !== nonce) return;
+        this.#pending = undefined;
+        this.#heard = false;
+        this.#update();
         resolve();
-      }, heartbeatTimeoutMs);
+      }, this.heartbeatTimeoutMs);
       timer.unref();
-      pending = { nonce, timer, arrived: resolve };
-      database.knex.raw('SELECT pg_notify(?, ?)', [CHANGES_CHANNEL, `${HEARTBEAT}:${nonce}`]).catch(() => {
+      this.#pending = { nonce, timer, arrived: resolve };
+      this.database.knex.raw('SELECT pg_notify(?, ?)', [CHANGES_CHANNEL, `${HEARTBEAT}:${nonce}`]).catch(() => {
         // the database is unreachable: the timeout marks the feed not live
       });
     });
+  }
 
-  const stop = await database.listen(
-    CHANGES_CHANNEL,
-    (payload) => {
-      const colon = payload.indexOf(':');
-      if (colon <= 0) return;
-      const table = payload.slice(0, colon);
-      const id = payload.slice(colon + 1);
-      if (table !== HEARTBEAT) {
-        tell(table, id);
-        return;
-      }
-      if (pending?.nonce !== id) return;
-      clearTimeout(pending.timer);
-      const { arrived } = pending;
-      pending = undefined;
-      heard = true;
-      update();
-      arrived();
-    },
-    (now) => {
-      listening = now;
-      if (!now) heard = false;
-      update();
-      // back: prove it with a heartbeat before trusting it again
-      if (now) void beat();
-    },
-  );
-  await beat();
-  const heartbeats = setInterval(() => void beat(), heartbeatMs);
-  heartbeats.unref();
+  /** A notification: a changed row (`table:id`), or one of our heartbeats. */
+  #received(payload: string): void {
+    const colon = payload.indexOf(':');
+    if (colon <= 0) return;
+    const table = payload.slice(0, colon);
+    const id = payload.slice(colon + 1);
+    if (table !== HEARTBEAT) {
+      this.#tell(table, id);
+      return;
+    }
+    const pending = this.#pending;
+    if (pending?.nonce !== id) return;
+    clearTimeout(pending.timer);
+    this.#pending = undefined;
+    this.#heard = true;
+    this.#update();
+    pending.arrived();
+  }
 
-  return {
-    get live() {
-      return live;
-    },
-    subscribe(table, listener) {
-      listeners.set(table, [...(listeners.get(table) ?? []), listener]);
-    },
-    async close() {
-      closed = true;
-      clearInterval(heartbeats);
-      if (pending !== undefined) clearTimeout(pending.timer);
-      update();
-      await stop();
-    },
-  };
+  #listeningChanged(listening: boolean): void {
+    this.#listening = listening;
+    if (!listening) this.#heard = false;
+    this.#update();
+    // back: prove it with a heartbeat before trusting it again
+    if (listening) void this.#beat();
+  }
 }

@@ -89,102 +89,107 @@ function columns({ type, id, payload, expiresAt }: PayloadToStore): (string | Da
 
 /** The engine's models in PostgreSQL (or PGlite). The statements every token request runs are named prepared statements. */
 export function createPayloadStore(db: Knex): PayloadStore {
-  const revokeGrant = async (grantId: string) => {
-    await db(TABLE)
+  return new KnexPayloadStore(db);
+}
+
+class KnexPayloadStore implements PayloadStore {
+  constructor(private readonly db: Knex) {}
+
+  async upsert(instance: PayloadToStore): Promise<void> {
+    await this.db.raw(`INSERT INTO ${TABLE} ${UPSERT_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, NULL) ${ON_CONFLICT_REPLACE}`, columns(instance)).options(prepared('upsert_payload'));
+  }
+
+  async find(type: string, by: PayloadLookup, value: string): Promise<StoredPayload | undefined> {
+    const { rows } = await this.db
+      .raw<{ rows: PayloadRow[] }>(`SELECT payload, expires_at, consumed_at FROM ${TABLE} WHERE type = ? AND ${by} = ? LIMIT 1`, [type, value] as const)
+      .options(prepared(`payload_by_${by}`));
+    const row = rows[0];
+    return row === undefined ? undefined : stored(row.payload, row.expires_at, row.consumed_at);
+  }
+
+  async findRefreshToken(id: string): Promise<RefreshTokenWithContext | undefined> {
+    const { rows } = await this.db
+      .raw<{ rows: RefreshTokenRow[] }>(
+        `SELECT t.payload, t.expires_at, t.consumed_at,
+           g.payload AS grant_payload, g.expires_at AS grant_expires_at, g.consumed_at AS grant_consumed_at,
+           ${userJsonSql("t.payload->>'accountId'")} AS account
+         FROM ${TABLE} t
+         LEFT JOIN ${TABLE} g ON g.type = 'Grant' AND g.id = t.grant_id
+         WHERE t.type = 'RefreshToken' AND t.id = ?
+         LIMIT 1`,
+        [id],
+      )
+      .options(prepared('find_refresh_token'));
+    const row = rows[0];
+    if (row === undefined) return undefined;
+    return {
+      token: stored(row.payload, row.expires_at, row.consumed_at),
+      grant: row.grant_payload === null ? undefined : stored(row.grant_payload, row.grant_expires_at, row.grant_consumed_at),
+      account: userFromJson(row.account),
+    };
+  }
+
+  async consume(type: string, id: string): Promise<boolean> {
+    const consumed = await this.db
+      .raw<{ rows: unknown[] }>(`UPDATE ${TABLE} SET consumed_at = CURRENT_TIMESTAMP WHERE type = ? AND id = ? AND consumed_at IS NULL RETURNING id`, [type, id])
+      .options(prepared('consume_payload'));
+    return consumed.rows.length > 0;
+  }
+
+  async rotateRefreshToken(predecessorId: string, successor: PayloadToStore): Promise<boolean> {
+    const inserted = await this.db
+      .raw<{ rows: unknown[] }>(
+        `WITH consumed AS (
+           UPDATE ${TABLE} SET consumed_at = CURRENT_TIMESTAMP WHERE type = 'RefreshToken' AND id = ? AND consumed_at IS NULL RETURNING id
+         )
+         INSERT INTO ${TABLE} ${UPSERT_COLUMNS}
+         SELECT ?, ?, ?::jsonb, ?, ?, ?, ?::timestamptz, NULL WHERE EXISTS (SELECT 1 FROM consumed)
+         ${ON_CONFLICT_REPLACE}
+         RETURNING id`,
+        [predecessorId, ...columns(successor)],
+      )
+      .options(prepared('rotate_refresh_token'));
+    return inserted.rows.length > 0;
+  }
+
+  async revokeGrantOf(type: string, id: string): Promise<void> {
+    const row = await this.db(TABLE).select<{ grant_id: string | null }[]>('grant_id').where({ type, id }).first();
+    if (row?.grant_id) await this.revokeGrant(row.grant_id);
+  }
+
+  async destroy(type: string, id: string): Promise<void> {
+    await this.db(TABLE).where({ type, id }).delete();
+  }
+
+  async destroyByGrant(type: string, grantId: string): Promise<void> {
+    await this.db(TABLE).where({ type, grant_id: grantId }).delete();
+  }
+
+  async grantAlive(grantId: string, now: Date): Promise<boolean> {
+    const row = await this.db(TABLE)
+      .where({ type: 'Grant', id: grantId })
+      .andWhere((query) => query.whereNull('expires_at').orWhere('expires_at', '>', now))
+      .first('id');
+    return row !== undefined;
+  }
+
+  async sweepExpired(batchSize = 1000): Promise<number> {
+    let total = 0;
+    for (;;) {
+      // returning() rather than delete()'s count: knex-pglite returns no count for deletes
+      const removed = await this.db(TABLE)
+        .whereIn('ctid', this.db(TABLE).select('ctid').where('expires_at', '<', this.db.fn.now()).limit(batchSize))
+        .delete()
+        .returning('id');
+      total += removed.length;
+      if (removed.length < batchSize) return total;
+    }
+  }
+
+  private async revokeGrant(grantId: string): Promise<void> {
+    await this.db(TABLE)
       .where({ grant_id: grantId })
       .orWhere((query) => query.where({ type: 'Grant', id: grantId }))
       .delete();
-  };
-  return {
-    async upsert(instance) {
-      await db.raw(`INSERT INTO ${TABLE} ${UPSERT_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, NULL) ${ON_CONFLICT_REPLACE}`, columns(instance)).options(prepared('upsert_payload'));
-    },
-
-    async find(type, by, value) {
-      const { rows } = await db
-        .raw<{ rows: PayloadRow[] }>(`SELECT payload, expires_at, consumed_at FROM ${TABLE} WHERE type = ? AND ${by} = ? LIMIT 1`, [type, value] as const)
-        .options(prepared(`payload_by_${by}`));
-      const row = rows[0];
-      return row === undefined ? undefined : stored(row.payload, row.expires_at, row.consumed_at);
-    },
-
-    async findRefreshToken(id) {
-      const { rows } = await db
-        .raw<{ rows: RefreshTokenRow[] }>(
-          `SELECT t.payload, t.expires_at, t.consumed_at,
-             g.payload AS grant_payload, g.expires_at AS grant_expires_at, g.consumed_at AS grant_consumed_at,
-             ${userJsonSql("t.payload->>'accountId'")} AS account
-           FROM ${TABLE} t
-           LEFT JOIN ${TABLE} g ON g.type = 'Grant' AND g.id = t.grant_id
-           WHERE t.type = 'RefreshToken' AND t.id = ?
-           LIMIT 1`,
-          [id],
-        )
-        .options(prepared('find_refresh_token'));
-      const row = rows[0];
-      if (row === undefined) return undefined;
-      return {
-        token: stored(row.payload, row.expires_at, row.consumed_at),
-        grant: row.grant_payload === null ? undefined : stored(row.grant_payload, row.grant_expires_at, row.grant_consumed_at),
-        account: userFromJson(row.account),
-      };
-    },
-
-    async consume(type, id) {
-      const consumed = await db
-        .raw<{ rows: unknown[] }>(`UPDATE ${TABLE} SET consumed_at = CURRENT_TIMESTAMP WHERE type = ? AND id = ? AND consumed_at IS NULL RETURNING id`, [type, id])
-        .options(prepared('consume_payload'));
-      return consumed.rows.length > 0;
-    },
-
-    async rotateRefreshToken(predecessorId, successor) {
-      const inserted = await db
-        .raw<{ rows: unknown[] }>(
-          `WITH consumed AS (
-             UPDATE ${TABLE} SET consumed_at = CURRENT_TIMESTAMP WHERE type = 'RefreshToken' AND id = ? AND consumed_at IS NULL RETURNING id
-           )
-           INSERT INTO ${TABLE} ${UPSERT_COLUMNS}
-           SELECT ?, ?, ?::jsonb, ?, ?, ?, ?::timestamptz, NULL WHERE EXISTS (SELECT 1 FROM consumed)
-           ${ON_CONFLICT_REPLACE}
-           RETURNING id`,
-          [predecessorId, ...columns(successor)],
-        )
-        .options(prepared('rotate_refresh_token'));
-      return inserted.rows.length > 0;
-    },
-
-    async revokeGrantOf(type, id) {
-      const row = await db(TABLE).select<{ grant_id: string | null }[]>('grant_id').where({ type, id }).first();
-      if (row?.grant_id) await revokeGrant(row.grant_id);
-    },
-
-    async destroy(type, id) {
-      await db(TABLE).where({ type, id }).delete();
-    },
-
-    async destroyByGrant(type, grantId) {
-      await db(TABLE).where({ type, grant_id: grantId }).delete();
-    },
-
-    async grantAlive(grantId, now) {
-      const row = await db(TABLE)
-        .where({ type: 'Grant', id: grantId })
-        .andWhere((query) => query.whereNull('expires_at').orWhere('expires_at', '>', now))
-        .first('id');
-      return row !== undefined;
-    },
-
-    async sweepExpired(batchSize = 1000) {
-      let total = 0;
-      for (;;) {
-        // returning() rather than delete()'s count: knex-pglite returns no count for deletes
-        const removed = await db(TABLE)
-          .whereIn('ctid', db(TABLE).select('ctid').where('expires_at', '<', db.fn.now()).limit(batchSize))
-          .delete()
-          .returning('id');
-        total += removed.length;
-        if (removed.length < batchSize) return total;
-      }
-    },
-  };
+  }
 }
