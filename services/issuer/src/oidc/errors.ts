@@ -45,6 +45,17 @@ export class TooManyAttempts extends errors.OIDCProviderError {
   }
 }
 
+/** The one description for a wrong password, an unknown user and a disabled user (no user enumeration). */
+export const INVALID_CREDENTIALS = 'invalid username or password';
+
+/** `invalid_grant` for a failed sign-in (RFC 6749 §5.2: the resource owner credentials are invalid). */
+export class InvalidCredentials extends errors.InvalidGrant {
+  constructor() {
+    super();
+    Object.assign(this, { error_description: INVALID_CREDENTIALS });
+  }
+}
+
 /** The methods each engine endpoint answers, for 405 answers. */
 const METHODS_BY_PATH: ReadonlyMap<string, string> = new Map([
   [routes.token, 'POST, OPTIONS'],

@@ -5,7 +5,7 @@ import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provi
 
 import type { PasswordHasher } from '../../domain/passwords.js';
 import { signIn, type SignInResult, type SignInStores } from '../../domain/sign-in.js';
-import { TooManyAttempts } from '../errors.js';
+import { InvalidCredentials, TooManyAttempts } from '../errors.js';
 import { readAheadOf } from '../request-read-ahead.js';
 import { defaultResource, type ResourceServerResolver } from '../resource-indicators.js';
 
@@ -20,9 +20,6 @@ export const grantType = 'password';
 
 /** Parameters the engine keeps for this grant (any other is stripped); `resource` must be listed. */
 export const parameters = ['username', 'password', 'scope', 'resource'];
-
-/** The one description for a wrong password, an unknown user and a disabled user. */
-export const INVALID_CREDENTIALS = 'invalid username or password';
 
 export interface PasswordGrantDependencies {
   readonly stores: SignInStores;
@@ -91,7 +88,7 @@ export function handler(provider: Provider, { stores, hasher, resolveResourceSer
       throw new TooManyAttempts();
     }
     if (result.outcome === 'invalid') {
-      throw Object.assign(new errors.InvalidGrant(), { error_description: INVALID_CREDENTIALS });
+      throw new InvalidCredentials();
     }
 
     // the engine asks for this user again (account, token roles): it was just read
