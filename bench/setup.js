@@ -49,7 +49,7 @@ const PROVISION_IN_FLIGHT = 8;
  * @typedef {object} Session
  * @property {Child[]} children every child started, in start order
  * @property {(name: string, run: () => Promise<void> | void) => void} onCleanUp registers how a resource is released
- * @property {() => Promise<void>} cleanUp releases every resource, newest first (the first call only)
+ * @property {() => Promise<void>} cleanUp releases every resource, newest first; a later call waits for the same clean-up
  * @property {() => void} disarm stops the watchdog
  */
 
@@ -63,10 +63,7 @@ export function openSession(quick) {
   const watchdogMs = (quick ? 4 : 10) * 60_000;
   /** @type {{ name: string, run: () => Promise<void> | void }[]} */
   const cleanups = [];
-  let cleanedUp = false;
-  const cleanUp = async () => {
-    if (cleanedUp) return;
-    cleanedUp = true;
+  const releaseAll = async () => {
     for (const { name, run } of cleanups.reverse()) {
       try {
         await run();
@@ -75,8 +72,14 @@ export function openSession(quick) {
       }
     }
   };
+  /** @type {Promise<void> | null} */
+  let releasing = null;
+  // every caller waits for the one clean-up: the run's own end must not exit while a signal's is under way
+  const cleanUp = () => (releasing ??= releaseAll());
+  // `on`, not `once`: signal-exit (which the issuer's storage/db.js brings in through proper-lockfile)
+  // raises the signal again, killing the process mid-clean-up, when its listeners are the only ones left
   for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM'])) {
-    process.once(signal, () => {
+    process.on(signal, () => {
       progress(`${signal}: stopping`);
       void cleanUp().then(() => process.exit(130));
     });
