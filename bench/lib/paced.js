@@ -7,12 +7,12 @@
  * quietly lowering the rate (no coordinated omission).
  *
  * Why not autocannon's `overallRate`: autocannon 9 gives each connection a quota per second that
- * it sends back to back as soon as the second starts, then pauses (at 80 % of the peak: full
- * load for ~0.8 s of every second), and its latency correction uses a 1 ms "expected interval"
- * (ceil(1/rate)) that adds made-up samples to the histogram. Both skew p99.
+ * it sends back to back as soon as the second starts, then pauses, and its latency correction
+ * uses a 1 ms "expected interval" (ceil(1/rate)) that adds made-up samples to the histogram.
+ * Both skew p99.
  *
- * HTTP/1.1 over raw sockets with requests built once (as autocannon does), so the generator
- * costs the servers as little CPU as autocannon; `node:http` costs about three times as much.
+ * HTTP/1.1 over raw sockets with requests built once (as autocannon does), so that the generator
+ * takes as little CPU from the servers as autocannon; bench/README.md says what node:http takes.
  */
 import net from 'node:net';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
