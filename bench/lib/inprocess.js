@@ -34,7 +34,7 @@ export function rawRs256(ms) {
 
 /**
  * Raw argon2id verifies per second with `concurrency` verifies in flight (libuv's pool does
- * the work, so with the default 4 threads this keeps both cores busy), for `ms`.
+ * the work, on as many threads at once as it has), for `ms`.
  * @param {{ memoryKib: number, timeCost: number, parallelism: number }} parameters
  * @param {number} concurrency
  * @param {number} ms

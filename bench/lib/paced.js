@@ -7,12 +7,12 @@
  * quietly lowering the rate (no coordinated omission).
  *
  * Why not autocannon's `overallRate`: autocannon 9 gives each connection a quota per second that
- * it sends back to back as soon as the second starts, then pauses (at 80 % of the peak: full
- * load for ~0.8 s of every second), and its latency correction uses a 1 ms "expected interval"
- * (ceil(1/rate)) that adds made-up samples to the histogram. Both skew p99.
+ * it sends back to back as soon as the second starts, then pauses, and its latency correction
+ * uses a 1 ms "expected interval" (ceil(1/rate)) that adds made-up samples to the histogram.
+ * Both skew p99.
  *
- * HTTP/1.1 over raw sockets with requests built once (as autocannon does), so the generator
- * costs the servers as little CPU as autocannon; `node:http` costs about three times as much.
+ * HTTP/1.1 over raw sockets with requests built once (as autocannon does), so that the generator
+ * takes as little CPU from the servers as autocannon; bench/README.md says what node:http takes.
  */
 import net from 'node:net';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -127,217 +127,255 @@ class AnswerReader {
 }
 
 /**
- * One run at `rate` requests/s for `seconds`.
- * @param {import('./load.js').Workload} workload
- * @param {{ rate: number, seconds: number, connections: number }} shape
- * @returns {Promise<PacedRun>}
+ * A keep-alive connection of a paced run.
+ * @typedef {object} Connection
+ * @property {net.Socket} socket
+ * @property {number | null} dueAt the request in flight, by its due time
+ * @property {number} writtenAt
+ * @property {boolean} ready
  */
-export async function pacedRun(workload, shape) {
-  const target = new URL(workload.url);
-  if (target.hostname !== '127.0.0.1') throw new Error(`bench targets 127.0.0.1 only, not ${target.hostname}`);
-  if (!(shape.rate > 0)) throw new Error(`a paced run needs a rate above 0 (got ${shape.rate})`);
-  const port = Number(target.port);
-  const count = Math.max(1, Math.round(shape.rate * shape.seconds));
-  const interval = 1000 / shape.rate;
-  /** @type {import('autocannon').Request} */
-  const template = {
-    method: workload.method ?? 'GET',
-    path: `${target.pathname}${target.search}`,
-    headers: workload.headers ?? {},
-    ...(workload.body === undefined ? {} : { body: workload.body }),
-  };
-  const fixed = workload.setupRequest === undefined ? requestBytes(template, target.host) : null;
-  const build = () => {
-    if (fixed !== null) return fixed;
-    const request = workload.setupRequest?.({ ...template, headers: { ...template.headers } }, {});
-    if (!request) throw new Error('setupRequest returned no request');
-    return requestBytes(request, target.host);
-  };
 
-  const latencies = new Float64Array(count);
-  const delays = new Float64Array(count);
-  /** the worst latency of the requests due in each quarter second of the run */
-  const worstByWindow = new Float64Array(Math.ceil(shape.seconds * 4) + 1);
-  /** @type {Record<string, number>} */
-  const statusCodes = {};
-  /** @type {{ status: number, body: string }[]} */
-  const samples = [];
-  let due = 0;
-  let sent = 0;
-  let completed = 0;
-  let failed = 0;
-  let timeouts = 0;
-  let non2xx = 0;
-  /** due times of requests waiting for a free connection, oldest first */
-  /** @type {number[]} */
-  const waiting = [];
-
+/** One paced run: its schedule, its connections and what they answered. */
+class OpenLoop {
   /**
-   * @typedef {object} Connection
-   * @property {net.Socket} socket
-   * @property {number | null} dueAt the request in flight, by its due time
-   * @property {number} writtenAt
-   * @property {boolean} ready
+   * @param {import('./load.js').Workload} workload
+   * @param {{ rate: number, seconds: number, connections: number }} shape
    */
-  /** @type {Connection[]} */
-  const connections = [];
-  let finished = false;
-  /** @type {() => void} */
-  let done = () => undefined;
-  const allDone = new Promise((resolve) => {
-    done = () => resolve(undefined);
-  });
-  const checkDone = () => {
-    if (!finished && due >= count && waiting.length === 0 && connections.every((c) => c.dueAt === null)) {
-      finished = true;
-      done();
+  constructor(workload, shape) {
+    const target = new URL(workload.url);
+    if (target.hostname !== '127.0.0.1') throw new Error(`bench targets 127.0.0.1 only, not ${target.hostname}`);
+    if (!(shape.rate > 0)) throw new Error(`a paced run needs a rate above 0 (got ${shape.rate})`);
+    this.workload = workload;
+    this.shape = shape;
+    this.target = target;
+    this.port = Number(target.port);
+    this.count = Math.max(1, Math.round(shape.rate * shape.seconds));
+    this.interval = 1000 / shape.rate;
+    /** @type {import('autocannon').Request} */
+    this.template = {
+      method: workload.method ?? 'GET',
+      path: `${target.pathname}${target.search}`,
+      headers: workload.headers ?? {},
+      ...(workload.body === undefined ? {} : { body: workload.body }),
+    };
+    this.fixed = workload.setupRequest === undefined ? requestBytes(this.template, target.host) : null;
+    this.latencies = new Float64Array(this.count);
+    this.delays = new Float64Array(this.count);
+    /** the worst latency of the requests due in each quarter second of the run */
+    this.worstByWindow = new Float64Array(Math.ceil(shape.seconds * 4) + 1);
+    /** @type {Record<string, number>} */
+    this.statusCodes = {};
+    /** @type {{ status: number, body: string }[]} */
+    this.samples = [];
+    this.due = 0;
+    this.sent = 0;
+    this.completed = 0;
+    this.failed = 0;
+    this.timeouts = 0;
+    this.non2xx = 0;
+    /** due times of requests waiting for a free connection, oldest first @type {number[]} */
+    this.waiting = [];
+    /** @type {Connection[]} */
+    this.connections = [];
+    this.finished = false;
+    /** when the first request falls due (performance.now()) */
+    this.start = 0;
+    /** @type {() => void} */
+    this.done = () => undefined;
+    this.allDone = new Promise((resolve) => {
+      this.done = () => resolve(undefined);
+    });
+  }
+
+  build() {
+    if (this.fixed !== null) return this.fixed;
+    const request = this.workload.setupRequest?.({ ...this.template, headers: { ...this.template.headers } }, {});
+    if (!request) throw new Error('setupRequest returned no request');
+    return requestBytes(request, this.target.host);
+  }
+
+  checkDone() {
+    if (!this.finished && this.due >= this.count && this.waiting.length === 0 && this.connections.every((c) => c.dueAt === null)) {
+      this.finished = true;
+      this.done();
     }
-  };
+  }
 
   /** @param {Connection} connection */
-  const send = (connection) => {
-    const dueAt = waiting.shift();
+  send(connection) {
+    const dueAt = this.waiting.shift();
     if (dueAt === undefined) return;
     connection.dueAt = dueAt;
     connection.writtenAt = performance.now();
-    delays[sent] = connection.writtenAt - dueAt;
-    sent += 1;
-    connection.socket.write(build());
-  };
-  const pump = () => {
-    for (const connection of connections) {
-      if (waiting.length === 0) return;
-      if (connection.ready && connection.dueAt === null) send(connection);
+    this.delays[this.sent] = connection.writtenAt - dueAt;
+    this.sent += 1;
+    connection.socket.write(this.build());
+  }
+
+  pump() {
+    for (const connection of this.connections) {
+      if (this.waiting.length === 0) return;
+      if (connection.ready && connection.dueAt === null) this.send(connection);
     }
-  };
+  }
 
   /** @param {Connection} connection @param {boolean} timedOut */
-  const lose = (connection, timedOut) => {
+  lose(connection, timedOut) {
     if (connection.dueAt !== null) {
-      failed += 1;
-      if (timedOut) timeouts += 1;
+      this.failed += 1;
+      if (timedOut) this.timeouts += 1;
       connection.dueAt = null;
     }
     connection.ready = false;
     connection.socket.destroy();
     // a new connection in its place, after a pause (a server that is gone must not make this spin)
-    if (!finished) setTimeout(() => void (finished ? undefined : open(connection)), 50);
-    checkDone();
-  };
+    if (!this.finished) setTimeout(() => void (this.finished ? undefined : this.open(connection)), 50);
+    this.checkDone();
+  }
+
+  /** @param {Connection} connection @param {number} status @param {Buffer} body */
+  answered(connection, status, body) {
+    const dueAt = connection.dueAt;
+    if (dueAt === null) return;
+    const latency = performance.now() - dueAt;
+    this.latencies[this.completed] = latency;
+    const window = Math.min(this.worstByWindow.length - 1, Math.max(0, Math.floor((dueAt - this.start) / 250)));
+    if (latency > (this.worstByWindow[window] ?? 0)) this.worstByWindow[window] = latency;
+    this.completed += 1;
+    connection.dueAt = null;
+    this.statusCodes[status] = (this.statusCodes[status] ?? 0) + 1;
+    if (status < 200 || status > 299) {
+      this.non2xx += 1;
+      if (this.samples.length < 3) this.samples.push({ status, body: body.toString('utf8').slice(0, 500) });
+    }
+    if (this.workload.onResponse !== undefined) this.workload.onResponse(status, body.toString('utf8'));
+    if (this.waiting.length > 0) this.send(connection);
+    else this.checkDone();
+  }
 
   /** @param {Connection} [reuse] @returns {Promise<void>} */
-  const open = (reuse) =>
-    new Promise((resolve) => {
-      const socket = net.connect({ host: target.hostname, port, noDelay: true });
+  open(reuse) {
+    return new Promise((resolve) => {
+      const socket = net.connect({ host: this.target.hostname, port: this.port, noDelay: true });
       /** @type {Connection} */
       const connection = reuse ?? { socket, dueAt: null, writtenAt: 0, ready: false };
       connection.socket = socket;
-      const reader = new AnswerReader((status, body) => {
-        const dueAt = connection.dueAt;
-        if (dueAt === null) return;
-        const latency = performance.now() - dueAt;
-        latencies[completed] = latency;
-        const window = Math.min(worstByWindow.length - 1, Math.max(0, Math.floor((dueAt - start) / 250)));
-        if (latency > (worstByWindow[window] ?? 0)) worstByWindow[window] = latency;
-        completed += 1;
-        connection.dueAt = null;
-        statusCodes[status] = (statusCodes[status] ?? 0) + 1;
-        if (status < 200 || status > 299) {
-          non2xx += 1;
-          if (samples.length < 3) samples.push({ status, body: body.toString('utf8').slice(0, 500) });
-        }
-        if (workload.onResponse !== undefined) workload.onResponse(status, body.toString('utf8'));
-        if (waiting.length > 0) send(connection);
-        else checkDone();
-      });
+      const reader = new AnswerReader((status, body) => this.answered(connection, status, body));
       socket.on('connect', () => {
         connection.ready = true;
         resolve();
-        pump();
+        this.pump();
       });
       socket.on('data', (/** @type {Buffer} */ chunk) => {
         try {
           reader.push(chunk);
         } catch {
-          lose(connection, false);
+          this.lose(connection, false);
         }
       });
       socket.on('error', () => undefined); // 'close' follows
       socket.on('close', () => {
         if (connection.socket !== socket) return;
         if (!connection.ready) resolve(); // never connected: counted when a request is lost
-        lose(connection, false);
+        this.lose(connection, false);
       });
-      if (reuse === undefined) connections.push(connection);
+      if (reuse === undefined) this.connections.push(connection);
     });
+  }
 
-  await Promise.all(Array.from({ length: shape.connections }, () => open()));
-
-  const watchdog = setInterval(() => {
+  /** Every 500 ms: requests unanswered for TIMEOUT_MS are lost, and so are requests no connection could take. */
+  expire() {
     const now = performance.now();
-    for (const connection of connections) {
-      if (connection.dueAt !== null && now - connection.writtenAt > TIMEOUT_MS) lose(connection, true);
+    for (const connection of this.connections) {
+      if (connection.dueAt !== null && now - connection.writtenAt > TIMEOUT_MS) this.lose(connection, true);
     }
     // requests no connection could take (every connection lost): given up, like a timeout
-    while (waiting.length > 0 && now - (waiting[0] ?? now) > TIMEOUT_MS) {
-      waiting.shift();
-      failed += 1;
-      timeouts += 1;
+    while (this.waiting.length > 0 && now - (this.waiting[0] ?? now) > TIMEOUT_MS) {
+      this.waiting.shift();
+      this.failed += 1;
+      this.timeouts += 1;
     }
-    checkDone();
-  }, 500);
+    this.checkDone();
+  }
 
-  const cpuBefore = process.cpuUsage();
-  // how late this process's own event loop ran: a send delay it explains is the generator's, not the server's
-  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
-  loopDelay.enable();
-  const start = performance.now() + 2;
-  const startedAt = new Date(Date.now() + 2).toISOString();
-  const tick = () => {
+  /** Queues every request now due, sends what the free connections can take, and waits for the next due time. */
+  tick() {
     const now = performance.now();
-    while (due < count && start + due * interval <= now) {
-      waiting.push(start + due * interval);
-      due += 1;
+    while (this.due < this.count && this.start + this.due * this.interval <= now) {
+      this.waiting.push(this.start + this.due * this.interval);
+      this.due += 1;
     }
-    pump();
-    if (due < count) setTimeout(tick, Math.max(0, start + due * interval - performance.now()));
-    else checkDone();
-  };
-  setTimeout(tick, 2);
-  await allDone;
-  const seconds = (performance.now() - start) / 1000;
-  const cpu = process.cpuUsage(cpuBefore);
-  loopDelay.disable();
-  clearInterval(watchdog);
-  for (const connection of connections) connection.socket.destroy();
+    this.pump();
+    if (this.due < this.count) setTimeout(() => this.tick(), Math.max(0, this.start + this.due * this.interval - performance.now()));
+    else this.checkDone();
+  }
 
-  const answered = latencies.subarray(0, completed).sort();
-  const delayed = delays.subarray(0, sent).sort();
-  return {
-    targetRate: shape.rate,
-    startedAt,
-    reqPerSec: completed / seconds,
-    sent,
-    total: completed,
-    seconds,
-    p50Ms: quantile(answered, 0.5),
-    p90Ms: quantile(answered, 0.9),
-    p99Ms: quantile(answered, 0.99),
-    maxMs: answered.length === 0 ? 0 : (answered[answered.length - 1] ?? 0),
-    sendDelayP99Ms: quantile(delayed, 0.99),
-    generatorLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
-    generatorLoopDelayMaxMs: loopDelay.max / 1e6,
-    worstWindows: [...worstByWindow]
-      .map((maxMs, i) => ({ atSeconds: i / 4, maxMs }))
-      .sort((a, b) => b.maxMs - a.maxMs)
-      .slice(0, 5),
-    non2xx,
-    errors: failed,
-    timeouts,
-    statusCodes,
-    non2xxSamples: samples,
-    generatorCpuPercent: ((cpu.user + cpu.system) / 1000 / (seconds * 1000)) * 100,
-  };
+  /** @returns {Promise<PacedRun>} */
+  async run() {
+    await Promise.all(Array.from({ length: this.shape.connections }, () => this.open()));
+    const watchdog = setInterval(() => this.expire(), 500);
+    const cpuBefore = process.cpuUsage();
+    // how late this process's own event loop ran: a send delay it explains is the generator's, not the server's
+    const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+    loopDelay.enable();
+    this.start = performance.now() + 2;
+    const startedAt = new Date(Date.now() + 2).toISOString();
+    setTimeout(() => this.tick(), 2);
+    await this.allDone;
+    const seconds = (performance.now() - this.start) / 1000;
+    const cpu = process.cpuUsage(cpuBefore);
+    loopDelay.disable();
+    clearInterval(watchdog);
+    for (const connection of this.connections) connection.socket.destroy();
+    return this.result(startedAt, seconds, cpu, loopDelay);
+  }
+
+  /**
+   * @param {string} startedAt
+   * @param {number} seconds
+   * @param {NodeJS.CpuUsage} cpu
+   * @param {import('node:perf_hooks').IntervalHistogram} loopDelay
+   * @returns {PacedRun}
+   */
+  result(startedAt, seconds, cpu, loopDelay) {
+    const answered = this.latencies.subarray(0, this.completed).sort();
+    const delayed = this.delays.subarray(0, this.sent).sort();
+    return {
+      targetRate: this.shape.rate,
+      startedAt,
+      reqPerSec: this.completed / seconds,
+      sent: this.sent,
+      total: this.completed,
+      seconds,
+      p50Ms: quantile(answered, 0.5),
+      p90Ms: quantile(answered, 0.9),
+      p99Ms: quantile(answered, 0.99),
+      maxMs: answered.length === 0 ? 0 : (answered[answered.length - 1] ?? 0),
+      sendDelayP99Ms: quantile(delayed, 0.99),
+      generatorLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+      generatorLoopDelayMaxMs: loopDelay.max / 1e6,
+      worstWindows: [...this.worstByWindow]
+        .map((maxMs, i) => ({ atSeconds: i / 4, maxMs }))
+        .sort((a, b) => b.maxMs - a.maxMs)
+        .slice(0, 5),
+      non2xx: this.non2xx,
+      errors: this.failed,
+      timeouts: this.timeouts,
+      statusCodes: this.statusCodes,
+      non2xxSamples: this.samples,
+      generatorCpuPercent: ((cpu.user + cpu.system) / 1000 / (seconds * 1000)) * 100,
+    };
+  }
+}
+
+/**
+ * One run at `rate` requests/s for `seconds`.
+ * @param {import('./load.js').Workload} workload
+ * @param {{ rate: number, seconds: number, connections: number }} shape
+ * @returns {Promise<PacedRun>}
+ */
+export async function pacedRun(workload, shape) {
+  return new OpenLoop(workload, shape).run();
 }
 
 /**

@@ -1,0 +1,393 @@
+// @ts-check
+/**
+ * The bench's set-up and tear-down. A temp directory (keys, data, logs), a fresh PostgreSQL
+ * database (none with --embedded), the real issuer, its clients, API key and user (created with
+ * the `sigil` CLI), the many-clients workload's clients (the issuer's admin command path, not one
+ * CLI process each), orders-api and the baseline servers, all as child processes on free
+ * 127.0.0.1 ports. Whatever happens (success, failure, Ctrl-C, the watchdog), every child is
+ * stopped, the temp directory removed and the database dropped.
+ *
+ * BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres) names a database the
+ * bench connects to in order to create `sigil_bench_<time>` next to it.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import pg from 'pg';
+
+import { byCommand, processGroup } from './lib/cpu.js';
+import { asRecord, once } from './lib/http.js';
+import { fail, progress } from './lib/log.js';
+import { freePort, runNode, startChild, stopChild, waitForOk } from './lib/processes.js';
+import { createClients } from './lib/provision.js';
+
+/** bench/ */
+export const here = path.dirname(fileURLToPath(import.meta.url));
+/** the repository */
+export const root = path.resolve(here, '..');
+const ISSUER_DIST = path.join(root, 'services/issuer/dist');
+const ISSUER_MAIN = path.join(ISSUER_DIST, 'main.js');
+const ORDERS_MAIN = path.join(root, 'services/orders-api/dist/main.js');
+const SIGIL_CLI = path.join(root, 'services/issuer/bin/sigil.js');
+export const AUDIENCE = 'http://localhost:4001';
+const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+/** The issuer's defaults (config.ts); the bench does not override them. */
+export const ARGON2 = { memoryKib: 19_456, timeCost: 2, parallelism: 1 };
+/** `clients.create` commands in flight while provisioning the many-clients workload. */
+const PROVISION_IN_FLIGHT = 8;
+
+/** @typedef {import('./lib/processes.js').Child} Child */
+/** @typedef {import('./workloads/measure.js').Options} Options */
+
+// ---------------------------------------------------------------------------------------------
+// the session: every resource registers how it is released; released once, newest first
+
+/**
+ * @typedef {object} Session
+ * @property {Child[]} children every child started, in start order
+ * @property {(name: string, run: () => Promise<void> | void) => void} onCleanUp registers how a resource is released
+ * @property {() => Promise<void>} cleanUp releases every resource, newest first; a later call waits for the same clean-up
+ * @property {() => void} disarm stops the watchdog
+ */
+
+/**
+ * Arms the clean-up for Ctrl-C (SIGINT), SIGTERM and a watchdog bounding the whole run (4
+ * minutes with --quick, 10 without): whatever happens, everything is stopped by then.
+ * @param {boolean} quick
+ * @returns {Session}
+ */
+export function openSession(quick) {
+  const watchdogMs = (quick ? 4 : 10) * 60_000;
+  /** @type {{ name: string, run: () => Promise<void> | void }[]} */
+  const cleanups = [];
+  const releaseAll = async () => {
+    for (const { name, run } of cleanups.reverse()) {
+      try {
+        await run();
+      } catch (error) {
+        process.stderr.write(`bench: clean-up of ${name} failed: ${error instanceof Error ? error.message : String(error)}\n`);
+      }
+    }
+  };
+  /** @type {Promise<void> | null} */
+  let releasing = null;
+  // every caller waits for the one clean-up: the run's own end must not exit while a signal's is under way
+  const cleanUp = () => (releasing ??= releaseAll());
+  // `on`, not `once`: signal-exit (which the issuer's storage/db.js brings in through proper-lockfile)
+  // raises the signal again, killing the process mid-clean-up, when its listeners are the only ones left
+  for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM'])) {
+    process.on(signal, () => {
+      progress(`${signal}: stopping`);
+      void cleanUp().then(() => process.exit(130));
+    });
+  }
+  const watchdog = setTimeout(() => {
+    progress(`the run exceeded ${watchdogMs / 60_000} minutes; stopping`);
+    void cleanUp().then(() => process.exit(1));
+  }, watchdogMs);
+  return { children: [], onCleanUp: (name, run) => void cleanups.push({ name, run }), cleanUp, disarm: () => clearTimeout(watchdog) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// the stack
+
+/**
+ * @typedef {object} Credentials what the CLI created
+ * @property {{ id: string, secret: string }} machine client credentials, scope orders:read, role admin
+ * @property {{ id: string, secret: string }} guard orders-api's own client, which authenticates its API-key introspection calls (RFC 7662)
+ * @property {{ id: string, secret: string }} password a first-party client with the password grant
+ * @property {{ id: string, secret: string }} refresh a first-party client with the password and refresh grants
+ * @property {string} apiKey
+ * @property {string} username an admin user
+ * @property {string} userPassword
+ */
+
+/**
+ * @typedef {object} Base what starting a server needs
+ * @property {Session} session
+ * @property {Options} options
+ * @property {string} logDir
+ * @property {string} profileDir where --profile's CPU profiles go
+ * @property {Record<string, string>} issuerEnv
+ * @property {Map<string, Child>} servers each server by its origin: a workload's CPU per request is read off the server it targets
+ */
+
+/**
+ * @typedef {object} Started
+ * @property {Date} startedAt
+ * @property {number | null} loadBefore the 1-minute load average before the run
+ * @property {string | null} postgresVersion null with --embedded
+ * @property {{ issuer: string, orders: string, minimal: string, unguarded: string, engine: string }} urls each server's origin
+ * @property {{ discovery: string, token: string, jwks: string }} endpoints the issuer's, from its discovery document
+ * @property {Credentials} credentials
+ * @property {{ id: string, secret: string }[]} manyClients the many-clients workload's clients, in creation order (none when neither of its rows runs)
+ * @property {{ count: number, ms: number, path: string, inFlight: number } | null} provisioning how those clients were created
+ */
+
+/** @typedef {Base & Started} Stack everything the workloads run against */
+
+/**
+ * Starts everything, in this order: database, issuer, the CLI's provisioning, the many clients,
+ * orders-api and the baseline servers.
+ * @param {Session} session
+ * @param {Options} options
+ * @returns {Promise<Stack>}
+ */
+export async function setUp(session, options) {
+  if (!existsSync(ISSUER_MAIN) || !existsSync(ORDERS_MAIN)) fail('services are not built: run `npm run build` first');
+  const startedAt = new Date();
+  const loadBefore = os.loadavg()[0] ?? null;
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'sigil-bench-'));
+  session.onCleanUp(`temp dir ${tmp}`, () => rmSync(tmp, { recursive: true, force: true }));
+  const logDir = path.join(tmp, 'logs');
+  mkdirSync(logDir);
+  const database = options.embedded ? { url: '', version: null } : await createDatabase(session);
+
+  const [issuerPort, ordersPort, minimalPort, unguardedPort, enginePort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const origin = (/** @type {number | undefined} */ port) => `http://127.0.0.1:${port}`;
+  const urls = { issuer: origin(issuerPort), orders: origin(ordersPort), minimal: origin(minimalPort), unguarded: origin(unguardedPort), engine: origin(enginePort) };
+  session.onCleanUp('child processes', async () => void (await Promise.all(session.children.map((child) => stopChild(child)))));
+  const profileDir = path.join(here, 'results', 'profiles', startedAt.toISOString().replace(/[:.]/gu, '-'));
+  /** @type {Base} */
+  const base = { session, options, logDir, profileDir, issuerEnv: issuerEnvironment(tmp, database.url, urls.issuer), servers: new Map() };
+  await waitForIssuer(urls.issuer, launchIssuer(base, 'issuer', urls.issuer, String(issuerPort), options.workers, profileDir));
+  progress(`issuer up on ${urls.issuer} (${options.workers} worker${options.workers === 1 ? '' : 's'}, ${options.embedded ? 'PGlite' : 'PostgreSQL'})`);
+  const credentials = await provisionWithCli({ ...base.issuerEnv, PORT: String(issuerPort) });
+  progress('clients, API key and user provisioned');
+  const many = await provisionManyClients(base, database.url);
+  await startOthers(base, urls, credentials, { orders: ordersPort, minimal: minimalPort, unguarded: unguardedPort, engine: enginePort });
+  const [token = '', jwks = ''] = await discover(urls.issuer, ['token_endpoint', 'jwks_uri'], 'discovery');
+  const endpoints = { discovery: `${urls.issuer}/.well-known/openid-configuration`, token, jwks };
+  return { ...base, startedAt, loadBefore, postgresVersion: database.version, urls, endpoints, credentials, manyClients: many.clients, provisioning: many.provisioning };
+}
+
+/**
+ * The issuer's environment. Blank values mean "default" to the issuer: a variable in the
+ * caller's environment must not change the run.
+ * @param {string} tmp
+ * @param {string} databaseUrl blank: the embedded database in DATA_DIR
+ * @param {string} issuerUrl
+ * @returns {Record<string, string>}
+ */
+function issuerEnvironment(tmp, databaseUrl, issuerUrl) {
+  return {
+    DATABASE_URL: databaseUrl,
+    DATA_DIR: path.join(tmp, 'data'),
+    KEYS_DIR: path.join(tmp, 'keys'),
+    LOG_LEVEL: 'warn',
+    ISSUER: issuerUrl,
+    NODE_ENV: '',
+    COOKIE_KEYS: '',
+    CORS_ORIGINS: '',
+    TRUST_PROXY: '',
+    ACCESS_TOKEN_TTL: '',
+    REFRESH_TOKEN_TTL: '',
+    ARGON2_MEMORY_KIB: '',
+    ARGON2_TIME_COST: '',
+    ARGON2_PARALLELISM: '',
+  };
+}
+
+/**
+ * A PostgreSQL client on `url` (5 s to connect), for the duration of `use`.
+ * @template T
+ * @param {string} url
+ * @param {(client: pg.Client) => Promise<T>} use
+ * @returns {Promise<T>}
+ */
+async function withPostgres(url, use) {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  await client.connect().catch((/** @type {unknown} */ error) => {
+    throw new Error(`cannot connect to BENCH_DATABASE_URL (${error instanceof Error ? error.message : String(error)}); set it, or use --embedded`);
+  });
+  try {
+    return await use(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Creates `sigil_bench_<time>` beside BENCH_DATABASE_URL's database, dropped at clean-up.
+ * @param {Session} session
+ * @returns {Promise<{ url: string, version: string }>}
+ */
+async function createDatabase(session) {
+  const adminUrl = process.env['BENCH_DATABASE_URL'] ?? DEFAULT_DATABASE_URL;
+  const name = `sigil_bench_${Date.now()}`;
+  const version = await withPostgres(adminUrl, async (admin) => {
+    const shown = String(asRecord((await admin.query('SHOW server_version')).rows[0])['server_version'] ?? '');
+    await admin.query(`CREATE DATABASE "${name}"`);
+    return shown;
+  });
+  session.onCleanUp(`database ${name}`, () => withPostgres(adminUrl, async (dropper) => void (await dropper.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))));
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  progress(`database ${name} created`);
+  return { url: url.toString(), version };
+}
+
+/**
+ * --profile: node's options for a process that writes a V8 CPU profile to `dir` when it stops
+ * (cluster workers inherit them); none without --profile.
+ * @param {boolean} profile
+ * @param {string} dir
+ */
+function profiling(profile, dir) {
+  if (!profile) return [];
+  mkdirSync(dir, { recursive: true });
+  return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+}
+
+/**
+ * Starts an issuer (`name`, on `url`) on the stack's database, keys and data directory.
+ * @param {Base} base
+ * @param {string} name
+ * @param {string} url
+ * @param {string} port
+ * @param {number} workers its WEB_CONCURRENCY
+ * @param {string} profileDir
+ */
+function launchIssuer(base, name, url, port, workers, profileDir) {
+  const env = { ...base.issuerEnv, ISSUER: url, PORT: port, WEB_CONCURRENCY: String(workers) };
+  const issuer = startChild(name, ISSUER_MAIN, env, base.logDir, profiling(base.options.profile, profileDir));
+  base.session.children.push(issuer);
+  base.servers.set(url, issuer);
+  return issuer;
+}
+
+/** @param {string} url @param {Child} issuer */
+async function waitForIssuer(url, issuer) {
+  await waitForOk(`${url}/readyz`, issuer);
+  await waitForOk(`${url}/healthz`, issuer);
+}
+
+/**
+ * The clients, API key and user, created with the CLI against the same database.
+ * @param {Record<string, string>} env the issuer's, with its PORT
+ * @returns {Promise<Credentials>}
+ */
+async function provisionWithCli(env) {
+  /** @param {string[]} args @param {string} [stdin] */
+  const sigil = async (args, stdin) => asRecord(JSON.parse(await runNode(SIGIL_CLI, [...args, '--json'], env, { stdin: stdin ?? '' })));
+  const username = `bench-${randomBytes(3).toString('hex')}`;
+  const userPassword = randomBytes(15).toString('base64url');
+  const [machine, guard, password, refresh, apiKey] = await Promise.all([
+    sigil(['clients', 'create', '--name', 'bench-machine', '--grant', 'client_credentials', '--scope', 'orders:read', '--role', 'admin', '--resource', AUDIENCE]),
+    sigil(['clients', 'create', '--name', 'bench-orders-api', '--grant', 'client_credentials', '--resource', AUDIENCE]),
+    sigil(['clients', 'create', '--name', 'bench-password', '--grant', 'password', '--scope', 'orders:read', '--resource', AUDIENCE, '--first-party']),
+    sigil(['clients', 'create', '--name', 'bench-refresh', '--grant', 'password', '--grant', 'refresh_token', '--scope', 'orders:read', '--resource', AUDIENCE, '--first-party']),
+    sigil(['api-keys', 'create', '--name', 'bench-key', '--scope', 'orders:read']),
+    sigil(['users', 'create', '--username', username, '--password-stdin', '--role', 'admin'], `${userPassword}\n`),
+  ]);
+  const client = (/** @type {Record<string, unknown>} */ created) => ({ id: String(created['client_id']), secret: String(created['client_secret']) });
+  return { machine: client(machine), guard: client(guard), password: client(password), refresh: client(refresh), apiKey: String(apiKey['key']), username, userPassword };
+}
+
+/**
+ * The many-clients workload's clients (its 1-client baseline uses the first of them), through
+ * the issuer's admin command path: as many as that workload needs when it runs, 1 when only the
+ * baseline does, none when neither does.
+ * @param {Base} base
+ * @param {string} databaseUrl blank with --embedded
+ * @returns {Promise<{ clients: Started['manyClients'], provisioning: Started['provisioning'] }>}
+ */
+async function provisionManyClients(base, databaseUrl) {
+  const { options } = base;
+  if (!options.selected('client_credentials_1') && !options.selected('client_credentials_10k')) return { clients: [], provisioning: null };
+  const count = options.selected('client_credentials_10k') ? options.manyClients : 1;
+  const how = options.embedded ? 'through the issuer\'s admin socket' : 'runAdminCommand against PostgreSQL';
+  progress(`provisioning ${count.toLocaleString('en-US')} client(s) for the many-clients workload (clients.create, ${how}, ${PROVISION_IN_FLIGHT} in flight)`);
+  const created = await createClients({
+    issuerDist: ISSUER_DIST,
+    databaseUrl: options.embedded ? undefined : databaseUrl,
+    dataDir: base.issuerEnv['DATA_DIR'] ?? '',
+    argon2: ARGON2,
+    count,
+    inFlight: PROVISION_IN_FLIGHT,
+    input: (index) => ({ name: `bench-many-${index}`, grants: ['client_credentials'], scopes: ['orders:read'], resources: [AUDIENCE] }),
+    log: progress,
+  });
+  progress(`${count.toLocaleString('en-US')} client(s) provisioned in ${(created.ms / 1000).toFixed(1)} s (${Math.round(count / (created.ms / 1000)).toLocaleString('en-US')}/s)`);
+  return { clients: created.clients, provisioning: { count, ms: created.ms, path: created.path, inFlight: PROVISION_IN_FLIGHT } };
+}
+
+/**
+ * orders-api (guarded by the issuer) and the baseline servers: the minimal token endpoint, the
+ * unguarded orders and the engine alone (with the machine client's own id and secret, a static
+ * client of its in-memory configuration).
+ * @param {Base} base
+ * @param {Started['urls']} urls
+ * @param {Credentials} credentials
+ * @param {{ orders: number, minimal: number, unguarded: number, engine: number }} ports
+ */
+async function startOthers(base, urls, credentials, ports) {
+  const { logDir, options } = base;
+  const workers = String(options.workers);
+  const ordersEnv = { PORT: String(ports.orders), ISSUER: urls.issuer, AUDIENCE, GUARD_CLIENT_ID: credentials.guard.id, GUARD_CLIENT_SECRET: credentials.guard.secret, LOG_LEVEL: 'warn', NODE_ENV: '' };
+  const orders = startChild('orders-api', ORDERS_MAIN, ordersEnv, logDir, profiling(options.profile, base.profileDir));
+  const minimal = startChild('minimal-token', path.join(here, 'baselines/minimal-token.js'), { PORT: String(ports.minimal), WORKERS: workers, NODE_ENV: '' }, logDir);
+  const unguarded = startChild('unguarded-orders', path.join(here, 'baselines/unguarded-orders.js'), { PORT: String(ports.unguarded), NODE_ENV: '' }, logDir);
+  const engineEnv = { PORT: String(ports.engine), WORKERS: workers, CLIENT_ID: credentials.machine.id, CLIENT_SECRET: credentials.machine.secret, AUDIENCE, NODE_ENV: '' };
+  const engine = startChild('bare-engine', path.join(here, 'baselines/bare-engine.js'), engineEnv, logDir);
+  base.session.children.push(engine, orders, minimal, unguarded);
+  await Promise.all([
+    waitForOk(`${urls.orders}/healthz`, orders),
+    waitForOk(`${urls.minimal}/healthz`, minimal),
+    waitForOk(`${urls.engine}/.well-known/openid-configuration`, engine),
+    waitForOk(`${urls.unguarded}/healthz`, unguarded),
+  ]);
+  progress('orders-api and the baseline servers up');
+  base.servers.set(urls.orders, orders).set(urls.minimal, minimal).set(urls.unguarded, unguarded).set(urls.engine, engine);
+}
+
+/**
+ * Endpoints named by an issuer's discovery document, each checked to be on that issuer.
+ * @param {string} issuerUrl
+ * @param {string[]} names e.g. token_endpoint
+ * @param {string} whose the error's subject
+ */
+async function discover(issuerUrl, names, whose) {
+  const document = asRecord(JSON.parse((await once(`${issuerUrl}/.well-known/openid-configuration`)).text));
+  const urls = names.map((name) => String(document[name]));
+  for (const url of urls) {
+    if (new URL(url).origin !== issuerUrl) throw new Error(`${whose} names ${url}, outside ${issuerUrl}`);
+  }
+  return urls;
+}
+
+/**
+ * What a workload's CPU figures count: the process group of the server it targets (a cluster
+ * primary and its workers), and every PostgreSQL process (the issuer's queries).
+ * @param {Base} base
+ * @param {string} url
+ */
+export function cpuProbes(base, url) {
+  const pid = base.servers.get(new URL(url).origin)?.process.pid;
+  return [...(pid === undefined ? [] : [processGroup('server', pid)]), ...(base.options.embedded ? [] : [byCommand('postgres', 'postgres')])];
+}
+
+/**
+ * Runs `use` against a second issuer with 1 worker on the same database, KEYS_DIR and DATA_DIR
+ * (its own port and ISSUER), up only while `use` runs, so it takes no CPU from the rest of the
+ * run. Its profiles go to a subdirectory, apart from the main issuer's.
+ * @param {Base} base
+ * @param {(tokenUrl: string) => Promise<void>} use
+ */
+export async function withOneWorkerIssuer(base, use) {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const single = launchIssuer(base, 'issuer-1-worker', url, String(port), 1, path.join(base.profileDir, 'issuer-1-worker'));
+  try {
+    await waitForIssuer(url, single);
+    const [tokenUrl = ''] = await discover(url, ['token_endpoint'], 'the 1-worker issuer\'s discovery');
+    progress(`second issuer up on ${url} (1 worker, same database, KEYS_DIR and DATA_DIR)`);
+    await use(tokenUrl);
+  } finally {
+    await stopChild(single);
+    progress('second issuer stopped');
+  }
+}

@@ -1,0 +1,60 @@
+// @ts-check
+/**
+ * The plan: every row, in the order they run (and stand in the table and in latest.json), and
+ * the rows --only selects.
+ */
+import { fail } from '../lib/log.js';
+import { clientCredentialsAt80, guardedOrdersAt80 } from './at-80.js';
+import { clientCredentials, oneWorker } from './client-credentials.js';
+import { engineToken, minimalToken, rawRs256 } from './floors.js';
+import { manyClients, oneClient } from './many-clients.js';
+import { jwks, discovery } from './metadata.js';
+import { apiKeyOrders, guardedOrders, unguardedOrders } from './orders.js';
+import { password, rawArgon2id } from './password.js';
+import { refresh } from './refresh.js';
+
+/** @type {import('./measure.js').RowSpec[]} */
+export const WORKLOADS = [
+  rawRs256,
+  minimalToken,
+  engineToken,
+  clientCredentials,
+  oneClient,
+  manyClients,
+  oneWorker,
+  clientCredentialsAt80,
+  unguardedOrders,
+  guardedOrders,
+  guardedOrdersAt80,
+  apiKeyOrders,
+  jwks,
+  discovery,
+  refresh,
+  rawArgon2id,
+  password,
+];
+
+/**
+ * The rows `--only` names (comma-separated ids), with every row a named row needs added; an
+ * unknown id, or none at all, stops the bench before it starts.
+ * @param {string | undefined} list --only's value; every row when absent
+ * @returns {{ only: Set<string> | null, added: string[] }} `added`: the rows --only did not name but a named row needs, and for which
+ */
+export function select(list) {
+  if (list === undefined) return { only: null, added: [] };
+  const only = new Set(list.split(',').map((name) => name.trim()).filter((name) => name !== ''));
+  const ids = WORKLOADS.map((workload) => workload.id);
+  const unknown = [...only].filter((name) => !ids.includes(name));
+  if (unknown.length > 0) fail(`--only: unknown workload id(s) ${unknown.join(', ')}; known: ${ids.join(', ')}`);
+  if (only.size === 0) fail('--only needs at least one workload id');
+  /** @type {string[]} */
+  const added = [];
+  for (const name of [...only]) {
+    const needed = WORKLOADS.find((workload) => workload.id === name)?.needs;
+    if (needed !== undefined && !only.has(needed)) {
+      only.add(needed);
+      added.push(`${needed} (for ${name})`);
+    }
+  }
+  return { only, added };
+}

@@ -1,0 +1,89 @@
+// @ts-check
+/**
+ * Between set-up and the first measurement: the requests the workloads send (from the
+ * provisioned credentials and the issuer's discovery), an access token for the guarded rows,
+ * the preflight (one request of each kind, so a failure shows with its body before any load),
+ * and the refresh workload's pool of refresh tokens.
+ */
+import { asRecord, basic, FORM, form, once } from '../lib/http.js';
+import { check } from './measure.js';
+import { seedRefreshPool } from './refresh.js';
+
+/** @typedef {{ method: string, headers: Record<string, string>, body: string }} Post */
+
+/**
+ * @typedef {object} Requests
+ * @property {string} ccBody a client credentials grant's body (scope orders:read)
+ * @property {Post} cc client credentials of the machine client (client_secret_basic)
+ * @property {Post} minimal the minimal token endpoint's (no client authentication)
+ * @property {Post} password the password grant, for the admin user
+ * @property {Record<string, string>} refreshAuth the refresh client's authorization and content type
+ * @property {Record<string, string>} bearer an access token of the machine client
+ * @property {Record<string, string>} apiKey
+ * @property {string[]} manyAuthorizations Basic authorizations of the many-clients workload's clients, in creation order
+ */
+
+/**
+ * @param {import('../setup.js').Stack} stack
+ * @returns {Promise<Requests>}
+ */
+async function buildRequests(stack) {
+  const { credentials } = stack;
+  const ccBody = form({ grant_type: 'client_credentials', scope: 'orders:read' });
+  const cc = { method: 'POST', headers: { authorization: basic(credentials.machine.id, credentials.machine.secret), 'content-type': FORM }, body: ccBody };
+  const tokenAnswer = await once(stack.endpoints.token, cc);
+  if (!tokenAnswer.ok) throw new Error(`client credentials token request failed: ${tokenAnswer.status} ${tokenAnswer.text}`);
+  const accessToken = String(asRecord(JSON.parse(tokenAnswer.text))['access_token']);
+  return {
+    ccBody,
+    cc,
+    minimal: { method: 'POST', headers: { 'content-type': FORM }, body: form({ grant_type: 'client_credentials', scope: 'orders:read' }) },
+    password: {
+      method: 'POST',
+      headers: { authorization: basic(credentials.password.id, credentials.password.secret), 'content-type': FORM },
+      body: form({ grant_type: 'password', username: credentials.username, password: credentials.userPassword, scope: 'orders:read' }),
+    },
+    refreshAuth: { authorization: basic(credentials.refresh.id, credentials.refresh.secret), 'content-type': FORM },
+    bearer: { authorization: `Bearer ${accessToken}` },
+    apiKey: { 'x-api-key': credentials.apiKey },
+    manyAuthorizations: stack.manyClients.map((client) => basic(client.id, client.secret)),
+  };
+}
+
+/**
+ * One request of each kind (the refresh grant's comes with its pool).
+ * @param {import('./measure.js').Preflight} preflight
+ * @param {import('../setup.js').Stack} stack
+ * @param {Requests} requests
+ */
+async function runPreflight(preflight, stack, requests) {
+  const { urls, endpoints } = stack;
+  await check(preflight, 'client_credentials', endpoints.token, requests.cc);
+  await check(preflight, 'minimal_token', `${urls.minimal}/token`, requests.minimal);
+  await check(preflight, 'engine_token', `${urls.engine}/token`, requests.cc);
+  await check(preflight, 'guarded_orders', `${urls.orders}/orders`, { headers: requests.bearer });
+  await check(preflight, 'unguarded_orders', `${urls.unguarded}/orders`);
+  await check(preflight, 'api_key_orders', `${urls.orders}/orders`, { headers: requests.apiKey });
+  await check(preflight, 'jwks', endpoints.jwks);
+  await check(preflight, 'discovery', endpoints.discovery);
+  await check(preflight, 'password', endpoints.token, requests.password);
+  const many = requests.manyAuthorizations;
+  const lastOfMany = many[many.length - 1];
+  if (lastOfMany !== undefined) {
+    await check(preflight, `client_credentials_many_${many.length}`, endpoints.token, { method: 'POST', headers: { authorization: lastOfMany, 'content-type': FORM }, body: requests.ccBody });
+  }
+}
+
+/**
+ * @param {import('../setup.js').Stack} stack
+ * @param {import('./measure.js').Options} options
+ * @returns {Promise<import('./measure.js').Context>}
+ */
+export async function prepare(stack, options) {
+  const requests = await buildRequests(stack);
+  /** @type {import('./measure.js').Preflight} */
+  const preflight = {};
+  await runPreflight(preflight, stack, requests);
+  const refresh = await seedRefreshPool(preflight, stack, requests, options.shape.connections * 8);
+  return { options, stack, requests, preflight, refresh, rows: [], skipped: [] };
+}
