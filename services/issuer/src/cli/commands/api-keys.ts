@@ -1,0 +1,50 @@
+import type { Command } from 'commander';
+
+import { adminCommands } from '../../admin/commands.js';
+import { newApiKeySchema } from '../../domain/api-keys.js';
+import { splitScope } from '../../domain/validation.js';
+import { printing, tableOf } from '../output.js';
+import { collect, runChecked, type CliContext } from './context.js';
+
+/** Seconds as given; anything but digits becomes NaN, which the schema refuses with its own message. */
+function seconds(value: string | undefined): number | undefined {
+  return value === undefined ? undefined : /^\d+$/u.test(value) ? Number(value) : Number.NaN;
+}
+
+export function addApiKeysCommands(program: Command, context: CliContext): void {
+  const apiKeys = program.command('api-keys').description('API keys for machine callers of resource services');
+  printing(
+    apiKeys
+      .command('create')
+      .description('create an API key; the key is printed once')
+      .requiredOption('--name <name>', 'display name')
+      .option('--owner <owner>', 'who the key belongs to (team, service or person)')
+      .option('--scope <scopes>', 'space-separated scopes the key carries')
+      .option('--role <role>', 'role the key carries (repeatable)', collect, [])
+      .option('--expires-in <seconds>', 'lifetime in seconds (default: no expiry)'),
+    (options) => {
+      const input = {
+        name: options['name'],
+        owner: options['owner'],
+        scopes: splitScope(options['scope'] as string | undefined),
+        roles: options['role'],
+        expiresIn: seconds(options['expiresIn'] as string | undefined),
+      };
+      return runChecked(context, 'api-keys.create', newApiKeySchema, input, 'api_key');
+    },
+    (r) => [`id:  ${String(r['id'])}`, `key: ${String(r['key'])}`, '', 'The key is shown only now; Sigil keeps only its hash.'].join('\n'),
+  );
+  printing(
+    apiKeys.command('list').description('list API keys (never the keys themselves)'),
+    () => context.database('api-keys.list', {}),
+    tableOf('api_keys', ['id', 'name', 'owner', 'scope', 'roles', 'expires_at', 'last_used_at', 'revoked_at']),
+  );
+  printing(
+    apiKeys
+      .command('revoke')
+      .description('revoke an API key; resource services refuse it within their cache time')
+      .argument('<id>', 'the API key id'),
+    (_options, id: string) => runChecked(context, 'api-keys.revoke', adminCommands['api-keys.revoke'].input, { id }),
+    (r) => `revoked ${String(r['id'])} at ${String(r['revoked_at'])}`,
+  );
+}

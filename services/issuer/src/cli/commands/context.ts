@@ -1,0 +1,42 @@
+import type { z } from 'zod';
+
+import { describeInputError, type AdminCommandName } from '../../admin/commands.js';
+import type { Config } from '../../config.js';
+import type { Output } from '../output.js';
+import { CliError } from '../run-command.js';
+
+/** What the command modules need from the CLI around them. */
+export interface CliContext {
+  /** The configuration, read from the environment the first time it is asked for. */
+  readonly config: () => Config;
+  /** Runs an admin command where the data lives (see run-command.ts). */
+  readonly database: (name: AdminCommandName, input: unknown) => Promise<Output>;
+}
+
+/** For a repeatable option: each use adds one value. */
+export const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** Validates locally first, so bad arguments never reach the database (exit 2). */
+function validated<T>(schema: z.ZodType<T>, input: unknown): T {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw new CliError(describeInputError(parsed.error), 2);
+  return parsed.data;
+}
+
+/**
+ * Checks `input` against `schema` (the command's own input schema) before anything is
+ * opened, runs the command, and leaves the field `omit` out of its result: the created
+ * record, which the CLI does not print.
+ */
+export async function runChecked<T>(
+  { database }: CliContext,
+  name: AdminCommandName,
+  schema: z.ZodType<T>,
+  input: unknown,
+  omit?: string,
+): Promise<Output> {
+  const result = await database(name, validated(schema, input));
+  if (omit === undefined) return result;
+  const { [omit]: _record, ...shown } = result;
+  return shown;
+}

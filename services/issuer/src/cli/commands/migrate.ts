@@ -1,0 +1,15 @@
+import type { Command } from 'commander';
+
+import { printing } from '../output.js';
+import type { CliContext } from './context.js';
+
+export function addMigrateCommand(program: Command, { database }: CliContext): void {
+  printing(
+    program.command('migrate').description('apply pending migrations to the configured database'),
+    () => database('migrate', {}),
+    (r) => {
+      const applied = r['applied'] as string[];
+      return applied.length === 0 ? 'database is up to date' : `applied: ${applied.join(', ')}`;
+    },
+  );
+}

@@ -1,0 +1,61 @@
+import type { Command } from 'commander';
+
+import { adminCommands } from '../../admin/commands.js';
+import { newUserSchema } from '../../domain/users.js';
+import { printing, tableOf } from '../output.js';
+import { CliError } from '../run-command.js';
+import { collect, runChecked, type CliContext } from './context.js';
+
+/** The password from standard input: its first line, without the line break. */
+async function readPassword(): Promise<string> {
+  if (process.stdin.isTTY) throw new CliError('--password-stdin needs the password piped in (e.g. printf %s "$PASSWORD" | sigil …)', 2);
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/u)[0] ?? '';
+}
+
+function addCreateCommand(users: Command, context: CliContext): void {
+  printing(
+    users
+      .command('create')
+      .description('create a user; the password is read from standard input')
+      .requiredOption('--username <username>', 'unique, case-insensitively')
+      .option('--password-stdin', 'read the password from standard input (the only way to give it)')
+      .option('--role <role>', 'role carried in the user\'s tokens (repeatable)', collect, [])
+      .option('--email <email>', 'email address (the email claim)'),
+    async (options) => {
+      if (options['passwordStdin'] !== true) {
+        throw new CliError('the password is read from standard input: pass --password-stdin', 2);
+      }
+      const input = { username: options['username'], password: await readPassword(), roles: options['role'], email: options['email'] };
+      return runChecked(context, 'users.create', newUserSchema, input, 'user');
+    },
+    (r) => `created user ${String(r['username'])} (${String(r['id'])})`,
+  );
+}
+
+export function addUsersCommands(program: Command, context: CliContext): void {
+  const users = program.command('users').description('people who sign in');
+  addCreateCommand(users, context);
+  printing(
+    users.command('list').description('list users'),
+    () => context.database('users.list', {}),
+    tableOf('users', ['id', 'username', 'email', 'roles', 'disabled']),
+  );
+  printing(
+    users.command('set-roles').description('replace a user\'s roles (none given: no roles)').argument('<username>').argument('[roles...]'),
+    (_options, username: string, roles: string[]) =>
+      runChecked(context, 'users.set-roles', adminCommands['users.set-roles'].input, { username, roles }),
+    (r) => `${String(r['username'])}: ${(r['roles'] as string[]).join(' ') || '(no roles)'}`,
+  );
+  printing(
+    users
+      .command('disable')
+      .description('stop a user from signing in (existing tokens run out; refresh stops)')
+      .argument('<username>')
+      .option('--enable', 'allow sign-in again instead'),
+    (options, username: string) =>
+      runChecked(context, 'users.disable', adminCommands['users.disable'].input, { username, disabled: options['enable'] !== true }),
+    (r) => `${String(r['username'])}: ${r['disabled'] === true ? 'disabled' : 'enabled'}`,
+  );
+}
