@@ -11,7 +11,7 @@ const fileSchema = z.object({ keys: z.array(z.string().min(32)).min(1) });
 /**
  * Cookie signing keys: `COOKIE_KEYS` when set; otherwise one key generated on first start
  * and kept in `DATA_DIR/cookie-keys.json` (mode 0600), so sessions survive a restart.
- * Replicas must share the same keys, or a session made by one is unknown to another (docs/engine.md), so production requires `COOKIE_KEYS`.
+ * Replicas must share the same keys, or a session made by one is unknown to another (docs/engine.md#cookie-keys), so production requires `COOKIE_KEYS`.
  */
 export async function loadCookieKeys(configured: readonly string[] | undefined, dataDir: string): Promise<string[]> {
   if (configured !== undefined) return [...configured];

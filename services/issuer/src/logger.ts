@@ -4,7 +4,7 @@ import type { LogLevel } from './config.js';
 
 export type Logger = PinoLogger;
 
-/** JSON logs on stdout. Secrets, tokens and passwords are never logged (docs/security.md, K4). */
+/** JSON logs on stdout. Secrets, tokens and passwords are never logged (docs/security.md#secrets-at-rest, K4). */
 export function createLogger(level: LogLevel): Logger {
   return pino({
     level,

@@ -12,7 +12,7 @@ export interface Argon2Parameters {
 
 export const OWASP_ARGON2: Argon2Parameters = { memoryKib: 19_456, timeCost: 2, parallelism: 1 };
 
-/** Length limits, checked before any hashing (docs/security.md, K1). */
+/** Length limits, checked before any hashing (docs/security.md#secrets-at-rest, K1). */
 export const PASSWORD_MIN_LENGTH = 8;
 export const PASSWORD_MAX_BYTES = 1024;
 

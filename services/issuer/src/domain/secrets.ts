@@ -13,7 +13,7 @@ export function generateId(): string {
 /**
  * SHA-256 of a server-generated secret, hex. A fast hash is right here: the secret has
  * 256 bits of entropy, so there is nothing for a slow hash to protect, and a fast one keeps client
- * authentication cheap (docs/security.md, K2).
+ * authentication cheap (docs/security.md#secrets-at-rest, K2).
  */
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');

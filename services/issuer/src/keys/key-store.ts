@@ -210,7 +210,7 @@ const STATE_ORDER: Record<KeyState, number> = { current: 0, next: 1, retired: 2 
 
 /**
  * The keys in the order the engine needs: the `current` key first, because among keys
- * with `alg` and `use` the first one signs (docs/engine.md, key selection); then `next`, then `retired`.
+ * with `alg` and `use` the first one signs (docs/engine.md#signing-key-selection); then `next`, then `retired`.
  */
 export function signingOrder(keys: readonly StoredKey[]): StoredKey[] {
   return [...keys].sort((a, b) => STATE_ORDER[a.state] - STATE_ORDER[b.state] || a.createdAt.localeCompare(b.createdAt));

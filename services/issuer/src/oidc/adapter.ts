@@ -22,7 +22,7 @@ function payloadOf(instance: StoredPayload | undefined): AdapterPayload | undefi
 /**
  * Stores one oidc-provider model (Session, Interaction, AuthorizationCode, RefreshToken,
  * Grant, …) in the payload store. The engine's storage contract is described in
- * docs/engine.md ("Storage adapter"); rows past their expiry are treated as absent and removed
+ * docs/engine.md#the-storage-adapter; rows past their expiry are treated as absent and removed
  * by the sweeper.
  */
 export class PayloadAdapter implements Adapter {

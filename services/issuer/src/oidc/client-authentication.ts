@@ -7,7 +7,7 @@ import type { ClientCache } from './client-cache.js';
  * Client authentication (RFC 6749 §2.3.1) with secrets stored as SHA-256 digests: the engine
  * awaits `compareClientSecret`, which here hashes the presented secret and compares the digests
  * in constant time. A digest cannot key an HMAC, so `client_secret_jwt` stays off
- * (docs/engine.md, "Client secrets").
+ * (docs/engine.md#client-secrets).
  */
 export function compareHashedSecrets(provider: Provider): void {
   provider.Client.prototype.compareClientSecret = function compareClientSecret(actual: string) {

@@ -90,7 +90,7 @@ function grantNotAllowed(ctx: KoaContextWithOIDC): boolean {
  * RFC 6749 §5.2 names two cases the engine answers as `invalid_request`: a grant type the
  * client is not registered for (`unauthorized_client`) and a request with no client
  * authentication (401 `invalid_client`). Decided from the request and the client, not from
- * the engine's wording.
+ * the engine's wording (docs/engine.md#error-codes-sigil-rewrites).
  */
 function tokenEndpointCodes(ctx: KoaContextWithOIDC): void {
   const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;

@@ -24,7 +24,7 @@ export interface IntrospectionDependencies {
 
 /**
  * RFC 7662 answers for the two kinds of credential the engine cannot introspect: Sigil API
- * keys, and JWT access tokens (never stored; docs/engine.md, "JWT access tokens"). The engine
+ * keys, and JWT access tokens (never stored; docs/engine.md#jwt-access-tokens-are-not-stored). The engine
  * has already parsed the request and authenticated the calling client; this only replaces its
  * answer.
  */

@@ -9,7 +9,7 @@ import pg from 'pg';
 
 import { lockDataDir } from './embedded-lock.js';
 
-// knex's named export type-checks but is undefined in real Node ESM (docs/storage.md): take it from the default.
+// knex's named export type-checks but is undefined in real Node ESM (docs/storage.md#knex-in-node-esm): take it from the default.
 const { knex } = knexModule;
 
 export type DatabaseKind = 'postgres' | 'embedded';
