@@ -18,5 +18,3 @@ export {
   type AccessTokenVerifier,
   type AccessTokenVerifierOptions,
 } from './verify-access-token.js';
-export { resourceServiceConfig, ServiceConfigError, type ResourceServiceConfig } from './service-config.js';
-export { createResourceApp, runResourceService, serve, type ResourceServiceOptions } from './resource-service.js';

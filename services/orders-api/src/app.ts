@@ -1,4 +1,4 @@
-import { createResourceApp, type ResourceServiceOptions } from '@sigil/guard';
+import { createResourceApp, type ResourceServiceOptions } from '@sigil/resource-kit';
 
 import { newOrderSchema, OrderBook } from './orders.js';
 

@@ -1,10 +1,9 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+import { createGuard, type Guard, type GuardLogger, type GuardOptions } from '@sigil/guard';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import helmet from 'helmet';
-
-import { createGuard, type Guard, type GuardLogger, type GuardOptions } from './guard.js';
 import { pino } from 'pino';
 
 import { resourceServiceConfig, ServiceConfigError, type ResourceServiceConfig } from './service-config.js';
