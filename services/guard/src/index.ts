@@ -10,8 +10,9 @@ export {
   VerifierUnavailable,
   type GuardErrorCode,
 } from './errors.js';
-export { createGuard, type Guard, type GuardLogger, type GuardOptions, type RequireAuthOptions } from './guard.js';
+export { createGuard, type Guard, type GuardOptions } from './guard.js';
 export { JwksCache, type JwksCacheOptions } from './jwks-cache.js';
+export type { GuardLogger, GuardMiddleware, RequireAuthOptions } from './middleware.js';
 export type { Principal, PrincipalKind } from './principal.js';
 export {
   createAccessTokenVerifier,
