@@ -38,6 +38,21 @@ export function writeRefusal(res: Response, error: GuardError, realm: string): v
   if (error.status === 503) res.setHeader('Retry-After', '5');
   else res.setHeader('WWW-Authenticate', challenge(error, realm));
   res.setHeader('Cache-Control', 'no-store');
-  const body: Record<string, string> = { error: error.oauthError ?? 'unauthorized', error_description: error.publicDescription };
-  res.status(error.status).json(body);
+  writeErrorResponse(res, error.status, error.oauthError ?? 'unauthorized', error.publicDescription);
+}
+
+/**
+ * Answers `status` with the JSON body `{ "error": code, "error_description": description }`,
+ * the error shape of RFC 6749 §5.2 and RFC 6750 §3, and nothing else (no header). The one
+ * writer of that body: {@link writeRefusal} answers the guard's refusals with it, and a service
+ * answers its own errors with it (an unknown route, a body it cannot read or does not accept).
+ *
+ * @example
+ * ```ts
+ * app.use((_req, res) => writeErrorResponse(res, 404, 'not_found', 'no such endpoint'));
+ * ```
+ */
+export function writeErrorResponse(res: Response, status: number, code: string, description: string): void {
+  const body: Record<string, string> = { error: code, error_description: description };
+  res.status(status).json(body);
 }
