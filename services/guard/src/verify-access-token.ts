@@ -70,7 +70,7 @@ function principalOf(payload: JWTPayload, issuer: string): Principal {
   const clientId = typeof payload['client_id'] === 'string' ? payload['client_id'] : undefined;
   // frozen: the same principal is handed to every request that presents this token
   return frozenPrincipal({
-    // RFC 9068 §2.2: for client credentials, sub is the client id (S12)
+    // RFC 9068 §2.2: for client credentials, sub is the client id
     kind: sub === clientId ? 'client' : 'user',
     sub,
     clientId,
