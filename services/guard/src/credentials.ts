@@ -16,13 +16,14 @@ import type { AccessTokenVerifier } from './verify-access-token.js';
  *   the token with `bearerCandidate`: the same frame, without looking at the token's
  *   characters.
  *
- * The rule that ties them: whenever `bearerCandidate(header)` is made of b64token characters
- * only, `bearerToken(header)` is that same string. The cached path uses a candidate for one
- * thing only, a look-up in the verified-token cache, which holds compact JWSs only
- * (verify-access-token.ts refuses anything else before it caches), every character of which is
- * a b64token character. A hit is therefore exactly the token the full path would have found;
+ * The rule that ties them: whenever `bearerCandidate(header)` is a b64token,
+ * `bearerToken(header)` is that same string. The cached path uses a candidate for one thing
+ * only, a look-up in the verified-token cache, which holds compact JWSs only
+ * (verify-access-token.ts refuses anything else before it caches): base64url parts joined by
+ * dots, so b64tokens. A hit is therefore exactly the token the full path would have found;
  * anything else (a miss, another scheme, a malformed header) goes through the full path. A
- * change to either parser, or to what the cache admits, must keep this rule.
+ * change to either parser, or to what the cache admits, must keep this rule (the test
+ * credentials.test.ts checks it).
  */
 
 /** `Bearer`, one or more spaces, a b64token (RFC 6750 §2.1), optional spaces. */
@@ -53,10 +54,10 @@ const SPACE = 0x20;
 const BEARER = [0x62, 0x65, 0x61, 0x72, 0x65, 0x72] as const;
 
 /**
- * What {@link bearerToken} would return for `header`, provided that the result is made of
- * b64token characters only: "Bearer" in any case, one or more spaces, the token, optional
- * spaces. It does not look at the token's characters, so its result may only be used to look
- * up the verified-token cache (see the top of this file).
+ * What {@link bearerToken} would return for `header`, provided that the result is a b64token:
+ * "Bearer" in any case, one or more spaces, the token, optional spaces. It does not look at
+ * the token's characters, so its result may only be used to look up the verified-token cache
+ * (see the top of this file).
  *
  * @example
  * ```ts

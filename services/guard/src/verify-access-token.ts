@@ -113,7 +113,7 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
   const verified = new VerdictCache<Principal>(options.verifiedCache?.maxEntries ?? 10_000);
 
   async function verifyUncached(token: string): Promise<Principal> {
-    // also guarantees that a cached token is made of b64token characters only (credentials.ts relies on it)
+    // also guarantees that a cached token is a b64token (RFC 6750 §2.1; credentials.ts relies on it)
     if (!COMPACT_JWS.test(token)) throw new InvalidToken('not a compact JWS');
     let header;
     try {
