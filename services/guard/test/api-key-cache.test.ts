@@ -52,32 +52,23 @@ describe('guard: the API-key cache', () => {
     await service.close();
   });
 
-  it('when the issuer vouched for a key, keeps that answer for positiveTtlMs, then asks again', async () => {
+  // the issuer's answer changes right after the first request: the service keeps its own until the cache time is over
+  it.each([
+    ['vouched for a key, keeps that answer for positiveTtlMs (a revocation waits)', true, POSITIVE_TTL_MS],
+    ['refused a key, keeps the refusal for negativeTtlMs (a new key waits)', false, NEGATIVE_TTL_MS],
+  ])('when the issuer %s, then asks again', async (_name, active, ttlMs) => {
     const key = newApiKey();
-    introspection.answers.set(key, ACTIVE);
-    expect(await status(key)).toBe(200);
+    const [first, later] = active ? [200, 401] : [401, 200];
+    if (active) introspection.answers.set(key, ACTIVE);
+    expect(await status(key)).toBe(first);
     expect(introspection.requests).toBe(1);
-    // revoked at the issuer: the service goes on trusting its answer until positiveTtlMs
-    introspection.answers.delete(key);
-    clock += POSITIVE_TTL_MS - 1;
-    expect(await status(key)).toBe(200);
+    if (active) introspection.answers.delete(key);
+    else introspection.answers.set(key, ACTIVE);
+    clock += ttlMs - 1;
+    expect(await status(key)).toBe(first);
     expect(introspection.requests).toBe(1);
     clock += 1;
-    expect(await status(key)).toBe(401);
-    expect(introspection.requests).toBe(2);
-  });
-
-  it('when the issuer refused a key, keeps the refusal for negativeTtlMs, then asks again', async () => {
-    const key = newApiKey();
-    expect(await status(key)).toBe(401);
-    expect(introspection.requests).toBe(1);
-    // the issuer now knows the key: the service keeps refusing it until negativeTtlMs
-    introspection.answers.set(key, ACTIVE);
-    clock += NEGATIVE_TTL_MS - 1;
-    expect(await status(key)).toBe(401);
-    expect(introspection.requests).toBe(1);
-    clock += 1;
-    expect(await status(key)).toBe(200);
+    expect(await status(key)).toBe(later);
     expect(introspection.requests).toBe(2);
   });
 
