@@ -1,7 +1,8 @@
 /**
  * The jest project shared by every workspace: TypeScript through @swc/jest as ES modules
- * (ENGINE-NOTES), `./x.js` imports resolved to their `.ts` sources, and the guard mapped to
- * its sources so that no test runs a stale build.
+ * (jest runs them with --experimental-vm-modules), `./x.js` imports resolved to their `.ts`
+ * sources, and the guard and the resource kit mapped to their sources so that no test runs a
+ * stale build.
  * @param {string} name
  * @returns {import('jest').Config}
  */
@@ -15,6 +16,7 @@ export function workspaceProject(name) {
     },
     moduleNameMapper: {
       '^@sigil/guard$': '<rootDir>/../guard/src/index.ts',
+      '^@sigil/resource-kit$': '<rootDir>/../resource-kit/src/index.ts',
       '^(\\.{1,2}/.*)\\.js$': '$1',
     },
     testMatch: ['<rootDir>/test/**/*.test.ts'],

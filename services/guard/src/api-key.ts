@@ -62,6 +62,50 @@ const MAX_POSITIVE_TTL_MS = 30_000;
 const API_KEY_SHAPE = /^sgk_[0-9a-f]{32}_[A-Za-z0-9_-]{43}$/u;
 
 /**
+ * Asks the issuer about `apiKey` (RFC 7662 §2.1), authenticated with `credentials` (the
+ * Basic header of this service's client). An inactive credential, or one that is not an API
+ * key, comes back as a refusal (cached for `negativeTtlMs`); no usable answer throws
+ * VerifierUnavailable, which is never cached.
+ */
+async function introspect(options: ApiKeyResolverOptions, credentials: string, apiKey: string): Promise<Answer> {
+  const { introspectionEndpoint } = options;
+  const url = typeof introspectionEndpoint === 'string' ? introspectionEndpoint : await introspectionEndpoint();
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: credentials, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: new URLSearchParams({ token: apiKey, token_type_hint: 'api_key' }),
+      redirect: 'error',
+      signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
+    });
+  } catch (error) {
+    throw new VerifierUnavailable('introspection request failed', { cause: error });
+  }
+  if (!response.ok) {
+    throw new VerifierUnavailable(`introspection answered ${response.status} (check GUARD_CLIENT_ID/GUARD_CLIENT_SECRET)`);
+  }
+  const body = (await response.json()) as Record<string, unknown>;
+  if (body['active'] !== true) return { refused: 'API key inactive (unknown, revoked or expired)' };
+  if (body['token_type'] !== 'api_key' || typeof body['sub'] !== 'string') {
+    return { refused: 'credential in X-API-Key is not an API key' };
+  }
+  return {
+    // frozen: the same principal is handed to every request that presents this key
+    principal: frozenPrincipal({
+      kind: 'api_key',
+      sub: body['sub'],
+      clientId: undefined,
+      scopes: scopeList(body['scope']),
+      roles: stringArray(body['roles']),
+      issuer: options.issuer,
+      expiresAt: typeof body['exp'] === 'number' ? new Date(body['exp'] * 1000) : undefined,
+      claims: body,
+    }),
+  };
+}
+
+/**
  * Resolves API keys through the issuer's introspection endpoint (RFC 7662), authenticated as
  * this service's client, with a short cache: a revoked key is refused within `positiveTtlMs`.
  * Keys are held in memory only as SHA-256 digests.
@@ -85,44 +129,6 @@ export function createApiKeyResolver(options: ApiKeyResolverOptions): ApiKeyReso
   const cache = new Map<string, { answer: Answer; until: number }>();
   const inflight = new Map<string, Promise<Answer>>();
   const credentials = `Basic ${Buffer.from(`${encodeURIComponent(options.clientId)}:${encodeURIComponent(options.clientSecret)}`).toString('base64')}`;
-
-  async function introspect(apiKey: string): Promise<Answer> {
-    const { introspectionEndpoint } = options;
-    const url = typeof introspectionEndpoint === 'string' ? introspectionEndpoint : await introspectionEndpoint();
-    let response: Response;
-    try {
-      response = await fetch(url, {
-        method: 'POST',
-        headers: { authorization: credentials, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-        body: new URLSearchParams({ token: apiKey, token_type_hint: 'api_key' }),
-        redirect: 'error',
-        signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
-      });
-    } catch (error) {
-      throw new VerifierUnavailable('introspection request failed', { cause: error });
-    }
-    if (!response.ok) {
-      throw new VerifierUnavailable(`introspection answered ${response.status} (check GUARD_CLIENT_ID/GUARD_CLIENT_SECRET)`);
-    }
-    const body = (await response.json()) as Record<string, unknown>;
-    if (body['active'] !== true) return { refused: 'API key inactive (unknown, revoked or expired)' };
-    if (body['token_type'] !== 'api_key' || typeof body['sub'] !== 'string') {
-      return { refused: 'credential in X-API-Key is not an API key' };
-    }
-    return {
-      // frozen: the same principal is handed to every request that presents this key
-      principal: frozenPrincipal({
-        kind: 'api_key',
-        sub: body['sub'],
-        clientId: undefined,
-        scopes: scopeList(body['scope']),
-        roles: stringArray(body['roles']),
-        issuer: options.issuer,
-        expiresAt: typeof body['exp'] === 'number' ? new Date(body['exp'] * 1000) : undefined,
-        claims: body,
-      }),
-    };
-  }
 
   /** The key's SHA-256 (the only form in which keys are held), or undefined when it is no Sigil API key. */
   const digestOf = (apiKey: string): string | undefined => (API_KEY_SHAPE.test(apiKey) ? hash('sha256', apiKey, 'base64url') : undefined);
@@ -154,7 +160,7 @@ export function createApiKeyResolver(options: ApiKeyResolverOptions): ApiKeyReso
       } else {
         let pending = inflight.get(digest);
         if (pending === undefined) {
-          pending = introspect(apiKey).finally(() => inflight.delete(digest));
+          pending = introspect(options, credentials, apiKey).finally(() => inflight.delete(digest));
           inflight.set(digest, pending);
         }
         try {

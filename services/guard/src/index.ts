@@ -10,13 +10,13 @@ export {
   VerifierUnavailable,
   type GuardErrorCode,
 } from './errors.js';
-export { createGuard, type Guard, type GuardLogger, type GuardOptions, type RequireAuthOptions } from './guard.js';
+export { createGuard, type Guard, type GuardOptions } from './guard.js';
 export { JwksCache, type JwksCacheOptions } from './jwks-cache.js';
+export type { GuardLogger, GuardMiddleware, RequireAuthOptions } from './middleware.js';
 export type { Principal, PrincipalKind } from './principal.js';
+export { writeErrorResponse, writeRefusal } from './refusal.js';
 export {
   createAccessTokenVerifier,
   type AccessTokenVerifier,
   type AccessTokenVerifierOptions,
 } from './verify-access-token.js';
-export { resourceServiceConfig, ServiceConfigError, type ResourceServiceConfig } from './service-config.js';
-export { createResourceApp, runResourceService, serve, type ResourceServiceOptions } from './resource-service.js';

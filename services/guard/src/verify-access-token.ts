@@ -70,7 +70,7 @@ function principalOf(payload: JWTPayload, issuer: string): Principal {
   const clientId = typeof payload['client_id'] === 'string' ? payload['client_id'] : undefined;
   // frozen: the same principal is handed to every request that presents this token
   return frozenPrincipal({
-    // RFC 9068 §2.2: for client credentials, sub is the client id (S12)
+    // RFC 9068 §2.2: for client credentials, sub is the client id
     kind: sub === clientId ? 'client' : 'user',
     sub,
     clientId,
@@ -113,7 +113,7 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
   const verified = new VerdictCache<Principal>(options.verifiedCache?.maxEntries ?? 10_000);
 
   async function verifyUncached(token: string): Promise<Principal> {
-    // also guarantees that a cached token is made of b64token characters only (guard.ts relies on it)
+    // also guarantees that a cached token is a b64token (RFC 6750 §2.1; credentials.ts relies on it)
     if (!COMPACT_JWS.test(token)) throw new InvalidToken('not a compact JWS');
     let header;
     try {

@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 import express from 'express';
 
 import { createGuard, type Guard } from '../src/index.js';
-import { accessToken, AUDIENCE, ISSUER, JwksServer, signingKey, type SigningKey } from './support.js';
+import { accessToken, AUDIENCE, ISSUER, JwksServer, listen, signingKey, type SigningKey } from './support.js';
 
 const INVALID = `Bearer realm="${AUDIENCE}", error="invalid_token", error_description="the access token or API key is invalid"`;
 
@@ -47,17 +45,7 @@ describe('guard: requests whose token is already verified (cache hit path)', () 
     app.get('/write', guard.requireScope('orders:write'), (_req, res) => {
       res.json({ ok: true });
     });
-    const server = createServer(app);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return {
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      guard,
-      close: () =>
-        new Promise<void>((resolve) => {
-          server.closeAllConnections();
-          server.close(() => resolve());
-        }),
-    };
+    return { guard, ...(await listen(app)) };
   }
 
   beforeAll(async () => {

@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import express from 'express';
@@ -73,6 +74,21 @@ export class JwksServer {
   }
 }
 
+/** An HTTP handler (an express app) served on a loopback port; `close()` ends every connection. */
+export async function listen(handler: RequestListener): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 /** A resource service with guarded routes, served on a loopback port. */
 export async function guardedApp(options: GuardOptions): Promise<{ url: string; guard: Guard; close(): Promise<void> }> {
   const guard = createGuard(options);
@@ -89,16 +105,63 @@ export async function guardedApp(options: GuardOptions): Promise<{ url: string; 
   app.get('/admin', guard.requireRole('admin', 'ops'), (_req, res) => {
     res.json({ ok: true });
   });
-  const server = createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    guard,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { guard, ...(await listen(app)) };
+}
+
+/** A Sigil API key of the right shape: `sgk_` + 32 hex + `_` + 43 base64url characters. */
+export const newApiKey = () => `sgk_${randomBytes(16).toString('hex')}_${randomBytes(32).toString('base64url')}`;
+
+/**
+ * A local RFC 7662 introspection endpoint, the issuer's side of API keys: it answers each
+ * key from `answers` (`{"active":false}` for any other), counts the requests it receives,
+ * and can hold its answers back until released, to keep a request in flight.
+ */
+export class IntrospectionServer {
+  readonly answers = new Map<string, Record<string, unknown>>();
+  requests = 0;
+  /** The `token` of every request received, in order. */
+  readonly asked: string[] = [];
+  #held: (() => void)[] | undefined;
+  #served: { url: string; close(): Promise<void> } | undefined;
+
+  get url(): string {
+    if (this.#served === undefined) throw new Error('IntrospectionServer not started');
+    return `${this.#served.url}/token/introspection`;
+  }
+
+  async start(): Promise<void> {
+    this.#served = await listen((req, res) => {
+      this.requests += 1;
+      let form = '';
+      req.setEncoding('utf8');
+      req.on('data', (chunk: string) => {
+        form += chunk;
+      });
+      req.on('end', () => {
+        const token = new URLSearchParams(form).get('token') ?? '';
+        this.asked.push(token);
+        const answer = () => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(this.answers.get(token) ?? { active: false }));
+        };
+        if (this.#held === undefined) answer();
+        else this.#held.push(answer);
+      });
+    });
+  }
+
+  /** Holds every answer back until the returned function is called. */
+  hold(): () => void {
+    const held: (() => void)[] = [];
+    this.#held = held;
+    return () => {
+      this.#held = undefined;
+      for (const answer of held) answer();
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.#served?.close();
+    this.#served = undefined;
+  }
 }

@@ -1,4 +1,5 @@
-import { createResourceApp, type ResourceServiceOptions } from '@sigil/guard';
+import { writeErrorResponse } from '@sigil/guard';
+import { createResourceApp, type ResourceServiceOptions } from '@sigil/resource-kit';
 
 import { newOrderSchema, OrderBook } from './orders.js';
 
@@ -17,10 +18,8 @@ export function createOrdersApp(options: Omit<ResourceServiceOptions, 'routes'>)
       app.post('/orders', guard.requireScope('orders:write'), (req, res) => {
         const parsed = newOrderSchema.safeParse(req.body);
         if (!parsed.success) {
-          res.status(400).json({
-            error: 'invalid_request',
-            error_description: parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; '),
-          });
+          const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`);
+          writeErrorResponse(res, 400, 'invalid_request', problems.join('; '));
           return;
         }
         res.status(201).json(book.place(parsed.data, req.auth?.sub ?? ''));

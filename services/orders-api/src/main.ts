@@ -1,4 +1,4 @@
-import { runResourceService } from '@sigil/guard';
+import { runResourceService } from '@sigil/resource-kit';
 
 import { createOrdersApp } from './app.js';
 

@@ -1,4 +1,4 @@
-import { createResourceApp, type ResourceServiceOptions } from '@sigil/guard';
+import { createResourceApp, type ResourceServiceOptions } from '@sigil/resource-kit';
 
 const REPORTS = [
   { id: 'daily-sales', title: 'Daily sales', period: 'P1D' },

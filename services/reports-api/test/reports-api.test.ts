@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { resourceServiceConfig, serve } from '@sigil/guard';
+import { resourceServiceConfig, serve } from '@sigil/resource-kit';
 import { pino } from 'pino';
 
 import { createClient } from '../../issuer/src/domain/clients.js';

@@ -1,4 +1,4 @@
-/** The configuration every Sigil resource service reads (CONTRACT "Resource servers").
+/** The configuration every Sigil resource service reads from its environment.
  *
  * @example
  * ```ts

@@ -1,10 +1,9 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+import { createGuard, writeErrorResponse, type Guard, type GuardLogger, type GuardOptions } from '@sigil/guard';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import helmet from 'helmet';
-
-import { createGuard, type Guard, type GuardLogger, type GuardOptions } from './guard.js';
 import { pino } from 'pino';
 
 import { resourceServiceConfig, ServiceConfigError, type ResourceServiceConfig } from './service-config.js';
@@ -58,16 +57,16 @@ export function createResourceApp(options: ResourceServiceOptions): { app: Expre
   });
   options.routes(app, guard);
   app.use((_req, res) => {
-    res.status(404).json({ error: 'not_found', error_description: 'no such endpoint' });
+    writeErrorResponse(res, 404, 'not_found', 'no such endpoint');
   });
   const errors: ErrorRequestHandler = (error: unknown, _req, res, _next) => {
     const status = (error as { status?: unknown }).status;
     if (typeof status === 'number' && status >= 400 && status < 500) {
-      res.status(status).json({ error: 'invalid_request', error_description: 'the request body could not be read' });
+      writeErrorResponse(res, status, 'invalid_request', 'the request body could not be read');
       return;
     }
     logger.error({ err: error }, 'unhandled error');
-    res.status(500).json({ error: 'server_error', error_description: 'an unexpected error occurred' });
+    writeErrorResponse(res, 500, 'server_error', 'an unexpected error occurred');
   };
   app.use(errors);
   return { app, guard };

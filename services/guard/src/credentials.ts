@@ -1,0 +1,139 @@
+import type { Request } from 'express';
+
+import type { ApiKeyResolver } from './api-key.js';
+import { InvalidRequest } from './errors.js';
+import type { Principal } from './principal.js';
+import type { AccessTokenVerifier } from './verify-access-token.js';
+
+/*
+ * The credentials of a request are read on two paths.
+ *
+ * - The full path, `requestCredentials`, reads every credential the request carries (a
+ *   repeated API key is refused) and finds the bearer token with `bearerToken`, the strict
+ *   parser of RFC 6750 §2.1: "Bearer" in any case (an auth-scheme is case-insensitive, RFC 9110
+ *   §11.1), one or more spaces, a b64token, optional trailing spaces.
+ * - The cached path, `cachedPrincipal`, runs on every request before the full path and finds
+ *   the token with `bearerCandidate`: the same frame, without looking at the token's
+ *   characters.
+ *
+ * The rule that ties them: whenever `bearerCandidate(header)` is a b64token,
+ * `bearerToken(header)` is that same string. The cached path uses a candidate for one thing
+ * only, a look-up in the verified-token cache, which holds compact JWSs only
+ * (verify-access-token.ts refuses anything else before it caches): base64url parts joined by
+ * dots, so b64tokens. A hit is therefore exactly the token the full path would have found;
+ * anything else (a miss, another scheme, a malformed header) goes through the full path. A
+ * change to either parser, or to what the cache admits, must keep this rule (the test
+ * credentials.test.ts checks it).
+ */
+
+/** `Bearer`, one or more spaces, a b64token (RFC 6750 §2.1), optional spaces. */
+const BEARER_CREDENTIALS = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/iu;
+const BEARER_SCHEME = /^Bearer\b/iu;
+
+/**
+ * The bearer token in an Authorization header, by the strict rule (see the top of this file):
+ * `undefined` for no header or another scheme (Basic…), `''` for a malformed Bearer header,
+ * which is then refused as a bad token.
+ *
+ * @example
+ * ```ts
+ * bearerToken('bearer  eyJ.eyJ.sig'); // 'eyJ.eyJ.sig'
+ * bearerToken('Bearer a b'); // ''
+ * bearerToken('Basic dXNlcg=='); // undefined
+ * ```
+ */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const match = BEARER_CREDENTIALS.exec(header);
+  if (match === null) return BEARER_SCHEME.test(header) ? '' : undefined;
+  return match[1];
+}
+
+const SPACE = 0x20;
+/** "bearer", compared with ASCII letters folded to lower case (`| 0x20`). */
+const BEARER = [0x62, 0x65, 0x61, 0x72, 0x65, 0x72] as const;
+
+/**
+ * What {@link bearerToken} would return for `header`, provided that the result is a b64token:
+ * "Bearer" in any case, one or more spaces, the token, optional spaces. It does not look at
+ * the token's characters, so its result may only be used to look up the verified-token cache
+ * (see the top of this file).
+ *
+ * @example
+ * ```ts
+ * bearerCandidate('Bearer  eyJ.eyJ.sig '); // 'eyJ.eyJ.sig'
+ * bearerCandidate('Bearer a b'); // 'a b': never in the cache, so the full path answers
+ * ```
+ */
+export function bearerCandidate(header: string): string | undefined {
+  if (header.length < 8) return undefined;
+  for (let i = 0; i < 6; i += 1) {
+    if ((header.charCodeAt(i) | 0x20) !== BEARER[i]) return undefined;
+  }
+  let start = 6;
+  while (header.charCodeAt(start) === SPACE) start += 1;
+  let end = header.length;
+  while (end > start && header.charCodeAt(end - 1) === SPACE) end -= 1;
+  return start === 6 || end === start ? undefined : header.slice(start, end);
+}
+
+/** What a request presents: a bearer token, an API key, both or neither. */
+export interface Credentials {
+  readonly bearer?: string | undefined;
+  readonly apiKey?: string | undefined;
+}
+
+/**
+ * The full path: the credentials of `req` by every rule. An API key comes from `X-API-Key`
+ * or, when the route allows it, the `api_key` query parameter.
+ *
+ * @throws InvalidRequest for an API key that is repeated or sent both ways
+ * @example
+ * ```ts
+ * const principal = await guard.authenticate(requestCredentials(req, false));
+ * ```
+ */
+export function requestCredentials(req: Request, apiKeyInQuery: boolean): Credentials {
+  const headerKey = req.headers['x-api-key'];
+  const queryKey = apiKeyInQuery ? req.query['api_key'] : undefined;
+  if (Array.isArray(headerKey) || Array.isArray(queryKey)) throw new InvalidRequest('repeated API key');
+  const apiKey = typeof headerKey === 'string' ? headerKey : typeof queryKey === 'string' ? queryKey : undefined;
+  if (typeof headerKey === 'string' && typeof queryKey === 'string') throw new InvalidRequest('API key sent twice');
+  return { bearer: bearerToken(req.headers.authorization), apiKey };
+}
+
+/** Whether `req` carries a query string at all (`req.query` parses it anew on every read). */
+const hasQuery = (req: Request) => req.url.includes('?');
+
+/**
+ * The cached path: the principal for a request whose only credential is already in a cache,
+ * a bearer token verified earlier or an API key the issuer vouched for within the positive
+ * cache time. `undefined` sends the request through the full path, which applies every rule
+ * (two credentials, a repeated key, a malformed header…) and answers refusals.
+ *
+ * Reads `req` as few times as it can: behind express 5, every request object has a hidden
+ * class of its own (express re-parents it with `Object.setPrototypeOf`, then adds
+ * properties), so each property read on `req` misses V8's inline caches.
+ *
+ * @example
+ * ```ts
+ * const principal = cachedPrincipal(req, false, verifier, apiKeys);
+ * if (principal !== undefined) return next(); // no promise, no microtask turn
+ * ```
+ */
+export function cachedPrincipal(
+  req: Request,
+  apiKeyInQuery: boolean,
+  verifier: AccessTokenVerifier,
+  apiKeys: ApiKeyResolver | undefined,
+): Principal | undefined {
+  if (apiKeyInQuery && hasQuery(req) && req.query['api_key'] !== undefined) return undefined;
+  const headers = req.headers;
+  const authorization = headers.authorization;
+  const headerKey = headers['x-api-key'];
+  if (headerKey === undefined) {
+    const token = authorization === undefined ? undefined : bearerCandidate(authorization);
+    return token === undefined ? undefined : verifier.cached(token);
+  }
+  return authorization === undefined && typeof headerKey === 'string' ? apiKeys?.cached(headerKey) : undefined;
+}

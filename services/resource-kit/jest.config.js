@@ -1,0 +1,3 @@
+import { workspaceProject } from '../../jest.workspace.js';
+
+export default workspaceProject('resource-kit');

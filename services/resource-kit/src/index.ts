@@ -1,0 +1,2 @@
+export { resourceServiceConfig, ServiceConfigError, type ResourceServiceConfig } from './service-config.js';
+export { createResourceApp, runResourceService, serve, type ResourceServiceOptions } from './resource-service.js';
