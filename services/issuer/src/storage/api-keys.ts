@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 
+import { insertReturning, listByCreation } from './rows.js';
 import type { ApiKeyRecord, ApiKeyStore, ApiKeyToInsert, ApiKeyWithSecret } from '../domain/api-keys.js';
 
 /** The `api_keys` table. */
@@ -41,23 +42,20 @@ function withoutSecret({ secretHash: _secretHash, ...record }: ApiKeyWithSecret)
 export function createApiKeyStore(db: Knex): ApiKeyStore {
   return {
     async insert(apiKey: ApiKeyToInsert) {
-      const [row] = await db('api_keys')
-        .insert({
-          id: apiKey.id,
-          name: apiKey.name,
-          owner: apiKey.owner,
-          secret_hash: apiKey.secretHash,
-          scopes: JSON.stringify(apiKey.scopes),
-          roles: JSON.stringify(apiKey.roles),
-          expires_at: apiKey.expiresAt,
-        })
-        .returning<ApiKeyRow[]>('*');
-      if (row === undefined) throw new Error('insert returned no row');
+      const row = await insertReturning<ApiKeyRow>(db, 'api_keys', {
+        id: apiKey.id,
+        name: apiKey.name,
+        owner: apiKey.owner,
+        secret_hash: apiKey.secretHash,
+        scopes: JSON.stringify(apiKey.scopes),
+        roles: JSON.stringify(apiKey.roles),
+        expires_at: apiKey.expiresAt,
+      });
       return withoutSecret(toRecord(row));
     },
 
     async list() {
-      const rows = await db<ApiKeyRow>('api_keys').select('*').orderBy('created_at').orderBy('id');
+      const rows = await listByCreation<ApiKeyRow>(db, 'api_keys');
       return rows.map((row) => withoutSecret(toRecord(row)));
     },
 

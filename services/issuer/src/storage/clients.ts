@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 
+import { insertReturning, listByCreation } from './rows.js';
 import type { ClientStore, ClientToInsert, ClientWithSecret, GrantType } from '../domain/clients.js';
 
 /** The `clients` table (its trigger announces every change: see changes.ts). */
@@ -37,26 +38,23 @@ function toRecord(row: ClientRow): ClientWithSecret {
 export function createClientStore(db: Knex): ClientStore {
   return {
     async insert(client: ClientToInsert) {
-      const [row] = await db('clients')
-        .insert({
-          id: client.id,
-          name: client.name,
-          secret_hash: client.secretHash,
-          grant_types: JSON.stringify(client.grants),
-          scopes: JSON.stringify(client.scopes),
-          roles: JSON.stringify(client.roles),
-          redirect_uris: JSON.stringify(client.redirectUris),
-          resources: JSON.stringify(client.resources),
-          public: client.public,
-          first_party: client.firstParty,
-        })
-        .returning<ClientRow[]>('*');
-      if (row === undefined) throw new Error('insert returned no row');
+      const row = await insertReturning<ClientRow>(db, 'clients', {
+        id: client.id,
+        name: client.name,
+        secret_hash: client.secretHash,
+        grant_types: JSON.stringify(client.grants),
+        scopes: JSON.stringify(client.scopes),
+        roles: JSON.stringify(client.roles),
+        redirect_uris: JSON.stringify(client.redirectUris),
+        resources: JSON.stringify(client.resources),
+        public: client.public,
+        first_party: client.firstParty,
+      });
       return toRecord(row);
     },
 
     async list() {
-      const rows = await db<ClientRow>('clients').select('*').orderBy('created_at').orderBy('id');
+      const rows = await listByCreation<ClientRow>(db, 'clients');
       return rows.map(toRecord);
     },
 

@@ -3,6 +3,7 @@ import { z } from 'zod';
 
 import { UserConflictError, type LoginCandidate, type UserRecord, type UserStore, type UserToInsert } from '../domain/users.js';
 import { prepared } from './prepared.js';
+import { listByCreation } from './rows.js';
 
 /** The `users` table, with `user_roles` (and `roles`, the names in use). */
 interface UserRow {
@@ -85,7 +86,7 @@ export function createUserStore(db: Knex): UserStore {
       }),
 
     async list() {
-      const rows = await db<UserRow>('users').select('*').orderBy('created_at').orderBy('id');
+      const rows = await listByCreation<UserRow>(db, 'users');
       const roles = await rolesOf(db, rows.map((row) => row.id));
       return rows.map((row) => toRecord(row, roles.get(row.id) ?? []));
     },
