@@ -55,6 +55,18 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
     return response.status();
   }
 
+  /** A user signs in to the first-party client (no consent page) in a new browser context, which gets the tokens. */
+  async function firstPartySignIn(scope: string) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const request = await authorize(firstParty, scope);
+    await page.goto(request.url);
+    await login(page);
+    await page.waitForURL(`${callback.url}?**`);
+    const tokens = await oidc.authorizationCodeGrant(firstParty, new URL(page.url()), { pkceCodeVerifier: request.verifier, expectedState: request.state });
+    return { context, page, tokens };
+  }
+
   beforeAll(async () => {
     const { issuer } = suite;
     callback = await callbackServer();
@@ -141,13 +153,7 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
   });
 
   it('when the client is first-party, there is no consent page; openid gives userinfo; logout ends the session', async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    const request = await authorize(firstParty, 'openid profile email');
-    await page.goto(request.url);
-    await login(page);
-    await page.waitForURL(`${callback.url}?**`);
-    const tokens = await oidc.authorizationCodeGrant(firstParty, new URL(page.url()), { pkceCodeVerifier: request.verifier, expectedState: request.state });
+    const { context, page, tokens } = await firstPartySignIn('openid profile email');
     const sub = tokens.claims()?.sub ?? '';
     expect(await oidc.fetchUserInfo(firstParty, tokens.access_token, sub)).toEqual({ sub, preferred_username: 'Alice', email: 'alice@example.com' });
 
@@ -244,13 +250,7 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
   });
 
   it('when the same refresh token is used twice at once, exactly one succeeds (S5)', async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    const request = await authorize(firstParty, 'openid orders:read');
-    await page.goto(request.url);
-    await login(page);
-    await page.waitForURL(`${callback.url}?**`);
-    const tokens = await oidc.authorizationCodeGrant(firstParty, new URL(page.url()), { pkceCodeVerifier: request.verifier, expectedState: request.state });
+    const { context, tokens } = await firstPartySignIn('openid orders:read');
     const results = await Promise.allSettled([0, 1, 2, 3].map(() => oidc.refreshTokenGrant(firstParty, tokens.refresh_token ?? '')));
     expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
     await context.close();
