@@ -1,5 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import type { Knex } from 'knex';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 
 import { createClient } from '../../src/domain/clients.js';
 import { hashSecret } from '../../src/domain/secrets.js';
@@ -9,9 +8,8 @@ import { adapterFactory, PayloadAdapter } from '../../src/oidc/adapter.js';
 import { loadClientMetadata } from '../../src/oidc/client-metadata.js';
 import { finishRotation, pendingRotation } from '../../src/oidc/refresh-rotation.js';
 import { readAheadOf } from '../../src/oidc/request-read-ahead.js';
-import { migrate, openDatabase, type Database } from '../../src/storage/db.js';
-import { createStores, type Stores } from '../../src/storage/index.js';
-import { backends, type TestDatabase } from '../support/backends.js';
+import { backends } from '../support/backends.js';
+import { storageSuite } from '../support/storage.js';
 
 const TABLE = 'oidc_payloads';
 
@@ -29,26 +27,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
-  let testDatabase: TestDatabase;
-  let database: Database;
-  let db: Knex;
-  let stores: Stores;
+  const storage = storageSuite(backend);
+  const db = (table: string) => storage.database.knex(table);
 
   const row = (type: string, id: string) =>
     db(TABLE).select<Row[]>('type', 'id', 'grant_id', 'uid', 'user_code', 'expires_at', 'consumed_at').where({ type, id }).first();
-
-  beforeAll(async () => {
-    testDatabase = await backend.create();
-    database = await openDatabase({ databaseUrl: testDatabase.databaseUrl, dataDir: testDatabase.dataDir });
-    db = database.knex;
-    stores = createStores(db);
-    await migrate(db);
-  });
-
-  afterAll(async () => {
-    await database?.close();
-    await testDatabase?.drop();
-  });
 
   beforeEach(async () => {
     await db(TABLE).delete();
@@ -56,7 +39,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
 
   describe('PayloadAdapter', () => {
     it('when a payload is upserted, find returns it unchanged', async () => {
-      const adapter = new PayloadAdapter(stores.payloads, 'RefreshToken');
+      const adapter = new PayloadAdapter(storage.stores.payloads, 'RefreshToken');
       const payload = {
         jti: 'rt-1',
         kind: 'RefreshToken',
@@ -79,7 +62,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when an id is upserted again, every column is replaced (grant, uid, user code, expiry, consumption)', async () => {
-      const adapter = new PayloadAdapter(stores.payloads, 'Interaction');
+      const adapter = new PayloadAdapter(storage.stores.payloads, 'Interaction');
       await adapter.upsert('int-1', { jti: 'int-1', grantId: 'grant-old', uid: 'uid-old', userCode: 'CODE-OLD', step: 1 }, 60);
       await adapter.consume('int-1');
       expect((await row('Interaction', 'int-1'))?.consumed_at).not.toBeNull();
@@ -103,15 +86,15 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when an id is unknown, find, findByUid and findByUserCode return undefined', async () => {
-      const adapter = new PayloadAdapter(stores.payloads, 'Session');
+      const adapter = new PayloadAdapter(storage.stores.payloads, 'Session');
       expect(await adapter.find('nope')).toBeUndefined();
       expect(await adapter.findByUid('nope')).toBeUndefined();
       expect(await adapter.findByUserCode('nope')).toBeUndefined();
     });
 
     it('when the same id is stored by two models, each model sees only its own', async () => {
-      const codes = new PayloadAdapter(stores.payloads, 'AuthorizationCode');
-      const sessions = new PayloadAdapter(stores.payloads, 'Session');
+      const codes = new PayloadAdapter(storage.stores.payloads, 'AuthorizationCode');
+      const sessions = new PayloadAdapter(storage.stores.payloads, 'Session');
       await codes.upsert('shared', { kind: 'AuthorizationCode' }, 60);
       expect(await sessions.find('shared')).toBeUndefined();
       await sessions.upsert('shared', { kind: 'Session' }, 60);
@@ -122,7 +105,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when expiresIn has passed, find returns undefined although the row is still there', async () => {
-      const adapter = new PayloadAdapter(stores.payloads, 'AuthorizationCode');
+      const adapter = new PayloadAdapter(storage.stores.payloads, 'AuthorizationCode');
       await adapter.upsert('short', { jti: 'short', uid: 'uid-short', userCode: 'SHORT' }, 1);
       await adapter.upsert('long', { jti: 'long' }, 60);
       expect(await adapter.find('short')).toEqual({ jti: 'short', uid: 'uid-short', userCode: 'SHORT' });
@@ -135,7 +118,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when a payload is consumed, find returns it with a numeric consumed (epoch seconds)', async () => {
-      const adapter = new PayloadAdapter(stores.payloads, 'AuthorizationCode');
+      const adapter = new PayloadAdapter(storage.stores.payloads, 'AuthorizationCode');
       await adapter.upsert('code-1', { jti: 'code-1', grantId: 'g' }, 60);
       expect(await adapter.find('code-1')).toEqual({ jti: 'code-1', grantId: 'g' });
       const before = nowSeconds();
@@ -150,9 +133,9 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
       ['AuthorizationCode', 'grant already used'],
       ['RefreshToken', 'refresh token already used'],
     ])('when the %s is consumed a second time, refuses with invalid_grant and revokes its whole grant (S3, S5)', async (model, detail) => {
-      const adapter = new PayloadAdapter(stores.payloads, model);
-      const grants = new PayloadAdapter(stores.payloads, 'Grant');
-      const otherModel = new PayloadAdapter(stores.payloads, model === 'RefreshToken' ? 'AuthorizationCode' : 'RefreshToken');
+      const adapter = new PayloadAdapter(storage.stores.payloads, model);
+      const grants = new PayloadAdapter(storage.stores.payloads, 'Grant');
+      const otherModel = new PayloadAdapter(storage.stores.payloads, model === 'RefreshToken' ? 'AuthorizationCode' : 'RefreshToken');
       await grants.upsert('grant-1', { jti: 'grant-1' }, 600);
       await grants.upsert('grant-2', { jti: 'grant-2' }, 600);
       await adapter.upsert('spent', { grantId: 'grant-1' }, 600);
@@ -176,24 +159,24 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when two requests consume the same code at once, exactly one succeeds', async () => {
-      const adapter = new PayloadAdapter(stores.payloads, 'AuthorizationCode');
+      const adapter = new PayloadAdapter(storage.stores.payloads, 'AuthorizationCode');
       await adapter.upsert('raced', { grantId: 'grant-raced' }, 600);
       const outcomes = await Promise.allSettled([adapter.consume('raced'), adapter.consume('raced')]);
       expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'rejected']);
     });
 
     it('when looked up by uid or user code, the matching payload is returned', async () => {
-      const adapter = new PayloadAdapter(stores.payloads, 'Session');
+      const adapter = new PayloadAdapter(storage.stores.payloads, 'Session');
       await adapter.upsert('sess-1', { jti: 'sess-1', uid: 'uid-1', userCode: 'ABCD-EFGH' }, 60);
       await adapter.upsert('sess-2', { jti: 'sess-2', uid: 'uid-2' }, 60);
       expect(await adapter.findByUid('uid-1')).toEqual({ jti: 'sess-1', uid: 'uid-1', userCode: 'ABCD-EFGH' });
       expect(await adapter.findByUid('uid-2')).toEqual({ jti: 'sess-2', uid: 'uid-2' });
       expect(await adapter.findByUserCode('ABCD-EFGH')).toEqual({ jti: 'sess-1', uid: 'uid-1', userCode: 'ABCD-EFGH' });
-      expect(await new PayloadAdapter(stores.payloads, 'Interaction').findByUid('uid-1')).toBeUndefined();
+      expect(await new PayloadAdapter(storage.stores.payloads, 'Interaction').findByUid('uid-1')).toBeUndefined();
     });
 
     it('when destroyed, the payload is gone and others stay', async () => {
-      const adapter = new PayloadAdapter(stores.payloads, 'Grant');
+      const adapter = new PayloadAdapter(storage.stores.payloads, 'Grant');
       await adapter.upsert('grant-a', { jti: 'grant-a' }, 60);
       await adapter.upsert('grant-b', { jti: 'grant-b' }, 60);
       await adapter.destroy('grant-a');
@@ -203,8 +186,8 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it("when a grant is revoked through one model, only that model's rows of that grant are removed", async () => {
-      const refreshTokens = new PayloadAdapter(stores.payloads, 'RefreshToken');
-      const codes = new PayloadAdapter(stores.payloads, 'AuthorizationCode');
+      const refreshTokens = new PayloadAdapter(storage.stores.payloads, 'RefreshToken');
+      const codes = new PayloadAdapter(storage.stores.payloads, 'AuthorizationCode');
       await refreshTokens.upsert('rt-1', { grantId: 'shared-grant' }, 60);
       await refreshTokens.upsert('rt-2', { grantId: 'shared-grant' }, 60);
       await refreshTokens.upsert('rt-3', { grantId: 'other-grant' }, 60);
@@ -231,8 +214,8 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
       return {
         ctx,
         reads,
-        refreshTokens: new PayloadAdapter(stores.payloads, 'RefreshToken', () => ctx),
-        grants: new PayloadAdapter(stores.payloads, 'Grant', () => ctx),
+        refreshTokens: new PayloadAdapter(storage.stores.payloads, 'RefreshToken', () => ctx),
+        grants: new PayloadAdapter(storage.stores.payloads, 'Grant', () => ctx),
       };
     };
     const rejection = (promise: Promise<unknown>) =>
@@ -247,10 +230,10 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('reads the refresh token with its grant and its user (with roles); the grant is then served without a query, once', async () => {
-      const user = await createUser(stores.users, { username: 'rita', password: 'correct horse battery', roles: ['viewer', 'admin'] }, new PasswordHasher({ memoryKib: 19_456, timeCost: 2, parallelism: 1 }));
-      const standalone = new PayloadAdapter(stores.payloads, 'Grant', () => undefined);
+      const user = await createUser(storage.stores.users, { username: 'rita', password: 'correct horse battery', roles: ['viewer', 'admin'] }, new PasswordHasher({ memoryKib: 19_456, timeCost: 2, parallelism: 1 }));
+      const standalone = new PayloadAdapter(storage.stores.payloads, 'Grant', () => undefined);
       await standalone.upsert('grant-r', { jti: 'grant-r', accountId: user.id }, 600);
-      await new PayloadAdapter(stores.payloads, 'RefreshToken', () => undefined).upsert('rt-r', { jti: 'rt-r', grantId: 'grant-r', accountId: user.id }, 600);
+      await new PayloadAdapter(storage.stores.payloads, 'RefreshToken', () => undefined).upsert('rt-r', { jti: 'rt-r', grantId: 'grant-r', accountId: user.id }, 600);
 
       const { reads, refreshTokens, grants } = request();
       expect(await refreshTokens.find('rt-r')).toEqual({ jti: 'rt-r', grantId: 'grant-r', accountId: user.id });
@@ -263,7 +246,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('reads an absent grant or user as absent, and a token naming no valid user id as having none', async () => {
-      await new PayloadAdapter(stores.payloads, 'RefreshToken', () => undefined).upsert('rt-x', { jti: 'rt-x', grantId: 'no-grant', accountId: 'not-a-uuid' }, 600);
+      await new PayloadAdapter(storage.stores.payloads, 'RefreshToken', () => undefined).upsert('rt-x', { jti: 'rt-x', grantId: 'no-grant', accountId: 'not-a-uuid' }, 600);
       const { reads, refreshTokens, grants } = request();
       expect(await refreshTokens.find('rt-x')).toEqual({ jti: 'rt-x', grantId: 'no-grant', accountId: 'not-a-uuid' });
       expect(await reads().users.get('not-a-uuid')).toBeUndefined();
@@ -272,7 +255,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('puts off consuming the refresh token to its successor\'s insert, and does both in one statement', async () => {
-      await new PayloadAdapter(stores.payloads, 'RefreshToken', () => undefined).upsert('rt-old', { jti: 'rt-old', grantId: 'g' }, 600);
+      await new PayloadAdapter(storage.stores.payloads, 'RefreshToken', () => undefined).upsert('rt-old', { jti: 'rt-old', grantId: 'g' }, 600);
       const { refreshTokens } = request();
       await refreshTokens.consume('rt-old');
       expect((await row('RefreshToken', 'rt-old'))?.consumed_at).toBeNull();
@@ -282,8 +265,8 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when the token was consumed meanwhile, inserts no successor, revokes the grant and refuses with invalid_grant (S5)', async () => {
-      const standalone = new PayloadAdapter(stores.payloads, 'RefreshToken', () => undefined);
-      await new PayloadAdapter(stores.payloads, 'Grant', () => undefined).upsert('g-reuse', { jti: 'g-reuse' }, 600);
+      const standalone = new PayloadAdapter(storage.stores.payloads, 'RefreshToken', () => undefined);
+      await new PayloadAdapter(storage.stores.payloads, 'Grant', () => undefined).upsert('g-reuse', { jti: 'g-reuse' }, 600);
       await standalone.upsert('rt-reused', { jti: 'rt-reused', grantId: 'g-reuse' }, 600);
       await standalone.upsert('rt-sibling', { jti: 'rt-sibling', grantId: 'g-reuse' }, 600);
       const { refreshTokens } = request();
@@ -297,7 +280,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when two requests rotate the same token at once, exactly one gets a successor', async () => {
-      await new PayloadAdapter(stores.payloads, 'RefreshToken', () => undefined).upsert('rt-raced', { jti: 'rt-raced', grantId: 'g-raced' }, 600);
+      await new PayloadAdapter(storage.stores.payloads, 'RefreshToken', () => undefined).upsert('rt-raced', { jti: 'rt-raced', grantId: 'g-raced' }, 600);
       const rotate = async (successor: string) => {
         const { refreshTokens } = request();
         await refreshTokens.consume('rt-raced');
@@ -310,24 +293,24 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when the request ends without a successor, the put-off consumption still happens', async () => {
-      await new PayloadAdapter(stores.payloads, 'RefreshToken', () => undefined).upsert('rt-alone', { jti: 'rt-alone', grantId: 'g' }, 600);
+      await new PayloadAdapter(storage.stores.payloads, 'RefreshToken', () => undefined).upsert('rt-alone', { jti: 'rt-alone', grantId: 'g' }, 600);
       const { ctx, refreshTokens } = request();
       await refreshTokens.consume('rt-alone');
-      await finishRotation(stores.payloads, ctx);
+      await finishRotation(storage.stores.payloads, ctx);
       expect((await row('RefreshToken', 'rt-alone'))?.consumed_at).toBeInstanceOf(Date);
       expect(pendingRotation(ctx)).toBeUndefined();
       // nothing left to do the second time, and nothing for a request that never consumed
-      await finishRotation(stores.payloads, ctx);
-      await finishRotation(stores.payloads, {});
+      await finishRotation(storage.stores.payloads, ctx);
+      await finishRotation(storage.stores.payloads, {});
     });
 
     it('other models, and refresh tokens outside a request, are consumed at once', async () => {
       const { ctx } = request();
-      const codes = new PayloadAdapter(stores.payloads, 'AuthorizationCode', () => ctx);
+      const codes = new PayloadAdapter(storage.stores.payloads, 'AuthorizationCode', () => ctx);
       await codes.upsert('code-now', { jti: 'code-now' }, 600);
       await codes.consume('code-now');
       expect((await row('AuthorizationCode', 'code-now'))?.consumed_at).toBeInstanceOf(Date);
-      const outside = new PayloadAdapter(stores.payloads, 'RefreshToken', () => undefined);
+      const outside = new PayloadAdapter(storage.stores.payloads, 'RefreshToken', () => undefined);
       await outside.upsert('rt-now', { jti: 'rt-now' }, 600);
       await outside.consume('rt-now');
       expect((await row('RefreshToken', 'rt-now'))?.consumed_at).toBeInstanceOf(Date);
@@ -337,31 +320,31 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
 
   describe('PayloadStore.sweepExpired', () => {
     it('when rows have expired, removes exactly those and returns how many', async () => {
-      const adapter = new PayloadAdapter(stores.payloads, 'AuthorizationCode');
+      const adapter = new PayloadAdapter(storage.stores.payloads, 'AuthorizationCode');
       for (const id of ['old-1', 'old-2', 'old-3', 'old-4', 'old-5']) await adapter.upsert(id, { jti: id }, -60);
       await adapter.upsert('live', { jti: 'live' }, 600);
       await adapter.upsert('forever', { jti: 'forever' });
 
       // a batch size below the backlog: the sweep goes round until none is left
-      expect(await stores.payloads.sweepExpired(2)).toBe(5);
+      expect(await storage.stores.payloads.sweepExpired(2)).toBe(5);
 
       const left = await db(TABLE).select<{ id: string }[]>('id').orderBy('id');
       expect(left.map(({ id }) => id)).toEqual(['forever', 'live']);
       expect(await adapter.find('live')).toEqual({ jti: 'live' });
       expect(await adapter.find('forever')).toEqual({ jti: 'forever' });
-      expect(await stores.payloads.sweepExpired()).toBe(0);
+      expect(await storage.stores.payloads.sweepExpired()).toBe(0);
     });
 
     it('when nothing has expired, removes nothing and returns 0', async () => {
-      await new PayloadAdapter(stores.payloads, 'Session').upsert('s', { jti: 's' }, 600);
-      expect(await stores.payloads.sweepExpired()).toBe(0);
-      expect(await new PayloadAdapter(stores.payloads, 'Session').find('s')).toEqual({ jti: 's' });
+      await new PayloadAdapter(storage.stores.payloads, 'Session').upsert('s', { jti: 's' }, 600);
+      expect(await storage.stores.payloads.sweepExpired()).toBe(0);
+      expect(await new PayloadAdapter(storage.stores.payloads, 'Session').find('s')).toEqual({ jti: 's' });
     });
   });
 
   describe("adapterFactory('Client')", () => {
     it('when a confidential client exists, find returns its metadata with the SHA-256 digest of the secret, never the secret', async () => {
-      const created = await createClient(stores.clients, {
+      const created = await createClient(storage.stores.clients, {
         name: 'billing',
         grants: ['client_credentials'],
         scopes: ['orders:read', 'openid'],
@@ -369,7 +352,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
         resources: ['http://localhost:4001', 'http://localhost:4002'],
       });
       const secret = created.clientSecret ?? '';
-      const metadata = await adapterFactory(stores.payloads, (id) => loadClientMetadata(stores.clients, id))('Client').find(created.client.id);
+      const metadata = await adapterFactory(storage.stores.payloads, (id) => loadClientMetadata(storage.stores.clients, id))('Client').find(created.client.id);
       expect(metadata).toEqual({
         client_id: created.client.id,
         client_name: 'billing',
@@ -390,7 +373,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when a public native client exists, find returns it without a secret, auth method none, application_type native', async () => {
-      const created = await createClient(stores.clients, {
+      const created = await createClient(storage.stores.clients, {
         name: 'cli-app',
         grants: ['authorization_code', 'refresh_token'],
         scopes: ['orders:read'],
@@ -400,7 +383,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
         firstParty: true,
       });
       expect(created.clientSecret).toBeUndefined();
-      const metadata = await adapterFactory(stores.payloads, (id) => loadClientMetadata(stores.clients, id))('Client').find(created.client.id);
+      const metadata = await adapterFactory(storage.stores.payloads, (id) => loadClientMetadata(storage.stores.clients, id))('Client').find(created.client.id);
       expect(metadata).toEqual({
         client_id: created.client.id,
         client_name: 'cli-app',
@@ -418,7 +401,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when the client id is unknown, find returns undefined', async () => {
-      expect(await adapterFactory(stores.payloads, (id) => loadClientMetadata(stores.clients, id))('Client').find('0123456789abcdef0123456789abcdef')).toBeUndefined();
+      expect(await adapterFactory(storage.stores.payloads, (id) => loadClientMetadata(storage.stores.clients, id))('Client').find('0123456789abcdef0123456789abcdef')).toBeUndefined();
     });
   });
 });

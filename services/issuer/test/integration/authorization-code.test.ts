@@ -7,20 +7,19 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import type { Browser, Page } from 'playwright-core';
 
-import { createClient } from '../../src/domain/clients.js';
 import { PasswordHasher } from '../../src/domain/passwords.js';
 import { createUser } from '../../src/domain/users.js';
-import { backends, type TestDatabase } from '../support/backends.js';
+import { backends } from '../support/backends.js';
 import { callbackServer, launchBrowser } from '../support/browser.js';
-import { startTestIssuer, type TestIssuer } from '../support/issuer.js';
+import { issuerSuite } from '../support/issuer.js';
+import { registerClient } from '../support/oauth.js';
 
 const ORDERS = 'http://localhost:4001';
 const PASSWORD = 'correct horse battery staple';
 const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../test-artifacts');
 
 describe.each(backends)('authorization code + PKCE in a real browser ($name)', (backend) => {
-  let database: TestDatabase;
-  let issuer: TestIssuer;
+  const suite = issuerSuite(backend);
   let browser: Browser;
   let callback: Awaited<ReturnType<typeof callbackServer>>;
   let web: oidc.Configuration;
@@ -28,7 +27,7 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
   let webClientId: string;
 
   async function rp(clientId: string, secret: string): Promise<oidc.Configuration> {
-    return oidc.discovery(new URL(issuer.issuer), clientId, secret, undefined, { execute: [oidc.allowInsecureRequests] });
+    return oidc.discovery(new URL(suite.issuer.issuer), clientId, secret, undefined, { execute: [oidc.allowInsecureRequests] });
   }
 
   /** Starts an authorization request; returns where to send the browser and how to finish. */
@@ -56,22 +55,33 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
     return response.status();
   }
 
+  /** A user signs in to the first-party client (no consent page) in a new browser context, which gets the tokens. */
+  async function firstPartySignIn(scope: string) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const request = await authorize(firstParty, scope);
+    await page.goto(request.url);
+    await login(page);
+    await page.waitForURL(`${callback.url}?**`);
+    const tokens = await oidc.authorizationCodeGrant(firstParty, new URL(page.url()), { pkceCodeVerifier: request.verifier, expectedState: request.state });
+    return { context, page, tokens };
+  }
+
   beforeAll(async () => {
-    database = await backend.create();
-    issuer = await startTestIssuer(database);
+    const { issuer } = suite;
     callback = await callbackServer();
     browser = await launchBrowser();
     await createUser(issuer.stores.users, { username: 'Alice', password: PASSWORD, roles: ['admin'], email: 'alice@example.com' }, new PasswordHasher());
-    const webClient = await createClient(issuer.stores.clients, {
+    const webClient = await registerClient(issuer.stores.clients, {
       name: 'Order Desk',
       grants: ['authorization_code', 'refresh_token'],
       scopes: ['openid', 'profile', 'email', 'orders:read'],
       redirectUris: [callback.url],
       resources: [ORDERS],
     });
-    webClientId = webClient.client.id;
-    web = await rp(webClient.client.id, webClient.clientSecret ?? '');
-    const trusted = await createClient(issuer.stores.clients, {
+    webClientId = webClient.id;
+    web = await rp(webClient.id, webClient.secret);
+    const trusted = await registerClient(issuer.stores.clients, {
       name: 'Console',
       grants: ['authorization_code', 'refresh_token'],
       scopes: ['openid', 'profile', 'email', 'orders:read'],
@@ -79,14 +89,12 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
       resources: [ORDERS],
       firstParty: true,
     });
-    firstParty = await rp(trusted.client.id, trusted.clientSecret ?? '');
+    firstParty = await rp(trusted.id, trusted.secret);
   });
 
   afterAll(async () => {
     await browser?.close();
     await callback?.close();
-    await issuer?.close();
-    await database?.drop();
   });
 
   it('when a user signs in (S9 no framing, S8 no CORS, S10 303) and consents, the client gets tokens with iss (S11); refresh rotates (S5); code replay revokes the grant (S3)', async () => {
@@ -94,7 +102,7 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
     const page = await context.newPage();
     const request = await authorize(web, 'openid profile orders:read');
     const loginResponse = await page.goto(request.url);
-    expect(page.url()).toMatch(new RegExp(`^${issuer.issuer}/interaction/`, 'u'));
+    expect(page.url()).toMatch(new RegExp(`^${suite.issuer.issuer}/interaction/`, 'u'));
     const headers = loginResponse?.headers() ?? {};
     expect(headers['content-security-policy']).toContain("frame-ancestors 'none'"); // S9
     expect(headers['x-frame-options']).toBe('SAMEORIGIN');
@@ -110,12 +118,12 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
     await Promise.all([page.waitForURL(`${callback.url}?**`), page.click('button[name=decision][value=allow]')]);
 
     const callbackUrl = new URL(page.url());
-    expect(callbackUrl.searchParams.get('iss')).toBe(issuer.issuer); // S11, RFC 9207
+    expect(callbackUrl.searchParams.get('iss')).toBe(suite.issuer.issuer); // S11, RFC 9207
     const tokens = await oidc.authorizationCodeGrant(web, callbackUrl, { pkceCodeVerifier: request.verifier, expectedState: request.state });
     expect(tokens.id_token).toEqual(expect.any(String));
     expect(tokens.refresh_token).toEqual(expect.any(String));
-    const jwks = createRemoteJWKSet(new URL(`${issuer.url}/jwks`));
-    const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer: issuer.issuer, audience: ORDERS, typ: 'at+jwt' });
+    const jwks = createRemoteJWKSet(new URL(`${suite.issuer.url}/jwks`));
+    const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer: suite.issuer.issuer, audience: ORDERS, typ: 'at+jwt' });
     expect(payload).toMatchObject({ sub: tokens.claims()?.sub, client_id: webClientId, scope: 'orders:read', roles: ['admin'] });
 
     const refreshed = await oidc.refreshTokenGrant(web, tokens.refresh_token ?? '');
@@ -145,13 +153,7 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
   });
 
   it('when the client is first-party, there is no consent page; openid gives userinfo; logout ends the session', async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    const request = await authorize(firstParty, 'openid profile email');
-    await page.goto(request.url);
-    await login(page);
-    await page.waitForURL(`${callback.url}?**`);
-    const tokens = await oidc.authorizationCodeGrant(firstParty, new URL(page.url()), { pkceCodeVerifier: request.verifier, expectedState: request.state });
+    const { context, page, tokens } = await firstPartySignIn('openid profile email');
     const sub = tokens.claims()?.sub ?? '';
     expect(await oidc.fetchUserInfo(firstParty, tokens.access_token, sub)).toEqual({ sub, preferred_username: 'Alice', email: 'alice@example.com' });
 
@@ -164,7 +166,7 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
   });
 
   it('when the login form keeps getting a wrong password, it is throttled with a 429 page (brute force)', async () => {
-    await createUser(issuer.stores.users, { username: 'eve', password: PASSWORD }, new PasswordHasher());
+    await createUser(suite.issuer.stores.users, { username: 'eve', password: PASSWORD }, new PasswordHasher());
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto((await authorize(web, 'openid')).url);
@@ -188,7 +190,7 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
     const page = await context.newPage();
     await page.goto((await authorize(web, 'openid')).url);
     const action = await page.getAttribute('form', 'action');
-    const response = await page.request.post(`${issuer.issuer}${action ?? ''}`, {
+    const response = await page.request.post(`${suite.issuer.issuer}${action ?? ''}`, {
       form: { username: 'alice', password: PASSWORD },
       maxRedirects: 0,
     });
@@ -228,14 +230,14 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
   });
 
   it('when a native (public, loopback) client uses another port, it is allowed; a web client may not (S1)', async () => {
-    const native = await createClient(issuer.stores.clients, {
+    const native = await registerClient(suite.issuer.stores.clients, {
       name: 'cli-app',
       grants: ['authorization_code'],
       scopes: ['openid'],
       redirectUris: ['http://127.0.0.1:7000/callback'],
       public: true,
     });
-    const nativeRp = await oidc.discovery(new URL(issuer.issuer), native.client.id, undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
+    const nativeRp = await oidc.discovery(new URL(suite.issuer.issuer), native.id, undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
     const nativeUrl = new URL((await authorize(nativeRp, 'openid')).url);
     nativeUrl.searchParams.set('redirect_uri', 'http://127.0.0.1:53123/callback');
     const accepted = await fetch(nativeUrl, { redirect: 'manual' });
@@ -248,13 +250,7 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
   });
 
   it('when the same refresh token is used twice at once, exactly one succeeds (S5)', async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    const request = await authorize(firstParty, 'openid orders:read');
-    await page.goto(request.url);
-    await login(page);
-    await page.waitForURL(`${callback.url}?**`);
-    const tokens = await oidc.authorizationCodeGrant(firstParty, new URL(page.url()), { pkceCodeVerifier: request.verifier, expectedState: request.state });
+    const { context, tokens } = await firstPartySignIn('openid orders:read');
     const results = await Promise.allSettled([0, 1, 2, 3].map(() => oidc.refreshTokenGrant(firstParty, tokens.refresh_token ?? '')));
     expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
     await context.close();

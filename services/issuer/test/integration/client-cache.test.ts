@@ -2,23 +2,20 @@ import { describe, expect, it } from '@jest/globals';
 import type { Knex } from 'knex';
 import pg from 'pg';
 
-import { createClient } from '../../src/domain/clients.js';
 import { backends } from '../support/backends.js';
 import { basicAuth, eventually, request } from '../support/http.js';
 import { issuerSuite } from '../support/issuer.js';
+import { registerClient } from '../support/oauth.js';
+import { recordQueries } from '../support/storage.js';
 
 /** Counts the issuer's own reads of the clients table (its knex instance runs in this process). */
 function clientReads(db: Knex): { readonly count: number; stop(): void } {
-  let count = 0;
-  const onQuery = (query: { sql?: string }) => {
-    if (/from "clients"/u.test(query.sql ?? '')) count += 1;
-  };
-  db.on('query', onQuery);
+  const reads = recordQueries(db, (sql) => /from "clients"/u.test(sql));
   return {
     get count() {
-      return count;
+      return reads.statements.length;
     },
-    stop: () => db.off('query', onQuery),
+    stop: reads.stop,
   };
 }
 
@@ -46,11 +43,11 @@ describe.each(backends)('client lookups are cached and follow every change ($nam
   }
 
   async function machineClient() {
-    const { client, clientSecret } = await createClient(suite.issuer.stores.clients, { name: 'm', grants: ['client_credentials'], resources: ['https://api.example.com'] });
+    const client = await registerClient(suite.issuer.stores.clients, { name: 'm', grants: ['client_credentials'], resources: ['https://api.example.com'] });
     const token = () =>
       request(`${suite.issuer.url}/token`, {
         method: 'POST',
-        headers: { authorization: basicAuth(client.id, clientSecret ?? ''), 'content-type': 'application/x-www-form-urlencoded' },
+        headers: { authorization: basicAuth(client.id, client.secret), 'content-type': 'application/x-www-form-urlencoded' },
         body: 'grant_type=client_credentials',
       });
     return { id: client.id, token };

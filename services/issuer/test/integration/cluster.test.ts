@@ -3,11 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 
-import { backends, type TestDatabase } from '../support/backends.js';
+import { backends, databaseSuite, type TestDatabase } from '../support/backends.js';
 import { sigilJson } from '../support/cli.js';
 import { freePort, testEnv } from '../support/issuer.js';
+import { postForm } from '../support/oauth.js';
 import { runIssuerProcess } from '../support/process.js';
 
 const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/main.js');
@@ -45,11 +46,7 @@ const cases = {
         );
         const statuses = await Promise.all(
           Array.from({ length: 8 }, () =>
-            fetch(`http://127.0.0.1:${port}/token`, {
-              method: 'POST',
-              headers: { authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` },
-              body: new URLSearchParams({ grant_type: 'client_credentials' }),
-            }).then((response) => response.status),
+            postForm(`http://127.0.0.1:${port}`, { grant_type: 'client_credentials' }, { id, secret }).then((response) => response.status),
           ),
         );
         expect(statuses).toEqual(Array(8).fill(200));
@@ -66,17 +63,9 @@ const cases = {
 } as const;
 
 describe.each(backends)('cluster workers ($name)', (backend) => {
-  let database: TestDatabase;
-
-  beforeAll(async () => {
-    database = await backend.create();
-  });
-
-  afterAll(async () => {
-    await database?.drop();
-  });
+  const suite = databaseSuite(backend);
 
   it(cases[backend.name].title, async () => {
-    await cases[backend.name].run(database);
+    await cases[backend.name].run(suite.database);
   });
 });

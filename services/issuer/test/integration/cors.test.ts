@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 
-import { createClient } from '../../src/domain/clients.js';
-import { backends, type TestDatabase } from '../support/backends.js';
+import { backends } from '../support/backends.js';
 import { basicAuth, corsHeaderNames, request, type RawResponse } from '../support/http.js';
-import { startTestIssuer, type TestIssuer } from '../support/issuer.js';
+import { issuerSuite, type TestIssuer } from '../support/issuer.js';
+import { registerClient, type Credentials } from '../support/oauth.js';
 
 const ALLOWED = 'https://app.example.com';
 const EVIL = 'https://evil.example.com';
@@ -11,18 +11,18 @@ const ORDERS = 'http://localhost:4001';
 const METADATA_PATHS = ['/jwks', '/.well-known/openid-configuration', '/.well-known/oauth-authorization-server'];
 
 interface Clients {
-  machine: { id: string; secret: string };
+  machine: Credentials;
   spa: { id: string };
 }
 
 async function registerClients(issuer: TestIssuer): Promise<Clients> {
-  const machine = await createClient(issuer.stores.clients, {
+  const machine = await registerClient(issuer.stores.clients, {
     name: 'cors-machine',
     grants: ['client_credentials'],
     scopes: ['orders:read'],
     resources: [ORDERS],
   });
-  const spa = await createClient(issuer.stores.clients, {
+  const spa = await registerClient(issuer.stores.clients, {
     name: 'cors-spa',
     grants: ['authorization_code'],
     scopes: ['orders:read'],
@@ -30,7 +30,7 @@ async function registerClients(issuer: TestIssuer): Promise<Clients> {
     resources: [ORDERS],
     public: true,
   });
-  return { machine: { id: machine.client.id, secret: machine.clientSecret ?? '' }, spa: { id: spa.client.id } };
+  return { machine, spa: { id: spa.id } };
 }
 
 const preflight = (issuer: TestIssuer, path: string, origin: string) =>
@@ -77,30 +77,22 @@ function expectNoCors(response: RawResponse) {
 
 describe.each(backends)('CORS (S8) ($name)', (backend) => {
   describe('when CORS_ORIGINS allows https://app.example.com', () => {
-    let database: TestDatabase;
-    let issuer: TestIssuer;
+    const suite = issuerSuite(backend, { CORS_ORIGINS: ALLOWED });
     let clients: Clients;
 
     beforeAll(async () => {
-      database = await backend.create();
-      issuer = await startTestIssuer(database, { CORS_ORIGINS: ALLOWED });
-      clients = await registerClients(issuer);
-    });
-
-    afterAll(async () => {
-      await issuer?.close();
-      await database?.drop();
+      clients = await registerClients(suite.issuer);
     });
 
     it.each(METADATA_PATHS)('when the allowed origin GETs %s, the answer carries its Access-Control-Allow-Origin', async (path) => {
-      const response = await request(`${issuer.url}${path}`, { headers: { origin: ALLOWED } });
+      const response = await request(`${suite.issuer.url}${path}`, { headers: { origin: ALLOWED } });
       expect(response.status).toBe(200);
       expect(response.headers['access-control-allow-origin']).toBe(ALLOWED);
       expect(response.headers['vary']).toMatch(/\bOrigin\b/u);
     });
 
     it('when the allowed origin preflights POST /token, answers 204 allowing that origin and POST', async () => {
-      const response = await preflight(issuer, '/token', ALLOWED);
+      const response = await preflight(suite.issuer, '/token', ALLOWED);
       expect(response.status).toBe(204);
       expect(response.headers['access-control-allow-origin']).toBe(ALLOWED);
       expect(response.headers['access-control-allow-methods']?.split(',')).toContain('POST');
@@ -108,26 +100,26 @@ describe.each(backends)('CORS (S8) ($name)', (backend) => {
     });
 
     it('when the allowed origin asks for a client-credentials token, it is issued with its Access-Control-Allow-Origin', async () => {
-      const response = await clientCredentials(issuer, clients, ALLOWED);
+      const response = await clientCredentials(suite.issuer, clients, ALLOWED);
       expect(response.status).toBe(200);
       expect(JSON.parse(response.body)).toEqual(tokenBody);
       expect(response.headers['access-control-allow-origin']).toBe(ALLOWED);
     });
 
     it.each(METADATA_PATHS)('when a disallowed origin GETs %s, the answer carries no Access-Control-* header', async (path) => {
-      const response = await request(`${issuer.url}${path}`, { headers: { origin: EVIL } });
+      const response = await request(`${suite.issuer.url}${path}`, { headers: { origin: EVIL } });
       expect(response.status).toBe(200);
       expectNoCors(response);
     });
 
     it('when a disallowed origin preflights POST /token, the answer carries no Access-Control-* header', async () => {
-      const response = await preflight(issuer, '/token', EVIL);
+      const response = await preflight(suite.issuer, '/token', EVIL);
       expect(response.status).toBe(204);
       expectNoCors(response);
     });
 
     it('when a disallowed origin posts a token request, the answer carries no Access-Control-* header', async () => {
-      const response = await clientCredentials(issuer, clients, EVIL);
+      const response = await clientCredentials(suite.issuer, clients, EVIL);
       expectNoCors(response);
       // the engine's clientBasedCORS refuses the cross-origin call outright
       expect(response.status).toBe(400);
@@ -138,7 +130,7 @@ describe.each(backends)('CORS (S8) ($name)', (backend) => {
     });
 
     it('when the allowed origin calls the authorization endpoint, the answer carries no Access-Control-* header', async () => {
-      const response = await authorization(issuer, clients, ALLOWED);
+      const response = await authorization(suite.issuer, clients, ALLOWED);
       // the request itself is valid: the engine sends the browser on to the login interaction
       expect(response.status).toBe(303);
       expect(response.headers['location']).toMatch(/^\/interaction\/[A-Za-z0-9_-]+$/u);
@@ -146,42 +138,34 @@ describe.each(backends)('CORS (S8) ($name)', (backend) => {
     });
 
     it('when the allowed origin preflights the authorization endpoint, the answer carries no Access-Control-* header', async () => {
-      const response = await preflight(issuer, '/auth', ALLOWED);
+      const response = await preflight(suite.issuer, '/auth', ALLOWED);
       expect(response.status).toBe(204);
       expectNoCors(response);
     });
   });
 
   describe('when CORS_ORIGINS is not set', () => {
-    let database: TestDatabase;
-    let issuer: TestIssuer;
+    const suite = issuerSuite(backend);
     let clients: Clients;
 
     beforeAll(async () => {
-      database = await backend.create();
-      issuer = await startTestIssuer(database);
-      clients = await registerClients(issuer);
-    });
-
-    afterAll(async () => {
-      await issuer?.close();
-      await database?.drop();
+      clients = await registerClients(suite.issuer);
     });
 
     it.each(METADATA_PATHS)('when an origin GETs %s, the answer carries no Access-Control-* header', async (path) => {
-      const response = await request(`${issuer.url}${path}`, { headers: { origin: ALLOWED } });
+      const response = await request(`${suite.issuer.url}${path}`, { headers: { origin: ALLOWED } });
       expect(response.status).toBe(200);
       expectNoCors(response);
     });
 
     it('when an origin preflights POST /token, the answer carries no Access-Control-* header', async () => {
-      const response = await preflight(issuer, '/token', ALLOWED);
+      const response = await preflight(suite.issuer, '/token', ALLOWED);
       expect(response.status).toBe(204);
       expectNoCors(response);
     });
 
     it('when an origin posts a token request, the answer carries no Access-Control-* header', async () => {
-      const response = await clientCredentials(issuer, clients, ALLOWED);
+      const response = await clientCredentials(suite.issuer, clients, ALLOWED);
       expectNoCors(response);
       expect(response.status).toBe(400);
       expect(JSON.parse(response.body)).toEqual({
@@ -191,13 +175,13 @@ describe.each(backends)('CORS (S8) ($name)', (backend) => {
     });
 
     it('when an origin calls the authorization endpoint, the answer carries no Access-Control-* header', async () => {
-      const response = await authorization(issuer, clients, ALLOWED);
+      const response = await authorization(suite.issuer, clients, ALLOWED);
       expect(response.status).toBe(303);
       expectNoCors(response);
     });
 
     it('when a token request carries no Origin, the token is issued', async () => {
-      const response = await clientCredentials(issuer, clients);
+      const response = await clientCredentials(suite.issuer, clients);
       expect(response.status).toBe(200);
       expect(JSON.parse(response.body)).toEqual(tokenBody);
     });

@@ -1,12 +1,12 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 
-import { createClient } from '../../src/domain/clients.js';
-import { backends, type TestDatabase } from '../support/backends.js';
+import { backends } from '../support/backends.js';
 import { basicAuth, request, type RawResponse } from '../support/http.js';
-import { startTestIssuer, type TestIssuer } from '../support/issuer.js';
+import { issuerSuite } from '../support/issuer.js';
+import { registerClient, type Credentials } from '../support/oauth.js';
 
 const ORDERS = 'http://localhost:4001';
 const PUBLIC_MEMBERS = ['alg', 'e', 'kid', 'kty', 'n', 'use'];
@@ -27,25 +27,16 @@ function expectJsonError(response: RawResponse) {
 }
 
 describe.each(backends)('discovery and operational endpoints ($name)', (backend) => {
-  let database: TestDatabase;
-  let issuer: TestIssuer;
-  let machine: { id: string; secret: string };
+  const suite = issuerSuite(backend);
+  let machine: Credentials;
 
   beforeAll(async () => {
-    database = await backend.create();
-    issuer = await startTestIssuer(database);
-    const created = await createClient(issuer.stores.clients, {
+    machine = await registerClient(suite.issuer.stores.clients, {
       name: 'discovery-machine',
       grants: ['client_credentials'],
       scopes: ['orders:read'],
       resources: [ORDERS],
     });
-    machine = { id: created.client.id, secret: created.clientSecret ?? '' };
-  });
-
-  afterAll(async () => {
-    await issuer?.close();
-    await database?.drop();
   });
 
   describe.each(['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server'])('%s', (metadataPath) => {
@@ -53,14 +44,14 @@ describe.each(backends)('discovery and operational endpoints ($name)', (backend)
     let metadata: Metadata;
 
     beforeAll(async () => {
-      response = await request(`${issuer.url}${metadataPath}`);
+      response = await request(`${suite.issuer.url}${metadataPath}`);
       metadata = JSON.parse(response.body) as Metadata;
     });
 
     it('when fetched, answers 200 JSON naming this issuer (RFC 8414, S11)', () => {
       expect(response.status).toBe(200);
       expect(response.headers['content-type']).toMatch(/^application\/json/u);
-      expect(metadata.issuer).toBe(issuer.issuer);
+      expect(metadata.issuer).toBe(suite.issuer.issuer);
     });
 
     it('when read, every endpoint lives under the issuer', () => {
@@ -72,12 +63,12 @@ describe.each(backends)('discovery and operational endpoints ($name)', (backend)
         revocation_endpoint: metadata['revocation_endpoint'],
         userinfo_endpoint: metadata['userinfo_endpoint'],
       }).toEqual({
-        authorization_endpoint: `${issuer.issuer}/auth`,
-        token_endpoint: `${issuer.issuer}/token`,
-        jwks_uri: `${issuer.issuer}/jwks`,
-        introspection_endpoint: `${issuer.issuer}/token/introspection`,
-        revocation_endpoint: `${issuer.issuer}/token/revocation`,
-        userinfo_endpoint: `${issuer.issuer}/me`,
+        authorization_endpoint: `${suite.issuer.issuer}/auth`,
+        token_endpoint: `${suite.issuer.issuer}/token`,
+        jwks_uri: `${suite.issuer.issuer}/jwks`,
+        introspection_endpoint: `${suite.issuer.issuer}/token/introspection`,
+        revocation_endpoint: `${suite.issuer.issuer}/token/revocation`,
+        userinfo_endpoint: `${suite.issuer.issuer}/me`,
       });
     });
 
@@ -108,7 +99,7 @@ describe.each(backends)('discovery and operational endpoints ($name)', (backend)
     let keys: Record<string, unknown>[];
 
     beforeAll(async () => {
-      const response = await request(`${issuer.url}/jwks`);
+      const response = await request(`${suite.issuer.url}/jwks`);
       expect(response.status).toBe(200);
       ({ keys } = JSON.parse(response.body) as { keys: Record<string, unknown>[] });
     });
@@ -122,11 +113,11 @@ describe.each(backends)('discovery and operational endpoints ($name)', (backend)
     });
 
     it('when fetched, publishes exactly the key files in KEYS_DIR, by kid, each file mode 0600 (K3)', async () => {
-      const files = (await fs.readdir(issuer.config.keysDir)).filter((name) => name.endsWith('.json'));
+      const files = (await fs.readdir(suite.issuer.config.keysDir)).filter((name) => name.endsWith('.json'));
       expect(files).toHaveLength(1);
       const kids = [];
       for (const name of files) {
-        const file = path.join(issuer.config.keysDir, name);
+        const file = path.join(suite.issuer.config.keysDir, name);
         const stored = JSON.parse(await fs.readFile(file, 'utf8')) as { kid: string; state: string; n: string; e: string };
         expect(name).toBe(`${stored.kid}.json`);
         expect(stored.state).toBe('current');
@@ -146,27 +137,27 @@ describe.each(backends)('discovery and operational endpoints ($name)', (backend)
   });
 
   it('when /healthz is asked, answers 200 {"status":"ok"}', async () => {
-    const response = await request(`${issuer.url}/healthz`);
+    const response = await request(`${suite.issuer.url}/healthz`);
     expect(response.status).toBe(200);
     expect(response.headers['content-type']).toMatch(/^application\/json/u);
     expect(JSON.parse(response.body)).toEqual({ status: 'ok' });
   });
 
   it('when /readyz is asked with the database up, answers 200 {"status":"ready"}', async () => {
-    const response = await request(`${issuer.url}/readyz`);
+    const response = await request(`${suite.issuer.url}/readyz`);
     expect(response.status).toBe(200);
     expect(response.headers['content-type']).toMatch(/^application\/json/u);
     expect(JSON.parse(response.body)).toEqual({ status: 'ready' });
   });
 
   it.each(['GET', 'POST'])('when an unknown path is asked with %s, answers a JSON 404, never an HTML page', async (method) => {
-    const response = await request(`${issuer.url}/no/such/thing`, { method });
+    const response = await request(`${suite.issuer.url}/no/such/thing`, { method });
     expect(response.status).toBe(404);
     expect(expectJsonError(response)).toEqual({ error: 'not_found', error_description: 'no such endpoint' });
   });
 
   it('when the token endpoint gets a malformed JSON body, answers a JSON error without a stack or path (K4)', async () => {
-    const response = await request(`${issuer.url}/token`, {
+    const response = await request(`${suite.issuer.url}/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: '{',
@@ -179,7 +170,7 @@ describe.each(backends)('discovery and operational endpoints ($name)', (backend)
   });
 
   it('when the token endpoint gets a form body with broken percent-encoding, answers a JSON error without a stack (K4)', async () => {
-    const response = await request(`${issuer.url}/token`, {
+    const response = await request(`${suite.issuer.url}/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuth(machine.id, machine.secret) },
       body: 'grant_type=client_credentials&scope=%E0%A4%A',
@@ -189,7 +180,7 @@ describe.each(backends)('discovery and operational endpoints ($name)', (backend)
   });
 
   it('when the token endpoint is asked with GET, answers a JSON 405 or 400 (the endpoint exists: not a 404), never an HTML page', async () => {
-    const response = await request(`${issuer.url}/token`);
+    const response = await request(`${suite.issuer.url}/token`);
     // RFC 6749 §3.2: the token endpoint takes POST only; RFC 9110 §15.5.6: a known resource
     // asked with a method it doesn't support is a 405, not "no such endpoint"
     expect(String(response.status)).toMatch(/^(400|405)$/u);
@@ -206,7 +197,7 @@ describe.each(backends)('discovery and operational endpoints ($name)', (backend)
     ['an unknown path', '/no-such-endpoint', 'GET'],
     ['the health check (express)', '/healthz', 'GET'],
   ])('%s answers with the security headers, never framed, never X-Powered-By, and without CORS headers for a foreign origin (S8, S9)', async (_name, endpoint, method) => {
-    const response = await request(`${issuer.url}${endpoint}?probe=1`, { method, headers: { origin: 'https://evil.example' } });
+    const response = await request(`${suite.issuer.url}${endpoint}?probe=1`, { method, headers: { origin: 'https://evil.example' } });
     expect(response.headers).toMatchObject({
       'x-content-type-options': 'nosniff',
       'x-frame-options': 'SAMEORIGIN',
@@ -218,22 +209,22 @@ describe.each(backends)('discovery and operational endpoints ($name)', (backend)
   });
 
   it('RFC 8414 metadata is the discovery document for GET and HEAD, and no endpoint for other methods', async () => {
-    const openid = await request(`${issuer.url}/.well-known/openid-configuration`);
-    const metadata = await request(`${issuer.url}/.well-known/oauth-authorization-server`);
+    const openid = await request(`${suite.issuer.url}/.well-known/openid-configuration`);
+    const metadata = await request(`${suite.issuer.url}/.well-known/oauth-authorization-server`);
     expect(metadata.status).toBe(200);
     expect(JSON.parse(metadata.body)).toEqual(JSON.parse(openid.body));
-    expect((await request(`${issuer.url}/.well-known/oauth-authorization-server`, { method: 'HEAD' })).status).toBe(200);
+    expect((await request(`${suite.issuer.url}/.well-known/oauth-authorization-server`, { method: 'HEAD' })).status).toBe(200);
     // as express routes matched it: any case, an optional trailing slash
     for (const variant of ['/.well-known/oauth-authorization-server/', '/.WELL-KNOWN/OAuth-Authorization-Server']) {
-      expect(JSON.parse((await request(`${issuer.url}${variant}`)).body)).toEqual(JSON.parse(openid.body));
+      expect(JSON.parse((await request(`${suite.issuer.url}${variant}`)).body)).toEqual(JSON.parse(openid.body));
     }
-    const posted = await request(`${issuer.url}/.well-known/oauth-authorization-server`, { method: 'POST' });
+    const posted = await request(`${suite.issuer.url}/.well-known/oauth-authorization-server`, { method: 'POST' });
     expect(posted.status).toBe(404);
     expect(expectJsonError(posted)).toEqual({ error: 'not_found', error_description: 'no such endpoint' });
   });
 
   it('when a token request carries no Origin header, it is served normally', async () => {
-    const response = await request(`${issuer.url}/token`, {
+    const response = await request(`${suite.issuer.url}/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuth(machine.id, machine.secret) },
       body: new URLSearchParams({ grant_type: 'client_credentials' }).toString(),

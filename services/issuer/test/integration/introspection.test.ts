@@ -1,17 +1,12 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 
 import { createApiKey, revokeApiKey } from '../../src/domain/api-keys.js';
-import { createClient } from '../../src/domain/clients.js';
 import { backends } from '../support/backends.js';
 import { issuerSuite } from '../support/issuer.js';
+import { postForm, registerClient, type Credentials } from '../support/oauth.js';
 
 const ORDERS = 'http://localhost:4001';
 const REPORTS = 'http://localhost:4002';
-
-interface Credentials {
-  id: string;
-  secret: string;
-}
 
 describe.each(backends)('introspection (RFC 7662) ($name)', (backend) => {
   const suite = issuerSuite(backend);
@@ -19,20 +14,12 @@ describe.each(backends)('introspection (RFC 7662) ($name)', (backend) => {
   let ordersService: Credentials;
   let reportsService: Credentials;
 
-  const basic = (client: Credentials) => `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString('base64')}`;
   const introspect = async (client: Credentials, token: string) => {
-    const response = await fetch(`${suite.issuer.url}/token/introspection`, {
-      method: 'POST',
-      headers: { authorization: basic(client) },
-      body: new URLSearchParams({ token }),
-    });
+    const response = await postForm(suite.issuer.url, { token }, client, { path: '/token/introspection' });
     expect(response.status).toBe(200);
     return (await response.json()) as Record<string, unknown>;
   };
-  const client = async (input: Parameters<typeof createClient>[1]) => {
-    const created = await createClient(suite.issuer.stores.clients, input);
-    return { id: created.client.id, secret: created.clientSecret ?? '' };
-  };
+  const client = (input: Parameters<typeof registerClient>[1]) => registerClient(suite.issuer.stores.clients, input);
 
   beforeAll(async () => {
     machine = await client({ name: 'machine', grants: ['client_credentials'], scopes: ['orders:read'], roles: ['admin'], resources: [ORDERS] });
@@ -69,11 +56,7 @@ describe.each(backends)('introspection (RFC 7662) ($name)', (backend) => {
   });
 
   it('when a JWT access token is introspected by its client or its audience, answers active with its claims', async () => {
-    const response = await fetch(`${suite.issuer.url}/token`, {
-      method: 'POST',
-      headers: { authorization: basic(machine) },
-      body: new URLSearchParams({ grant_type: 'client_credentials' }),
-    });
+    const response = await postForm(suite.issuer.url, { grant_type: 'client_credentials' }, machine);
     const { access_token: jwt } = (await response.json()) as { access_token: string };
     const expected = { active: true, token_type: 'Bearer', iss: suite.issuer.issuer, sub: machine.id, client_id: machine.id, aud: ORDERS, scope: 'orders:read', roles: ['admin'] };
     expect(await introspect(machine, jwt)).toMatchObject(expected);
@@ -84,11 +67,7 @@ describe.each(backends)('introspection (RFC 7662) ($name)', (backend) => {
   });
 
   it('when the caller does not authenticate, answers 401 invalid_client', async () => {
-    const response = await fetch(`${suite.issuer.url}/token/introspection`, {
-      method: 'POST',
-      headers: { authorization: basic({ id: ordersService.id, secret: 'wrong' }) },
-      body: new URLSearchParams({ token: 'sgk_x' }),
-    });
+    const response = await postForm(suite.issuer.url, { token: 'sgk_x' }, { id: ordersService.id, secret: 'wrong' }, { path: '/token/introspection' });
     expect(response.status).toBe(401);
     expect(await response.json()).toEqual({ error: 'invalid_client', error_description: 'client authentication failed' });
   });

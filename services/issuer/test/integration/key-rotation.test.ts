@@ -1,44 +1,31 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 
-import { createClient } from '../../src/domain/clients.js';
-import { backends, type TestDatabase } from '../support/backends.js';
+import { backends } from '../support/backends.js';
 import { sigil, sigilJson } from '../support/cli.js';
 import { eventually } from '../support/http.js';
-import { startTestIssuer, testEnv, type TestIssuer } from '../support/issuer.js';
+import { issuerSuite, testEnv } from '../support/issuer.js';
+import { postForm, registerClient, type Credentials } from '../support/oauth.js';
 
 const AUDIENCE = 'https://api.example.com';
 
 describe.each(backends)('key rotation while the issuer runs ($name)', (backend) => {
-  let database: TestDatabase;
-  let issuer: TestIssuer;
-  let client: { id: string; secret: string };
+  const suite = issuerSuite(backend);
+  let client: Credentials;
 
   const token = async () => {
-    const response = await fetch(`${issuer.url}/token`, {
-      method: 'POST',
-      headers: { authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString('base64')}` },
-      body: new URLSearchParams({ grant_type: 'client_credentials' }),
-    });
+    const response = await postForm(suite.issuer.url, { grant_type: 'client_credentials' }, client);
     return ((await response.json()) as { access_token: string }).access_token;
   };
   const kids = async () =>
-    ((await (await fetch(`${issuer.url}/jwks`)).json()) as { keys: { kid: string }[] }).keys.map((key) => key.kid).sort();
+    ((await (await fetch(`${suite.issuer.url}/jwks`)).json()) as { keys: { kid: string }[] }).keys.map((key) => key.kid).sort();
 
   beforeAll(async () => {
-    database = await backend.create();
-    issuer = await startTestIssuer(database);
-    const created = await createClient(issuer.stores.clients, { name: 'rotation', grants: ['client_credentials'], resources: [AUDIENCE] });
-    client = { id: created.client.id, secret: created.clientSecret ?? '' };
-  });
-
-  afterAll(async () => {
-    await issuer?.close();
-    await database?.drop();
+    client = await registerClient(suite.issuer.stores.clients, { name: 'rotation', grants: ['client_credentials'], resources: [AUDIENCE] });
   });
 
   it('when keys are generated and rotated, the issuer follows without a restart and old tokens stay verifiable', async () => {
-    const env = testEnv(database);
+    const env = testEnv(suite.database);
     const before = await token();
     const first = decodeProtectedHeader(before).kid ?? '';
 
@@ -56,9 +43,9 @@ describe.each(backends)('key rotation while the issuer runs ($name)', (backend) 
     });
     expect(await kids()).toEqual([first, next.kid, rotation.next].sort());
 
-    const jwks = createRemoteJWKSet(new URL(`${issuer.url}/jwks`));
+    const jwks = createRemoteJWKSet(new URL(`${suite.issuer.url}/jwks`));
     for (const jwt of [before, after]) {
-      const { payload } = await jwtVerify(jwt, jwks, { issuer: issuer.issuer, audience: AUDIENCE, typ: 'at+jwt', algorithms: ['RS256'] });
+      const { payload } = await jwtVerify(jwt, jwks, { issuer: suite.issuer.issuer, audience: AUDIENCE, typ: 'at+jwt', algorithms: ['RS256'] });
       expect(payload.client_id).toBe(client.id);
     }
 

@@ -3,18 +3,14 @@ import { describe, expect, it } from '@jest/globals';
 import { createClient } from '../../src/domain/clients.js';
 import { backends } from '../support/backends.js';
 import { issuerSuite } from '../support/issuer.js';
+import { postForm } from '../support/oauth.js';
 
 describe.each(backends)('GET /metrics ($name)', (backend) => {
   const suite = issuerSuite(backend);
 
   it('when tokens are requested, counts them by grant type and outcome in Prometheus format, without secrets', async () => {
     const { client, clientSecret } = await createClient(suite.issuer.stores.clients, { name: 'm', grants: ['client_credentials'], resources: ['https://api.example.com'] });
-    const ask = (secret: string) =>
-      fetch(`${suite.issuer.url}/token`, {
-        method: 'POST',
-        headers: { authorization: `Basic ${Buffer.from(`${client.id}:${secret}`).toString('base64')}` },
-        body: new URLSearchParams({ grant_type: 'client_credentials' }),
-      });
+    const ask = (secret: string) => postForm(suite.issuer.url, { grant_type: 'client_credentials' }, { id: client.id, secret });
     expect((await ask(clientSecret ?? '')).status).toBe(200);
     expect((await ask('wrong')).status).toBe(401);
 

@@ -1,58 +1,36 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 
-import { createClient } from '../../src/domain/clients.js';
 import { THROTTLE_POLICY } from '../../src/domain/login-throttle.js';
 import { PasswordHasher } from '../../src/domain/passwords.js';
 import { createUser, setUserDisabled, setUserRoles } from '../../src/domain/users.js';
-import { backends, type TestDatabase } from '../support/backends.js';
-import { startTestIssuer, type TestIssuer } from '../support/issuer.js';
+import { backends } from '../support/backends.js';
+import { issuerSuite } from '../support/issuer.js';
+import { claimsOf, postForm, registerClient, type Credentials } from '../support/oauth.js';
+import { recordQueries } from '../support/storage.js';
 
 const ORDERS = 'http://localhost:4001';
 const PASSWORD = 'correct horse battery staple';
 const INVALID = { error: 'invalid_grant', error_description: 'invalid username or password' };
 
-interface Credentials {
-  id: string;
-  secret: string;
-}
-
 describe.each(backends)('password grant ($name)', (backend) => {
-  let database: TestDatabase;
-  let issuer: TestIssuer;
+  // TRUST_PROXY=1 in this suite, so each test can act from its own address
+  const suite = issuerSuite(backend, { TRUST_PROXY: '1' });
   let app: Credentials;
   let machineOnly: Credentials;
   let userId: string;
   const hasher = new PasswordHasher();
 
   const token = (client: Credentials, form: Record<string, string>, ip?: string) =>
-    fetch(`${issuer.url}/token`, {
-      method: 'POST',
-      headers: {
-        authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString('base64')}`,
-        // TRUST_PROXY=1 in this suite, so each test can act from its own address
-        ...(ip === undefined ? {} : { 'x-forwarded-for': ip }),
-      },
-      body: new URLSearchParams({ grant_type: 'password', ...form }),
-    });
-  const client = async (input: Parameters<typeof createClient>[1]) => {
-    const created = await createClient(issuer.stores.clients, input);
-    return { id: created.client.id, secret: created.clientSecret ?? '' };
-  };
+    postForm(suite.issuer.url, { grant_type: 'password', ...form }, client, { headers: ip === undefined ? {} : { 'x-forwarded-for': ip } });
 
   beforeAll(async () => {
-    database = await backend.create();
-    issuer = await startTestIssuer(database, { TRUST_PROXY: '1' });
-    app = await client({ name: 'mobile', grants: ['password', 'refresh_token'], scopes: ['orders:read', 'orders:write'], resources: [ORDERS] });
-    machineOnly = await client({ name: 'batch', grants: ['client_credentials'], resources: [ORDERS] });
-    userId = (await createUser(issuer.stores.users, { username: 'Alice', password: PASSWORD, roles: ['admin'] }, hasher)).id;
-    await createUser(issuer.stores.users, { username: 'mallory', password: PASSWORD }, hasher);
-    await setUserDisabled(issuer.stores.users, 'mallory', true);
-  });
-
-  afterAll(async () => {
-    await issuer?.close();
-    await database?.drop();
+    const { stores } = suite.issuer;
+    app = await registerClient(stores.clients, { name: 'mobile', grants: ['password', 'refresh_token'], scopes: ['orders:read', 'orders:write'], resources: [ORDERS] });
+    machineOnly = await registerClient(stores.clients, { name: 'batch', grants: ['client_credentials'], resources: [ORDERS] });
+    userId = (await createUser(stores.users, { username: 'Alice', password: PASSWORD, roles: ['admin'] }, hasher)).id;
+    await createUser(stores.users, { username: 'mallory', password: PASSWORD }, hasher);
+    await setUserDisabled(stores.users, 'mallory', true);
   });
 
   it('when the credentials are right, issues an RFC 9068 token for the user with their roles, and a refresh token', async () => {
@@ -60,62 +38,42 @@ describe.each(backends)('password grant ($name)', (backend) => {
     expect(response.status).toBe(200);
     const body = (await response.json()) as { access_token: string; refresh_token: string; scope: string };
     expect(body).toMatchObject({ token_type: 'Bearer', expires_in: 900, scope: 'orders:read', refresh_token: expect.any(String) });
-    const { payload } = await jwtVerify(body.access_token, createRemoteJWKSet(new URL(`${issuer.url}/jwks`)), {
-      issuer: issuer.issuer,
+    const { payload } = await jwtVerify(body.access_token, createRemoteJWKSet(new URL(`${suite.issuer.url}/jwks`)), {
+      issuer: suite.issuer.issuer,
       audience: ORDERS,
       typ: 'at+jwt',
     });
     expect(payload).toMatchObject({ sub: userId, client_id: app.id, scope: 'orders:read', roles: ['admin'] });
 
     // roles are read afresh on refresh
-    await setUserRoles(issuer.stores.users, 'alice', ['auditor']);
-    const refreshed = await fetch(`${issuer.url}/token`, {
-      method: 'POST',
-      headers: { authorization: `Basic ${Buffer.from(`${app.id}:${app.secret}`).toString('base64')}` },
-      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: body.refresh_token }),
-    });
+    await setUserRoles(suite.issuer.stores.users, 'alice', ['auditor']);
+    const refreshed = await postForm(suite.issuer.url, { grant_type: 'refresh_token', refresh_token: body.refresh_token }, app);
     const next = (await refreshed.json()) as { access_token: string; refresh_token: string };
-    const [, claims] = next.access_token.split('.');
-    expect(JSON.parse(Buffer.from(claims ?? '', 'base64url').toString())).toMatchObject({ sub: userId, roles: ['auditor'] });
+    expect(claimsOf(next.access_token)).toMatchObject({ sub: userId, roles: ['auditor'] });
 
     // and a user with no roles at all gets an empty list
-    await setUserRoles(issuer.stores.users, 'alice', []);
-    const roleless = await fetch(`${issuer.url}/token`, {
-      method: 'POST',
-      headers: { authorization: `Basic ${Buffer.from(`${app.id}:${app.secret}`).toString('base64')}` },
-      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: next.refresh_token }),
-    });
-    const [, rolelessClaims] = ((await roleless.json()) as { access_token: string }).access_token.split('.');
-    expect(JSON.parse(Buffer.from(rolelessClaims ?? '', 'base64url').toString())).toMatchObject({ sub: userId, roles: [] });
-    await setUserRoles(issuer.stores.users, 'alice', ['admin']);
+    await setUserRoles(suite.issuer.stores.users, 'alice', []);
+    const roleless = await postForm(suite.issuer.url, { grant_type: 'refresh_token', refresh_token: next.refresh_token }, app);
+    expect(claimsOf(((await roleless.json()) as { access_token: string }).access_token)).toMatchObject({ sub: userId, roles: [] });
+    await setUserRoles(suite.issuer.stores.users, 'alice', ['admin']);
   });
 
   it('a refresh (rotation, reuse check, roles) makes two database round trips; the old token then fails and revokes the new one (S5)', async () => {
     const issued = (await (await token(app, { username: 'alice', password: PASSWORD, scope: 'orders:read' }, '10.4.0.1')).json()) as { refresh_token: string };
-    const refresh = (refreshToken: string) =>
-      fetch(`${issuer.url}/token`, {
-        method: 'POST',
-        headers: { authorization: `Basic ${Buffer.from(`${app.id}:${app.secret}`).toString('base64')}` },
-        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }),
-      });
-    const statements: string[] = [];
-    const count = (query: { sql: string }) => {
-      // the change feed's heartbeat runs on its own timer
-      if (!query.sql.includes('pg_notify')) statements.push(query.sql);
-    };
-    issuer.db.on('query', count);
+    const refresh = (refreshToken: string) => postForm(suite.issuer.url, { grant_type: 'refresh_token', refresh_token: refreshToken }, app);
+    // the change feed's heartbeat runs on its own timer
+    const queries = recordQueries(suite.issuer.db, (sql) => !sql.includes('pg_notify'));
     let rotated: { access_token: string; refresh_token: string };
     try {
       const response = await refresh(issued.refresh_token);
       expect(response.status).toBe(200);
       rotated = (await response.json()) as { access_token: string; refresh_token: string };
     } finally {
-      issuer.db.off('query', count);
+      queries.stop();
     }
     // the token with its grant and user; the old token's consumption with its successor's insert
-    expect(statements).toHaveLength(2);
-    const [, claims] = rotated.access_token.split('.');
-    expect(JSON.parse(Buffer.from(claims ?? '', 'base64url').toString())).toMatchObject({ sub: userId, roles: ['admin'] });
+    expect(queries.statements).toHaveLength(2);
+    expect(claimsOf(rotated.access_token)).toMatchObject({ sub: userId, roles: ['admin'] });
 
     const replayed = await refresh(issued.refresh_token);
     expect(replayed.status).toBe(400);
@@ -125,17 +83,16 @@ describe.each(backends)('password grant ($name)', (backend) => {
 
   it('when a refresh token is revoked (RFC 7009), its grant ends and introspection says so (S5)', async () => {
     const issued = (await (await token(app, { username: 'alice', password: PASSWORD }, '10.3.0.1')).json()) as { access_token: string; refresh_token: string };
-    const basic = `Basic ${Buffer.from(`${app.id}:${app.secret}`).toString('base64')}`;
     const introspect = async (value: string) =>
-      ((await (await fetch(`${issuer.url}/token/introspection`, { method: 'POST', headers: { authorization: basic }, body: new URLSearchParams({ token: value }) })).json()) as { active: boolean });
+      ((await (await postForm(suite.issuer.url, { token: value }, app, { path: '/token/introspection' })).json()) as { active: boolean });
     expect(await introspect(issued.refresh_token)).toMatchObject({ active: true });
     expect(await introspect(issued.access_token)).toMatchObject({ active: true });
 
-    const revoked = await fetch(`${issuer.url}/token/revocation`, { method: 'POST', headers: { authorization: basic }, body: new URLSearchParams({ token: issued.refresh_token }) });
+    const revoked = await postForm(suite.issuer.url, { token: issued.refresh_token }, app, { path: '/token/revocation' });
     expect(revoked.status).toBe(200);
     expect(await introspect(issued.refresh_token)).toEqual({ active: false });
     expect(await introspect(issued.access_token)).toEqual({ active: false });
-    const refresh = await fetch(`${issuer.url}/token`, { method: 'POST', headers: { authorization: basic }, body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: issued.refresh_token }) });
+    const refresh = await postForm(suite.issuer.url, { grant_type: 'refresh_token', refresh_token: issued.refresh_token }, app);
     expect(refresh.status).toBe(400);
     expect(await refresh.json()).toMatchObject({ error: 'invalid_grant' });
   });
@@ -185,7 +142,7 @@ describe.each(backends)('password grant ($name)', (backend) => {
     // the real user, elsewhere, still signs in
     expect((await token(app, { username: 'alice', password: PASSWORD }, '198.51.100.20')).status).toBe(200);
 
-    const events = await issuer.db('auth_events').where({ ip: attacker }).orderBy('id').select('event', 'username', 'client_id', 'user_id');
+    const events = await suite.issuer.db('auth_events').where({ ip: attacker }).orderBy('id').select('event', 'username', 'client_id', 'user_id');
     expect(events.map((event) => event.event)).toEqual([
       ...Array.from({ length: THROTTLE_POLICY.pair.threshold }, () => 'login.failure'),
       'login.locked',

@@ -1,10 +1,10 @@
 import net from 'node:net';
 
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 
-import { backends, type Backend, type TestDatabase } from '../support/backends.js';
+import { backends, ready, type Backend } from '../support/backends.js';
 import { request, waitFor, type RawResponse } from '../support/http.js';
-import { startTestIssuer, type TestIssuer } from '../support/issuer.js';
+import { issuerSuite, type TestIssuer } from '../support/issuer.js';
 
 /** How long /readyz may take to notice the database going away or coming back. */
 const NOTICE_WITHIN_MS = 5000;
@@ -80,50 +80,37 @@ function expectReady(response: RawResponse | undefined) {
 
 /** The embedded database lives in the issuer's own process: it cannot become unreachable. */
 function embeddedSuite(backend: Backend) {
-  let database: TestDatabase;
-  let issuer: TestIssuer;
-
-  beforeAll(async () => {
-    database = await backend.create();
-    issuer = await startTestIssuer(database);
-  });
-
-  afterAll(async () => {
-    await issuer?.close();
-    await database?.drop();
-  });
+  const suite = issuerSuite(backend);
 
   it('when the database is embedded, /readyz always answers 200 ready, one at a time or many at once', async () => {
-    for (let attempt = 0; attempt < 3; attempt += 1) expectReady(await readyz(issuer));
-    const burst = await Promise.all(Array.from({ length: 10 }, () => readyz(issuer)));
+    for (let attempt = 0; attempt < 3; attempt += 1) expectReady(await readyz(suite.issuer));
+    const burst = await Promise.all(Array.from({ length: 10 }, () => readyz(suite.issuer)));
     for (const response of burst) expectReady(response);
   });
 }
 
 /** PostgreSQL reached through a proxy that the test can cut and restore. */
 function proxiedPostgresSuite(backend: Backend) {
-  let database: TestDatabase;
-  let issuer: TestIssuer;
-  let proxy: TcpProxy;
+  let relay: TcpProxy | undefined;
   let proxyPort: number;
-
-  beforeAll(async () => {
-    database = await backend.create();
+  // the issuer reaches its fresh database through the proxy; the suite's own connections (its drop) do not
+  const suite = issuerSuite(backend, async (database) => {
     const direct = new URL(database.databaseUrl ?? '');
-    proxy = new TcpProxy(direct.hostname, Number(direct.port || 5432));
-    proxyPort = await proxy.listen();
+    relay = new TcpProxy(direct.hostname, Number(direct.port || 5432));
+    proxyPort = await relay.listen();
     const throughProxy = new URL(direct);
     throughProxy.port = String(proxyPort);
-    issuer = await startTestIssuer({ ...database, databaseUrl: throughProxy.toString() });
+    return { DATABASE_URL: throughProxy.toString() };
   });
 
+  // after the suite's own afterAll (jest runs them in order): the issuer has closed by then
   afterAll(async () => {
-    await issuer?.close();
-    await proxy?.stop();
-    await database?.drop();
+    await relay?.stop();
   });
 
   it('when the database becomes unreachable, /readyz answers 503 while /healthz stays 200; when it is back, /readyz is 200 again', async () => {
+    const { issuer } = suite;
+    const proxy = ready(relay);
     expectReady(await readyz(issuer));
 
     await proxy.stop();

@@ -1,20 +1,16 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { decodeProtectedHeader } from 'jose';
 
-import { createClient } from '../../src/domain/clients.js';
-import { backends, type TestDatabase } from '../support/backends.js';
+import { backends, databaseSuite, embedded } from '../support/backends.js';
 import { freePort, startTestIssuer, testEnv } from '../support/issuer.js';
+import { postForm, registerClient, type Credentials } from '../support/oauth.js';
 import { runIssuerProcess } from '../support/process.js';
 
-async function clientCredentialsToken(url: string, id: string, secret: string): Promise<string> {
-  const response = await fetch(`${url}/token`, {
-    method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` },
-    body: new URLSearchParams({ grant_type: 'client_credentials' }),
-  });
+async function clientCredentialsToken(url: string, client: Credentials): Promise<string> {
+  const response = await postForm(url, { grant_type: 'client_credentials' }, client);
   expect(response.status).toBe(200);
   return ((await response.json()) as { access_token: string }).access_token;
 }
@@ -25,24 +21,17 @@ async function jwksKids(url: string): Promise<string[]> {
 }
 
 describe.each(backends)('restart ($name)', (backend) => {
-  let database: TestDatabase;
-
-  beforeAll(async () => {
-    database = await backend.create();
-  });
-
-  afterAll(async () => {
-    await database?.drop();
-  });
+  const suite = databaseSuite(backend);
 
   it('when the issuer restarts, keys, clients and cookie keys are the same', async () => {
+    const { database } = suite;
     const first = await startTestIssuer(database);
-    const { client, clientSecret } = await createClient(first.stores.clients, {
+    const client = await registerClient(first.stores.clients, {
       name: 'restart',
       grants: ['client_credentials'],
       resources: ['https://api.example.com'],
     });
-    const before = await clientCredentialsToken(first.url, client.id, clientSecret ?? '');
+    const before = await clientCredentialsToken(first.url, client);
     const kidsBefore = await jwksKids(first.url);
     const cookieFile = path.join(database.dataDir, 'cookie-keys.json');
     const cookieKeysBefore = await fs.readFile(cookieFile, 'utf8');
@@ -51,7 +40,7 @@ describe.each(backends)('restart ($name)', (backend) => {
     const second = await startTestIssuer(database);
     try {
       expect(await jwksKids(second.url)).toEqual(kidsBefore);
-      const after = await clientCredentialsToken(second.url, client.id, clientSecret ?? '');
+      const after = await clientCredentialsToken(second.url, client);
       expect(decodeProtectedHeader(after).kid).toBe(decodeProtectedHeader(before).kid);
       expect(await fs.readFile(cookieFile, 'utf8')).toBe(cookieKeysBefore);
       expect((await fs.stat(cookieFile)).mode & 0o777).toBe(0o600);
@@ -62,19 +51,10 @@ describe.each(backends)('restart ($name)', (backend) => {
 });
 
 describe('embedded data directory ownership', () => {
-  let database: TestDatabase;
-
-  beforeAll(async () => {
-    const embedded = backends.find((backend) => backend.name === 'pglite');
-    if (embedded === undefined) throw new Error('the embedded back end is always tested');
-    database = await embedded.create();
-  });
-
-  afterAll(async () => {
-    await database?.drop();
-  });
+  const suite = databaseSuite(embedded);
 
   it('when an issuer owns the embedded data directory, a second issuer process refuses to start', async () => {
+    const { database } = suite;
     const running = await startTestIssuer(database);
     try {
       const second = await runIssuerProcess({ ...testEnv(database), PORT: String(await freePort()) });
@@ -90,9 +70,9 @@ describe('embedded data directory ownership', () => {
   });
 
   it('when the owner has stopped, the data directory can be opened again', async () => {
-    const first = await startTestIssuer(database);
+    const first = await startTestIssuer(suite.database);
     await first.close();
-    const second = await startTestIssuer(database);
+    const second = await startTestIssuer(suite.database);
     await second.close();
   });
 });

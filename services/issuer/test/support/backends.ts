@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
+import { afterAll, beforeAll } from '@jest/globals';
 import pg from 'pg';
 
 /**
@@ -73,3 +74,32 @@ export const backends: readonly Backend[] = [
   pglite,
   ...(process.env['TEST_DATABASE_URL'] ? [postgres(process.env['TEST_DATABASE_URL'])] : []),
 ];
+
+/** The embedded back end, tested everywhere. */
+export const embedded: Backend = pglite;
+
+/** The value a suite's `beforeAll` set, read once it has run. */
+export function ready<T>(value: T | undefined): T {
+  if (value === undefined) throw new Error('the suite has not started');
+  return value;
+}
+
+/**
+ * A suite's own empty database (no issuer): created before its tests, dropped after them,
+ * for suites that start and stop issuers or processes themselves. Read `database` inside
+ * tests and hooks.
+ */
+export function databaseSuite(backend: Backend): { readonly database: TestDatabase } {
+  let database: TestDatabase | undefined;
+  beforeAll(async () => {
+    database = await backend.create();
+  });
+  afterAll(async () => {
+    await database?.drop();
+  });
+  return {
+    get database() {
+      return ready(database);
+    },
+  };
+}
