@@ -1,5 +1,3 @@
-import { pino } from 'pino';
-
 import type { LogLevel } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 
@@ -12,7 +10,7 @@ export interface CapturedLogs {
 
 /**
  * The real logger of `createLogger`, its output kept in memory: pino serializes and redacts
- * each line, then hands it to its destination stream, which is swapped for an in-memory one.
+ * each line, then hands it to an in-memory destination instead of stdout.
  */
 export function captureLogs(): CapturedLogs {
   const lines: string[] = [];
@@ -20,9 +18,7 @@ export function captureLogs(): CapturedLogs {
   return {
     lines,
     logger(level) {
-      const logger = createLogger(level);
-      (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] = memory;
-      return logger;
+      return createLogger(level, memory);
     },
   };
 }
