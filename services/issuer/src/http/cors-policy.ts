@@ -22,14 +22,19 @@ export interface CorsPolicy {
   readonly withholdEngineHeaders: KoaMiddleware;
 }
 
+/** The CORS response headers the engine sets (it may remove `Access-Control-Allow-Origin` again, leaving the others). */
+const ENGINE_CORS_HEADERS = ['access-control-allow-origin', 'access-control-expose-headers', 'access-control-max-age', 'access-control-allow-methods', 'access-control-allow-headers'];
+
 export function corsPolicy(origins: readonly string[]): CorsPolicy {
   const allowed = new Set(origins);
-  const granted = (origin: string | undefined, path: string) => origin !== undefined && allowed.has(origin) && CORS_PATHS.has(path);
   const addHeaders = cors({ origin: [...allowed], maxAge: 3600, exposedHeaders: ['WWW-Authenticate'] });
+  /** The requests `grant` let through with CORS headers: decided once, on the path the client asked for. */
+  const grantedRequests = new WeakSet<IncomingMessage>();
   return {
     grant(req, res, path, next) {
       const origin = req.headers.origin;
-      if (granted(origin, path)) {
+      if (origin !== undefined && allowed.has(origin) && CORS_PATHS.has(path)) {
+        grantedRequests.add(req);
         addHeaders(req, res, next);
       } else if (req.method === 'OPTIONS' && origin !== undefined) {
         res.statusCode = 204;
@@ -40,11 +45,8 @@ export function corsPolicy(origins: readonly string[]): CorsPolicy {
     },
     withholdEngineHeaders: async (ctx, next) => {
       await next();
-      const origin = ctx.get('origin');
-      if (granted(origin === '' ? undefined : origin, ctx.path)) return;
-      for (const name of Object.keys(ctx.response.headers)) {
-        if (name.startsWith('access-control-')) ctx.remove(name);
-      }
+      if (grantedRequests.has(ctx.req)) return;
+      for (const name of ENGINE_CORS_HEADERS) ctx.remove(name);
     },
   };
 }

@@ -67,23 +67,52 @@ const METHODS_BY_PATH: ReadonlyMap<string, string> = new Map([
   [routes.end_session, 'GET, POST'],
 ]);
 
-/** Whether the token request carried no client credentials at all (no Basic header, no client_id, no assertion). */
-function presentedNoClient(ctx: KoaContextWithOIDC): boolean {
-  const params = ctx.oidc.params;
-  return (
-    params !== undefined &&
-    ctx.oidc.client === undefined &&
-    ctx.get('authorization') === '' &&
-    params['client_id'] === undefined &&
-    params['client_assertion'] === undefined
-  );
+/** Members of a token request body that carry client credentials (RFC 6749 §2.3.1, RFC 7523 §2.2). */
+const CLIENT_CREDENTIAL_MEMBERS = ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'];
+
+function attested(ctx: KoaContextWithOIDC): boolean {
+  return ctx.get('oauth-client-attestation') !== '' || ctx.get('oauth-client-attestation-pop') !== '';
 }
 
-/** Whether the authenticated client asked for a grant type it is not registered for. */
+/** The id and secret of a well-formed `Basic` header (RFC 6749 §2.3.1: form-encoded, then base64), or undefined. */
+function basicCredentials(header: string): { id: string; secret: string } | undefined {
+  const [scheme, value, ...rest] = header.split(' ');
+  if (rest.length > 0 || scheme?.toLowerCase() !== 'basic' || value === undefined || !/^[A-Za-z0-9+/]+={0,2}$/u.test(value)) return undefined;
+  const decoded = Buffer.from(value, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon === -1) return undefined;
+  try {
+    const unescape = (part: string) => decodeURIComponent(part.replace(/\+/gu, '%20'));
+    return { id: unescape(decoded.slice(0, colon)), secret: unescape(decoded.slice(colon + 1)) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The request names no client at all (RFC 6749 §5.2 `invalid_client`: "no client authentication
+ * included"), as opposed to a malformed credential, which stays `invalid_request`: no client_id,
+ * no assertion, no Basic header naming one, and nothing repeated or combined that the engine
+ * refuses first (docs/engine.md#error-codes-sigil-rewrites).
+ */
+function presentedNoClient(ctx: KoaContextWithOIDC): boolean {
+  const { params, client } = ctx.oidc;
+  if (params === undefined || client !== undefined || attested(ctx)) return false;
+  const body = (ctx.oidc.body ?? {}) as Record<string, unknown>;
+  if (CLIENT_CREDENTIAL_MEMBERS.some((member) => Array.isArray(body[member]))) return false;
+  if (params['client_assertion'] !== undefined) return false;
+  const authorization = ctx.get('authorization');
+  if (authorization === '') return !params['client_id'];
+  if (params['client_secret']) return false;
+  const basic = basicCredentials(authorization);
+  return basic !== undefined && basic.id === '' && basic.secret !== '' && !params['client_id'];
+}
+
+/** An authenticated client (one credential, no attestation) asked for a grant type it is not registered for. */
 function grantNotAllowed(ctx: KoaContextWithOIDC): boolean {
   const grantType = ctx.oidc.params?.['grant_type'];
   const client = ctx.oidc.client;
-  return client !== undefined && typeof grantType === 'string' && !client.grantTypeAllowed(grantType);
+  return client !== undefined && !attested(ctx) && typeof grantType === 'string' && !client.grantTypeAllowed(grantType);
 }
 
 /**
@@ -94,7 +123,7 @@ function grantNotAllowed(ctx: KoaContextWithOIDC): boolean {
  */
 function tokenEndpointCodes(ctx: KoaContextWithOIDC): void {
   const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;
-  if (ctx.status !== 400 || body?.error !== 'invalid_request' || !('oidc' in ctx)) return;
+  if (ctx.status !== 400 || body?.error !== 'invalid_request') return;
   if (grantNotAllowed(ctx)) {
     ctx.body = { ...body, error: 'unauthorized_client' };
   } else if (presentedNoClient(ctx)) {
@@ -107,7 +136,7 @@ function tokenEndpointCodes(ctx: KoaContextWithOIDC): void {
  * What the engine does not route is JSON, never an HTML page: a 405 with `Allow` for an
  * endpoint asked with the wrong method (RFC 9110 §15.5.6), a 404 otherwise.
  */
-function unroutedAsJson(ctx: KoaContextWithOIDC): void {
+function unroutedAsJson(ctx: Parameters<KoaMiddleware>[0]): void {
   if (ctx.status !== 404 || ctx.body !== undefined) return;
   const allowed = METHODS_BY_PATH.get(ctx.path);
   if (allowed !== undefined) {
@@ -123,9 +152,8 @@ function unroutedAsJson(ctx: KoaContextWithOIDC): void {
 /** The engine middleware that applies the rules above to every answer the engine gives. */
 export const rfc6749Answers: KoaMiddleware = async (ctx, next) => {
   await next();
-  const oidcCtx = ctx as KoaContextWithOIDC;
-  if (ctx.path === routes.token) tokenEndpointCodes(oidcCtx);
-  unroutedAsJson(oidcCtx);
+  if (ctx.path === routes.token && 'oidc' in ctx) tokenEndpointCodes(ctx as KoaContextWithOIDC);
+  unroutedAsJson(ctx);
 };
 
 /** Logs the detail of every `server_error` the engine answers (the client sees none of it). */

@@ -135,6 +135,22 @@ describe.each(backends)('client credentials ($name)', (backend) => {
     expect(await response.json()).toEqual(expected);
   });
 
+  it.each([
+    ['a client_secret sent twice', () => 'client_secret=x&client_secret=y', {}, 400, 'invalid_request'],
+    ['a client_id sent twice', () => `client_id=${machine.id}&client_id=${machine.id}`, {}, 400, 'invalid_request'],
+    ['a client attestation beside a secret', () => `client_id=${machine.id}&client_secret=${machine.secret}`, { 'oauth-client-attestation': 'x.y.z' }, 400, 'invalid_request'],
+    ['a secret without any client id', () => 'client_secret=x', {}, 401, 'invalid_client'],
+    ['an empty client_id', () => 'client_id=', {}, 401, 'invalid_client'],
+  ])('when the client credentials are %s, the error says whether a client was named at all (RFC 6749 §5.2)', async (_case, credentials, headers, status, error) => {
+    const response = await fetch(`${suite.issuer.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body: `grant_type=client_credentials&${credentials()}`,
+    });
+    expect(response.status).toBe(status);
+    expect(((await response.json()) as { error: string }).error).toBe(error);
+  });
+
   it('when a client is refused with Basic auth, the 401 carries WWW-Authenticate: Basic', async () => {
     const response = await token({ grant_type: 'client_credentials' }, { id: machine.id, secret: 'wrong' });
     expect(response.status).toBe(401);

@@ -106,6 +106,15 @@ describe.each(backends)('CORS (S8) ($name)', (backend) => {
       expect(response.headers['access-control-allow-origin']).toBe(ALLOWED);
     });
 
+    it.each(['/.well-known/OAuth-Authorization-Server', '/.well-known/oauth-authorization-server/'])(
+      'when the allowed origin GETs the RFC 8414 metadata as %s (served, but not a CORS path), the answer carries no Access-Control-* header',
+      async (path) => {
+        const response = await request(`${suite.issuer.url}${path}`, { headers: { origin: ALLOWED } });
+        expect(response.status).toBe(200);
+        expect(corsHeaderNames(response)).toEqual([]);
+      },
+    );
+
     it.each(METADATA_PATHS)('when a disallowed origin GETs %s, the answer carries no Access-Control-* header', async (path) => {
       const response = await request(`${suite.issuer.url}${path}`, { headers: { origin: EVIL } });
       expect(response.status).toBe(200);
