@@ -84,7 +84,7 @@ export function createApp(dependencies: AppDependencies): RequestListener {
   const { oidc, logger, metrics, cors } = dependencies;
   const headers = securityHeaders(dependencies.config);
   const app = sigilRoutes(dependencies);
-  const handlers: Record<Destination, (req: IncomingMessage, res: ServerResponse) => unknown> = { engine: (req, res) => oidc(req, res), express: app };
+  const handlers: Record<Destination, (req: IncomingMessage, res: ServerResponse) => unknown> = { engine: oidc, express: app };
 
   /** What cannot be answered otherwise (a failure in this listener itself): a bare JSON 500, never a stack. */
   const fail = (res: ServerResponse, error: unknown) => {
@@ -93,9 +93,12 @@ export function createApp(dependencies: AppDependencies): RequestListener {
     else sendError(res, 500, SERVER_ERROR);
   };
   const dispatch = (req: IncomingMessage, res: ServerResponse, path: string) => {
-    const route = ROUTING_TABLE.find((candidate) => candidate.matches(path, req.method)) ?? ROUTING_TABLE[ROUTING_TABLE.length - 1];
-    if (route?.servedAs !== undefined) req.url = route.servedAs;
-    void handlers[route?.to ?? 'express'](req, res);
+    for (const route of ROUTING_TABLE) {
+      if (!route.matches(path, req.method)) continue;
+      if (route.servedAs !== undefined) req.url = route.servedAs;
+      void handlers[route.to](req, res);
+      return;
+    }
   };
 
   return (req, res) => {

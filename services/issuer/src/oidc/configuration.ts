@@ -60,6 +60,26 @@ function tokenClaims(userFor: (ctx: object, id: string) => Promise<UserRecord | 
   };
 }
 
+/** Lifetimes of what the engine issues and stores, in seconds. */
+function lifetimes(config: Config): NonNullable<Configuration['ttl']> {
+  return {
+    AccessToken: config.accessTokenTtl,
+    ClientCredentials: config.accessTokenTtl,
+    AuthorizationCode: 60,
+    IdToken: ID_TOKEN_TTL,
+    Interaction: 600,
+    Session: 14 * 24 * 3600,
+    Grant: config.refreshTokenTtl,
+    // absolute lifetime (RFC 9700 §4.14.2): a rotated refresh token lives only until the
+    // first one of its chain (iiat) is REFRESH_TOKEN_TTL old
+    RefreshToken: (_ctx, token) => {
+      const now = Math.floor(Date.now() / 1000);
+      const first = typeof token.iiat === 'number' ? token.iiat : now;
+      return Math.max(1, first + config.refreshTokenTtl - now);
+    },
+  };
+}
+
 /** oidc-provider options. Each non-default key says why it is set. */
 export function providerConfiguration({ config, stores, signingKeys, cookieKeys, clients, resolveResourceServer }: ConfigurationDependencies): Configuration {
   const corsOrigins = new Set(config.corsOrigins);
@@ -126,21 +146,6 @@ export function providerConfiguration({ config, stores, signingKeys, cookieKeys,
     rotateRefreshToken: true,
     // refresh tokens for every client registered with the refresh_token grant (not only offline_access)
     issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
-    ttl: {
-      AccessToken: config.accessTokenTtl,
-      ClientCredentials: config.accessTokenTtl,
-      AuthorizationCode: 60,
-      IdToken: ID_TOKEN_TTL,
-      Interaction: 600,
-      Session: 14 * 24 * 3600,
-      Grant: config.refreshTokenTtl,
-      // absolute lifetime (RFC 9700 §4.14.2): a rotated refresh token lives only until the
-      // first one of its chain (iiat) is REFRESH_TOKEN_TTL old
-      RefreshToken: (_ctx, token) => {
-        const now = Math.floor(Date.now() / 1000);
-        const first = typeof token.iiat === 'number' ? token.iiat : now;
-        return Math.max(1, first + config.refreshTokenTtl - now);
-      },
-    },
+    ttl: lifetimes(config),
   };
 }

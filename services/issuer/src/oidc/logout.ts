@@ -4,10 +4,9 @@ import { escapeHtml, renderPage } from '../interactions/layout.js';
 import { respond } from './error-page.js';
 
 /**
- * The pages of RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2–3): the engine
- * ends the session once the user confirms with its form.
+ * RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2–3): asks before ending the
+ * session, which the engine ends once the user confirms with its hidden `form`.
  */
-/** RP-initiated logout: asks before ending the session. `form` is the engine's hidden form. */
 export async function logoutSource(ctx: KoaContextWithOIDC, form: string): Promise<void> {
   const name = ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId;
   respond(

@@ -34,8 +34,8 @@ export interface ProviderDependencies {
   readonly clients?: ClientCache;
   /** The client's address under TRUST_PROXY (the engine's own `ctx.ip` would trust any X-Forwarded-For). */
   readonly clientAddress: (req: IncomingMessage) => string;
-  /** Engine middlewares of the HTTP edge (the CORS policy's), run around every engine request. */
-  readonly edgeMiddlewares?: readonly KoaMiddleware[];
+  /** Engine middlewares of the HTTP edge (the CORS policy's, which must see every engine answer), run around every engine request. */
+  readonly edgeMiddlewares: readonly KoaMiddleware[];
 }
 
 /** Builds the engine with Sigil's storage, keys, grants, secret handling and answers. */
@@ -66,7 +66,7 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
   // is counted (registered first) once every other middleware has rewritten its answer
   const middlewares: KoaMiddleware[] = [
     countTokenRequests(metrics),
-    ...(dependencies.edgeMiddlewares ?? []),
+    ...dependencies.edgeMiddlewares,
     rfc6749Answers,
     introspectionExtension({ issuer: config.issuer, signingKeys: dependencies.signingKeys, apiKeys: stores.apiKeys, payloads: stores.payloads }),
     finishRotationAfterEachRequest(stores.payloads, logger),
