@@ -7,7 +7,7 @@ import { createApiKey, revokeApiKey } from '../../issuer/src/domain/api-keys.js'
 import { createClient } from '../../issuer/src/domain/clients.js';
 import { rotateKeys } from '../../issuer/src/keys/key-store.js';
 import { backends, type TestDatabase } from '../../issuer/test/support/backends.js';
-import { eventually } from '../../issuer/test/support/http.js';
+import { basicAuth, eventually } from '../../issuer/test/support/http.js';
 import { startTestIssuer, type TestIssuer } from '../../issuer/test/support/issuer.js';
 import { createOrdersApp } from '../src/app.js';
 
@@ -30,7 +30,7 @@ describe.each(backends)('orders-api behind a real issuer ($name)', (backend) => 
   const token = async (client: Credentials, form: Record<string, string> = {}) => {
     const response = await fetch(`${issuer.url}/token`, {
       method: 'POST',
-      headers: { authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString('base64')}` },
+      headers: { authorization: basicAuth(client.id, client.secret) },
       body: new URLSearchParams({ grant_type: 'client_credentials', ...form }),
     });
     expect(response.status).toBe(200);

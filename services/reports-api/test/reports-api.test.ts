@@ -4,6 +4,7 @@ import { pino } from 'pino';
 
 import { createClient } from '../../issuer/src/domain/clients.js';
 import { backends, type TestDatabase } from '../../issuer/test/support/backends.js';
+import { basicAuth } from '../../issuer/test/support/http.js';
 import { startTestIssuer, type TestIssuer } from '../../issuer/test/support/issuer.js';
 import { createReportsApp } from '../src/app.js';
 
@@ -23,7 +24,7 @@ describe.each(backends)('reports-api behind a real issuer ($name)', (backend) =>
     });
     const response = await fetch(`${issuer.url}/token`, {
       method: 'POST',
-      headers: { authorization: `Basic ${Buffer.from(`${client.id}:${clientSecret ?? ''}`).toString('base64')}` },
+      headers: { authorization: basicAuth(client.id, clientSecret ?? '') },
       body: new URLSearchParams({ grant_type: 'client_credentials' }),
     });
     return ((await response.json()) as { access_token: string }).access_token;

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 
 import { backends, type TestDatabase } from '../support/backends.js';
 import { sigil, sigilJson } from '../support/cli.js';
+import { basicAuth } from '../support/http.js';
 import { issuerSuite, testEnv } from '../support/issuer.js';
 
 interface ClientList {
@@ -173,7 +174,7 @@ describe.each(backends)('sigil CLI beside a running issuer ($name)', (backend) =
     const created = await sigilJson<{ client_id: string; client_secret: string }>(clientArgs, testEnv(suite.database));
     const response = await fetch(`${suite.issuer.url}/token`, {
       method: 'POST',
-      headers: { authorization: `Basic ${Buffer.from(`${created.client_id}:${created.client_secret}`).toString('base64')}` },
+      headers: { authorization: basicAuth(String(created.client_id), String(created.client_secret)) },
       body: new URLSearchParams({ grant_type: 'client_credentials' }),
     });
     expect(response.status).toBe(200);
