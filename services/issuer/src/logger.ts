@@ -1,4 +1,4 @@
-import { pino, stdSerializers, type Logger as PinoLogger } from 'pino';
+import { pino, type Logger as PinoLogger } from 'pino';
 
 import type { LogLevel } from './config.js';
 
@@ -6,19 +6,39 @@ export type Logger = PinoLogger;
 
 /**
  * Members of a database error that carry the values a statement was given (PGlite attaches the
- * query, its parameters and options; knex its bindings): a token, a code or a session id among
- * them would reach the log.
+ * query, its parameters and options; knex its bindings; PostgreSQL quotes the offending value in
+ * `detail` and `where`): a token, a code or a session id among them would reach the log.
  */
-const STATEMENT_VALUES: ReadonlySet<string> = new Set(['params', 'parameters', 'bindings', 'query', 'queryOptions', 'sql']);
+const STATEMENT_VALUES: ReadonlySet<string> = new Set(['params', 'parameters', 'bindings', 'query', 'queryOptions', 'sql', 'detail', 'where', 'hint', 'internalQuery']);
 
-/** pino's error serializer, without the values of a failed statement (at any depth of `cause`). */
-function serializeError(error: Error): ReturnType<typeof stdSerializers.err> {
-  const strip = (value: unknown, depth: number): unknown => {
-    if (typeof value !== 'object' || value === null || depth > 5) return value;
-    const kept = Object.entries(value).filter(([member]) => !STATEMENT_VALUES.has(member));
-    return Object.fromEntries(kept.map(([member, inner]) => [member, member === 'cause' ? strip(inner, depth + 1) : inner]));
-  };
-  return strip(stdSerializers.err(error), 0) as ReturnType<typeof stdSerializers.err>;
+type SerializedError = Record<string, unknown>;
+
+/** A PostgreSQL (or PGlite) error: SQLSTATE `code` and a `severity`. Its message may quote a value. */
+function isDatabaseError(error: Error): error is Error & { code: string; severity: string } {
+  const { code, severity } = error as { code?: unknown; severity?: unknown };
+  return typeof severity === 'string' && typeof code === 'string' && /^[0-9A-Z]{5}$/u.test(code);
+}
+
+/**
+ * Errors as JSON: type, message, stack, the error's own members and its `cause`, never the
+ * values of a failed statement. A database error keeps its SQLSTATE and where in PostgreSQL it
+ * arose, but not its message (`invalid input syntax for type uuid: "…"` quotes the input).
+ */
+function serializeError(error: unknown, depth = 0): unknown {
+  if (!(error instanceof Error) || depth > 5) return error;
+  const serialized: SerializedError = { type: error.constructor.name };
+  for (const [member, value] of Object.entries(error)) {
+    if (!STATEMENT_VALUES.has(member)) serialized[member] = value;
+  }
+  if (isDatabaseError(error)) {
+    serialized['message'] = `database error ${error.code} (${error.severity})`;
+    serialized['stack'] = error.stack?.split('\n').slice(1).join('\n');
+  } else {
+    serialized['message'] = error.message;
+    serialized['stack'] = error.stack;
+  }
+  if (error.cause !== undefined) serialized['cause'] = serializeError(error.cause, depth + 1);
+  return serialized;
 }
 
 /** JSON logs on stdout. Secrets, tokens and passwords are never logged (docs/security.md#secrets-at-rest, K4). */

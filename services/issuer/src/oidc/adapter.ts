@@ -1,6 +1,7 @@
-import type { Adapter, AdapterFactory, AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter, type AdapterFactory, type AdapterPayload } from 'oidc-provider';
 
 import type { PayloadStore, StoredPayload } from '../storage/payloads.js';
+import { UnstorableValueError } from '../storage/text.js';
 import type { ClientCache } from './client-cache.js';
 import { currentTokenRequest } from './engine-request.js';
 import { deferConsumption, saveRefreshToken } from './refresh-rotation.js';
@@ -43,8 +44,14 @@ export class PayloadAdapter implements Adapter {
    */
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const instance = { type: this.type, id, payload, expiresAt: expiresIn === undefined ? null : new Date(Date.now() + expiresIn * 1000) };
-    if (this.type === 'RefreshToken') await saveRefreshToken(this.payloads, this.request(), instance);
-    else await this.payloads.upsert(instance);
+    try {
+      if (this.type === 'RefreshToken') await saveRefreshToken(this.payloads, this.request(), instance);
+      else await this.payloads.upsert(instance);
+    } catch (error) {
+      // a request parameter the engine keeps (state, nonce, login_hint…) carries U+0000
+      if (error instanceof UnstorableValueError) throw new errors.InvalidRequest('a request parameter contains a character that is not allowed (U+0000)');
+      throw error;
+    }
   }
 
   find(id: string): Promise<AdapterPayload | undefined> {

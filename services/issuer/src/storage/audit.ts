@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 
 import type { AuditStore } from '../domain/audit.js';
 import { prepared } from './prepared.js';
+import { recordableText } from './text.js';
 
 /** The `auth_events` table. */
 export function createAuditStore(db: Knex): AuditStore {
@@ -12,8 +13,8 @@ export function createAuditStore(db: Knex): AuditStore {
         .raw('INSERT INTO auth_events (event, user_id, username, client_id, ip, detail) VALUES (?, ?, ?, ?, ?, ?)', [
           event.event,
           event.userId ?? null,
-          event.username ?? null,
-          event.clientId ?? null,
+          event.username === undefined ? null : recordableText(event.username),
+          event.clientId === undefined ? null : recordableText(event.clientId),
           event.ip ?? null,
           event.detail === undefined ? null : JSON.stringify(event.detail),
         ])

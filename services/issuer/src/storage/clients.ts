@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 
 import { insertReturning, listByCreation } from './rows.js';
+import { isStorableKey } from './text.js';
 import type { ClientStore, ClientToInsert, ClientWithSecret, GrantType } from '../domain/clients.js';
 
 /** The `clients` table (its trigger announces every change: see changes.ts). */
@@ -59,6 +60,7 @@ export function createClientStore(db: Knex): ClientStore {
     },
 
     async find(id) {
+      if (!isStorableKey(id)) return undefined;
       const row = await db<ClientRow>('clients').where({ id }).first();
       return row === undefined ? undefined : toRecord(row);
     },

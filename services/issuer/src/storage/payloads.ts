@@ -3,6 +3,7 @@ import type { AdapterPayload } from 'oidc-provider';
 
 import type { UserRecord } from '../domain/users.js';
 import { prepared } from './prepared.js';
+import { assertStorable, isStorableKey } from './text.js';
 import { userFromJson, userJsonSql } from './users.js';
 
 /** The one table for every model the engine stores (sessions, codes, refresh tokens, grants…). */
@@ -34,7 +35,11 @@ export interface RefreshTokenWithContext {
 
 export type PayloadLookup = 'id' | 'uid' | 'user_code';
 
-/** The engine's models in `oidc_payloads`. Expired rows may still be returned: callers check `expiresAt`. */
+/**
+ * The engine's models in `oidc_payloads`. Expired rows may still be returned: callers check
+ * `expiresAt`. A key containing U+0000 finds nothing; a payload containing one is refused with
+ * `UnstorableValueError` (text.ts).
+ */
 export interface PayloadStore {
   /** Inserts or replaces the instance (every column: nothing of a previous one survives, `consumed_at` included). */
   upsert(instance: PayloadToStore): Promise<void>;
@@ -96,10 +101,12 @@ class KnexPayloadStore implements PayloadStore {
   constructor(private readonly db: Knex) {}
 
   async upsert(instance: PayloadToStore): Promise<void> {
+    assertStorable(instance);
     await this.db.raw(`INSERT INTO ${TABLE} ${UPSERT_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, NULL) ${ON_CONFLICT_REPLACE}`, columns(instance)).options(prepared('upsert_payload'));
   }
 
   async find(type: string, by: PayloadLookup, value: string): Promise<StoredPayload | undefined> {
+    if (!isStorableKey(value)) return undefined;
     const { rows } = await this.db
       .raw<{ rows: PayloadRow[] }>(`SELECT payload, expires_at, consumed_at FROM ${TABLE} WHERE type = ? AND ${by} = ? LIMIT 1`, [type, value] as const)
       .options(prepared(`payload_by_${by}`));
@@ -108,6 +115,7 @@ class KnexPayloadStore implements PayloadStore {
   }
 
   async findRefreshToken(id: string): Promise<RefreshTokenWithContext | undefined> {
+    if (!isStorableKey(id)) return undefined;
     const { rows } = await this.db
       .raw<{ rows: RefreshTokenRow[] }>(
         `SELECT t.payload, t.expires_at, t.consumed_at,
@@ -130,6 +138,7 @@ class KnexPayloadStore implements PayloadStore {
   }
 
   async consume(type: string, id: string): Promise<boolean> {
+    if (!isStorableKey(id)) return false;
     const consumed = await this.db
       .raw<{ rows: unknown[] }>(`UPDATE ${TABLE} SET consumed_at = CURRENT_TIMESTAMP WHERE type = ? AND id = ? AND consumed_at IS NULL RETURNING id`, [type, id])
       .options(prepared('consume_payload'));
@@ -137,6 +146,8 @@ class KnexPayloadStore implements PayloadStore {
   }
 
   async rotateRefreshToken(predecessorId: string, successor: PayloadToStore): Promise<boolean> {
+    assertStorable(successor);
+    if (!isStorableKey(predecessorId)) return false;
     const inserted = await this.db
       .raw<{ rows: unknown[] }>(
         `WITH consumed AS (
@@ -153,19 +164,23 @@ class KnexPayloadStore implements PayloadStore {
   }
 
   async revokeGrantOf(type: string, id: string): Promise<void> {
+    if (!isStorableKey(id)) return;
     const row = await this.db(TABLE).select<{ grant_id: string | null }[]>('grant_id').where({ type, id }).first();
     if (row?.grant_id) await this.revokeGrant(row.grant_id);
   }
 
   async destroy(type: string, id: string): Promise<void> {
+    if (!isStorableKey(id)) return;
     await this.db(TABLE).where({ type, id }).delete();
   }
 
   async destroyByGrant(type: string, grantId: string): Promise<void> {
+    if (!isStorableKey(grantId)) return;
     await this.db(TABLE).where({ type, grant_id: grantId }).delete();
   }
 
   async grantAlive(grantId: string, now: Date): Promise<boolean> {
+    if (!isStorableKey(grantId)) return false;
     const row = await this.db(TABLE)
       .where({ type: 'Grant', id: grantId })
       .andWhere((query) => query.whereNull('expires_at').orWhere('expires_at', '>', now))

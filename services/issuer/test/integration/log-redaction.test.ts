@@ -34,7 +34,6 @@ function clientSecrets(client: Credentials): Record<string, string> {
   return { client_secret: client.secret, authorization: header, basic_credentials: header.slice('Basic '.length) };
 }
 
-const levelOf = (line: string) => (JSON.parse(line) as { level: number }).level;
 
 describe.each(backends)('log redaction ($name)', (backend) => {
   const logs = captureLogs();
@@ -126,20 +125,18 @@ describe.each(backends)('log redaction ($name)', (backend) => {
     expect(leaks({ access_token: issued.access_token, refresh_token: issued.refresh_token ?? '', api_key: key, ...clientSecrets(app) })).toEqual([]);
   });
 
-  it('when requests make the issuer log errors, those lines carry no password, token, secret or header value', async () => {
+  it('when requests are refused (a NUL byte beside the real password, an unknown path with a Bearer token and cookies, a bad Bearer at /me), no line carries a password, token, secret or header value', async () => {
     const issued = await tokens({ grant_type: 'password', username: 'alice', password: PASSWORD }, app);
-    const errorsBefore = logs.lines.filter((line) => levelOf(line) >= 50).length;
     const bearer = `Bearer ${issued.access_token}`;
     const cookie = `_session=${'s'.repeat(43)}; _session.sig=${'t'.repeat(27)}`;
-    // a value PostgreSQL refuses (a NUL byte) beside the real password: the database fails, the issuer answers 500 and logs it
+    // a value PostgreSQL cannot store (a NUL byte) beside the real password: refused as a failed sign-in
     const failed = await postForm(suite.issuer.url, { grant_type: 'password', username: 'alice\u0000', password: PASSWORD }, app);
-    expect(failed.status).toBe(500);
-    expect(await failed.json()).toEqual({ error: 'server_error', error_description: expect.any(String) });
+    expect(failed.status).toBe(400);
+    expect(await failed.json()).toEqual({ error: 'invalid_grant', error_description: 'invalid username or password' });
     const unknown = await request(`${suite.issuer.url}/no/such/thing`, { method: 'POST', headers: { authorization: bearer, cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: `password=${encodeURIComponent(PASSWORD)}` });
     expect(unknown.status).toBe(404);
     const userinfo = await request(`${suite.issuer.url}/me`, { headers: { authorization: `${bearer}x`, cookie } });
     expect(userinfo.status).toBe(401);
-    expect(logs.lines.filter((line) => levelOf(line) >= 50).length).toBeGreaterThan(errorsBefore);
 
     const client = clientSecrets(app);
     expect(
@@ -154,15 +151,14 @@ describe.each(backends)('log redaction ($name)', (backend) => {
     ).toEqual([]);
   });
 
-  // PGlite attaches a failed statement's parameters to its errors; the logger's error
-  // serializer drops them (src/logger.ts), so this holds on both back ends
-  it('when a live refresh token is presented with a NUL byte appended, the error logged does not carry the token', async () => {
+  // a NUL byte used to reach the database, whose error (on PGlite, carrying the statement's
+  // parameters) was logged with the token in it; unit/logger.test.ts covers such errors
+  it('when a live refresh token is presented with a NUL byte appended, it is inactive and no line carries the token', async () => {
     const issued = await tokens({ grant_type: 'password', username: 'alice', password: PASSWORD }, app);
     const refreshToken = issued.refresh_token ?? '';
-    const errorsBefore = logs.lines.filter((line) => levelOf(line) >= 50).length;
     const refused = await postForm(suite.issuer.url, { token: `${refreshToken}\u0000` }, app, { path: '/token/introspection' });
-    expect(refused.status).toBe(500);
-    expect(logs.lines.filter((line) => levelOf(line) >= 50).length).toBeGreaterThan(errorsBefore);
+    expect(refused.status).toBe(200);
+    expect(await refused.json()).toEqual({ active: false });
     expect(leaks({ refresh_token: refreshToken, ...clientSecrets(app) })).toEqual([]);
   });
 
@@ -188,7 +184,7 @@ describe.each(backends)('log redaction ($name)', (backend) => {
       await callback?.close();
     });
 
-    it('when a user fails, then signs in and consents, and the client exchanges the code, no log line (the error logged on the way included) carries the passwords, the CSRF token, a cookie, the code or a token', async () => {
+    it('when a user fails, then signs in and consents, and the client exchanges the code, no log line carries the passwords, the CSRF token, a cookie, the code or a token', async () => {
       const context = await browser.newContext();
       const page = await context.newPage();
       const verifier = oidc.randomPKCECodeVerifier();
@@ -212,12 +208,10 @@ describe.each(backends)('log redaction ($name)', (backend) => {
         return response.status();
       };
       expect(await submit(WRONG_PASSWORD)).toBe(401);
-      // the form posted with the real password, its cookies and CSRF token, and a username PostgreSQL refuses: logged as an error
-      const errorsBefore = logs.lines.filter((line) => levelOf(line) >= 50).length;
+      // the form posted with the real password, its cookies and CSRF token, and a username PostgreSQL cannot store: a failed sign-in
       const action = (await page.getAttribute('form', 'action')) ?? '';
       const broken = await page.request.post(`${suite.issuer.issuer}${action}`, { form: { csrf, username: 'alice\u0000', password: PASSWORD }, maxRedirects: 0 });
-      expect(broken.status()).toBe(500);
-      expect(logs.lines.filter((line) => levelOf(line) >= 50).length).toBeGreaterThan(errorsBefore);
+      expect(broken.status()).toBe(401);
       expect(await submit(PASSWORD)).toBe(303);
       await page.waitForSelector('button[name=decision][value=allow]');
       await Promise.all([page.waitForURL(`${callback.url}?**`), page.click('button[name=decision][value=allow]')]);

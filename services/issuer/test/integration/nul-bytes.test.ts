@@ -1,0 +1,97 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
+
+import { createUser } from '../../src/domain/users.js';
+import { PasswordHasher } from '../../src/domain/passwords.js';
+import { backends } from '../support/backends.js';
+import { basicAuth, request } from '../support/http.js';
+import { issuerSuite } from '../support/issuer.js';
+import { postForm, registerClient, type Credentials } from '../support/oauth.js';
+
+const ORDERS = 'http://localhost:4001';
+const NUL = '\u0000';
+const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGEzKuO0ng';
+
+/**
+ * A NUL byte cannot be stored in PostgreSQL text or jsonb. Wherever one reaches the database
+ * (a lookup, a throttle counter, the audit trail, a stored payload), the answer is a 4xx, never
+ * a 5xx: storage treats a lookup of such a value as finding nothing, and a write of one as bad
+ * input (issue "Trust under hostile input", the storage's second line).
+ */
+describe.each(backends)('NUL bytes in requests ($name)', (backend) => {
+  const suite = issuerSuite(backend);
+  let machine: Credentials;
+  let app: Credentials;
+  let web: Credentials;
+
+  beforeAll(async () => {
+    const { clients, users } = suite.issuer.stores;
+    machine = await registerClient(clients, { name: 'nul-machine', grants: ['client_credentials'], scopes: ['orders:read'], resources: [ORDERS] });
+    app = await registerClient(clients, { name: 'nul-app', grants: ['password', 'refresh_token'], scopes: ['orders:read'], resources: [ORDERS] });
+    web = await registerClient(clients, {
+      name: 'nul-web',
+      grants: ['authorization_code', 'refresh_token'],
+      scopes: ['openid', 'orders:read'],
+      redirectUris: ['http://127.0.0.1:9/cb'],
+      resources: [ORDERS],
+    });
+    await createUser(users, { username: 'nadia', password: 'correct horse battery' }, new PasswordHasher({ memoryKib: 19_456, timeCost: 2, parallelism: 1 }));
+  });
+
+  const authorize = (params: Record<string, string>) =>
+    request(
+      `${suite.issuer.url}/auth?${new URLSearchParams({
+        client_id: web.id,
+        response_type: 'code',
+        redirect_uri: 'http://127.0.0.1:9/cb',
+        scope: 'openid orders:read',
+        code_challenge: CHALLENGE,
+        code_challenge_method: 'S256',
+        ...params,
+      }).toString()}`,
+    );
+
+  it.each([
+    ['the password grant username', () => postForm(suite.issuer.url, { grant_type: 'password', username: `nadia${NUL}`, password: 'correct horse battery' }, app)],
+    ['the password grant password', () => postForm(suite.issuer.url, { grant_type: 'password', username: 'nadia', password: `x${NUL}` }, app)],
+    ['a refresh token', () => postForm(suite.issuer.url, { grant_type: 'refresh_token', refresh_token: `rt${NUL}` }, app)],
+    ['an authorization code', () => postForm(suite.issuer.url, { grant_type: 'authorization_code', code: `c${NUL}`, redirect_uri: 'http://127.0.0.1:9/cb', code_verifier: 'v'.repeat(43) }, web)],
+    ['a client_id in the body', () => postForm(suite.issuer.url, { grant_type: 'client_credentials', client_id: `${machine.id}${NUL}`, client_secret: machine.secret })],
+    ['a userinfo access token', () => postForm(suite.issuer.url, { access_token: `abc${NUL}` }, undefined, { path: '/me' })],
+  ])('when %s carries a NUL byte, the token endpoints answer a 4xx JSON error', async (_case, send) => {
+    const response = await send();
+    expect(response.status).toBeGreaterThanOrEqual(400);
+    expect(response.status).toBeLessThan(500);
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/u);
+  });
+
+  it('when an introspected token carries a NUL byte, it is inactive (RFC 7662 §2.2)', async () => {
+    const response = await postForm(suite.issuer.url, { token: `abc${NUL}` }, machine, { path: '/token/introspection' });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ active: false });
+  });
+
+  it('when a revoked token carries a NUL byte, the answer is the one for an unknown token: 200 (RFC 7009 §2.2)', async () => {
+    const response = await postForm(suite.issuer.url, { token: `abc${NUL}` }, machine, { path: '/token/revocation' });
+    expect(response.status).toBe(200);
+  });
+
+  it.each([['client_id'], ['state'], ['nonce'], ['login_hint']])('when the authorization request\'s %s carries a NUL byte, it answers a 4xx (or redirects), never a 5xx', async (name) => {
+    const value = name === 'client_id' ? `${web.id}${NUL}` : `v${NUL}`;
+    const response = await authorize({ [name]: value });
+    expect(response.status).toBeLessThan(500);
+  });
+
+  it('when the end-session endpoint gets a NUL byte, it answers a 4xx, never a 5xx', async () => {
+    const response = await request(`${suite.issuer.url}/session/end?${new URLSearchParams({ client_id: `${web.id}${NUL}`, state: `s${NUL}` }).toString()}`);
+    expect(response.status).toBeLessThan(500);
+  });
+
+  it('when a Basic client id carries a NUL byte, the token endpoint answers 401 invalid_client', async () => {
+    const response = await fetch(`${suite.issuer.url}/token`, {
+      method: 'POST',
+      headers: { authorization: basicAuth(`${machine.id}${NUL}`, machine.secret), 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials',
+    });
+    expect(response.status).toBeLessThan(500);
+  });
+});
