@@ -56,7 +56,7 @@ export interface UserStore {
   list(): Promise<UserRecord[]>;
   /** Replaces the user's roles (creating roles that don't exist yet); undefined: no such user. */
   replaceRoles(username: string, roles: readonly string[]): Promise<UserRecord | undefined>;
-  /** undefined: no such user. */
+  /** Disabling also revokes every grant and session of the user, for good. undefined: no such user. */
   setDisabled(username: string, disabled: boolean): Promise<UserRecord | undefined>;
   findLoginCandidate(username: string): Promise<LoginCandidate | undefined>;
   /** `id` must be a UUID. */

@@ -37,6 +37,16 @@ async function assignRoles(trx: Knex.Transaction, userId: string, roles: readonl
   await trx('user_roles').insert(roles.map((role) => ({ user_id: userId, role })));
 }
 
+/** Deletes every engine instance of the user: its grants, what was issued under them, and its sessions. */
+async function revokeEverythingOf(trx: Knex.Transaction, userId: string): Promise<void> {
+  await trx.raw(
+    `DELETE FROM oidc_payloads
+     WHERE payload->>'accountId' = ?
+        OR grant_id IN (SELECT id FROM oidc_payloads WHERE type = 'Grant' AND payload->>'accountId' = ?)`,
+    [userId, userId],
+  );
+}
+
 function byUsername(db: Knex, username: string) {
   return db<UserRow>('users').whereRaw('lower(username) = lower(?)', [username]);
 }
@@ -100,14 +110,18 @@ export function createUserStore(db: Knex): UserStore {
         return toRecord(row, [...roles].sort());
       }),
 
-    async setDisabled(username, disabled) {
-      const [row] = await db('users')
-        .whereRaw('lower(username) = lower(?)', [username])
-        .update({ disabled, updated_at: db.fn.now() })
-        .returning<UserRow[]>('*');
-      if (row === undefined) return undefined;
-      return toRecord(row, (await rolesOf(db, [row.id])).get(row.id) ?? []);
-    },
+    // disabling revokes in the same transaction: the user's grants and everything issued under
+    // them (refresh tokens, codes), and its sessions, so that re-enabling brings none of them back
+    setDisabled: (username, disabled) =>
+      db.transaction(async (trx) => {
+        const [row] = await trx('users')
+          .whereRaw('lower(username) = lower(?)', [username])
+          .update({ disabled, updated_at: trx.fn.now() })
+          .returning<UserRow[]>('*');
+        if (row === undefined) return undefined;
+        if (disabled) await revokeEverythingOf(trx, row.id);
+        return toRecord(row, (await rolesOf(trx, [row.id])).get(row.id) ?? []);
+      }),
 
     // a named statement: every sign-in reads one
     async findLoginCandidate(username): Promise<LoginCandidate | undefined> {
