@@ -19,6 +19,8 @@ export interface Config {
   readonly cookieKeys: readonly string[] | undefined;
   readonly accessTokenTtl: number;
   readonly refreshTokenTtl: number;
+  /** How long sign-in events are kept in the audit trail, in days. */
+  readonly auditRetentionDays: number;
   readonly logLevel: LogLevel;
   /** express `trust proxy`: false, true, a hop count, or a list of addresses/subnets. */
   readonly trustProxy: boolean | number | string;
@@ -87,6 +89,7 @@ const schema = z
     ),
     ACCESS_TOKEN_TTL: integer(60, 86_400, 900),
     REFRESH_TOKEN_TTL: integer(300, 31_536_000, 1_209_600),
+    AUDIT_RETENTION_DAYS: integer(1, 36_500, 90),
     LOG_LEVEL: z.preprocess(
       blankToUndefined,
       z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -182,6 +185,7 @@ export function loadConfig(
     cookieKeys: env2.COOKIE_KEYS.length > 0 ? Object.freeze([...env2.COOKIE_KEYS]) : undefined,
     accessTokenTtl: env2.ACCESS_TOKEN_TTL,
     refreshTokenTtl: env2.REFRESH_TOKEN_TTL,
+    auditRetentionDays: env2.AUDIT_RETENTION_DAYS,
     logLevel: env2.LOG_LEVEL,
     trustProxy: parseTrustProxy(env2.TRUST_PROXY),
     production: env.NODE_ENV === 'production',

@@ -8,6 +8,7 @@ import { startAdminSocket } from './admin/socket.js';
 import { createApp } from './app.js';
 import type { Config } from './config.js';
 import { loadCookieKeys } from './cookie-keys.js';
+import { sweepAuditTrail } from './domain/audit.js';
 import { sweepLoginThrottle } from './domain/login-throttle.js';
 import { argon2Concurrency, PasswordHasher } from './domain/passwords.js';
 import { clientAddress, trustProxy } from './http/client-address.js';
@@ -80,11 +81,11 @@ function open(config: Config, logger: Logger): Promise<Database> {
   });
 }
 
-/** Expired engine rows and idle throttle counters, now and every SWEEP_INTERVAL_MS. */
-function startSweeper(stores: Stores, logger: Logger): () => Promise<void> {
+/** Expired engine rows, idle throttle counters and audit events past retention, now and every SWEEP_INTERVAL_MS. */
+function startSweeper(stores: Stores, config: Config, logger: Logger): () => Promise<void> {
   const sweep = () =>
-    Promise.all([stores.payloads.sweepExpired(), sweepLoginThrottle(stores.throttle)])
-      .then(([removed]) => removed > 0 && logger.debug({ removed }, 'expired rows swept'))
+    Promise.all([stores.payloads.sweepExpired(), sweepLoginThrottle(stores.throttle), sweepAuditTrail(stores.audit, config.auditRetentionDays)])
+      .then(([removed, , events]) => (removed > 0 || events > 0) && logger.debug({ removed, events }, 'expired rows swept'))
       .catch((error: unknown) => logger.warn({ err: error }, 'sweep failed'));
   const sweeper = setInterval(sweep, SWEEP_INTERVAL_MS);
   sweeper.unref();
@@ -178,7 +179,7 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
     });
     const app = await buildListener({ config, stores, clients, hasher, logger, keys, cleanups });
     if (database.kind === 'embedded') cleanups.add(await startAdminSocket(config.dataDir, { db: database.knex, hasher }, logger));
-    cleanups.add(startSweeper(stores, logger));
+    cleanups.add(startSweeper(stores, config, logger));
 
     const server = createServer(app);
     await listen(server, config.port);

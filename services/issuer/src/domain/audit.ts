@@ -13,4 +13,11 @@ export interface AuthEvent {
 /** The append-only audit trail. */
 export interface AuditStore {
   append(event: AuthEvent): Promise<void>;
+  /** Deletes the events recorded before `before`. @returns how many */
+  removeBefore(before: Date): Promise<number>;
+}
+
+/** Removes the events older than the retention (AUDIT_RETENTION_DAYS). @returns how many */
+export function sweepAuditTrail(audit: AuditStore, retentionDays: number, now: Date = new Date()): Promise<number> {
+  return audit.removeBefore(new Date(now.getTime() - retentionDays * 24 * 3600 * 1000));
 }

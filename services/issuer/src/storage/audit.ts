@@ -20,5 +20,11 @@ export function createAuditStore(db: Knex): AuditStore {
         ])
         .options(prepared('record_auth_event'));
     },
+
+    // returning() rather than delete()'s count: knex-pglite returns no count for deletes
+    async removeBefore(before) {
+      const removed = await db('auth_events').where('at', '<', before).delete().returning('id');
+      return removed.length;
+    },
   };
 }

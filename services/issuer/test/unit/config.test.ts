@@ -27,6 +27,7 @@ describe('loadConfig', () => {
       corsOrigins: [],
       cookieKeys: undefined,
       accessTokenTtl: 900,
+      auditRetentionDays: 90,
       refreshTokenTtl: 1_209_600,
       logLevel: 'info',
       trustProxy: false,
