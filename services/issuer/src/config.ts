@@ -3,6 +3,8 @@ import path from 'node:path';
 
 import { z } from 'zod';
 
+import { trustProxy } from './http/client-address.js';
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 /** Parsed and validated issuer configuration; the only view of the environment the issuer uses. */
@@ -125,6 +127,14 @@ const schema = z
     } else if (production) {
       ctx.addIssue({ code: 'custom', path: ['ISSUER'], message: 'is required when NODE_ENV=production' });
     }
+    const proxies = env.TRUST_PROXY;
+    if (proxies !== undefined && !['true', 'false'].includes(proxies) && !/^\d+$/u.test(proxies) && !trustProxyListValid(proxies)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['TRUST_PROXY'],
+        message: 'must be true, false, a hop count, or a comma-separated list of addresses, subnets, loopback, linklocal or uniquelocal',
+      });
+    }
     if (production && env.COOKIE_KEYS.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['COOKIE_KEYS'], message: 'is required when NODE_ENV=production' });
     }
@@ -143,6 +153,16 @@ const schema = z
       });
     }
   });
+
+/** Whether a TRUST_PROXY list names only addresses, subnets and proxy-addr's names (checked before anything starts). */
+function trustProxyListValid(value: string): boolean {
+  try {
+    trustProxy(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function parseTrustProxy(value: string | undefined): boolean | number | string {
   if (value === undefined || value === 'false') return false;

@@ -15,6 +15,14 @@ function onSignals(stop: (signal: NodeJS.Signals) => void): void {
   process.once('SIGINT', stop);
 }
 
+/** The one line for a port the issuer cannot listen on (in use, or privileged), or undefined for any other failure. */
+function listenFailureMessage(error: unknown, port: number): string | undefined {
+  const code = (error as { code?: unknown }).code;
+  if (code === 'EADDRINUSE') return `port ${port} is in use by another process (PORT)`;
+  if (code === 'EACCES') return `not allowed to listen on port ${port} (PORT)`;
+  return undefined;
+}
+
 /** One issuer in this process (the only one, or a cluster worker). */
 async function serve(config: Config, logger: Logger): Promise<void> {
   // loaded after the configuration is checked, so a bad value prints one line and nothing else
@@ -25,6 +33,11 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   } catch (error) {
     if (error instanceof DataDirInUseError || error instanceof KeyStoreError) {
       process.stderr.write(`sigil: ${error.message}\n`);
+      process.exit(1);
+    }
+    const listenFailure = listenFailureMessage(error, config.port);
+    if (listenFailure !== undefined) {
+      process.stderr.write(`sigil: ${listenFailure}\n`);
       process.exit(1);
     }
     logger.fatal({ err: error }, 'failed to start');

@@ -89,6 +89,8 @@ describe('loadConfig', () => {
     [{ COOKIE_KEYS: 'short' }, 'invalid configuration: COOKIE_KEYS each key must be at least 32 characters'],
     [{ ACCESS_TOKEN_TTL: '10' }, 'invalid configuration: ACCESS_TOKEN_TTL must be at least 60 (got "10")'],
     [{ LOG_LEVEL: 'loud' }, expect.stringMatching(/^invalid configuration: LOG_LEVEL .* \(got "loud"\)$/u)],
+    [{ TRUST_PROXY: 'maybe' }, expect.stringMatching(/^invalid configuration: TRUST_PROXY must be true, false, a hop count, or a comma-separated list/u)],
+    [{ TRUST_PROXY: '10.0.0.0/8, nonsense' }, expect.stringMatching(/^invalid configuration: TRUST_PROXY must be/u)],
   ])('when %j is bad, throws one line naming the variable', (env, message) => {
     expect(() => loadConfig(env, cwd)).toThrow(ConfigError);
     expect(errorMessage(() => loadConfig(env, cwd))).toEqual(message);
