@@ -47,8 +47,23 @@ export function startKeyReloader(initial: readonly StoredKey[], options: KeyRelo
     logger.info({ keys: keys.map((key) => `${key.jwk.kid} (${key.state})`) }, 'signing keys reloaded');
   };
 
+  // a failure that repeats (a key file with the wrong mode, say) is logged once, as one line,
+  // until a poll succeeds again or the failure changes
+  let lastFailure: string | undefined;
+  const failed = (error: unknown) => {
+    const reason = error instanceof Error ? error.message : String(error);
+    if (reason === lastFailure) return;
+    lastFailure = reason;
+    logger.warn({ reason }, 'key reload failed; the loaded keys stay in use');
+  };
+  const succeeded = () => {
+    if (lastFailure === undefined) return;
+    lastFailure = undefined;
+    logger.info('key reload works again');
+  };
+
   const timer = setInterval(() => {
-    running = running.then(poll).catch((error: unknown) => logger.warn({ err: error }, 'key reload failed'));
+    running = running.then(poll).then(succeeded, failed);
   }, options.intervalMs);
   timer.unref();
 
