@@ -37,7 +37,7 @@ async function buildRequests(stack) {
   return {
     ccBody,
     cc,
-    minimal: { method: 'POST', headers: { 'content-type': FORM }, body: form({ grant_type: 'client_credentials', scope: 'orders:read' }) },
+    minimal: { method: 'POST', headers: { 'content-type': FORM }, body: ccBody },
     password: {
       method: 'POST',
       headers: { authorization: basic(credentials.password.id, credentials.password.secret), 'content-type': FORM },

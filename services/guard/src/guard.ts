@@ -43,7 +43,7 @@ export interface GuardOptions extends Omit<AccessTokenVerifierOptions, 'jwksUri'
  */
 export interface Guard extends GuardMiddleware {
   /** Authenticates a raw credential the way requireAuth does, for non-express callers. */
-  authenticate(credentials: { bearer?: string; apiKey?: string }): Promise<Principal>;
+  authenticate(credentials: Credentials): Promise<Principal>;
   readonly verifier: AccessTokenVerifier;
 }
 

@@ -14,7 +14,7 @@ export { createGuard, type Guard, type GuardOptions } from './guard.js';
 export { JwksCache, type JwksCacheOptions } from './jwks-cache.js';
 export type { GuardLogger, GuardMiddleware, RequireAuthOptions } from './middleware.js';
 export type { Principal, PrincipalKind } from './principal.js';
-export { writeErrorResponse, writeRefusal } from './refusal.js';
+export { writeErrorResponse } from './refusal.js';
 export {
   createAccessTokenVerifier,
   type AccessTokenVerifier,

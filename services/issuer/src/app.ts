@@ -8,9 +8,9 @@ import type { TrustProxy } from './http/client-address.js';
 import type { CorsPolicy } from './http/cors-policy.js';
 import type { Logger } from './logger.js';
 import type { IssuerMetrics } from './metrics.js';
-import { isMetadataAlias, OIDC_DISCOVERY_PATH } from './oidc/discovery.js';
+import { isMetadataAlias } from './oidc/discovery.js';
 import { errorBody, SERVER_ERROR, sendError } from './oidc/errors.js';
-import { routes } from './oidc/routes.js';
+import { OIDC_DISCOVERY_PATH, routes } from './oidc/routes.js';
 
 export interface AppDependencies {
   readonly config: Config;

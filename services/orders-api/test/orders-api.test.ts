@@ -3,7 +3,7 @@ import { resourceServiceConfig, serve } from '@sigil/resource-kit';
 import { decodeProtectedHeader } from 'jose';
 import { pino } from 'pino';
 
-import { createApiKey, revokeApiKey } from '../../issuer/src/domain/api-keys.js';
+import { createApiKey } from '../../issuer/src/domain/api-keys.js';
 import { createClient } from '../../issuer/src/domain/clients.js';
 import { rotateKeys } from '../../issuer/src/keys/key-store.js';
 import { backends, type TestDatabase } from '../../issuer/test/support/backends.js';
@@ -137,7 +137,7 @@ describe.each(backends)('orders-api behind a real issuer ($name)', (backend) => 
   it('when an API key is revoked, it is refused within the cache time', async () => {
     const { key, record } = await createApiKey(issuer.stores.apiKeys, { name: 'short-lived', scopes: ['orders:read'] });
     expect((await call('/orders', { 'x-api-key': key })).status).toBe(200);
-    await revokeApiKey(issuer.stores.apiKeys, record.id);
+    await issuer.stores.apiKeys.revoke(record.id);
     const revokedAt = Date.now();
     await eventually(async () => ((await call('/orders', { 'x-api-key': key })).status === 401 ? true : undefined), 10_000);
     // the service's positive cache is 500 ms here; the margin absorbs a loaded machine

@@ -1,12 +1,11 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
 
-import { createApiKey, listApiKeys, newApiKeySchema, revokeApiKey, type ApiKeyRecord } from '../domain/api-keys.js';
+import { createApiKey, newApiKeySchema, type ApiKeyRecord } from '../domain/api-keys.js';
 import { createClient, listClients, newClientSchema, type ClientRecord } from '../domain/clients.js';
 import type { PasswordHasher } from '../domain/passwords.js';
 import {
   createUser,
-  listUsers,
   newUserSchema,
   setUserDisabled,
   setUserRoles,
@@ -119,12 +118,12 @@ export const adminCommands = {
   } satisfies AdminCommand<z.infer<typeof newApiKeySchema>>,
   'api-keys.list': {
     input: empty,
-    run: async ({ stores }) => ({ api_keys: (await listApiKeys(stores.apiKeys)).map(apiKeyView) }),
+    run: async ({ stores }) => ({ api_keys: (await stores.apiKeys.list()).map(apiKeyView) }),
   } satisfies AdminCommand<z.infer<typeof empty>>,
   'api-keys.revoke': {
     input: byId,
     run: async ({ stores }, { id }) => {
-      const revoked = await revokeApiKey(stores.apiKeys, id);
+      const revoked = await stores.apiKeys.revoke(id);
       if (revoked === undefined) throw new AdminInputError(`no API key with id ${id}`);
       return apiKeyView(revoked);
     },
@@ -143,7 +142,7 @@ export const adminCommands = {
   } satisfies AdminCommand<z.infer<typeof newUserSchema>>,
   'users.list': {
     input: empty,
-    run: async ({ stores }) => ({ users: (await listUsers(stores.users)).map(userView) }),
+    run: async ({ stores }) => ({ users: (await stores.users.list()).map(userView) }),
   } satisfies AdminCommand<z.infer<typeof empty>>,
   'users.set-roles': {
     input: userRoles,

@@ -87,18 +87,6 @@ export async function createApiKey(apiKeys: ApiKeyStore, input: NewApiKey): Prom
   return { record, key: `sgk_${id}_${secret}` };
 }
 
-export function listApiKeys(apiKeys: ApiKeyStore): Promise<ApiKeyRecord[]> {
-  return apiKeys.list();
-}
-
-/**
- * Revokes a key; revoking a revoked key is a no-op.
- * @returns the record, or undefined when no key has that id
- */
-export function revokeApiKey(apiKeys: ApiKeyStore, id: string): Promise<ApiKeyRecord | undefined> {
-  return apiKeys.revoke(id);
-}
-
 /**
  * Resolves a presented key to its record when it is genuine, unrevoked and unexpired, and
  * records its use. Every failure looks the same to the caller; the secret is compared in

@@ -107,7 +107,3 @@ export async function createClient(clients: ClientStore, input: NewClient): Prom
 export async function listClients(clients: ClientStore): Promise<ClientRecord[]> {
   return (await clients.list()).map(withoutSecret);
 }
-
-export function findClientWithSecret(clients: ClientStore, id: string): Promise<ClientWithSecret | undefined> {
-  return clients.find(id);
-}

@@ -79,10 +79,6 @@ export async function createUser(users: UserStore, input: NewUser, hasher: Passw
   return users.insert({ id: randomUUID(), username: user.username, email: user.email ?? null, passwordHash, roles: user.roles });
 }
 
-export function listUsers(users: UserStore): Promise<UserRecord[]> {
-  return users.list();
-}
-
 function known(username: string, user: UserRecord | undefined): UserRecord {
   if (user === undefined) throw new UnknownUserError(`no user named ${username}`);
   return user;

@@ -1,6 +1,6 @@
 import type { AdapterPayload, Client } from 'oidc-provider';
 
-import { findClientWithSecret, type ClientStore, type ClientWithSecret } from '../domain/clients.js';
+import type { ClientStore, ClientWithSecret } from '../domain/clients.js';
 import { isLoopbackHost } from '../domain/validation.js';
 import { OIDC_SCOPES } from './scope-policy.js';
 
@@ -36,7 +36,7 @@ export function clientMetadata(client: ClientWithSecret): AdapterPayload {
 
 /** One client's metadata, read from the client store. */
 export async function loadClientMetadata(clients: ClientStore, id: string): Promise<AdapterPayload | undefined> {
-  const client = await findClientWithSecret(clients, id);
+  const client = await clients.find(id);
   return client === undefined ? undefined : clientMetadata(client);
 }
 

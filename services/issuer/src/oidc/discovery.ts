@@ -1,11 +1,10 @@
-import { OAUTH_METADATA_PATH, OIDC_DISCOVERY_PATH } from './routes.js';
+import { OAUTH_METADATA_PATH } from './routes.js';
 
 /**
  * Discovery. The engine serves OpenID Connect Discovery 1.0 at OIDC_DISCOVERY_PATH; its
  * document is a superset of RFC 8414's authorization server metadata, so the RFC 8414 path
  * (§3, `/.well-known/oauth-authorization-server`) is served by the same document.
  */
-export { OAUTH_METADATA_PATH, OIDC_DISCOVERY_PATH };
 
 /** The RFC 8414 metadata path as express routes matched it: in any case, with or without a trailing slash. */
 export function isMetadataAlias(path: string): boolean {

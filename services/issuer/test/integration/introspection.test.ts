@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 
-import { createApiKey, revokeApiKey } from '../../src/domain/api-keys.js';
+import { createApiKey } from '../../src/domain/api-keys.js';
 import { backends } from '../support/backends.js';
 import { issuerSuite } from '../support/issuer.js';
 import { postForm, registerClient, type Credentials } from '../support/oauth.js';
@@ -46,7 +46,7 @@ describe.each(backends)('introspection (RFC 7662) ($name)', (backend) => {
 
   it('when an API key is revoked, expired, forged or unknown, answers active: false', async () => {
     const revoked = await createApiKey(suite.issuer.stores.apiKeys, { name: 'revoked' });
-    await revokeApiKey(suite.issuer.stores.apiKeys, revoked.record.id);
+    await suite.issuer.stores.apiKeys.revoke(revoked.record.id);
     const expired = await createApiKey(suite.issuer.stores.apiKeys, { name: 'expired', expiresIn: 60 });
     await suite.issuer.db('api_keys').where({ id: expired.record.id }).update({ expires_at: new Date(Date.now() - 1000) });
     const live = await createApiKey(suite.issuer.stores.apiKeys, { name: 'live' });

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 
-import { adminCommands } from '../../admin/commands.js';
-import { newApiKeySchema } from '../../domain/api-keys.js';
 import { splitScope } from '../../domain/validation.js';
 import { printing, tableOf } from '../output.js';
 import { collect, runChecked, type CliContext } from './context.js';
@@ -30,7 +28,7 @@ export function addApiKeysCommands(program: Command, context: CliContext): void 
         roles: options['role'],
         expiresIn: seconds(options['expiresIn'] as string | undefined),
       };
-      return runChecked(context, 'api-keys.create', newApiKeySchema, input, 'api_key');
+      return runChecked(context, 'api-keys.create', input, 'api_key');
     },
     (r) => [`id:  ${String(r['id'])}`, `key: ${String(r['key'])}`, '', 'The key is shown only now; Sigil keeps only its hash.'].join('\n'),
   );
@@ -44,7 +42,7 @@ export function addApiKeysCommands(program: Command, context: CliContext): void 
       .command('revoke')
       .description('revoke an API key; resource services refuse it within their cache time')
       .argument('<id>', 'the API key id'),
-    (_options, id: string) => runChecked(context, 'api-keys.revoke', adminCommands['api-keys.revoke'].input, { id }),
+    (_options, id: string) => runChecked(context, 'api-keys.revoke', { id }),
     (r) => `revoked ${String(r['id'])} at ${String(r['revoked_at'])}`,
   );
 }

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 
-import { newClientSchema } from '../../domain/clients.js';
 import { splitScope } from '../../domain/validation.js';
 import { printing, tableOf } from '../output.js';
 import { collect, runChecked, type CliContext } from './context.js';
@@ -31,7 +30,7 @@ export function addClientsCommands(program: Command, context: CliContext): void 
         firstParty: options['firstParty'] === true,
       };
       // the client's full record stays out: --json prints exactly its id and its secret
-      return runChecked(context, 'clients.create', newClientSchema, input, 'client');
+      return runChecked(context, 'clients.create', input, 'client');
     },
     (r) =>
       [

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 
-import { describeInputError, type AdminCommandName } from '../../admin/commands.js';
+import { adminCommands, describeInputError, type AdminCommandName } from '../../admin/commands.js';
 import type { Config } from '../../config.js';
 import type { Output } from '../output.js';
 import { CliError } from '../run-command.js';
@@ -24,18 +24,17 @@ function validated<T>(schema: z.ZodType<T>, input: unknown): T {
 }
 
 /**
- * Checks `input` against `schema` (the command's own input schema) before anything is
+ * Checks `input` against the command's own input schema (as the admin socket will) before anything is
  * opened, runs the command, and leaves the field `omit` out of its result: the created
  * record, which the CLI does not print.
  */
-export async function runChecked<T>(
+export async function runChecked(
   { database }: CliContext,
   name: AdminCommandName,
-  schema: z.ZodType<T>,
   input: unknown,
   omit?: string,
 ): Promise<Output> {
-  const result = await database(name, validated(schema, input));
+  const result = await database(name, validated(adminCommands[name].input as z.ZodType<unknown>, input));
   if (omit === undefined) return result;
   const { [omit]: _record, ...shown } = result;
   return shown;

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 
-import { adminCommands } from '../../admin/commands.js';
-import { newUserSchema } from '../../domain/users.js';
 import { printing, tableOf } from '../output.js';
 import { CliError } from '../run-command.js';
 import { collect, runChecked, type CliContext } from './context.js';
@@ -28,7 +26,7 @@ function addCreateCommand(users: Command, context: CliContext): void {
         throw new CliError('the password is read from standard input: pass --password-stdin', 2);
       }
       const input = { username: options['username'], password: await readPassword(), roles: options['role'], email: options['email'] };
-      return runChecked(context, 'users.create', newUserSchema, input, 'user');
+      return runChecked(context, 'users.create', input, 'user');
     },
     (r) => `created user ${String(r['username'])} (${String(r['id'])})`,
   );
@@ -45,7 +43,7 @@ export function addUsersCommands(program: Command, context: CliContext): void {
   printing(
     users.command('set-roles').description('replace a user\'s roles (none given: no roles)').argument('<username>').argument('[roles...]'),
     (_options, username: string, roles: string[]) =>
-      runChecked(context, 'users.set-roles', adminCommands['users.set-roles'].input, { username, roles }),
+      runChecked(context, 'users.set-roles', { username, roles }),
     (r) => `${String(r['username'])}: ${(r['roles'] as string[]).join(' ') || '(no roles)'}`,
   );
   printing(
@@ -55,7 +53,7 @@ export function addUsersCommands(program: Command, context: CliContext): void {
       .argument('<username>')
       .option('--enable', 'allow sign-in again instead'),
     (options, username: string) =>
-      runChecked(context, 'users.disable', adminCommands['users.disable'].input, { username, disabled: options['enable'] !== true }),
+      runChecked(context, 'users.disable', { username, disabled: options['enable'] !== true }),
     (r) => `${String(r['username'])}: ${r['disabled'] === true ? 'disabled' : 'enabled'}`,
   );
 }
