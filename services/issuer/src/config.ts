@@ -23,6 +23,14 @@ export interface Config {
   readonly refreshTokenTtl: number;
   /** How long sign-in events are kept in the audit trail, in days. */
   readonly auditRetentionDays: number;
+  /** Connections per process in the PostgreSQL pool. */
+  readonly databasePoolMax: number;
+  /** Bounds connecting, each statement and the wait for a pooled connection, in milliseconds. */
+  readonly databaseTimeoutMs: number;
+  /** Seconds during which a spent refresh token whose successor was never used is answered with that successor. */
+  readonly refreshTokenRetryWindow: number;
+  /** Seconds a SIGTERM leaves requests in flight to finish before the process exits. */
+  readonly shutdownGrace: number;
   readonly logLevel: LogLevel;
   /** express `trust proxy`: false, true, a hop count, or a list of addresses/subnets. */
   readonly trustProxy: boolean | number | string;
@@ -92,6 +100,10 @@ const schema = z
     ACCESS_TOKEN_TTL: integer(60, 86_400, 900),
     REFRESH_TOKEN_TTL: integer(300, 31_536_000, 1_209_600),
     AUDIT_RETENTION_DAYS: integer(1, 36_500, 90),
+    DATABASE_POOL_MAX: integer(1, 1000, 10),
+    DATABASE_TIMEOUT_MS: integer(100, 600_000, 5000),
+    REFRESH_TOKEN_RETRY_WINDOW: integer(0, 300, 10),
+    SHUTDOWN_GRACE: integer(1, 3600, 10),
     LOG_LEVEL: z.preprocess(
       blankToUndefined,
       z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -206,6 +218,10 @@ export function loadConfig(
     accessTokenTtl: env2.ACCESS_TOKEN_TTL,
     refreshTokenTtl: env2.REFRESH_TOKEN_TTL,
     auditRetentionDays: env2.AUDIT_RETENTION_DAYS,
+    databasePoolMax: env2.DATABASE_POOL_MAX,
+    databaseTimeoutMs: env2.DATABASE_TIMEOUT_MS,
+    refreshTokenRetryWindow: env2.REFRESH_TOKEN_RETRY_WINDOW,
+    shutdownGrace: env2.SHUTDOWN_GRACE,
     logLevel: env2.LOG_LEVEL,
     trustProxy: parseTrustProxy(env2.TRUST_PROXY),
     production: env.NODE_ENV === 'production',

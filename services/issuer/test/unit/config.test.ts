@@ -29,6 +29,10 @@ describe('loadConfig', () => {
       accessTokenTtl: 900,
       auditRetentionDays: 90,
       refreshTokenTtl: 1_209_600,
+      databasePoolMax: 10,
+      databaseTimeoutMs: 5000,
+      refreshTokenRetryWindow: 10,
+      shutdownGrace: 10,
       logLevel: 'info',
       trustProxy: false,
       production: false,
@@ -54,6 +58,10 @@ describe('loadConfig', () => {
         LOG_LEVEL: 'warn',
         TRUST_PROXY: '1',
         WEB_CONCURRENCY: '2',
+        DATABASE_POOL_MAX: '25',
+        DATABASE_TIMEOUT_MS: '1500',
+        REFRESH_TOKEN_RETRY_WINDOW: '0',
+        SHUTDOWN_GRACE: '30',
       },
       cwd,
     );
@@ -70,6 +78,10 @@ describe('loadConfig', () => {
       logLevel: 'warn',
       trustProxy: 1,
       webConcurrency: 2,
+      databasePoolMax: 25,
+      databaseTimeoutMs: 1500,
+      refreshTokenRetryWindow: 0,
+      shutdownGrace: 30,
     });
   });
 
@@ -90,6 +102,10 @@ describe('loadConfig', () => {
     [{ ACCESS_TOKEN_TTL: '10' }, 'invalid configuration: ACCESS_TOKEN_TTL must be at least 60 (got "10")'],
     [{ LOG_LEVEL: 'loud' }, expect.stringMatching(/^invalid configuration: LOG_LEVEL .* \(got "loud"\)$/u)],
     [{ TRUST_PROXY: 'maybe' }, expect.stringMatching(/^invalid configuration: TRUST_PROXY must be true, false, a hop count, or a comma-separated list/u)],
+    [{ DATABASE_TIMEOUT_MS: '50' }, 'invalid configuration: DATABASE_TIMEOUT_MS must be at least 100 (got "50")'],
+    [{ DATABASE_POOL_MAX: '0' }, 'invalid configuration: DATABASE_POOL_MAX must be at least 1 (got "0")'],
+    [{ REFRESH_TOKEN_RETRY_WINDOW: '301' }, 'invalid configuration: REFRESH_TOKEN_RETRY_WINDOW must be at most 300 (got "301")'],
+    [{ SHUTDOWN_GRACE: 'soon' }, 'invalid configuration: SHUTDOWN_GRACE must be a whole number (got "soon")'],
     [{ TRUST_PROXY: '10.0.0.0/8, nonsense' }, expect.stringMatching(/^invalid configuration: TRUST_PROXY must be/u)],
   ])('when %j is bad, throws one line naming the variable', (env, message) => {
     expect(() => loadConfig(env, cwd)).toThrow(ConfigError);
