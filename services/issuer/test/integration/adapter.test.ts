@@ -37,6 +37,9 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     await db(TABLE).delete();
   });
 
+  /** A grant to store refresh tokens under (a refresh token is stored only while its grant exists). */
+  const grant = (id: string) => new PayloadAdapter(storage.stores.payloads, 'Grant', () => undefined).upsert(id, { jti: id }, 600);
+
   describe('PayloadAdapter', () => {
     it('when a payload is upserted, find returns it unchanged', async () => {
       const adapter = new PayloadAdapter(storage.stores.payloads, 'RefreshToken');
@@ -53,6 +56,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
         exp: 1_700_086_400,
         nested: { claims: ['a', 'b'], flag: true, nothing: null },
       };
+      await grant('grant-1');
       await adapter.upsert('rt-1', payload, 3600);
       expect(await adapter.find('rt-1')).toEqual(payload);
       const stored = await row('RefreshToken', 'rt-1');
@@ -188,6 +192,8 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     it("when a grant is revoked through one model, only that model's rows of that grant are removed", async () => {
       const refreshTokens = new PayloadAdapter(storage.stores.payloads, 'RefreshToken');
       const codes = new PayloadAdapter(storage.stores.payloads, 'AuthorizationCode');
+      await grant('shared-grant');
+      await grant('other-grant');
       await refreshTokens.upsert('rt-1', { grantId: 'shared-grant' }, 60);
       await refreshTokens.upsert('rt-2', { grantId: 'shared-grant' }, 60);
       await refreshTokens.upsert('rt-3', { grantId: 'other-grant' }, 60);
@@ -246,7 +252,9 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('reads an absent grant or user as absent, and a token naming no valid user id as having none', async () => {
+      await grant('no-grant');
       await new PayloadAdapter(storage.stores.payloads, 'RefreshToken', () => undefined).upsert('rt-x', { jti: 'rt-x', grantId: 'no-grant', accountId: 'not-a-uuid' }, 600);
+      await new PayloadAdapter(storage.stores.payloads, 'Grant', () => undefined).destroy('no-grant');
       const { reads, refreshTokens, grants } = request();
       expect(await refreshTokens.find('rt-x')).toEqual({ jti: 'rt-x', grantId: 'no-grant', accountId: 'not-a-uuid' });
       expect(await reads().users.get('not-a-uuid')).toBeUndefined();
@@ -255,6 +263,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('puts off consuming the refresh token to its successor\'s insert, and does both in one statement', async () => {
+      await grant('g');
       await new PayloadAdapter(storage.stores.payloads, 'RefreshToken', () => undefined).upsert('rt-old', { jti: 'rt-old', grantId: 'g' }, 600);
       const { refreshTokens } = request();
       await refreshTokens.consume('rt-old');
@@ -280,6 +289,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when two requests rotate the same token at once, exactly one gets a successor', async () => {
+      await grant('g-raced');
       await new PayloadAdapter(storage.stores.payloads, 'RefreshToken', () => undefined).upsert('rt-raced', { jti: 'rt-raced', grantId: 'g-raced' }, 600);
       const rotate = async (successor: string) => {
         const { refreshTokens } = request();
@@ -293,6 +303,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when the request ends without a successor, the put-off consumption still happens', async () => {
+      await grant('g');
       await new PayloadAdapter(storage.stores.payloads, 'RefreshToken', () => undefined).upsert('rt-alone', { jti: 'rt-alone', grantId: 'g' }, 600);
       const { ctx, refreshTokens } = request();
       await refreshTokens.consume('rt-alone');
@@ -326,7 +337,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
       await adapter.upsert('forever', { jti: 'forever' });
 
       // a batch size below the backlog: the sweep goes round until none is left
-      expect(await storage.stores.payloads.sweepExpired(2)).toBe(5);
+      expect(await storage.stores.payloads.sweepExpired({ batchSize: 2 })).toBe(5);
 
       const left = await db(TABLE).select<{ id: string }[]>('id').orderBy('id');
       expect(left.map(({ id }) => id)).toEqual(['forever', 'live']);
