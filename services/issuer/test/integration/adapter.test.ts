@@ -419,7 +419,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     it('reduces refresh tokens spent longer ago than the retry window to what reuse detection reads, once; live and recently spent ones stay whole', async () => {
       await grant('g-sweep');
       const refreshTokens = new PayloadAdapter(storage.stores.payloads, 'RefreshToken', () => undefined);
-      const whole = { grantId: 'g-sweep', clientId: 'c', accountId: 'a', scope: 'orders:read', iat: 1, exp: 4_000_000_000, resource: 'http://localhost:4001', claims: { x: 1 }, nonce: 'n', rotations: 2, gty: 'password refresh_token' };
+      const whole = { grantId: 'g-sweep', clientId: 'c', accountId: 'a', scope: 'orders:read', iat: 1, exp: 4_000_000_000, resource: 'http://localhost:4001', claims: { userinfo: { email: null } }, nonce: 'n', rotations: 2, gty: 'password refresh_token' };
       for (const id of ['rt-spent', 'rt-recent', 'rt-live']) await refreshTokens.upsert(id, { jti: id, ...whole }, 600);
       await storage.stores.payloads.rotateRefreshToken('rt-spent', { type: 'RefreshToken', id: 'rt-next', payload: { jti: 'rt-next', ...whole }, expiresAt: new Date(Date.now() + 600_000) });
       await db(TABLE).where({ type: 'RefreshToken', id: 'rt-spent' }).update({ consumed_at: storage.database.knex.raw("CURRENT_TIMESTAMP - interval '1 minute'") });
