@@ -30,11 +30,13 @@ export class PayloadAdapter implements Adapter {
   /**
    * @param request the engine's token request in progress (see engine-request.ts);
    *   `undefined` makes every call stand alone
+   * @param retryWindow seconds a spent refresh token may be retried (REFRESH_TOKEN_RETRY_WINDOW)
    */
   constructor(
     private readonly payloads: PayloadStore,
     private readonly type: string,
     private readonly request: () => object | undefined = currentTokenRequest,
+    private readonly retryWindow = 0,
   ) {}
 
   /**
@@ -45,7 +47,7 @@ export class PayloadAdapter implements Adapter {
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const instance = { type: this.type, id, payload, expiresAt: expiresIn === undefined ? null : new Date(Date.now() + expiresIn * 1000) };
     try {
-      if (this.type === 'RefreshToken') await saveRefreshToken(this.payloads, this.request(), instance);
+      if (this.type === 'RefreshToken') await saveRefreshToken(this.payloads, this.request(), instance, this.retryWindow);
       else await this.payloads.upsert(instance);
     } catch (error) {
       // a request parameter the engine keeps (state, nonce, login_hint…) carries U+0000
@@ -92,9 +94,15 @@ export class PayloadAdapter implements Adapter {
     await this.payloads.destroy(this.type, id);
   }
 
-  /** Removes every instance of this model that belongs to the grant (the engine calls it once per model). */
+  /**
+   * Removes every instance of this model that belongs to the grant (the engine calls it once per
+   * model). On the token endpoint the engine revokes only to end the whole grant (a replayed code,
+   * a reused refresh token), so there the grant and all it issued go at once, in the order that
+   * also removes a refresh token being stored under it at that moment (`PayloadStore.revokeGrant`).
+   */
   async revokeByGrantId(grantId: string): Promise<void> {
-    await this.payloads.destroyByGrant(this.type, grantId);
+    if (this.request() === undefined) await this.payloads.destroyByGrant(this.type, grantId);
+    else await this.payloads.revokeGrant(grantId);
   }
 
   private async findBy(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
@@ -103,18 +111,21 @@ export class PayloadAdapter implements Adapter {
 
   /**
    * A refresh token, with (inside a token request) its grant and its user in the same round
-   * trip: the engine asks for both next, and gets them from the request's read-ahead.
+   * trip: the engine asks for both next, and gets them from the request's read-ahead. A token
+   * rotated less than the retry window ago is handed over as unspent: the engine then checks the
+   * client, the grant and the account as for any refresh, and rotates it, which finds it spent
+   * and answers with its successor or revokes the grant (refresh-rotation.ts).
    */
   private async findRefreshToken(id: string): Promise<AdapterPayload | undefined> {
     const request = this.request();
     if (request === undefined) return this.findBy('id', id);
-    const found = await this.payloads.findRefreshToken(id);
+    const found = await this.payloads.findRefreshToken(id, this.retryWindow);
     if (found === undefined) return undefined;
     const { grantId, accountId } = found.token.payload;
     const readAhead = readAheadOf(request);
     if (typeof grantId === 'string') readAhead.grants.set(grantId, payloadOf(found.grant));
     if (typeof accountId === 'string' && !readAhead.users.has(accountId)) readAhead.users.set(accountId, Promise.resolve(found.account));
-    return payloadOf(found.token);
+    return payloadOf(found.retryable ? { ...found.token, consumedAt: null } : found.token);
   }
 }
 
@@ -152,9 +163,14 @@ class ClientAdapter implements Adapter {
 
 /**
  * The engine's adapters: clients from `loadClient` (through `clients`, the cache, when given),
- * every other model from the payload store.
+ * every other model from the payload store; `refreshTokenRetryWindow` in seconds.
  */
-export function adapterFactory(payloads: PayloadStore, loadClient: (id: string) => Promise<AdapterPayload | undefined>, clients?: ClientCache): AdapterFactory {
+export function adapterFactory(
+  payloads: PayloadStore,
+  loadClient: (id: string) => Promise<AdapterPayload | undefined>,
+  clients?: ClientCache,
+  refreshTokenRetryWindow = 0,
+): AdapterFactory {
   const client = new ClientAdapter(clients === undefined ? loadClient : (id) => clients.find(id));
-  return (name) => (name === 'Client' ? client : new PayloadAdapter(payloads, name));
+  return (name) => (name === 'Client' ? client : new PayloadAdapter(payloads, name, currentTokenRequest, refreshTokenRetryWindow));
 }

@@ -92,7 +92,7 @@ export function providerConfiguration({ config, stores, signingKeys, cookieKeys,
     return user;
   };
   return {
-    adapter: adapterFactory(stores.payloads, (id) => loadClientMetadata(stores.clients, id), clients),
+    adapter: adapterFactory(stores.payloads, (id) => loadClientMetadata(stores.clients, id), clients, config.refreshTokenRetryWindow),
     // never the engine's built-in development keystore: our keys only
     jwks: { keys: signingKeys.map((key) => ({ ...key })) },
     cookies: {

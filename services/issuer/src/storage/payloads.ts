@@ -27,6 +27,8 @@ export interface PayloadToStore {
 /** A refresh token with what the engine reads next: its grant and its user (with roles). */
 export interface RefreshTokenWithContext {
   readonly token: StoredPayload;
+  /** Spent by a rotation less than the retry window ago: presenting it again may be a retry (see `unusedSuccessor`). */
+  readonly retryable: boolean;
   /** undefined: no such grant. */
   readonly grant: StoredPayload | undefined;
   /** undefined: the token names no user, or an unknown one. */
@@ -44,30 +46,69 @@ export interface PayloadStore {
   /** Inserts or replaces the instance (every column: nothing of a previous one survives, `consumed_at` included). */
   upsert(instance: PayloadToStore): Promise<void>;
   find(type: string, by: PayloadLookup, value: string): Promise<StoredPayload | undefined>;
-  /** A refresh token, its grant and its user in one round trip. */
-  findRefreshToken(id: string): Promise<RefreshTokenWithContext | undefined>;
+  /** A refresh token, its grant and its user in one round trip; `retryWindow` in seconds. */
+  findRefreshToken(id: string, retryWindow: number): Promise<RefreshTokenWithContext | undefined>;
+  /**
+   * Stores a new refresh token (not a rotation's successor) if its grant still exists: a
+   * revocation of that grant, even one running at the same moment, deletes it too.
+   * @returns false when the grant is gone (revoked): nothing was stored
+   */
+  insertRefreshToken(token: PayloadToStore): Promise<boolean>;
   /**
    * Marks a single-use instance consumed, atomically.
    * @returns false when it was already consumed (or does not exist): a reuse
    */
   consume(type: string, id: string): Promise<boolean>;
   /**
-   * Refresh token rotation (RFC 9700 §4.14.2): consumes `predecessorId` and stores its
-   * successor in one statement, so that of two requests racing with one refresh token exactly
-   * one gets a successor, and no crash can leave a consumed token without one.
-   * @returns false when the predecessor was already consumed: nothing was stored
+   * Refresh token rotation (RFC 9700 §4.14.2): consumes `predecessorId`, remembers its
+   * successor on it, and stores the successor, in one statement, so that of two requests racing
+   * with one refresh token exactly one gets a successor, and no crash can leave a consumed token
+   * without one. Like `insertRefreshToken`, only while the grant exists.
+   * @returns false when the predecessor was already consumed (or its grant is gone): nothing was stored
    */
   rotateRefreshToken(predecessorId: string, successor: PayloadToStore): Promise<boolean>;
+  /**
+   * The successor of refresh token `predecessorId` when a retry may have it: the predecessor was
+   * rotated less than `retryWindow` seconds ago (database time, the same for every replica) and
+   * the successor has never been used. One statement: a successor consumed before it is seen as
+   * used, one consumed after it was handed out as a retry that came first.
+   */
+  unusedSuccessor(predecessorId: string, retryWindow: number): Promise<string | undefined>;
   /** Deletes the grant that `type`/`id` belongs to and everything issued under it, whatever the model. */
   revokeGrantOf(type: string, id: string): Promise<void>;
+  /** Deletes the grant and everything issued under it, refresh tokens being stored at that moment included. */
+  revokeGrant(grantId: string): Promise<void>;
   destroy(type: string, id: string): Promise<void>;
   /** Deletes the instances of one model that belong to the grant. */
   destroyByGrant(type: string, grantId: string): Promise<void>;
   /** Whether the grant exists and has not expired at `now`. */
   grantAlive(grantId: string, now: Date): Promise<boolean>;
-  /** Deletes expired rows, `batchSize` at a time (no long lock on a large backlog). @returns how many */
-  sweepExpired(batchSize?: number): Promise<number>;
+  /**
+   * Deletes expired rows, and reduces refresh tokens spent more than `retryWindow` seconds ago
+   * to what reuse detection reads (docs/storage.md#spent-refresh-tokens), `batchSize` rows at a
+   * time (no long lock on a large backlog).
+   * @returns how many rows were deleted or reduced
+   */
+  sweepExpired(options?: SweepOptions): Promise<number>;
 }
+
+export interface SweepOptions {
+  /** Seconds a spent refresh token stays whole for a retry (REFRESH_TOKEN_RETRY_WINDOW); default 0. */
+  readonly retryWindow?: number;
+  readonly batchSize?: number;
+}
+
+/**
+ * What a spent refresh token keeps after its retry window: every field the engine's refresh
+ * grant checks before it finds the token spent and revokes the grant (binding to client,
+ * grant, account, session and key; scope; lifetime). What it carried to issue tokens (claims,
+ * authentication context, nonce, resource, authorization details) is dropped.
+ */
+const SPENT_REFRESH_TOKEN_KEEPS = [
+  'jti', 'kind', 'iat', 'exp', 'iiat', 'clientId', 'grantId', 'accountId', 'scope',
+  'sessionUid', 'expiresWithSession', 'jkt', 'x5t#S256', 'attestationJkt',
+] as const;
+const KEPT_KEYS_SQL = `ARRAY[${SPENT_REFRESH_TOKEN_KEEPS.map((key) => `'${key}'`).join(', ')}]::text[]`;
 
 interface PayloadRow {
   payload: AdapterPayload;
@@ -76,6 +117,7 @@ interface PayloadRow {
 }
 
 interface RefreshTokenRow extends PayloadRow {
+  retryable: boolean;
   grant_payload: AdapterPayload | null;
   grant_expires_at: Date | null;
   grant_consumed_at: Date | null;
@@ -84,9 +126,22 @@ interface RefreshTokenRow extends PayloadRow {
 
 const UPSERT_COLUMNS = '(type, id, payload, grant_id, uid, user_code, expires_at, consumed_at)';
 const ON_CONFLICT_REPLACE = `ON CONFLICT (type, id) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid,
-  user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at, consumed_at = NULL`;
+  user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at, consumed_at = NULL, successor_id = NULL`;
+/**
+ * The grant a refresh token is stored under, locked against deletion until the statement
+ * commits (`revokeGrant` deletes the grant row first, so it waits for the insert and then sees
+ * it). Parameters: the grant id, twice; a token naming no grant needs none.
+ */
+const LIVE_GRANT = `live_grant AS (SELECT 1 FROM ${TABLE} WHERE type = 'Grant' AND id = ? FOR KEY SHARE)`;
+const GRANT_LIVES = '(EXISTS (SELECT 1 FROM live_grant) OR ?::text IS NULL)';
+/** `?` seconds before now, in the database's clock. */
+const SECONDS_AGO = `CURRENT_TIMESTAMP - (?::integer * interval '1 second')`;
 
 const stored = (payload: AdapterPayload, expiresAt: Date | null, consumedAt: Date | null): StoredPayload => ({ payload, expiresAt, consumedAt });
+
+function grantOf({ payload }: PayloadToStore): string | null {
+  return typeof payload.grantId === 'string' ? payload.grantId : null;
+}
 
 function columns({ type, id, payload, expiresAt }: PayloadToStore): (string | Date | null)[] {
   return [type, id, JSON.stringify(payload), payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, expiresAt];
@@ -114,24 +169,26 @@ class KnexPayloadStore implements PayloadStore {
     return row === undefined ? undefined : stored(row.payload, row.expires_at, row.consumed_at);
   }
 
-  async findRefreshToken(id: string): Promise<RefreshTokenWithContext | undefined> {
+  async findRefreshToken(id: string, retryWindow: number): Promise<RefreshTokenWithContext | undefined> {
     if (!isStorableKey(id)) return undefined;
     const { rows } = await this.db
       .raw<{ rows: RefreshTokenRow[] }>(
         `SELECT t.payload, t.expires_at, t.consumed_at,
+           (t.successor_id IS NOT NULL AND t.consumed_at > ${SECONDS_AGO}) AS retryable,
            g.payload AS grant_payload, g.expires_at AS grant_expires_at, g.consumed_at AS grant_consumed_at,
            ${userJsonSql("t.payload->>'accountId'")} AS account
          FROM ${TABLE} t
          LEFT JOIN ${TABLE} g ON g.type = 'Grant' AND g.id = t.grant_id
          WHERE t.type = 'RefreshToken' AND t.id = ?
          LIMIT 1`,
-        [id],
+        [Math.floor(retryWindow), id],
       )
       .options(prepared('find_refresh_token'));
     const row = rows[0];
     if (row === undefined) return undefined;
     return {
       token: stored(row.payload, row.expires_at, row.consumed_at),
+      retryable: row.retryable,
       grant: row.grant_payload === null ? undefined : stored(row.grant_payload, row.grant_expires_at, row.grant_consumed_at),
       account: userFromJson(row.account),
     };
@@ -145,22 +202,52 @@ class KnexPayloadStore implements PayloadStore {
     return consumed.rows.length > 0;
   }
 
+  async insertRefreshToken(token: PayloadToStore): Promise<boolean> {
+    assertStorable(token);
+    const inserted = await this.db
+      .raw<{ rows: unknown[] }>(
+        `WITH ${LIVE_GRANT}
+         INSERT INTO ${TABLE} ${UPSERT_COLUMNS}
+         SELECT ?, ?, ?::jsonb, ?, ?, ?, ?::timestamptz, NULL WHERE ${GRANT_LIVES}
+         ${ON_CONFLICT_REPLACE}
+         RETURNING id`,
+        [grantOf(token), ...columns(token), grantOf(token)],
+      )
+      .options(prepared('insert_refresh_token'));
+    return inserted.rows.length > 0;
+  }
+
   async rotateRefreshToken(predecessorId: string, successor: PayloadToStore): Promise<boolean> {
     assertStorable(successor);
     if (!isStorableKey(predecessorId)) return false;
     const inserted = await this.db
       .raw<{ rows: unknown[] }>(
-        `WITH consumed AS (
-           UPDATE ${TABLE} SET consumed_at = CURRENT_TIMESTAMP WHERE type = 'RefreshToken' AND id = ? AND consumed_at IS NULL RETURNING id
+        `WITH ${LIVE_GRANT}, consumed AS (
+           UPDATE ${TABLE} SET consumed_at = CURRENT_TIMESTAMP, successor_id = ?
+           WHERE type = 'RefreshToken' AND id = ? AND consumed_at IS NULL AND ${GRANT_LIVES}
+           RETURNING id
          )
          INSERT INTO ${TABLE} ${UPSERT_COLUMNS}
          SELECT ?, ?, ?::jsonb, ?, ?, ?, ?::timestamptz, NULL WHERE EXISTS (SELECT 1 FROM consumed)
          ${ON_CONFLICT_REPLACE}
          RETURNING id`,
-        [predecessorId, ...columns(successor)],
+        [grantOf(successor), successor.id, predecessorId, grantOf(successor), ...columns(successor)],
       )
       .options(prepared('rotate_refresh_token'));
     return inserted.rows.length > 0;
+  }
+
+  async unusedSuccessor(predecessorId: string, retryWindow: number): Promise<string | undefined> {
+    if (!isStorableKey(predecessorId) || retryWindow <= 0) return undefined;
+    const { rows } = await this.db
+      .raw<{ rows: { id: string }[] }>(
+        `SELECT s.id FROM ${TABLE} p
+         JOIN ${TABLE} s ON s.type = 'RefreshToken' AND s.id = p.successor_id
+         WHERE p.type = 'RefreshToken' AND p.id = ? AND p.consumed_at > ${SECONDS_AGO} AND s.consumed_at IS NULL`,
+        [predecessorId, Math.floor(retryWindow)],
+      )
+      .options(prepared('unused_successor'));
+    return rows[0]?.id;
   }
 
   async revokeGrantOf(type: string, id: string): Promise<void> {
@@ -188,23 +275,52 @@ class KnexPayloadStore implements PayloadStore {
     return row !== undefined;
   }
 
-  async sweepExpired(batchSize = 1000): Promise<number> {
+  async sweepExpired({ retryWindow = 0, batchSize = 1000 }: SweepOptions = {}): Promise<number> {
+    return (await this.inBatches(batchSize, () => this.deleteExpired(batchSize))) + (await this.inBatches(batchSize, () => this.reduceSpent(retryWindow, batchSize)));
+  }
+
+  async revokeGrant(grantId: string): Promise<void> {
+    if (!isStorableKey(grantId)) return;
+    // the grant row first, in its own statement: it waits for a refresh token being stored under
+    // it (which holds it, see LIVE_GRANT), and once it is gone no such insert succeeds; the next
+    // statement's fresh snapshot then sees every token stored before
+    await this.db(TABLE).where({ type: 'Grant', id: grantId }).delete();
+    await this.db(TABLE).where({ grant_id: grantId }).delete();
+  }
+
+  private async inBatches(batchSize: number, batch: () => Promise<number>): Promise<number> {
     let total = 0;
     for (;;) {
-      // returning() rather than delete()'s count: knex-pglite returns no count for deletes
-      const removed = await this.db(TABLE)
-        .whereIn('ctid', this.db(TABLE).select('ctid').where('expires_at', '<', this.db.fn.now()).limit(batchSize))
-        .delete()
-        .returning('id');
-      total += removed.length;
-      if (removed.length < batchSize) return total;
+      const done = await batch();
+      total += done;
+      if (done < batchSize) return total;
     }
   }
 
-  private async revokeGrant(grantId: string): Promise<void> {
-    await this.db(TABLE)
-      .where({ grant_id: grantId })
-      .orWhere((query) => query.where({ type: 'Grant', id: grantId }))
-      .delete();
+  private async deleteExpired(batchSize: number): Promise<number> {
+    // returning() rather than delete()'s count: knex-pglite returns no count for deletes
+    const removed = await this.db(TABLE)
+      .whereIn('ctid', this.db(TABLE).select('ctid').where('expires_at', '<', this.db.fn.now()).limit(batchSize))
+      .delete()
+      .returning('id');
+    return removed.length;
+  }
+
+  /** Spent refresh tokens past the retry window keep only what reuse detection reads, and no successor. */
+  private async reduceSpent(retryWindow: number, batchSize: number): Promise<number> {
+    const { rows } = await this.db.raw<{ rows: unknown[] }>(
+      `UPDATE ${TABLE} t
+       SET payload = COALESCE((SELECT jsonb_object_agg(key, value) FROM jsonb_each(t.payload) WHERE key = ANY(${KEPT_KEYS_SQL})), '{}'::jsonb),
+         successor_id = NULL
+       WHERE t.ctid IN (
+         SELECT ctid FROM ${TABLE}
+         WHERE type = 'RefreshToken' AND consumed_at < ${SECONDS_AGO}
+           AND (successor_id IS NOT NULL OR EXISTS (SELECT 1 FROM jsonb_object_keys(payload) k WHERE k <> ALL(${KEPT_KEYS_SQL})))
+         LIMIT ?
+       )
+       RETURNING t.id`,
+      [Math.floor(retryWindow), batchSize],
+    );
+    return rows.length;
   }
 }

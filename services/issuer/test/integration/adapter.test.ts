@@ -6,7 +6,7 @@ import { PasswordHasher } from '../../src/domain/passwords.js';
 import { createUser } from '../../src/domain/users.js';
 import { adapterFactory, PayloadAdapter } from '../../src/oidc/adapter.js';
 import { loadClientMetadata } from '../../src/oidc/client-metadata.js';
-import { finishRotation, pendingRotation } from '../../src/oidc/refresh-rotation.js';
+import { finishRotation, pendingRotation, retriedSuccessor } from '../../src/oidc/refresh-rotation.js';
 import { readAheadOf } from '../../src/oidc/request-read-ahead.js';
 import { backends } from '../support/backends.js';
 import { storageSuite } from '../support/storage.js';
@@ -37,6 +37,9 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     await db(TABLE).delete();
   });
 
+  /** A grant to store refresh tokens under (a refresh token is stored only while its grant exists). */
+  const grant = (id: string) => new PayloadAdapter(storage.stores.payloads, 'Grant', () => undefined).upsert(id, { jti: id }, 600);
+
   describe('PayloadAdapter', () => {
     it('when a payload is upserted, find returns it unchanged', async () => {
       const adapter = new PayloadAdapter(storage.stores.payloads, 'RefreshToken');
@@ -53,6 +56,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
         exp: 1_700_086_400,
         nested: { claims: ['a', 'b'], flag: true, nothing: null },
       };
+      await grant('grant-1');
       await adapter.upsert('rt-1', payload, 3600);
       expect(await adapter.find('rt-1')).toEqual(payload);
       const stored = await row('RefreshToken', 'rt-1');
@@ -188,6 +192,8 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     it("when a grant is revoked through one model, only that model's rows of that grant are removed", async () => {
       const refreshTokens = new PayloadAdapter(storage.stores.payloads, 'RefreshToken');
       const codes = new PayloadAdapter(storage.stores.payloads, 'AuthorizationCode');
+      await grant('shared-grant');
+      await grant('other-grant');
       await refreshTokens.upsert('rt-1', { grantId: 'shared-grant' }, 60);
       await refreshTokens.upsert('rt-2', { grantId: 'shared-grant' }, 60);
       await refreshTokens.upsert('rt-3', { grantId: 'other-grant' }, 60);
@@ -246,7 +252,9 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('reads an absent grant or user as absent, and a token naming no valid user id as having none', async () => {
+      await grant('no-grant');
       await new PayloadAdapter(storage.stores.payloads, 'RefreshToken', () => undefined).upsert('rt-x', { jti: 'rt-x', grantId: 'no-grant', accountId: 'not-a-uuid' }, 600);
+      await new PayloadAdapter(storage.stores.payloads, 'Grant', () => undefined).destroy('no-grant');
       const { reads, refreshTokens, grants } = request();
       expect(await refreshTokens.find('rt-x')).toEqual({ jti: 'rt-x', grantId: 'no-grant', accountId: 'not-a-uuid' });
       expect(await reads().users.get('not-a-uuid')).toBeUndefined();
@@ -255,6 +263,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('puts off consuming the refresh token to its successor\'s insert, and does both in one statement', async () => {
+      await grant('g');
       await new PayloadAdapter(storage.stores.payloads, 'RefreshToken', () => undefined).upsert('rt-old', { jti: 'rt-old', grantId: 'g' }, 600);
       const { refreshTokens } = request();
       await refreshTokens.consume('rt-old');
@@ -280,6 +289,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
 
     it('when two requests rotate the same token at once, exactly one gets a successor', async () => {
+      await grant('g-raced');
       await new PayloadAdapter(storage.stores.payloads, 'RefreshToken', () => undefined).upsert('rt-raced', { jti: 'rt-raced', grantId: 'g-raced' }, 600);
       const rotate = async (successor: string) => {
         const { refreshTokens } = request();
@@ -292,7 +302,78 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
       expect(await db(TABLE).whereIn('id', ['rt-a', 'rt-b', 'rt-raced'])).toEqual([]);
     });
 
+    it('when a code replay revokes the grant before the winner stores its refresh token, the token is refused and never stored (S3)', async () => {
+      await grant('g-code');
+      const codes = new PayloadAdapter(storage.stores.payloads, 'AuthorizationCode', () => undefined);
+      await codes.upsert('code-w', { jti: 'code-w', grantId: 'g-code' }, 600);
+      const winner = request();
+      await new PayloadAdapter(storage.stores.payloads, 'AuthorizationCode', () => winner.ctx).consume('code-w');
+      // the replay loses the consumption and revokes the grant while the winner is still at work
+      expect(await rejection(new PayloadAdapter(storage.stores.payloads, 'AuthorizationCode', () => request().ctx).consume('code-w'))).toMatchObject({ error: 'invalid_grant' });
+      const refused = await rejection(winner.refreshTokens.upsert('rt-winner', { jti: 'rt-winner', grantId: 'g-code' }, 600));
+      expect(refused).toMatchObject({ status: 400, error: 'invalid_grant', error_detail: 'grant revoked' });
+      expect(await row('RefreshToken', 'rt-winner')).toBeUndefined();
+      expect(await row('Grant', 'g-code')).toBeUndefined();
+    });
+
+    it('when the engine revokes a grant on the token endpoint while its refresh token is being stored, neither survives', async () => {
+      for (let round = 0; round < 5; round += 1) {
+        const grantId = `g-race-${round}`;
+        await grant(grantId);
+        const winner = request();
+        // the engine's revoke after a replayed code: once per model, and the grant itself
+        const loser = request();
+        const revoke = Promise.all(['AccessToken', 'RefreshToken', 'AuthorizationCode'].map((model) => new PayloadAdapter(storage.stores.payloads, model, () => loser.ctx).revokeByGrantId(grantId)));
+        const store = winner.refreshTokens.upsert(`rt-${round}`, { jti: `rt-${round}`, grantId }, 600).catch(() => undefined);
+        await Promise.all([store, revoke, new PayloadAdapter(storage.stores.payloads, 'Grant', () => loser.ctx).destroy(grantId)]);
+        expect(await db(TABLE).where({ grant_id: grantId })).toEqual([]);
+        expect(await row('Grant', grantId)).toBeUndefined();
+      }
+    });
+
+    it('a put-off rotation of a token spent within the retry window answers its unused successor, stores nothing new, and revokes nothing', async () => {
+      await grant('g-retry');
+      const standalone = new PayloadAdapter(storage.stores.payloads, 'RefreshToken', () => undefined);
+      await standalone.upsert('rt-p', { jti: 'rt-p', grantId: 'g-retry' }, 600);
+      const inWindow = (ctx: object) => new PayloadAdapter(storage.stores.payloads, 'RefreshToken', () => ctx, 10);
+      const first = request();
+      await inWindow(first.ctx).consume('rt-p');
+      await inWindow(first.ctx).upsert('rt-s', { jti: 'rt-s', grantId: 'g-retry' }, 600);
+      expect(await db(TABLE).where({ type: 'RefreshToken', id: 'rt-p' }).first('successor_id')).toEqual({ successor_id: 'rt-s' });
+      expect(retriedSuccessor(first.ctx)).toBeUndefined();
+
+      // the retry: found as unspent (so the engine checks and rotates it), then answered with rt-s
+      const retry = request();
+      expect(await inWindow(retry.ctx).find('rt-p')).toEqual({ jti: 'rt-p', grantId: 'g-retry' });
+      expect(await standalone.find('rt-p')).toMatchObject({ consumed: expect.any(Number) });
+      await inWindow(retry.ctx).consume('rt-p');
+      await inWindow(retry.ctx).upsert('rt-minted', { jti: 'rt-minted', grantId: 'g-retry' }, 600);
+      expect(retriedSuccessor(retry.ctx)).toBe('rt-s');
+      expect(await row('RefreshToken', 'rt-minted')).toBeUndefined();
+      expect((await row('RefreshToken', 'rt-s'))?.consumed_at).toBeNull();
+
+      // once rt-s is used, the same retry is a reuse: the grant goes
+      await standalone.consume('rt-s');
+      const late = request();
+      await inWindow(late.ctx).consume('rt-p');
+      expect(await rejection(inWindow(late.ctx).upsert('rt-late', { jti: 'rt-late', grantId: 'g-retry' }, 600))).toMatchObject({ error_detail: 'refresh token already used' });
+      expect(await db(TABLE).where({ grant_id: 'g-retry' })).toEqual([]);
+    });
+
+    it('with no retry window (the default, and REFRESH_TOKEN_RETRY_WINDOW=0) a spent token is found spent', async () => {
+      await grant('g-none');
+      await new PayloadAdapter(storage.stores.payloads, 'RefreshToken', () => undefined).upsert('rt-none', { jti: 'rt-none', grantId: 'g-none' }, 600);
+      const { ctx, refreshTokens } = request();
+      await refreshTokens.consume('rt-none');
+      await refreshTokens.upsert('rt-none-s', { jti: 'rt-none-s', grantId: 'g-none' }, 600);
+      expect(await request().refreshTokens.find('rt-none')).toMatchObject({ consumed: expect.any(Number) });
+      expect(retriedSuccessor(ctx)).toBeUndefined();
+      expect(await storage.stores.payloads.unusedSuccessor('rt-none', 0)).toBeUndefined();
+      expect(await storage.stores.payloads.unusedSuccessor('rt-none', 10)).toBe('rt-none-s');
+    });
+
     it('when the request ends without a successor, the put-off consumption still happens', async () => {
+      await grant('g');
       await new PayloadAdapter(storage.stores.payloads, 'RefreshToken', () => undefined).upsert('rt-alone', { jti: 'rt-alone', grantId: 'g' }, 600);
       const { ctx, refreshTokens } = request();
       await refreshTokens.consume('rt-alone');
@@ -326,13 +407,33 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
       await adapter.upsert('forever', { jti: 'forever' });
 
       // a batch size below the backlog: the sweep goes round until none is left
-      expect(await storage.stores.payloads.sweepExpired(2)).toBe(5);
+      expect(await storage.stores.payloads.sweepExpired({ batchSize: 2 })).toBe(5);
 
       const left = await db(TABLE).select<{ id: string }[]>('id').orderBy('id');
       expect(left.map(({ id }) => id)).toEqual(['forever', 'live']);
       expect(await adapter.find('live')).toEqual({ jti: 'live' });
       expect(await adapter.find('forever')).toEqual({ jti: 'forever' });
       expect(await storage.stores.payloads.sweepExpired()).toBe(0);
+    });
+
+    it('reduces refresh tokens spent longer ago than the retry window to what reuse detection reads, once; live and recently spent ones stay whole', async () => {
+      await grant('g-sweep');
+      const refreshTokens = new PayloadAdapter(storage.stores.payloads, 'RefreshToken', () => undefined);
+      const whole = { grantId: 'g-sweep', clientId: 'c', accountId: 'a', scope: 'orders:read', iat: 1, exp: 4_000_000_000, resource: 'http://localhost:4001', claims: { userinfo: { email: null } }, nonce: 'n', rotations: 2, gty: 'password refresh_token' };
+      for (const id of ['rt-spent', 'rt-recent', 'rt-live']) await refreshTokens.upsert(id, { jti: id, ...whole }, 600);
+      await storage.stores.payloads.rotateRefreshToken('rt-spent', { type: 'RefreshToken', id: 'rt-next', payload: { jti: 'rt-next', ...whole }, expiresAt: new Date(Date.now() + 600_000) });
+      await db(TABLE).where({ type: 'RefreshToken', id: 'rt-spent' }).update({ consumed_at: storage.database.knex.raw("CURRENT_TIMESTAMP - interval '1 minute'") });
+      await refreshTokens.consume('rt-recent');
+
+      expect(await storage.stores.payloads.sweepExpired({ retryWindow: 10 })).toBe(1);
+      const spent = await db(TABLE).where({ type: 'RefreshToken', id: 'rt-spent' }).first<{ payload: Record<string, unknown>; successor_id: string | null; consumed_at: Date | null }>();
+      expect(spent?.payload).toEqual({ jti: 'rt-spent', grantId: 'g-sweep', clientId: 'c', accountId: 'a', scope: 'orders:read', iat: 1, exp: 4_000_000_000 });
+      expect(spent?.successor_id).toBeNull();
+      expect(spent?.consumed_at).toBeInstanceOf(Date);
+      for (const id of ['rt-recent', 'rt-live', 'rt-next']) expect(await refreshTokens.find(id)).toMatchObject({ resource: 'http://localhost:4001', nonce: 'n' });
+      // nothing left to reduce the second time
+      expect(await storage.stores.payloads.sweepExpired({ retryWindow: 10 })).toBe(0);
+      expect(await storage.stores.payloads.unusedSuccessor('rt-spent', 3600)).toBeUndefined();
     });
 
     it('when nothing has expired, removes nothing and returns 0', async () => {

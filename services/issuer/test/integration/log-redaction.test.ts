@@ -82,11 +82,15 @@ describe.each(backends)('log redaction ($name)', (backend) => {
     expect(leaks({ ...client, access_token: issued.access_token, posted_access_token: posted.access_token })).toEqual([]);
   });
 
-  it('when a user gets a password-grant token and refreshes it (rotation, then the spent token again), no log line carries the password, a token or the Authorization header', async () => {
+  it('when a user gets a password-grant token and refreshes it (rotation, a retry, then the spent token again), no log line carries the password, a token or the Authorization header', async () => {
     const first = await tokens({ grant_type: 'password', username: 'alice', password: PASSWORD, scope: 'orders:read' }, app);
     const rotated = await tokens({ grant_type: 'refresh_token', refresh_token: first.refresh_token ?? '' }, app);
     expect(rotated.refresh_token).not.toBe(first.refresh_token);
-    // reuse of the spent token: refused, and the grant is revoked
+    // a retry of the spent token (answered with the same successor), then, once the successor
+    // has been used, its reuse: refused, and the grant is revoked
+    const retried = await tokens({ grant_type: 'refresh_token', refresh_token: first.refresh_token ?? '' }, app);
+    expect(retried.refresh_token).toBe(rotated.refresh_token);
+    const next = await tokens({ grant_type: 'refresh_token', refresh_token: rotated.refresh_token ?? '' }, app);
     const replayed = await postForm(suite.issuer.url, { grant_type: 'refresh_token', refresh_token: first.refresh_token ?? '' }, app);
     expect(replayed.status).toBe(400);
     const client = clientSecrets(app);
@@ -98,6 +102,8 @@ describe.each(backends)('log redaction ($name)', (backend) => {
         refresh_token: first.refresh_token ?? '',
         rotated_access_token: rotated.access_token,
         rotated_refresh_token: rotated.refresh_token ?? '',
+        retried_access_token: retried.access_token,
+        next_refresh_token: next.refresh_token ?? '',
       }),
     ).toEqual([]);
   });
