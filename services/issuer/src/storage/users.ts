@@ -37,14 +37,22 @@ async function assignRoles(trx: Knex.Transaction, userId: string, roles: readonl
   await trx('user_roles').insert(roles.map((role) => ({ user_id: userId, role })));
 }
 
-/** Deletes every engine instance of the user: its grants, what was issued under them, and its sessions. */
+/**
+ * Deletes every engine instance of the user: its grants, what was issued under them, and its
+ * sessions. The grants go first, in a statement of their own: a refresh token being stored
+ * under one of them holds it until it commits (storage/payloads.ts LIVE_GRANT), so this waits
+ * for it, and the next statement's fresh snapshot sees and deletes it; once the grants are gone
+ * no further one is stored.
+ */
 async function revokeEverythingOf(trx: Knex.Transaction, userId: string): Promise<void> {
-  await trx.raw(
-    `DELETE FROM oidc_payloads
-     WHERE payload->>'accountId' = ?
-        OR grant_id IN (SELECT id FROM oidc_payloads WHERE type = 'Grant' AND payload->>'accountId' = ?)`,
-    [userId, userId],
+  const { rows } = await trx.raw<{ rows: { id: string }[] }>(
+    `DELETE FROM oidc_payloads WHERE type = 'Grant' AND payload->>'accountId' = ? RETURNING id`,
+    [userId],
   );
+  await trx.raw(`DELETE FROM oidc_payloads WHERE payload->>'accountId' = ? OR grant_id = ANY(?::text[])`, [
+    userId,
+    rows.map((row) => row.id),
+  ]);
 }
 
 function byUsername(db: Knex, username: string) {
