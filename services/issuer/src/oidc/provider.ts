@@ -38,6 +38,43 @@ export interface ProviderDependencies {
   readonly edgeMiddlewares: readonly KoaMiddleware[];
 }
 
+/** The path and query of a request target: an absolute-form target (`GET http://host/x`) loses its origin, `*` and the like become `/`. */
+function pathAndQuery(target: string | undefined): string {
+  if (target?.startsWith('/') === true && !target.startsWith('//')) return target;
+  const url = target === undefined ? null : URL.parse(target);
+  return url === null || (url.protocol !== 'http:' && url.protocol !== 'https:') ? '/' : `${url.pathname}${url.search}`;
+}
+
+/**
+ * Every absolute URL the engine writes (discovery's endpoints, Location headers, form actions,
+ * the audiences it accepts in client assertions and DPoP proofs) is built from koa's view of
+ * the request's origin, which koa takes from `Host`, from `X-Forwarded-Host`/`-Proto` when
+ * `proxy` is set, or from an absolute-form request target: all of them the client's to choose.
+ * This engine's own request prototype answers ISSUER's origin instead, so those URLs, and
+ * whether its cookies are `Secure`, follow ISSUER alone. Nothing of the engine reads a
+ * forwarded header after this (`proxy` stays off): client addresses come from
+ * `clientAddress`, which applies TRUST_PROXY exactly (hop counts and address lists).
+ */
+function pinOriginToIssuer(provider: Provider, issuer: string): void {
+  const { protocol, host, origin } = new URL(issuer);
+  const scheme = protocol.slice(0, -1);
+  provider.proxy = false;
+  Object.defineProperties(provider.request, {
+    protocol: { get: () => scheme },
+    host: { get: () => host },
+    href: {
+      get(this: { originalUrl: string | undefined }) {
+        return `${origin}${pathAndQuery(this.originalUrl)}`;
+      },
+    },
+    URL: {
+      get(this: { href: string }) {
+        return new URL(this.href);
+      },
+    },
+  });
+}
+
 /** Builds the engine with Sigil's storage, keys, grants, secret handling and answers. */
 export function createProvider(dependencies: ProviderDependencies): Provider {
   const { config, stores, logger, metrics, clients } = dependencies;
@@ -54,9 +91,7 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
     }),
     password.parameters,
   );
-  // the engine only reads X-Forwarded-Proto/Host (cookie security); client IPs come from
-  // clientAddress, which applies TRUST_PROXY exactly (hop counts and address lists)
-  provider.proxy = config.trustProxy !== false && config.trustProxy !== 0;
+  pinOriginToIssuer(provider, config.issuer);
 
   if (clients !== undefined) findClientsThroughCache(provider, clients);
   compareHashedSecrets(provider);
