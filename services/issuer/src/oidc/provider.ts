@@ -75,6 +75,23 @@ function pinOriginToIssuer(provider: Provider, issuer: string): void {
   });
 }
 
+/**
+ * What escapes the engine's own error handling (a failure in a middleware around it, a
+ * response stream that breaks) reaches koa's application error event; koa's default listener
+ * prints the stack over several lines on stderr. One JSON line instead, with the logger's
+ * error serializer. Errors koa would not print (4xx it exposes) stay at debug, and a response
+ * that broke after its headers were sent (the client went away) is a warning.
+ */
+function logEscapedErrors(provider: Provider, logger: Logger): void {
+  provider.on('error', (error: unknown, ctx?: { method?: string; path?: string }) => {
+    const { status, expose, headerSent } = error as { status?: unknown; expose?: unknown; headerSent?: unknown };
+    const details = { err: error, method: ctx?.method, path: ctx?.path };
+    if (expose === true || status === 404) logger.debug(details, 'engine request refused');
+    else if (headerSent === true) logger.warn(details, 'engine response failed after its headers were sent');
+    else logger.error(details, 'engine request failed');
+  });
+}
+
 /** Builds the engine with Sigil's storage, keys, grants, secret handling and answers. */
 export function createProvider(dependencies: ProviderDependencies): Provider {
   const { config, stores, logger, metrics, clients } = dependencies;
@@ -96,6 +113,7 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
   if (clients !== undefined) findClientsThroughCache(provider, clients);
   compareHashedSecrets(provider);
   logServerErrors(provider, logger);
+  logEscapedErrors(provider, logger);
 
   // koa runs what follows `await next()` in reverse order of registration: the token request
   // is counted (registered first) once every other middleware has rewritten its answer
