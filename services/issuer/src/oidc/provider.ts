@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 
 import Provider from 'oidc-provider';
@@ -83,7 +84,9 @@ function pinOriginToIssuer(provider: Provider, issuer: string): void {
  * that broke after its headers were sent (the client went away) is a warning.
  */
 function logEscapedErrors(provider: Provider, logger: Logger): void {
-  provider.on('error', (error: unknown, ctx?: { method?: string; path?: string }) => {
+  // koa's own event, which the engine's typings (its events only) do not list
+  const koa: EventEmitter = provider;
+  koa.on('error', (error: unknown, ctx?: { method?: string; path?: string }) => {
     const { status, expose, headerSent } = error as { status?: unknown; expose?: unknown; headerSent?: unknown };
     const details = { err: error, method: ctx?.method, path: ctx?.path };
     if (expose === true || status === 404) logger.debug(details, 'engine request refused');
