@@ -1,4 +1,4 @@
-import { VerifierUnavailable } from './errors.js';
+import { IssuerMetadataRefused, VerifierUnavailable } from './errors.js';
 
 /** The parts of RFC 8414 metadata the guard uses.
  *
@@ -14,8 +14,74 @@ export interface IssuerMetadata {
 }
 
 /**
- * Finds an issuer's endpoints from its RFC 8414 metadata, once; a failure is retried on
- * the next call. The metadata must name the same issuer (RFC 8414 §3.3).
+ * @example
+ * ```ts
+ * issuerMetadata('https://auth.example.com', { timeoutMs: 3000, onRefused: (error) => logger.warn({ reason: error.reason }, 'issuer metadata refused') });
+ * ```
+ */
+export interface IssuerMetadataOptions {
+  /** Timeout of one metadata request. Default 5 s. */
+  readonly timeoutMs?: number;
+  /** Metadata without `introspection_endpoint` is refused (the guard resolves API keys). Default false. */
+  readonly introspectionRequired?: boolean;
+  /** Told once per distinct reason when the issuer answers with metadata that cannot be used. */
+  readonly onRefused?: (error: IssuerMetadataRefused) => void;
+}
+
+/** Statuses that say "not now" rather than "not here": retried like an unreachable issuer. */
+const TRANSIENT_STATUS = (status: number) => status >= 500 || status === 408 || status === 429;
+
+/**
+ * An endpoint the metadata names, which the guard fetches (JWKS) or sends its client secret to
+ * (introspection): only on the issuer's own origin (scheme, host and port), so metadata cannot
+ * send either elsewhere.
+ */
+function onIssuerOrigin(issuer: string, member: string, value: unknown): string {
+  const url = typeof value === 'string' ? URL.parse(value) : null;
+  if (url === null || url.origin !== new URL(issuer).origin) {
+    throw new IssuerMetadataRefused(`issuer metadata's ${member} ${JSON.stringify(value)} is not on the issuer's origin ${new URL(issuer).origin}`);
+  }
+  return url.href;
+}
+
+/** Reads the metadata document once: VerifierUnavailable if the issuer could not answer, IssuerMetadataRefused if its answer is unusable. */
+async function discover(issuer: string, { timeoutMs = 5000, introspectionRequired = false }: IssuerMetadataOptions): Promise<IssuerMetadata> {
+  const url = `${issuer.replace(/\/$/u, '')}/.well-known/oauth-authorization-server`;
+  let response: Response;
+  try {
+    response = await fetch(url, { headers: { accept: 'application/json' }, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+  } catch (error) {
+    throw new VerifierUnavailable('issuer metadata unreachable', { cause: error });
+  }
+  if (TRANSIENT_STATUS(response.status)) throw new VerifierUnavailable(`issuer metadata answered ${response.status}`);
+  if (response.status >= 300 && response.status < 400) {
+    throw new IssuerMetadataRefused(`${url} redirects to ${response.headers.get('location') ?? 'elsewhere'}: ISSUER must be the issuer's own identifier`);
+  }
+  if (response.status !== 200) throw new IssuerMetadataRefused(`${url} answered ${response.status}: no authorization server metadata there`);
+  const body: unknown = await response.json().catch(() => undefined);
+  if (typeof body !== 'object' || body === null) throw new IssuerMetadataRefused(`${url} answered something other than a JSON object`);
+  const members = body as Partial<Record<string, unknown>>;
+  // RFC 8414 §3.3: the metadata must name exactly the issuer it was asked for
+  if (members['issuer'] !== issuer) {
+    throw new IssuerMetadataRefused(`issuer metadata names issuer ${JSON.stringify(members['issuer'])}, not the configured ${JSON.stringify(issuer)} (check ISSUER)`);
+  }
+  const introspection = members['introspection_endpoint'];
+  if (introspection === undefined && introspectionRequired) {
+    throw new IssuerMetadataRefused('issuer metadata has no introspection_endpoint, which API keys need');
+  }
+  return {
+    issuer,
+    jwks_uri: onIssuerOrigin(issuer, 'jwks_uri', members['jwks_uri']),
+    introspection_endpoint: introspection === undefined ? undefined : onIssuerOrigin(issuer, 'introspection_endpoint', introspection),
+  };
+}
+
+/**
+ * Finds an issuer's endpoints from its RFC 8414 metadata. Good metadata is read once and kept
+ * for the life of the process; a failure is not kept, so the next call asks again (concurrent
+ * calls share one request). An unreachable issuer throws VerifierUnavailable; metadata that
+ * names another issuer, or endpoints off the issuer's origin, throws IssuerMetadataRefused and
+ * is never used.
  *
  * @example
  * ```ts
@@ -23,29 +89,19 @@ export interface IssuerMetadata {
  * const { jwks_uri } = await metadata();
  * ```
  */
-export function issuerMetadata(issuer: string, timeoutMs = 5000): () => Promise<IssuerMetadata> {
+export function issuerMetadata(issuer: string, options: IssuerMetadataOptions = {}): () => Promise<IssuerMetadata> {
+  const { onRefused } = options;
+  const told = new Set<string>();
   let found: Promise<IssuerMetadata> | undefined;
-  const discover = async (): Promise<IssuerMetadata> => {
-    const response = await fetch(`${issuer.replace(/\/$/u, '')}/.well-known/oauth-authorization-server`, {
-      headers: { accept: 'application/json' },
-      redirect: 'error',
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    if (!response.ok) throw new VerifierUnavailable(`issuer metadata answered ${response.status}`);
-    const body = (await response.json()) as Partial<Record<string, unknown>>;
-    if (body['issuer'] !== issuer || typeof body['jwks_uri'] !== 'string') {
-      throw new VerifierUnavailable('issuer metadata does not describe the configured issuer');
-    }
-    const introspection = body['introspection_endpoint'];
-    return {
-      issuer,
-      jwks_uri: body['jwks_uri'],
-      introspection_endpoint: typeof introspection === 'string' ? introspection : undefined,
-    };
-  };
   return () => {
-    found ??= discover().catch((error: unknown) => {
+    found ??= discover(issuer, options).catch((error: unknown) => {
       found = undefined;
+      if (error instanceof IssuerMetadataRefused && !told.has(error.reason)) {
+        // bounded: the reasons quote what the issuer answered
+        if (told.size >= 32) told.clear();
+        told.add(error.reason);
+        onRefused?.(error);
+      }
       throw error instanceof VerifierUnavailable ? error : new VerifierUnavailable('issuer metadata unreachable', { cause: error });
     });
     return found;

@@ -160,3 +160,18 @@ export class VerifierUnavailable extends GuardError {
   readonly oauthError = 'temporarily_unavailable';
   readonly publicDescription = 'the credential cannot be checked right now; retry later';
 }
+
+/**
+ * The issuer answered, but with metadata the guard must not use: another `issuer`, a `jwks_uri`
+ * or `introspection_endpoint` off the issuer's origin, no metadata at all. A configuration
+ * error (usually ISSUER), not an outage: retrying will not help, so a service fails at start
+ * (`Guard.ready`). Requests that meet it are still answered 503, like any unverifiable credential.
+ *
+ * @example
+ * ```ts
+ * try { await guard.ready(); } catch (error) { if (error instanceof IssuerMetadataRefused) process.exit(1); }
+ * ```
+ */
+export class IssuerMetadataRefused extends VerifierUnavailable {
+  override name = 'IssuerMetadataRefused';
+}

@@ -1,7 +1,7 @@
 import { createApiKeyResolver, type ApiKeyResolver } from './api-key.js';
 import type { Credentials } from './credentials.js';
 import { issuerMetadata, type IssuerMetadata } from './discovery.js';
-import { CredentialsMissing, InvalidRequest, VerifierUnavailable } from './errors.js';
+import { CredentialsMissing, InvalidRequest, IssuerMetadataRefused } from './errors.js';
 import { guardMiddleware, type GuardLogger, type GuardMiddleware } from './middleware.js';
 import type { Principal } from './principal.js';
 import { createAccessTokenVerifier, type AccessTokenVerifier, type AccessTokenVerifierOptions } from './verify-access-token.js';
@@ -44,6 +44,13 @@ export interface GuardOptions extends Omit<AccessTokenVerifierOptions, 'jwksUri'
 export interface Guard extends GuardMiddleware {
   /** Authenticates a raw credential the way requireAuth does, for non-express callers. */
   authenticate(credentials: Credentials): Promise<Principal>;
+  /**
+   * Reads the issuer's metadata now (unless every endpoint was given), so that a service can
+   * refuse to start on a wrong ISSUER rather than answer 503 to every request.
+   * @throws IssuerMetadataRefused when the issuer answered with metadata the guard will not use
+   *   (a configuration error); VerifierUnavailable when it could not be reached (try again later)
+   */
+  ready(): Promise<void>;
   readonly verifier: AccessTokenVerifier;
 }
 
@@ -59,7 +66,8 @@ function apiKeyResolver(options: GuardOptions, metadata: () => Promise<IssuerMet
       apiKeyOptions.introspectionEndpoint ??
       (async () => {
         const endpoint = (await metadata()).introspection_endpoint;
-        if (endpoint === undefined) throw new VerifierUnavailable('the issuer publishes no introspection endpoint');
+        // issuerMetadata already refuses such metadata when API keys need it: this only narrows the type
+        if (endpoint === undefined) throw new IssuerMetadataRefused('issuer metadata has no introspection_endpoint, which API keys need');
         return endpoint;
       }),
   });
@@ -81,7 +89,12 @@ function apiKeyResolver(options: GuardOptions, metadata: () => Promise<IssuerMet
  * ```
  */
 export function createGuard(options: GuardOptions): Guard {
-  const metadata = issuerMetadata(options.issuer);
+  const { logger } = options;
+  const needsIntrospection = options.apiKeys !== undefined && options.apiKeys.introspectionEndpoint === undefined;
+  const metadata = issuerMetadata(options.issuer, {
+    introspectionRequired: needsIntrospection,
+    onRefused: (error) => logger?.warn({ code: error.code, reason: error.reason }, 'issuer metadata refused; the guard will not use it'),
+  });
   const verifier = createAccessTokenVerifier({
     ...options,
     jwksUri: options.jwksUri ?? (async () => (await metadata()).jwks_uri),
@@ -98,6 +111,10 @@ export function createGuard(options: GuardOptions): Guard {
     throw new CredentialsMissing('no bearer token or API key');
   }
 
-  const middleware = guardMiddleware({ verifier, apiKeys, authenticate, realm: options.realm ?? options.audience, logger: options.logger });
-  return { verifier, authenticate, ...middleware };
+  async function ready(): Promise<void> {
+    if (options.jwksUri === undefined || needsIntrospection) await metadata();
+  }
+
+  const middleware = guardMiddleware({ verifier, apiKeys, authenticate, realm: options.realm ?? options.audience, logger });
+  return { verifier, authenticate, ready, ...middleware };
 }

@@ -1,5 +1,5 @@
 export { createApiKeyResolver, type ApiKeyResolver, type ApiKeyResolverOptions } from './api-key.js';
-export { issuerMetadata, type IssuerMetadata } from './discovery.js';
+export { issuerMetadata, type IssuerMetadata, type IssuerMetadataOptions } from './discovery.js';
 export {
   CredentialsMissing,
   GuardError,
@@ -7,6 +7,7 @@ export {
   InsufficientScope,
   InvalidRequest,
   InvalidToken,
+  IssuerMetadataRefused,
   VerifierUnavailable,
   type GuardErrorCode,
 } from './errors.js';

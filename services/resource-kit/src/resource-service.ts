@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { createGuard, writeErrorResponse, type Guard, type GuardLogger, type GuardOptions } from '@sigil/guard';
+import { createGuard, IssuerMetadataRefused, writeErrorResponse, type Guard, type GuardLogger, type GuardOptions } from '@sigil/guard';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import helmet from 'helmet';
 import { pino } from 'pino';
@@ -100,9 +100,44 @@ export async function serve(app: Express, port: number): Promise<{ url: string; 
   };
 }
 
+/** Longest wait between two attempts to read the issuer's metadata while it is unreachable. */
+const ISSUER_RETRY_MAX_MS = 30_000;
+
+/** One line and exit 1: the issuer answered with metadata the guard will not use (a wrong ISSUER, most often). */
+function refuseToRun(name: string, error: IssuerMetadataRefused): never {
+  process.stderr.write(`${name}: ${error.reason}\n`);
+  process.exit(1);
+}
+
+/**
+ * Until the guard has read the issuer's metadata: tried again with a growing delay while the
+ * issuer is unreachable (requests meanwhile are answered 503 and try too), and the process
+ * ends as at start if the issuer comes back with metadata the guard refuses. Answers a
+ * function that stops trying (shutdown).
+ */
+function keepReadingIssuer(name: string, guard: Guard, logger: ResourceServiceOptions['logger']): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const attempt = (delayMs: number) => {
+    timer = setTimeout(() => {
+      guard.ready().then(
+        () => logger.info({}, 'issuer metadata read'),
+        (error: unknown) => {
+          if (error instanceof IssuerMetadataRefused) refuseToRun(name, error);
+          attempt(Math.min(delayMs * 2, ISSUER_RETRY_MAX_MS));
+        },
+      );
+    }, delayMs);
+    timer.unref();
+  };
+  attempt(1000);
+  return () => clearTimeout(timer);
+}
+
 /**
  * The whole `main` of a resource service: reads its configuration (a bad value exits 2
- * with one line), builds the app, serves it, and stops cleanly on SIGTERM/SIGINT.
+ * with one line), builds the app, checks the issuer's metadata (metadata the guard refuses,
+ * such as another `issuer` than ISSUER, exits 1 with one line; an unreachable issuer is
+ * retried while the service runs), serves it, and stops cleanly on SIGTERM/SIGINT.
  *
  * @example
  * ```ts
@@ -112,7 +147,7 @@ export async function serve(app: Express, port: number): Promise<{ url: string; 
 export async function runResourceService(
   name: string,
   defaults: { readonly port: number; readonly audience: string },
-  build: (options: Omit<ResourceServiceOptions, 'routes'>) => { app: Express },
+  build: (options: Omit<ResourceServiceOptions, 'routes'>) => { app: Express; guard: Guard },
 ): Promise<void> {
   let config: ResourceServiceConfig;
   try {
@@ -123,13 +158,24 @@ export async function runResourceService(
     process.exit(2);
   }
   const logger = pino({ level: config.logLevel, base: { service: name } });
-  const { app } = build({ config, logger });
+  const { app, guard } = build({ config, logger });
+  let stopReading = () => {};
+  try {
+    await guard.ready();
+  } catch (error) {
+    if (error instanceof IssuerMetadataRefused) refuseToRun(name, error);
+    logger.warn({ issuer: config.issuer, reason: (error as Error).message }, 'issuer unreachable at start; retrying while serving (503 until then)');
+    stopReading = keepReadingIssuer(name, guard, logger);
+  }
   const running = await serve(app, config.port);
   logger.info(
     { port: running.port, issuer: config.issuer, audience: config.audience, apiKeys: config.guardClient !== undefined },
     `${name} listening`,
   );
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => void running.close().then(() => process.exit(0)));
+    process.once(signal, () => {
+      stopReading();
+      void running.close().then(() => process.exit(0));
+    });
   }
 }

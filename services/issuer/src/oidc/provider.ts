@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 
 import Provider from 'oidc-provider';
@@ -38,6 +39,62 @@ export interface ProviderDependencies {
   readonly edgeMiddlewares: readonly KoaMiddleware[];
 }
 
+/** The path and query of a request target: an absolute-form target (`GET http://host/x`) loses its origin, `*` and the like become `/`. */
+function pathAndQuery(target: string | undefined): string {
+  if (target?.startsWith('/') === true && !target.startsWith('//')) return target;
+  const url = target === undefined ? null : URL.parse(target);
+  return url === null || (url.protocol !== 'http:' && url.protocol !== 'https:') ? '/' : `${url.pathname}${url.search}`;
+}
+
+/**
+ * Every absolute URL the engine writes (discovery's endpoints, Location headers, form actions,
+ * the audiences it accepts in client assertions and DPoP proofs) is built from koa's view of
+ * the request's origin, which koa takes from `Host`, from `X-Forwarded-Host`/`-Proto` when
+ * `proxy` is set, or from an absolute-form request target: all of them the client's to choose.
+ * This engine's own request prototype answers ISSUER's origin instead, so those URLs, and
+ * whether its cookies are `Secure`, follow ISSUER alone. Nothing of the engine reads a
+ * forwarded header after this (`proxy` stays off): client addresses come from
+ * `clientAddress`, which applies TRUST_PROXY exactly (hop counts and address lists).
+ */
+function pinOriginToIssuer(provider: Provider, issuer: string): void {
+  const { protocol, host, origin } = new URL(issuer);
+  const scheme = protocol.slice(0, -1);
+  provider.proxy = false;
+  Object.defineProperties(provider.request, {
+    protocol: { get: () => scheme },
+    host: { get: () => host },
+    href: {
+      get(this: { originalUrl: string | undefined }) {
+        return `${origin}${pathAndQuery(this.originalUrl)}`;
+      },
+    },
+    URL: {
+      get(this: { href: string }) {
+        return new URL(this.href);
+      },
+    },
+  });
+}
+
+/**
+ * What escapes the engine's own error handling (a failure in a middleware around it, a
+ * response stream that breaks) reaches koa's application error event; koa's default listener
+ * prints the stack over several lines on stderr. One JSON line instead, with the logger's
+ * error serializer. Errors koa would not print (4xx it exposes) stay at debug, and a response
+ * that broke after its headers were sent (the client went away) is a warning.
+ */
+function logEscapedErrors(provider: Provider, logger: Logger): void {
+  // koa's own event, which the engine's typings (its events only) do not list
+  const koa: EventEmitter = provider;
+  koa.on('error', (error: unknown, ctx?: { method?: string; path?: string }) => {
+    const { status, expose, headerSent } = error as { status?: unknown; expose?: unknown; headerSent?: unknown };
+    const details = { err: error, method: ctx?.method, path: ctx?.path };
+    if (expose === true || status === 404) logger.debug(details, 'engine request refused');
+    else if (headerSent === true) logger.warn(details, 'engine response failed after its headers were sent');
+    else logger.error(details, 'engine request failed');
+  });
+}
+
 /** Builds the engine with Sigil's storage, keys, grants, secret handling and answers. */
 export function createProvider(dependencies: ProviderDependencies): Provider {
   const { config, stores, logger, metrics, clients } = dependencies;
@@ -54,13 +111,12 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
     }),
     password.parameters,
   );
-  // the engine only reads X-Forwarded-Proto/Host (cookie security); client IPs come from
-  // clientAddress, which applies TRUST_PROXY exactly (hop counts and address lists)
-  provider.proxy = config.trustProxy !== false && config.trustProxy !== 0;
+  pinOriginToIssuer(provider, config.issuer);
 
   if (clients !== undefined) findClientsThroughCache(provider, clients);
   compareHashedSecrets(provider);
   logServerErrors(provider, logger);
+  logEscapedErrors(provider, logger);
 
   // koa runs what follows `await next()` in reverse order of registration: the token request
   // is counted (registered first) once every other middleware has rewritten its answer
