@@ -189,7 +189,9 @@ const outages = new WeakSet<object>();
 
 /** Turns the engine's answer into the outage's 503, as JSON or, where the engine rendered a page, as Sigil's page. */
 function answerUnavailable(ctx: Parameters<KoaMiddleware>[0]): void {
-  const page = ctx.response.is('html') !== false;
+  if (ctx.headerSent) return;
+  // nothing answered yet (the failure came through): what the client accepts, as the engine decides
+  const page = ctx.body === undefined || ctx.body === null ? ctx.accepts('json', 'html') === 'html' : ctx.response.is('html') !== false;
   ctx.status = 503;
   ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
   ctx.set('Cache-Control', 'no-store');

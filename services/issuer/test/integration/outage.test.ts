@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 
 import { PasswordHasher } from '../../src/domain/passwords.js';
 import { createUser } from '../../src/domain/users.js';
@@ -108,11 +109,11 @@ function outageSuite(backend: Backend) {
   async function beforeTheOutage() {
     const issued = await passwordGrant()(ANSWER_WITHIN_MS);
     expect(issued.status).toBe(200);
-    const refreshToken = (JSON.parse(issued.body) as { refresh_token: string }).refresh_token;
+    const { refresh_token: refreshToken, access_token: accessToken } = JSON.parse(issued.body) as { refresh_token: string; access_token: string };
     const started = await authorize()(ANSWER_WITHIN_MS);
     expect(started.status).toBe(303);
     const cookies = (started.headers['set-cookie'] ?? []).map((cookie) => cookie.split(';', 1)[0]).join('; ');
-    return { refreshToken, interaction: started.headers.location ?? '', cookies };
+    return { refreshToken, accessToken, interaction: started.headers.location ?? '', cookies };
   }
 
   it.each(['reset', 'blackhole'] as const)(
@@ -151,6 +152,9 @@ function outageSuite(backend: Backend) {
         expect({ status: readyz.response.status, retryAfter: readyz.response.headers['retry-after'] }).toEqual({ status: 503, retryAfter: '5' });
         expect(readyz.elapsedMs).toBeLessThanOrEqual(READYZ_WITHIN_MS);
         for (const answer of [jwks, discovery, healthz]) expect(answer.response.status).toBe(200);
+        // a resource server that fetches the keys now still verifies the tokens issued before
+        const { payload } = await jwtVerify(before.accessToken, createRemoteJWKSet(new URL(url('/jwks'))), { issuer: suite.issuer.issuer, audience: ORDERS, typ: 'at+jwt' });
+        expect(payload).toMatchObject({ client_id: app.id });
       } finally {
         relay.setMode('pass');
       }
