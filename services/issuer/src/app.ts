@@ -9,8 +9,9 @@ import type { CorsPolicy } from './http/cors-policy.js';
 import type { Logger } from './logger.js';
 import type { IssuerMetrics } from './metrics.js';
 import { isMetadataAlias } from './oidc/discovery.js';
-import { errorBody, SERVER_ERROR, sendError } from './oidc/errors.js';
+import { errorBody, logUnavailable, RETRY_AFTER_SECONDS, SERVER_ERROR, sendError, sendUnavailable } from './oidc/errors.js';
 import { OIDC_DISCOVERY_PATH, routes } from './oidc/routes.js';
+import { isDatabaseUnavailable } from './storage/unavailable.js';
 
 export interface AppDependencies {
   readonly config: Config;
@@ -115,9 +116,21 @@ export function createApp(dependencies: AppDependencies): RequestListener {
   };
 }
 
-/** Errors from Sigil's own routes: RFC 6749-shaped JSON, never a stack. */
+/**
+ * Errors from Sigil's own routes: RFC 6749-shaped JSON, never a stack; an unreachable database
+ * is a 503 (Sigil's page for a browser, as on the login and consent pages).
+ */
 function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (error: unknown, _req, res, _next) => {
+  return (error: unknown, req, res, _next) => {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (isDatabaseUnavailable(error)) {
+      logUnavailable(logger, error);
+      sendUnavailable(res, req.accepts(['json', 'html']) === 'html' ? 'html' : 'json');
+      return;
+    }
     const status = (error as { status?: unknown }).status;
     if (typeof status === 'number' && status >= 400 && status < 500) {
       sendError(res, status, errorBody('invalid_request', 'the request could not be processed'));
@@ -128,10 +141,17 @@ function errorHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
+/** /readyz answers within this (plus a request's own time) whatever the network does. */
+const READINESS_TIMEOUT_MS = 2000;
+
 function readiness(databaseReachable: (timeoutMs: number) => Promise<boolean>): RequestHandler {
   return async (_req, res) => {
-    if (await databaseReachable(2000)) res.json({ status: 'ready' });
-    else res.status(503).json({ status: 'unavailable', error_description: 'database unreachable' });
+    if (await databaseReachable(READINESS_TIMEOUT_MS)) {
+      res.json({ status: 'ready' });
+      return;
+    }
+    res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+    res.status(503).json({ status: 'unavailable', error_description: 'database unreachable' });
   };
 }
 

@@ -73,6 +73,8 @@ function open(config: Config, logger: Logger): Promise<Database> {
   return openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
+    timeoutMs: config.databaseTimeoutMs,
+    poolMax: config.databasePoolMax,
     log: (level, message) => logger[level]({ component: 'knex' }, message),
     onLockCompromised: (error) => {
       logger.fatal({ err: error }, 'lost ownership of the embedded data directory; stopping');

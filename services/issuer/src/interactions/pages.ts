@@ -65,3 +65,11 @@ ${list}
 export function expiredPage(): RenderedPage {
   return renderPage('Sign-in expired', '<h1>This sign-in has expired</h1><p>Go back to the application and start again.</p>');
 }
+
+/** While the database is unreachable: nothing was done, the same step can be tried again shortly. */
+export function unavailablePage(): RenderedPage {
+  return renderPage(
+    'Temporarily unavailable',
+    '<h1>Sign-in is temporarily unavailable</h1><p class="error" role="alert"><strong>temporarily_unavailable</strong>: please try again in a few seconds.</p>',
+  );
+}

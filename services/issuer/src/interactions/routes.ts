@@ -5,6 +5,7 @@ import type { PasswordHasher } from '../domain/passwords.js';
 import { signIn, type SignInStores } from '../domain/sign-in.js';
 import type { Logger } from '../logger.js';
 import type { IssuerMetrics } from '../metrics.js';
+import { isDatabaseUnavailable } from '../storage/unavailable.js';
 import { csrfTokens, type CsrfTokens } from './csrf.js';
 import type { RenderedPage } from './layout.js';
 import { consentPage, expiredPage, loginPage, type InteractionDetails } from './pages.js';
@@ -44,7 +45,9 @@ function interactions(provider: () => Provider, cookieKeys: readonly string[]): 
       try {
         const found = await provider().interactionDetails(req, res);
         return found.uid === req.params['uid'] ? found : undefined;
-      } catch {
+      } catch (error) {
+        // an outage is not an expired sign-in: the error handler answers it (503)
+        if (isDatabaseUnavailable(error)) throw error;
         return undefined;
       }
     },

@@ -3,7 +3,10 @@ import type { ServerResponse } from 'node:http';
 import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 
+import { unavailablePage } from '../interactions/pages.js';
 import type { Logger } from '../logger.js';
+import { isDatabaseUnavailable, unavailability } from '../storage/unavailable.js';
+import { respond } from './error-page.js';
 import type { KoaMiddleware } from './koa.js';
 import { routes } from './routes.js';
 
@@ -35,6 +38,35 @@ export function sendError(res: ServerResponse, status: number, body: ErrorBody):
   res.statusCode = status;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.end(JSON.stringify(body));
+}
+
+/**
+ * The answer while the database is unreachable (RFC 6749 §4.1.2.1's `temporarily_unavailable`,
+ * 503 with Retry-After, RFC 9110 §15.6.4): the request was not served and may be sent again.
+ */
+export const TEMPORARILY_UNAVAILABLE = errorBody('temporarily_unavailable', 'the service is temporarily unavailable; retry later');
+
+/** Retry-After of a 503: about the time an unreachable database takes to be noticed back. */
+export const RETRY_AFTER_SECONDS = 5;
+
+/** The 503 of an outage on a plain node response: JSON on API paths, Sigil's page for a browser. */
+export function sendUnavailable(res: ServerResponse, as: 'json' | 'html'): void {
+  res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+  res.setHeader('Cache-Control', 'no-store');
+  if (as === 'json') {
+    sendError(res, 503, TEMPORARILY_UNAVAILABLE);
+    return;
+  }
+  const page = unavailablePage();
+  res.statusCode = 503;
+  res.setHeader('Content-Security-Policy', page.csp);
+  res.setHeader('Content-Type', 'text/html; charset=utf-8');
+  res.end(page.html);
+}
+
+/** One warning line for a request failed by an outage: what the driver said, no statement, no request values. */
+export function logUnavailable(logger: Logger, error: unknown): void {
+  logger.warn({ reason: unavailability(error) }, 'database unavailable');
 }
 
 /** 429 with Retry-After (set by the grant): the account or address is temporarily locked. */
@@ -149,14 +181,58 @@ function unroutedAsJson(ctx: Parameters<KoaMiddleware>[0]): void {
   ctx.body = NOT_FOUND;
 }
 
+/**
+ * Engine answers whose `server_error` was an outage (marked by {@link logServerErrors}, which
+ * hears the engine's error handlers): they become 503s on their way out.
+ */
+const outages = new WeakSet<object>();
+
+/** Turns the engine's answer into the outage's 503, as JSON or, where the engine rendered a page, as Sigil's page. */
+function answerUnavailable(ctx: Parameters<KoaMiddleware>[0]): void {
+  if (ctx.headerSent) return;
+  // nothing answered yet (the failure came through): what the client accepts, as the engine decides
+  const page = ctx.body === undefined || ctx.body === null ? ctx.accepts('json', 'html') === 'html' : ctx.response.is('html') !== false;
+  ctx.status = 503;
+  ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
+  ctx.set('Cache-Control', 'no-store');
+  if (page) respond(ctx as KoaContextWithOIDC, unavailablePage());
+  else ctx.body = TEMPORARILY_UNAVAILABLE;
+}
+
+/**
+ * An unreachable database is a 503, never the engine's `server_error` 500: whether the engine
+ * caught the failure (every endpoint's error handler) or it came through (a session saved after
+ * the answer, Sigil's own engine middlewares).
+ */
+async function outagesAsUnavailable(ctx: Parameters<KoaMiddleware>[0], next: () => Promise<unknown>): Promise<void> {
+  try {
+    await next();
+  } catch (error) {
+    if (!isDatabaseUnavailable(error)) throw error;
+    // the engine is this koa application: its `server_error` listener logs and marks the answer
+    ctx.app.emit('server_error', ctx, error);
+  }
+  if (outages.has(ctx)) answerUnavailable(ctx);
+}
+
 /** The engine middleware that applies the rules above to every answer the engine gives. */
 export const rfc6749Answers: KoaMiddleware = async (ctx, next) => {
-  await next();
+  await outagesAsUnavailable(ctx, next);
   if (ctx.path === routes.token && 'oidc' in ctx) tokenEndpointCodes(ctx as KoaContextWithOIDC);
   unroutedAsJson(ctx);
 };
 
-/** Logs the detail of every `server_error` the engine answers (the client sees none of it). */
+/**
+ * Logs the detail of every `server_error` the engine answers (the client sees none of it); an
+ * outage is one warning line instead, and its answer becomes a 503 (`rfc6749Answers`).
+ */
 export function logServerErrors(provider: Provider, logger: Logger): void {
-  provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
+  provider.on('server_error', (ctx, error) => {
+    if (!isDatabaseUnavailable(error)) {
+      logger.error({ err: error }, 'oidc-provider server error');
+      return;
+    }
+    outages.add(ctx);
+    logUnavailable(logger, error);
+  });
 }

@@ -36,6 +36,7 @@ const LISTEN_RETRY_MS = { first: 500, max: 10_000 };
  */
 async function listenOnPostgres(
   databaseUrl: string,
+  timeoutMs: number,
   channel: string,
   onMessage: (payload: string) => void,
   onState: (live: boolean) => void,
@@ -47,7 +48,8 @@ async function listenOnPostgres(
   let pause = LISTEN_RETRY_MS.first;
 
   const connect = async (): Promise<void> => {
-    const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000 });
+    // keepalive: a peer gone without a word is noticed by the kernel rather than never
+    const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: timeoutMs, keepAlive: true });
     current = client;
     let lost = false;
     const onLost = (error?: Error) => {
@@ -95,6 +97,13 @@ async function listenOnPostgres(
 export interface DatabaseOptions {
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
+  /**
+   * Bounds connecting, each statement and the wait for a pooled connection, in ms
+   * (DATABASE_TIMEOUT_MS): an unreachable database fails requests fast instead of holding them.
+   */
+  readonly timeoutMs?: number;
+  /** The most connections the pool opens (DATABASE_POOL_MAX). */
+  readonly poolMax?: number;
   /** Where knex's own warnings go (connection errors…); default: dropped. */
   readonly log?: (level: 'warn' | 'error', message: string) => void;
   /** Called when the embedded data directory lock is lost (another process took it). */
@@ -111,6 +120,48 @@ export function embeddedDatabasePath(dataDir: string): string {
   return path.join(dataDir, 'pgdata');
 }
 
+const DEFAULT_TIMEOUT_MS = 5000;
+const DEFAULT_POOL_MAX = 10;
+/**
+ * How much later than the server's own `statement_timeout` the client stops waiting for an
+ * answer: a slow statement is cancelled by the server (its connection stays usable), a silent
+ * one is given up by the client.
+ */
+const READ_TIMEOUT_MARGIN_MS = 500;
+
+/** pg's settings for the pool's connections: every wait bounded by `timeoutMs`. */
+function boundedConnection(databaseUrl: string, timeoutMs: number): Knex.PgConnectionConfig {
+  return {
+    connectionString: databaseUrl,
+    connectionTimeoutMillis: timeoutMs,
+    statement_timeout: timeoutMs,
+    query_timeout: timeoutMs + READ_TIMEOUT_MARGIN_MS,
+    keepAlive: true,
+  };
+}
+
+type QueryCallback = (error: Error | null, result: unknown) => void;
+
+/**
+ * A statement given up by the client (pg's read timeout) leaves its connection waiting for an
+ * answer that may never come: statements queued behind it, a transaction's ROLLBACK among
+ * them, would each wait out the timeout again. Such a connection is closed at once, which
+ * fails what is queued on it and makes the pool discard it. knex always queries with a callback.
+ */
+function closeOnReadTimeout(connection: pg.Client, done: (error: Error | null, connection: pg.Client) => void): void {
+  const query = connection.query.bind(connection) as unknown as (...args: unknown[]) => unknown;
+  const watched = (...args: unknown[]) => {
+    const [config, callback] = args;
+    if (args.length !== 2 || typeof callback !== 'function') return query(...args);
+    return query(config, (error: Error | null, result: unknown) => {
+      if (error?.message === 'Query read timeout') void connection.end().catch(() => undefined);
+      (callback as QueryCallback)(error, result);
+    });
+  };
+  Object.assign(connection, { query: watched });
+  done(null, connection);
+}
+
 /**
  * Opens the configured database: PostgreSQL through `pg` when a URL is given, otherwise
  * the embedded PGlite database under `dataDir`, owned exclusively by this process.
@@ -124,18 +175,23 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     debug: () => undefined,
   };
   if (options.databaseUrl !== undefined) {
+    const databaseUrl = options.databaseUrl;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const instance = knex({
       log,
+      // a failed statement's message names the statement, not the request's values in it
+      compileSqlOnError: false,
       client: 'pg',
-      connection: options.databaseUrl,
-      pool: { min: 0, max: 10 },
-      acquireConnectionTimeout: 10_000,
+      connection: boundedConnection(databaseUrl, timeoutMs),
+      // min 0: no connection is kept for its own sake, so none outlives an outage unnoticed
+      pool: { min: 0, max: options.poolMax ?? DEFAULT_POOL_MAX, afterCreate: closeOnReadTimeout },
+      acquireConnectionTimeout: timeoutMs,
     });
-    const databaseUrl = options.databaseUrl;
     return {
       knex: instance,
       kind: 'postgres',
-      listen: (channel, onMessage, onState) => listenOnPostgres(databaseUrl, channel, onMessage, onState, (level, message) => options.log?.(level, message)),
+      listen: (channel, onMessage, onState) =>
+        listenOnPostgres(databaseUrl, timeoutMs, channel, onMessage, onState, (level, message) => options.log?.(level, message)),
       close: () => instance.destroy(),
     };
   }
@@ -151,6 +207,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const pglite = new PGlite(embeddedDatabasePath(options.dataDir));
   const instance = knex({
     log,
+    compileSqlOnError: false,
     client: ClientPgLite,
     dialect: 'postgres',
     // knex-pglite's own option (knex's types know only its built-in drivers' options)
