@@ -46,7 +46,12 @@ export async function runDatabaseCommand(
   input: unknown,
 ): Promise<Record<string, unknown>> {
   if (config.databaseUrl !== undefined) {
-    return runDirect(config, await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }), name, input);
+    return runDirect(
+      config,
+      await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, timeoutMs: config.databaseTimeoutMs, poolMax: config.databasePoolMax }),
+      name,
+      input,
+    );
   }
   const deadline = Date.now() + WAIT_FOR_OWNER_MS;
   for (;;) {
