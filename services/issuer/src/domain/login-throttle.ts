@@ -104,9 +104,17 @@ export interface AttemptReservation {
   readonly held: readonly ThrottleKind[];
 }
 
+/**
+ * Longer usernames and addresses share the key of their start: no username is longer than 100
+ * characters and no address than 45, and a key must fit in a PostgreSQL index entry.
+ */
+const USERNAME_KEPT = 101;
+const ADDRESS_KEPT = 64;
+
 export function throttleKeys({ username, ip }: LoginAttempt): ThrottleKeys {
-  const account = username.trim().toLowerCase();
-  return { account: `account:${account}`, ip: `ip:${ip}`, pair: `pair:${account}|${ip}`, address: ip };
+  const account = username.trim().toLowerCase().slice(0, USERNAME_KEPT);
+  const address = ip.slice(0, ADDRESS_KEPT);
+  return { account: `account:${account}`, ip: `ip:${address}`, pair: `pair:${account}|${address}`, address };
 }
 
 const seconds = (from: Date, until: Date) => Math.max(1, Math.ceil((until.getTime() - from.getTime()) / 1000));

@@ -116,6 +116,13 @@ describe.each(backends)('login throttle policy and reservations ($name)', (backe
     expect((await probe(attempt, at(inFlight.expirySeconds + 1))).decision).toBe('allowed');
   });
 
+  it('an attempt with a huge username or address is reserved and counted like any other (its key keeps their start)', async () => {
+    const huge = { username: randomBytes(6000).toString('base64'), ip: randomBytes(6000).toString('hex') };
+    await countFailure(huge, at(0));
+    expect((await probe(huge, at(1))).decision).toBe('allowed');
+    expect((await row(throttleKeys(huge).pair))?.failures).toBe(1);
+  });
+
   it('the sweeper removes counters idle for the window, and keeps the others', async () => {
     const sweptAt = at(10_000);
     await countFailure({ username: 'gina', ip: '10.2.0.1' }, sweptAt);
