@@ -1,16 +1,23 @@
 /**
  * Brute-force protection for password sign-in (RFC 9700 §2.4, ASVS 6.3), kept in the
- * database so every replica enforces the same counters. Failures are counted in a 15-minute
- * window under three keys:
+ * database so every replica and worker enforces the same counters. Every attempt is first
+ * RESERVED, in one atomic statement, under three keys, and the reservation decides before
+ * any password work:
  *
- * - account + IP: from the 5th failure, a lock of 30 s that doubles with each further
- *   failure, up to 15 minutes. This is what an attacker at one address meets.
- * - account, from any address: from the 20th failure, a lock of 1 minute, doubling, up to 15
- *   minutes. Reaching it from one address takes longer than the window, so one address can
- *   never lock a user out; many addresses can only delay sign-in by minutes.
- * - IP, across accounts: from the 100th failure, a 15-minute lock (credential stuffing).
+ * - account + IP: from the 5th failure in 15 minutes, a lock of 30 s that doubles with each
+ *   further failure, up to 15 minutes. This is what an attacker at one address meets.
+ * - account, from any address: counts the DISTINCT addresses that failed in 15 minutes; from
+ *   the 20th, a lock of 1 minute, doubling with each further address, up to 15 minutes. One
+ *   address (or a few) can never lock a user out; it takes 20 of them.
+ * - IP, across accounts: from the 100th failure in 15 minutes, a 15-minute lock (credential
+ *   stuffing).
  *
- * A success clears the account's counters. Usernames are counted whether or not they exist.
+ * At most `inFlight.account` attempts per account and `inFlight.ip` per address are in flight
+ * (reserved, not settled) at once; the excess is refused at once and counted as a failure, so
+ * N guesses sent together count as N. A reservation a crashed process never settled stops
+ * counting after `inFlight.expirySeconds`. A failure is counted when it is settled; a success
+ * clears the account's counters (the IP counter keeps counting). Usernames are counted whether
+ * or not they exist.
  */
 export const THROTTLE_POLICY = {
   windowSeconds: 15 * 60,
@@ -18,6 +25,11 @@ export const THROTTLE_POLICY = {
   pair: { threshold: 5, baseLockSeconds: 30 },
   account: { threshold: 20, baseLockSeconds: 60 },
   ip: { threshold: 100, baseLockSeconds: 15 * 60 },
+  inFlight: { account: 16, ip: 32, expirySeconds: 30 },
+  /** Retry-After of an attempt refused because too many were in flight. */
+  busyRetryAfterSeconds: 1,
+  /** The account's row keeps at most this many addresses (beyond the threshold, more change nothing). */
+  addressesKept: 64,
 } as const;
 
 export interface LoginAttempt {
@@ -25,54 +37,103 @@ export interface LoginAttempt {
   readonly ip: string;
 }
 
-export interface ThrottleDecision {
-  readonly allowed: boolean;
-  /** Seconds until the earliest lock on this attempt ends (when not allowed). */
-  readonly retryAfterSeconds: number;
-  /** Whether the account has failures counted (alone or from this address): a success clears them. */
-  readonly accountCounted: boolean;
+export type ThrottleKind = 'account' | 'ip' | 'pair';
+
+/** The three keys of an attempt, and its address (the account's row keeps it). */
+export interface ThrottleKeys {
+  readonly account: string;
+  readonly ip: string;
+  readonly pair: string;
+  readonly address: string;
 }
 
 export type ThrottleRule = { readonly threshold: number; readonly baseLockSeconds: number };
 
-function keysOf({ username, ip }: LoginAttempt): { key: string; rule: ThrottleRule }[] {
-  const account = username.trim().toLowerCase();
-  return [
-    { key: `pair:${account}|${ip}`, rule: THROTTLE_POLICY.pair },
-    { key: `account:${account}`, rule: THROTTLE_POLICY.account },
-    { key: `ip:${ip}`, rule: THROTTLE_POLICY.ip },
-  ];
+/** How a failure is counted under each key. */
+export interface FailureRules {
+  readonly rules: Readonly<Record<ThrottleKind, ThrottleRule & { readonly maxLockSeconds: number }>>;
+  readonly windowStart: Date;
+  readonly addressesKept: number;
 }
 
-/** One counter of failed attempts. */
-export interface ThrottleCounter {
-  readonly key: string;
+/** What a reservation decided for one key: a slot taken, no slot free, or locked. */
+export interface KeyReservation {
+  readonly kind: ThrottleKind;
+  readonly decision: 'reserved' | 'busy' | 'locked';
   readonly lockedUntil: Date | null;
 }
 
-/** Where the counters live: shared by every replica and worker. */
+/** One key after a counted failure: whether this failure set (or extended) its lock. */
+export interface CountedFailure {
+  readonly kind: ThrottleKind;
+  readonly failures: number;
+  readonly locking: boolean;
+  readonly lockedUntil: Date | null;
+}
+
+/**
+ * Where the counters live: shared by every replica and worker. Each method is one statement
+ * that touches the rows in the same order (account, ip, pair), so concurrent ones never
+ * deadlock.
+ */
 export interface ThrottleStore {
-  /** The counters that exist among `keys`. */
-  read(keys: readonly string[]): Promise<ThrottleCounter[]>;
   /**
-   * Counts one failure under `key` atomically (a counter whose window started before
-   * `windowStart` starts again at 1). @returns the failures now counted in the window
+   * Takes, atomically per key, a slot for one more attempt in flight (in-flight counts whose
+   * last reservation is older than `staleBefore` count as none), unless the key is locked or
+   * already has `limits[kind]` in flight.
    */
-  countFailure(key: string, now: Date, windowStart: Date): Promise<number>;
-  lock(key: string, until: Date): Promise<void>;
-  clear(keys: readonly string[]): Promise<void>;
+  reserve(keys: ThrottleKeys, limits: Readonly<Record<ThrottleKind, number>>, now: Date, staleBefore: Date): Promise<KeyReservation[]>;
+  /** Counts one failure under every key (the account's row counts distinct addresses) and gives back the slots `held`. */
+  countFailure(keys: ThrottleKeys, held: readonly ThrottleKind[], rules: FailureRules, now: Date): Promise<CountedFailure[]>;
+  /** After a success: clears the account's counters (account + IP, and account) and gives back the slots `held`. */
+  clearAccount(keys: ThrottleKeys, held: readonly ThrottleKind[], now: Date): Promise<void>;
+  /** Gives back the slots `held`, counting nothing. */
+  release(keys: ThrottleKeys, held: readonly ThrottleKind[]): Promise<void>;
   /** Removes counters not updated since `idleSince` whose lock (if any) ended before `now`. */
   sweep(idleSince: Date, now: Date): Promise<void>;
 }
 
-/** Whether an attempt may be checked at all, before any password work is done. */
-export async function checkLoginAllowed(throttle: ThrottleStore, attempt: LoginAttempt, now: Date = new Date()): Promise<ThrottleDecision> {
-  const [pair, account, ip] = keysOf(attempt).map(({ key }) => key);
-  const counters = await throttle.read([pair ?? '', account ?? '', ip ?? '']);
-  const accountCounted = counters.some((counter) => counter.key === pair || counter.key === account);
-  const locks = counters.flatMap((counter) => (counter.lockedUntil === null ? [] : [counter.lockedUntil.getTime()])).filter((until) => until > now.getTime());
-  if (locks.length === 0) return { allowed: true, retryAfterSeconds: 0, accountCounted };
-  return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((Math.max(...locks) - now.getTime()) / 1000)), accountCounted };
+/** A reserved attempt: settle it exactly once with {@link settleLoginAttempt}. */
+export interface AttemptReservation {
+  readonly keys: ThrottleKeys;
+  /** `locked`: refused, nothing counted. `busy`: refused, to be settled as a failure. */
+  readonly decision: 'allowed' | 'busy' | 'locked';
+  /** Seconds until the latest lock on this attempt ends (when locked). */
+  readonly retryAfterSeconds: number;
+  /** The keys whose slot this attempt holds. */
+  readonly held: readonly ThrottleKind[];
+}
+
+/**
+ * Longer usernames and addresses share the key of their start: no username is longer than 100
+ * characters and no address than 45, and a key must fit in a PostgreSQL index entry.
+ */
+const USERNAME_KEPT = 101;
+const ADDRESS_KEPT = 64;
+
+export function throttleKeys({ username, ip }: LoginAttempt): ThrottleKeys {
+  const account = username.trim().toLowerCase().slice(0, USERNAME_KEPT);
+  const address = ip.slice(0, ADDRESS_KEPT);
+  return { account: `account:${account}`, ip: `ip:${address}`, pair: `pair:${account}|${address}`, address };
+}
+
+const seconds = (from: Date, until: Date) => Math.max(1, Math.ceil((until.getTime() - from.getTime()) / 1000));
+
+/** Reserves an attempt before any password work; the answer decides whether it may go on. */
+export async function reserveLoginAttempt(throttle: ThrottleStore, attempt: LoginAttempt, now: Date = new Date()): Promise<AttemptReservation> {
+  const keys = throttleKeys(attempt);
+  const { account, ip, expirySeconds } = THROTTLE_POLICY.inFlight;
+  const staleBefore = new Date(now.getTime() - expirySeconds * 1000);
+  // the pair can never have more in flight than its account: the account's limit is its own
+  const reserved = await throttle.reserve(keys, { account, ip, pair: account }, now, staleBefore);
+  const held = reserved.filter((key) => key.decision === 'reserved').map((key) => key.kind);
+  const locks = reserved.flatMap((key) => (key.decision === 'locked' && key.lockedUntil !== null ? [key.lockedUntil] : []));
+  if (locks.length > 0) {
+    const latest = new Date(Math.max(...locks.map((until) => until.getTime())));
+    return { keys, decision: 'locked', retryAfterSeconds: seconds(now, latest), held };
+  }
+  const busy = reserved.some((key) => key.decision === 'busy');
+  return { keys, decision: busy ? 'busy' : 'allowed', retryAfterSeconds: busy ? THROTTLE_POLICY.busyRetryAfterSeconds : 0, held };
 }
 
 /** The lock a rule sets once `failures` reach its threshold: doubling from its base, up to the maximum. */
@@ -80,28 +141,39 @@ export function lockSeconds(rule: ThrottleRule, failures: number): number {
   return Math.min(rule.baseLockSeconds * 2 ** (failures - rule.threshold), THROTTLE_POLICY.maxLockSeconds);
 }
 
-/**
- * Counts a failed attempt under each key (atomic: replicas never lose a count) and sets locks
- * where a threshold is crossed.
- * @returns the keys that are now locked
- */
-export async function recordLoginFailure(throttle: ThrottleStore, attempt: LoginAttempt, now: Date = new Date()): Promise<string[]> {
-  const windowStart = new Date(now.getTime() - THROTTLE_POLICY.windowSeconds * 1000);
-  const locked: string[] = [];
-  for (const { key, rule } of keysOf(attempt)) {
-    const failures = await throttle.countFailure(key, now, windowStart);
-    if (failures >= rule.threshold) {
-      await throttle.lock(key, new Date(now.getTime() + lockSeconds(rule, failures) * 1000));
-      locked.push(key);
-    }
-  }
-  return locked;
+export type AttemptOutcome = 'failure' | 'success' | 'released';
+
+/** What settling decided: the keys a failure locked, and the latest of those locks. */
+export interface Settled {
+  readonly locked: ThrottleKind[];
+  readonly retryAfterSeconds: number;
 }
 
-/** A successful sign-in clears the account's counters (the IP counter keeps counting). */
-export async function recordLoginSuccess(throttle: ThrottleStore, attempt: LoginAttempt): Promise<void> {
-  const [pair, account] = keysOf(attempt);
-  await throttle.clear([pair?.key ?? '', account?.key ?? '']);
+/**
+ * Settles a reservation: a failure (a wrong password, or a refusal because too many were in
+ * flight) is counted under each key and may lock them; a success clears the account's counters;
+ * `released` (refused by a lock, or no password work was done) only gives the slots back.
+ */
+export async function settleLoginAttempt(throttle: ThrottleStore, reservation: AttemptReservation, outcome: AttemptOutcome, now: Date = new Date()): Promise<Settled> {
+  const { keys, held } = reservation;
+  if (outcome === 'success') {
+    await throttle.clearAccount(keys, held, now);
+    return { locked: [], retryAfterSeconds: 0 };
+  }
+  if (outcome === 'released') {
+    if (held.length > 0) await throttle.release(keys, held);
+    return { locked: [], retryAfterSeconds: 0 };
+  }
+  const { maxLockSeconds, windowSeconds, addressesKept } = THROTTLE_POLICY;
+  const rules = {
+    account: { ...THROTTLE_POLICY.account, maxLockSeconds },
+    ip: { ...THROTTLE_POLICY.ip, maxLockSeconds },
+    pair: { ...THROTTLE_POLICY.pair, maxLockSeconds },
+  };
+  const counted = await throttle.countFailure(keys, held, { rules, windowStart: new Date(now.getTime() - windowSeconds * 1000), addressesKept }, now);
+  const locking = counted.filter((key) => key.locking && key.lockedUntil !== null);
+  const latest = Math.max(now.getTime(), ...locking.map((key) => key.lockedUntil?.getTime() ?? 0));
+  return { locked: locking.map((key) => key.kind), retryAfterSeconds: locking.length === 0 ? 0 : seconds(now, new Date(latest)) };
 }
 
 /** Removes counters idle for longer than the window and unlocked. */

@@ -53,20 +53,35 @@ export function argon2Concurrency(cores: number, workers: number, threads = Numb
   return Math.max(1, Math.min(Math.floor(cores / Math.max(1, workers)), threads - 1));
 }
 
+/** Verifications waiting per computation slot before the hasher refuses more (see PasswordHasher). */
+export const QUEUED_PER_SLOT = 8;
+
+/** The hasher already has as many verifications waiting as it may: refused at once, before any work. */
+export class PasswordHasherBusyError extends Error {
+  override name = 'PasswordHasherBusyError';
+  readonly code = 'ERR_PASSWORD_HASHER_BUSY';
+}
+
 /**
  * Hashes and verifies user passwords with argon2id at explicit parameters. Verifying for an
  * unknown user runs against a dummy hash with the same parameters, so it costs the same
  * time as a known user (no enumeration by timing). At most `concurrency` computations run at
- * once; the others wait their turn in order.
+ * once; the others wait their turn in order, and at most `maxQueued` verifications wait
+ * (default `concurrency × QUEUED_PER_SLOT`): beyond that, `verify` refuses at once with
+ * {@link PasswordHasherBusyError}, so an overload is answered in milliseconds rather than
+ * queued without limit (each waiting verification would hold a request and, running, 19 MiB).
  */
 export class PasswordHasher {
   readonly #options: argon2.HashOptions & { raw?: false };
   readonly #limit: LimitFunction;
+  /** Verifications admitted at once: running plus waiting. */
+  readonly #admitted: number;
+  #verifying = 0;
   #dummy: Promise<string> | undefined;
 
   constructor(
     readonly parameters: Argon2Parameters = OWASP_ARGON2,
-    { concurrency = Number.POSITIVE_INFINITY }: { readonly concurrency?: number } = {},
+    { concurrency = Number.POSITIVE_INFINITY, maxQueued = concurrency * QUEUED_PER_SLOT }: { readonly concurrency?: number; readonly maxQueued?: number } = {},
   ) {
     this.#options = {
       type: argon2.argon2id,
@@ -75,6 +90,7 @@ export class PasswordHasher {
       parallelism: parameters.parallelism,
     };
     this.#limit = pLimit(concurrency);
+    this.#admitted = concurrency + maxQueued;
   }
 
   async hash(password: string): Promise<string> {
@@ -82,8 +98,20 @@ export class PasswordHasher {
     return this.#limit(() => argon2.hash(password, this.#options));
   }
 
-  /** Checks `password` against `storedHash`, or against a dummy hash when there is no user. */
-  async verify(storedHash: string | undefined, password: string): Promise<PasswordCheck> {
+  /**
+   * Checks `password` against `storedHash`, or against a dummy hash when there is no user.
+   * @throws PasswordHasherBusyError (rejects at once) when `maxQueued` verifications already wait
+   */
+  verify(storedHash: string | undefined, password: string): Promise<PasswordCheck> {
+    // counted here, before anything is awaited (an unknown user's waits for the dummy hash first)
+    if (this.#verifying >= this.#admitted) return Promise.reject(new PasswordHasherBusyError('too many password verifications are waiting'));
+    this.#verifying += 1;
+    return this.#verify(storedHash, password).finally(() => {
+      this.#verifying -= 1;
+    });
+  }
+
+  async #verify(storedHash: string | undefined, password: string): Promise<PasswordCheck> {
     const tooLong = Buffer.byteLength(password, 'utf8') > PASSWORD_MAX_BYTES;
     const hash = storedHash ?? (await this.#dummyHash());
     // an over-long password is refused, but only after the same work as any other

@@ -1,7 +1,7 @@
 import type { AuditStore } from './audit.js';
-import { checkLoginAllowed, recordLoginFailure, recordLoginSuccess, type ThrottleStore } from './login-throttle.js';
-import type { PasswordHasher } from './passwords.js';
-import { usernameSchema, type UserRecord, type UserStore } from './users.js';
+import { reserveLoginAttempt, settleLoginAttempt, type AttemptReservation, type ThrottleStore } from './login-throttle.js';
+import { PasswordHasherBusyError, type PasswordCheck, type PasswordHasher } from './passwords.js';
+import { usernameSchema, type LoginCandidate, type UserRecord, type UserStore } from './users.js';
 
 /** What sign-in reads and writes. */
 export interface SignInStores {
@@ -17,42 +17,74 @@ export interface SignInAttempt {
   readonly clientId: string | undefined;
 }
 
+/** Retry-After when the password hasher refused for overload: its queue drains in well under a second. */
+export const OVERLOADED_RETRY_AFTER_SECONDS = 1;
+
 export type SignInResult =
   | { readonly outcome: 'success'; readonly user: UserRecord }
   /** Wrong password, unknown user or disabled user: one answer for all three. */
   | { readonly outcome: 'invalid' }
-  | { readonly outcome: 'throttled'; readonly retryAfterSeconds: number };
+  /** Locked, or too many attempts in flight for the account or address. */
+  | { readonly outcome: 'throttled'; readonly retryAfterSeconds: number }
+  /** The password hasher has as many verifications waiting as it may: refused before any work. */
+  | { readonly outcome: 'unavailable'; readonly retryAfterSeconds: number };
+
+type AuditFields = { readonly username: string; readonly clientId: string | undefined; readonly ip: string };
+
+/** An attempt the reservation refused: a lock counts nothing; too many in flight counts as a failure. */
+async function refuse({ throttle, audit: trail }: SignInStores, reservation: AttemptReservation, audit: AuditFields): Promise<SignInResult> {
+  if (reservation.decision === 'locked') {
+    await settleLoginAttempt(throttle, reservation, 'released');
+    await trail.append({ ...audit, event: 'login.throttled', detail: { reason: 'locked', retry_after: reservation.retryAfterSeconds } });
+    return { outcome: 'throttled', retryAfterSeconds: reservation.retryAfterSeconds };
+  }
+  const settled = await settleLoginAttempt(throttle, reservation, 'failure');
+  const retryAfterSeconds = Math.max(reservation.retryAfterSeconds, settled.retryAfterSeconds);
+  await trail.append({ ...audit, event: 'login.throttled', detail: { reason: 'in_flight', retry_after: retryAfterSeconds } });
+  if (settled.locked.length > 0) await trail.append({ ...audit, event: 'login.locked', detail: { keys: settled.locked } });
+  return { outcome: 'throttled', retryAfterSeconds };
+}
+
+/** The user, if the username could be one, and argon2id against its hash or the dummy one (same cost for unknown users). */
+async function verify(users: UserStore, hasher: PasswordHasher, username: string, password: string): Promise<{ candidate: LoginCandidate | undefined; check: PasswordCheck }> {
+  const candidate = usernameSchema.safeParse(username).success ? await users.findLoginCandidate(username) : undefined;
+  return { candidate, check: await hasher.verify(candidate?.passwordHash, password) };
+}
 
 /**
- * Checks a username and password for the password grant and the login form: throttling
- * first (no password work while locked), then argon2id against the stored hash or a dummy
- * one (same cost for unknown users), re-hashing when the parameters changed, and an audit
- * event for every outcome.
+ * Checks a username and password for the password grant and the login form: the attempt is
+ * reserved first (refused while locked or when too many are in flight, before any password
+ * work), then argon2id against the stored hash or a dummy one, re-hashing when the parameters
+ * changed, the reservation settled, and an audit event for every outcome.
  */
-export async function signIn({ users, throttle: counters, audit: trail }: SignInStores, hasher: PasswordHasher, attempt: SignInAttempt): Promise<SignInResult> {
+export async function signIn(stores: SignInStores, hasher: PasswordHasher, attempt: SignInAttempt): Promise<SignInResult> {
+  const { users, throttle, audit: trail } = stores;
   const username = attempt.username.trim();
   const audit = { username: username.slice(0, 100), clientId: attempt.clientId, ip: attempt.ip };
-  const throttle = { username, ip: attempt.ip };
 
-  const decision = await checkLoginAllowed(counters, throttle);
-  if (!decision.allowed) {
-    await trail.append({ ...audit, event: 'login.throttled', detail: { retry_after: decision.retryAfterSeconds } });
-    return { outcome: 'throttled', retryAfterSeconds: decision.retryAfterSeconds };
+  const reservation = await reserveLoginAttempt(throttle, { username, ip: attempt.ip });
+  if (reservation.decision !== 'allowed') return refuse(stores, reservation, audit);
+
+  let verified: Awaited<ReturnType<typeof verify>>;
+  try {
+    verified = await verify(users, hasher, username, attempt.password);
+  } catch (error) {
+    // no verdict: the attempt counts as nothing, and its slots are given back at once
+    await settleLoginAttempt(throttle, reservation, 'released');
+    if (!(error instanceof PasswordHasherBusyError)) throw error;
+    await trail.append({ ...audit, event: 'login.throttled', detail: { reason: 'overloaded', retry_after: OVERLOADED_RETRY_AFTER_SECONDS } });
+    return { outcome: 'unavailable', retryAfterSeconds: OVERLOADED_RETRY_AFTER_SECONDS };
   }
 
-  const candidate = usernameSchema.safeParse(username).success ? await users.findLoginCandidate(username) : undefined;
-  const check = await hasher.verify(candidate?.passwordHash, attempt.password);
+  const { candidate, check } = verified;
   if (candidate === undefined || !check.valid || candidate.disabled) {
-    const locked = await recordLoginFailure(counters, throttle);
+    const { locked } = await settleLoginAttempt(throttle, reservation, 'failure');
     await trail.append({ ...audit, event: 'login.failure', userId: candidate?.id });
-    if (locked.length > 0) {
-      await trail.append({ ...audit, event: 'login.locked', userId: candidate?.id, detail: { keys: locked.map((key) => key.split(':')[0]) } });
-    }
+    if (locked.length > 0) await trail.append({ ...audit, event: 'login.locked', userId: candidate?.id, detail: { keys: locked } });
     return { outcome: 'invalid' };
   }
 
-  // the account's counters, if it has any (most sign-ins follow no failure: no write then)
-  if (decision.accountCounted) await recordLoginSuccess(counters, throttle);
+  await settleLoginAttempt(throttle, reservation, 'success');
   if (check.needsRehash) await users.updatePasswordHash(candidate.id, await hasher.hash(attempt.password));
   await trail.append({ ...audit, event: 'login.success', userId: candidate.id });
   const { passwordHash: _hash, ...user } = candidate;

@@ -79,6 +79,10 @@ function login(it: Interactions, { stores, hasher, metrics }: InteractionDepende
       const minutes = Math.ceil(result.retryAfterSeconds / 60);
       return send(res, 429, loginPage(found, name, csrf, { username, error: `Too many failed attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.` }));
     }
+    if (result.outcome === 'unavailable') {
+      res.setHeader('Retry-After', String(result.retryAfterSeconds));
+      return send(res, 503, loginPage(found, name, csrf, { username, error: 'Too many sign-ins at once. Please try again in a moment.' }));
+    }
     if (result.outcome === 'invalid') {
       return send(res, 401, loginPage(found, name, csrf, { username, error: 'Invalid username or password.' }));
     }

@@ -1,54 +1,150 @@
 import type { Knex } from 'knex';
 
-import type { ThrottleStore } from '../domain/login-throttle.js';
+import type { CountedFailure, KeyReservation, ThrottleKeys, ThrottleKind, ThrottleStore } from '../domain/login-throttle.js';
 import { prepared } from './prepared.js';
 import { recordableText } from './text.js';
 
-/** Sign-in failure counters in the `login_throttle` table (keys are free text: see text.ts). */
+/**
+ * The rows of an attempt are always touched in this order (their keys' order: `account:` <
+ * `ip:` < `pair:`), one data-modifying CTE each, read in turn by a UNION ALL: two statements
+ * on the same rows then wait for each other instead of deadlocking.
+ */
+const KINDS: readonly ThrottleKind[] = ['account', 'ip', 'pair'];
+
+/** The CTEs, then each one's rows in order, labelled with their kind. */
+function inOrder(kinds: readonly ThrottleKind[], cte: (kind: ThrottleKind) => string, columns: string): string {
+  const ctes = kinds.map((kind) => `${kind} AS (${cte(kind)})`).join(',\n');
+  const reads = kinds.map((kind) => `SELECT '${kind}' AS kind, ${columns} FROM ${kind}`).join(' UNION ALL ');
+  return `WITH ${ctes}\n${reads}`;
+}
+
+const at = (name: string) => `CAST(:${name} AS timestamptz)`;
+
+/** In flight under the row's key: none once its last reservation is older than the expiry. */
+const IN_FLIGHT = `CASE WHEN t.in_flight_at IS NULL OR t.in_flight_at < ${at('staleBefore')} THEN 0 ELSE t.in_flight END`;
+
+/** Takes a slot unless the key is locked or full; the decision is written to `outcome` so RETURNING gives it back. */
+const reserveRow = (kind: ThrottleKind) => `
+  INSERT INTO login_throttle AS t (key, failures, window_started_at, updated_at, in_flight, in_flight_at, outcome)
+  VALUES (:${kind}Key, 0, ${at('now')}, ${at('now')}, 1, ${at('now')}, 'reserved')
+  ON CONFLICT (key) DO UPDATE SET (in_flight, in_flight_at, outcome, updated_at) = (
+    SELECT CASE WHEN s.decision = 'reserved' THEN s.flying + 1 ELSE s.flying END,
+           CASE WHEN s.decision = 'reserved' THEN ${at('now')} ELSE t.in_flight_at END,
+           s.decision, ${at('now')}
+    FROM (SELECT f.flying, CASE WHEN t.locked_until > ${at('now')} THEN 'locked' WHEN f.flying >= CAST(:${kind}Limit AS integer) THEN 'busy' ELSE 'reserved' END AS decision
+          FROM (SELECT ${IN_FLIGHT} AS flying) f) s)
+  RETURNING outcome, locked_until`;
+
+/** A lock of `base` seconds doubling from the threshold, at most `max` (the exponent capped so that it stays a number). */
+const lockUntil = (kind: ThrottleKind, count: string) =>
+  `${at('now')} + LEAST(CAST(:${kind}Base AS float8) * power(2, LEAST(${count} - CAST(:${kind}Threshold AS integer), 30)), CAST(:${kind}Max AS float8)) * interval '1 second'`;
+
+const release = (kind: ThrottleKind) => `GREATEST(t.in_flight - CAST(:${kind}Release AS integer), 0)`;
+
+/** A failure under the pair or IP key (its row made if it is gone): counted in its window (which starts at its first failure), locked from the threshold. */
+const countRow = (kind: ThrottleKind) => `
+  INSERT INTO login_throttle AS t (key, failures, window_started_at, updated_at, outcome)
+  VALUES (:${kind}Key, 1, ${at('now')}, ${at('now')}, 'counted')
+  ON CONFLICT (key) DO UPDATE SET (failures, window_started_at, locked_until, in_flight, outcome, updated_at) = (
+    SELECT c.n, c.started,
+           CASE WHEN c.n >= CAST(:${kind}Threshold AS integer) THEN GREATEST(t.locked_until, ${lockUntil(kind, 'c.n')}) ELSE t.locked_until END,
+           ${release(kind)},
+           CASE WHEN c.n >= CAST(:${kind}Threshold AS integer) THEN 'locking' ELSE 'counted' END,
+           ${at('now')}
+    FROM (SELECT CASE WHEN w.fresh THEN 1 ELSE t.failures + 1 END AS n, CASE WHEN w.fresh THEN ${at('now')} ELSE t.window_started_at END AS started
+          FROM (SELECT t.failures = 0 OR t.window_started_at < ${at('windowStart')} AS fresh) w) c)
+  RETURNING failures, locked_until, outcome`;
+
+/** A failure under the account key: its address joins the distinct addresses of the window; a new one past the threshold locks. */
+const countAccountRow = () => `
+  INSERT INTO login_throttle AS t (key, failures, addresses, window_started_at, updated_at, outcome)
+  VALUES (:accountKey, 1, ARRAY[CAST(:address AS text)], ${at('now')}, ${at('now')}, 'counted')
+  ON CONFLICT (key) DO UPDATE SET (addresses, failures, window_started_at, locked_until, in_flight, outcome, updated_at) = (
+    SELECT a.addresses, cardinality(a.addresses), a.started,
+           CASE WHEN a.added AND cardinality(a.addresses) >= CAST(:accountThreshold AS integer)
+                THEN GREATEST(t.locked_until, ${lockUntil('account', 'cardinality(a.addresses)')}) ELSE t.locked_until END,
+           ${release('account')},
+           CASE WHEN a.added AND cardinality(a.addresses) >= CAST(:accountThreshold AS integer) THEN 'locking' ELSE 'counted' END,
+           ${at('now')}
+    FROM (SELECT CASE WHEN w.fresh THEN ARRAY[CAST(:address AS text)] WHEN w.added THEN array_append(t.addresses, CAST(:address AS text)) ELSE t.addresses END AS addresses,
+                 w.fresh OR w.added AS added,
+                 CASE WHEN w.fresh THEN ${at('now')} ELSE t.window_started_at END AS started
+          FROM (SELECT f.fresh, NOT f.fresh AND NOT (CAST(:address AS text) = ANY (t.addresses)) AND cardinality(t.addresses) < CAST(:addressesKept AS integer) AS added
+                FROM (SELECT t.failures = 0 OR t.window_started_at < ${at('windowStart')} AS fresh) f) w) a)
+  RETURNING failures, locked_until, outcome`;
+
+/** After a success: the account's rows start again (IP counters keep counting). */
+const clearRow = (kind: ThrottleKind) =>
+  kind === 'ip'
+    ? `UPDATE login_throttle AS t SET in_flight = ${release(kind)} WHERE t.key = :${kind}Key RETURNING 1`
+    : `UPDATE login_throttle AS t SET failures = 0, addresses = '{}', locked_until = NULL, window_started_at = ${at('now')},
+         in_flight = ${release(kind)}, outcome = 'cleared', updated_at = ${at('now')}
+       WHERE t.key = :${kind}Key RETURNING 1`;
+
+const releaseRow = (kind: ThrottleKind) => `UPDATE login_throttle AS t SET in_flight = ${release(kind)} WHERE t.key = :${kind}Key RETURNING 1`;
+
+const RESERVE = inOrder(KINDS, reserveRow, 'outcome, locked_until');
+const COUNT_FAILURE = inOrder(KINDS, (kind) => (kind === 'account' ? countAccountRow() : countRow(kind)), 'failures, outcome, locked_until');
+const CLEAR_ACCOUNT = inOrder(KINDS, clearRow, '1');
+
+/** Named bindings for the three keys, and how many slots each gives back. */
+function keyBindings(keys: ThrottleKeys, held: readonly ThrottleKind[]): Record<string, string | number> {
+  const bindings: Record<string, string | number> = {};
+  for (const kind of KINDS) {
+    bindings[`${kind}Key`] = recordableText(keys[kind]);
+    bindings[`${kind}Release`] = held.includes(kind) ? 1 : 0;
+  }
+  return bindings;
+}
+
+type Row = { kind: ThrottleKind; outcome: string; locked_until: Date | null; failures?: number };
+
+const toDate = (value: Date | null) => (value === null ? null : new Date(value));
+
+/** Sign-in counters in the `login_throttle` table (keys are free text: see text.ts). */
 export function createThrottleStore(db: Knex): ThrottleStore {
   return {
     // a named statement: every sign-in runs it
-    async read(keys) {
-      const { rows } = await db
-        .raw<{ rows: { key: string; locked_until: Date | null }[] }>('SELECT key, locked_until FROM login_throttle WHERE key IN (?, ?, ?)', [
-          recordableText(keys[0] ?? ''),
-          recordableText(keys[1] ?? ''),
-          recordableText(keys[2] ?? ''),
-        ])
-        .options(prepared('login_throttle_check'));
-      // keys come back as stored: the caller compares them with its own, so give back those
-      const asGiven = new Map(keys.map((key) => [recordableText(key), key]));
-      return rows.map((row) => ({ key: asGiven.get(row.key) ?? row.key, lockedUntil: row.locked_until === null ? null : new Date(row.locked_until) }));
+    async reserve(keys, limits, now, staleBefore) {
+      const bindings = { ...keyBindings(keys, []), now, staleBefore, accountLimit: limits.account, ipLimit: limits.ip, pairLimit: limits.pair };
+      const { rows } = await db.raw<{ rows: Row[] }>(RESERVE, bindings).options(prepared('login_throttle_reserve'));
+      return rows.map((row): KeyReservation => {
+        const decision = row.outcome === 'locked' ? 'locked' : row.outcome === 'busy' ? 'busy' : 'reserved';
+        return { kind: row.kind, decision, lockedUntil: toDate(row.locked_until) };
+      });
     },
 
-    // one upsert: concurrent failures are all counted
-    async countFailure(key, now, windowStart) {
-      const result = await db.raw<{ rows: { failures: number }[] }>(
-        `INSERT INTO login_throttle (key, failures, window_started_at, locked_until, updated_at)
-         VALUES (?, 1, ?, NULL, ?)
-         ON CONFLICT (key) DO UPDATE SET
-           failures = CASE WHEN login_throttle.window_started_at < ? THEN 1 ELSE login_throttle.failures + 1 END,
-           window_started_at = CASE WHEN login_throttle.window_started_at < ? THEN EXCLUDED.window_started_at ELSE login_throttle.window_started_at END,
-           updated_at = EXCLUDED.updated_at
-         RETURNING failures`,
-        [recordableText(key), now, now, windowStart, windowStart],
-      );
-      return Number(result.rows[0]?.failures ?? 0);
+    async countFailure(keys, held, { rules, windowStart, addressesKept }, now) {
+      const bindings: Record<string, string | number | Date> = { ...keyBindings(keys, held), address: recordableText(keys.address), addressesKept, now, windowStart };
+      for (const kind of KINDS) {
+        bindings[`${kind}Threshold`] = rules[kind].threshold;
+        bindings[`${kind}Base`] = rules[kind].baseLockSeconds;
+        bindings[`${kind}Max`] = rules[kind].maxLockSeconds;
+      }
+      const { rows } = await db.raw<{ rows: Row[] }>(COUNT_FAILURE, bindings);
+      return rows.map((row): CountedFailure => ({ kind: row.kind, failures: Number(row.failures ?? 0), locking: row.outcome === 'locking', lockedUntil: toDate(row.locked_until) }));
     },
 
-    async lock(key, until) {
-      await db('login_throttle').where({ key: recordableText(key) }).update({ locked_until: until });
+    // a named statement: every successful sign-in runs it
+    async clearAccount(keys, held, now) {
+      await db.raw(CLEAR_ACCOUNT, { ...keyBindings(keys, held), now }).options(prepared('login_throttle_clear'));
     },
 
-    async clear(keys) {
-      await db('login_throttle').whereIn('key', keys.map(recordableText)).delete();
+    async release(keys, held) {
+      const kinds = KINDS.filter((kind) => held.includes(kind));
+      if (kinds.length === 0) return;
+      await db.raw(inOrder(kinds, releaseRow, '1'), keyBindings(keys, held));
     },
 
+    // SKIP LOCKED: the sweeper never waits on a row a sign-in holds, so it cannot deadlock with one
     async sweep(idleSince, now) {
-      await db('login_throttle')
+      const idle = db('login_throttle')
+        .select('key')
         .where('updated_at', '<', idleSince)
         .andWhere((query) => query.whereNull('locked_until').orWhere('locked_until', '<', now))
-        .delete();
+        .forUpdate()
+        .skipLocked();
+      await db('login_throttle').whereIn('key', idle).delete();
     },
   };
 }

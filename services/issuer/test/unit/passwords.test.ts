@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import argon2 from 'argon2';
 
-import { argon2Concurrency, checkNewPassword, OWASP_ARGON2, PasswordHasher, PasswordPolicyError } from '../../src/domain/passwords.js';
+import { argon2Concurrency, checkNewPassword, OWASP_ARGON2, PasswordHasher, PasswordHasherBusyError, PasswordPolicyError, QUEUED_PER_SLOT } from '../../src/domain/passwords.js';
 
 describe('passwords (K1)', () => {
   const hasher = new PasswordHasher();
@@ -48,6 +48,28 @@ describe('passwords (K1)', () => {
     } finally {
       argon2.verify = original;
     }
+  });
+
+  it('when more verifications wait than it may queue, refuses the excess at once with PasswordHasherBusyError', async () => {
+    const hash = await hasher.hash('correct horse battery');
+    const saturated = new PasswordHasher(OWASP_ARGON2, { concurrency: 1, maxQueued: 2 });
+    const finished: string[] = [];
+    const attempts = Array.from({ length: 6 }, (_, i) =>
+      saturated.verify(i === 5 ? undefined : hash, 'correct horse battery').then(
+        (check) => finished.push(`verified ${check.valid}`),
+        (error: unknown) => finished.push(error instanceof PasswordHasherBusyError ? 'busy' : `failed ${String(error)}`),
+      ),
+    );
+    // the refusals are answered before the first admitted verification (1 running + 2 waiting) ends
+    await Promise.race(attempts);
+    expect(finished).toEqual(['busy', 'busy', 'busy']);
+    await Promise.all(attempts);
+    expect(finished).toEqual(['busy', 'busy', 'busy', 'verified true', 'verified true', 'verified true']);
+    // once drained, it admits again; by default the queue is QUEUED_PER_SLOT per computation slot
+    expect(await saturated.verify(hash, 'correct horse battery')).toEqual({ valid: true, needsRehash: false });
+    const defaults = new PasswordHasher(OWASP_ARGON2, { concurrency: 1 });
+    const admitted = await Promise.allSettled(Array.from({ length: 2 + QUEUED_PER_SLOT }, () => defaults.verify(hash, 'wrong')));
+    expect(admitted.map((each) => each.status)).toEqual([...Array.from({ length: 1 + QUEUED_PER_SLOT }, () => 'fulfilled'), 'rejected']);
   });
 
   it('gives each process its share of the cores for argon2id, at least one', () => {

@@ -30,6 +30,18 @@ export interface PasswordGrantDependencies {
   readonly onSignIn?: (outcome: SignInResult['outcome']) => void;
 }
 
+/**
+ * 503 `temporarily_unavailable` with Retry-After (set by the grant): the password hasher is
+ * overloaded and refused before any work. Defined here rather than in `oidc/errors.ts`, which
+ * another change owns; the engine exposes only errors below 500 unless told.
+ */
+class SignInUnavailable extends errors.OIDCProviderError {
+  constructor() {
+    super(503, 'temporarily_unavailable');
+    Object.assign(this, { expose: true, error_description: 'too many sign-ins at once; retry later' });
+  }
+}
+
 /** The request's single resource (RFC 8707 §2), or the client's default one. */
 function requestedResource(ctx: KoaContextWithOIDC): string {
   const requested = ctx.oidc.params?.['resource'];
@@ -83,9 +95,9 @@ export function handler(provider: Provider, { stores, hasher, resolveResourceSer
 
     const result = await signIn(stores, hasher, { username, password, ip: clientAddress(ctx.req), clientId: client.clientId });
     onSignIn?.(result.outcome);
-    if (result.outcome === 'throttled') {
+    if (result.outcome === 'throttled' || result.outcome === 'unavailable') {
       ctx.set('Retry-After', String(result.retryAfterSeconds));
-      throw new TooManyAttempts();
+      throw result.outcome === 'throttled' ? new TooManyAttempts() : new SignInUnavailable();
     }
     if (result.outcome === 'invalid') {
       throw new InvalidCredentials();
