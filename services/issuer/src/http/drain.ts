@@ -58,7 +58,10 @@ export function drainable(server: Server): Drain {
   };
 
   server.on('connection', (socket: Socket) => {
-    connections.set(socket, { inFlight: 0, idleSince: Date.now(), bytesAtIdle: 0 });
+    const connection = { inFlight: 0, idleSince: Date.now(), bytesAtIdle: 0 };
+    connections.set(socket, connection);
+    // accepted just before the listener closed: its first request gets the same time as any
+    if (draining) closeWhenIdle(socket, connection);
     socket.once('close', () => {
       connections.delete(socket);
       check();
