@@ -26,91 +26,105 @@ export interface Drain {
 }
 
 /**
- * Tracks the server's connections and requests (call before it listens) and returns its drain.
+ * Tracks a server's connections and requests (build it before the server listens).
  *
  * While draining, every response not yet started carries `Connection: close` (node then closes
  * the connection once it is written), and a connection is closed only between requests: when it
  * is idle and has received nothing since its last response for LAST_CALL_MS. At `graceMs`
  * whatever is left is destroyed.
  */
-export function drainable(server: Server): Drain {
-  const connections = new Map<Socket, Connection>();
-  const responses = new Set<ServerResponse>();
-  let draining = false;
-  let settled: (() => void) | undefined;
-  const check = () => {
-    if (draining && connections.size === 0 && responses.size === 0) settled?.();
-  };
+class ListenerDrain implements Drain {
+  readonly #connections = new Map<Socket, Connection>();
+  readonly #responses = new Set<ServerResponse>();
+  #accepting = true;
+  #draining = false;
+  #settled: (() => void) | undefined;
 
-  const closeWhenIdle = (socket: Socket, connection: Connection) => {
-    const wait = Math.max(0, connection.idleSince + LAST_CALL_MS - Date.now());
-    // after the timer, one turn of the event loop: bytes already received are parsed (a request is then in flight) before we decide
-    setTimeout(() => setImmediate(() => {
-      if (connection.inFlight > 0 || socket.destroyed) return;
-      if (socket.bytesRead !== connection.bytesAtIdle) {
-        // part of a request: give it the same time to arrive in full
-        Object.assign(connection, { idleSince: Date.now(), bytesAtIdle: socket.bytesRead });
-        closeWhenIdle(socket, connection);
-        return;
-      }
-      socket.destroy();
-    }), wait).unref();
-  };
+  constructor(private readonly server: Server) {
+    server.on('connection', (socket: Socket) => this.#onConnection(socket));
+    // first of the 'request' listeners, so that the flag is set before any handler can answer
+    server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res));
+  }
 
-  server.on('connection', (socket: Socket) => {
-    const connection = { inFlight: 0, idleSince: Date.now(), bytesAtIdle: 0 };
-    connections.set(socket, connection);
-    // accepted just before the listener closed: its first request gets the same time as any
-    if (draining) closeWhenIdle(socket, connection);
-    socket.once('close', () => {
-      connections.delete(socket);
-      check();
-    });
-  });
-  // first of the 'request' listeners, so that the flag is set before any handler can answer
-  server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
-    const { socket } = req;
-    const connection = connections.get(socket);
-    if (draining) res.shouldKeepAlive = false;
-    responses.add(res);
-    if (connection !== undefined) connection.inFlight += 1;
-    res.once('close', () => {
-      responses.delete(res);
-      if (connection !== undefined && --connection.inFlight === 0) {
-        Object.assign(connection, { idleSince: Date.now(), bytesAtIdle: socket.bytesRead });
-        if (draining && !socket.destroyed) closeWhenIdle(socket, connection);
-      }
-      check();
-    });
-  });
-
-  let accepting = true;
-  const stopAccepting = () => {
-    if (!accepting) return;
-    accepting = false;
+  stopAccepting(): void {
+    if (!this.#accepting) return;
+    this.#accepting = false;
     // http.Server#close() would also destroy idle keep-alive connections at once, resetting a
     // request already on its way on one of them: stop listening with net's close instead
-    net.Server.prototype.close.call(server);
-  };
-  const drain = (graceMs: number) =>
-    new Promise<void>((resolve) => {
+    net.Server.prototype.close.call(this.server);
+  }
+
+  drain(graceMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
       const deadline = setTimeout(() => {
-        server.closeAllConnections();
-        for (const socket of connections.keys()) socket.destroy();
-        settled?.();
+        this.server.closeAllConnections();
+        for (const socket of this.#connections.keys()) socket.destroy();
+        this.#settled?.();
       }, graceMs);
-      settled = () => {
-        settled = undefined;
+      this.#settled = () => {
+        this.#settled = undefined;
         clearTimeout(deadline);
         // the HTTP server's own close (its timers); the listener is already closed
-        server.close();
+        this.server.close();
         resolve();
       };
-      draining = true;
-      stopAccepting();
-      for (const res of responses) if (!res.headersSent) res.shouldKeepAlive = false;
-      for (const [socket, connection] of connections) if (connection.inFlight === 0) closeWhenIdle(socket, connection);
-      check();
+      this.#draining = true;
+      this.stopAccepting();
+      for (const res of this.#responses) if (!res.headersSent) res.shouldKeepAlive = false;
+      for (const [socket, connection] of this.#connections) if (connection.inFlight === 0) this.#closeWhenIdle(socket, connection);
+      this.#check();
     });
-  return { stopAccepting, drain };
+  }
+
+  #check(): void {
+    if (this.#draining && this.#connections.size === 0 && this.#responses.size === 0) this.#settled?.();
+  }
+
+  #onConnection(socket: Socket): void {
+    const connection = { inFlight: 0, idleSince: Date.now(), bytesAtIdle: 0 };
+    this.#connections.set(socket, connection);
+    // accepted just before the listener closed: its first request gets the same time as any
+    if (this.#draining) this.#closeWhenIdle(socket, connection);
+    socket.once('close', () => {
+      this.#connections.delete(socket);
+      this.#check();
+    });
+  }
+
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const { socket } = req;
+    const connection = this.#connections.get(socket);
+    if (this.#draining) res.shouldKeepAlive = false;
+    this.#responses.add(res);
+    if (connection !== undefined) connection.inFlight += 1;
+    res.once('close', () => {
+      this.#responses.delete(res);
+      if (connection !== undefined && --connection.inFlight === 0) {
+        Object.assign(connection, { idleSince: Date.now(), bytesAtIdle: socket.bytesRead });
+        if (this.#draining && !socket.destroyed) this.#closeWhenIdle(socket, connection);
+      }
+      this.#check();
+    });
+  }
+
+  #closeWhenIdle(socket: Socket, connection: Connection): void {
+    const wait = Math.max(0, connection.idleSince + LAST_CALL_MS - Date.now());
+    // after the timer, one turn of the event loop: bytes already received are parsed (a request is then in flight) before we decide
+    const decide = () => {
+      if (connection.inFlight > 0 || socket.destroyed) return;
+      if (socket.bytesRead === connection.bytesAtIdle) {
+        socket.destroy();
+        return;
+      }
+      // part of a request: give it the same time to arrive in full
+      Object.assign(connection, { idleSince: Date.now(), bytesAtIdle: socket.bytesRead });
+      this.#closeWhenIdle(socket, connection);
+    };
+    setTimeout(() => setImmediate(decide), wait).unref();
+  }
+}
+
+/** The drain of `server`: call before it listens. */
+export function drainable(server: Server): Drain {
+  return new ListenerDrain(server);
 }
