@@ -13,6 +13,7 @@ import { sweepLoginThrottle } from './domain/login-throttle.js';
 import { argon2Concurrency, PasswordHasher } from './domain/passwords.js';
 import { clientAddress, trustProxy } from './http/client-address.js';
 import { corsPolicy } from './http/cors-policy.js';
+import { drainable } from './http/drain.js';
 import { interactionRoutes } from './interactions/routes.js';
 import { startKeyReloader } from './keys/key-reloader.js';
 import { ensureSigningKey, signingOrder, type StoredKey } from './keys/key-store.js';
@@ -39,8 +40,14 @@ export interface RunningIssuer {
   readonly db: Knex;
   /** The stores over `db`. */
   readonly stores: Stores;
-  /** Stops accepting requests, closes the database and releases the data directory. */
+  /**
+   * Drains and stops: no new connections, requests in flight answered (with `Connection: close`)
+   * within SHUTDOWN_GRACE, then background work stops, the database closes and the data
+   * directory is released.
+   */
   close(): Promise<void>;
+  /** Closes the listener only (the first step of `close()`, taken early by a cluster worker). */
+  stopAccepting(): void;
 }
 
 /** Things to undo at shutdown, undone in reverse order; a failure is logged and the rest still run. */
@@ -93,16 +100,6 @@ function startSweeper(stores: Stores, config: Config, logger: Logger): () => Pro
   sweeper.unref();
   void sweep();
   return async () => clearInterval(sweeper);
-}
-
-/** Closes the server: no new connections, idle ones now, busy ones after 5 s. */
-function stopServer(server: Server): () => Promise<void> {
-  return () =>
-    new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-      setTimeout(() => server.closeAllConnections(), 5000).unref();
-    });
 }
 
 interface EngineParts {
@@ -184,14 +181,16 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
     cleanups.add(startSweeper(stores, config, logger));
 
     const server = createServer(app);
+    const listener = drainable(server);
     await listen(server, config.port);
-    cleanups.add(stopServer(server));
+    // first to run: requests in flight finish on an open database, then the rest stops
+    cleanups.add(() => listener.drain(config.shutdownGrace * 1000));
     const { port } = server.address() as AddressInfo;
     logger.info(
       { port, issuer: config.issuer, database: database.kind, keys: keys.map((key) => `${key.jwk.kid} (${key.state})`) },
       'sigil issuer listening',
     );
-    return { url: `http://127.0.0.1:${port}`, port, db: database.knex, stores, close: () => cleanups.run() };
+    return { url: `http://127.0.0.1:${port}`, port, db: database.knex, stores, close: () => cleanups.run(), stopAccepting: () => listener.stopAccepting() };
   } catch (error) {
     await cleanups.run();
     throw error;

@@ -33,10 +33,24 @@ function start(name: string, script: string, env: Record<string, string>): Child
 }
 
 let stopping = false;
+/** How long the services get to drain (the issuer's SHUTDOWN_GRACE, once read) before they are killed. */
+let stopWaitMs = 10_000 + 2000;
+
+/** SIGTERM to every service (each drains), then exit once they all have, or kill what is left after `stopWaitMs`. */
 function stop(code: number): void {
+  if (stopping) return;
   stopping = true;
-  for (const child of children) child.kill('SIGTERM');
-  setTimeout(() => process.exit(code), 500).unref();
+  const running = children.filter((child) => child.exitCode === null && child.signalCode === null);
+  const exited = running.map((child) => new Promise((resolve) => child.once('exit', resolve)));
+  for (const child of running) child.kill('SIGTERM');
+  const deadline = setTimeout(() => {
+    for (const child of running) child.kill('SIGKILL');
+    process.exit(1);
+  }, stopWaitMs);
+  void Promise.all(exited).then(() => {
+    clearTimeout(deadline);
+    process.exit(code);
+  });
 }
 
 async function waitFor(url: string, ms = 60_000): Promise<void> {
@@ -57,6 +71,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop(0));
   const env = { ...process.env, PORT: String(ISSUER_PORT) };
   const config = loadConfig(env, process.cwd(), 'admin');
+  stopWaitMs = config.shutdownGrace * 1000 + 2000;
   start('issuer', 'services/issuer/dist/main.js', { PORT: String(ISSUER_PORT), LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' });
   await waitFor(`http://127.0.0.1:${ISSUER_PORT}/readyz`);
 

@@ -1,5 +1,7 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from '@jest/globals';
 import { decodeProtectedHeader } from 'jose';
@@ -7,7 +9,32 @@ import { decodeProtectedHeader } from 'jose';
 import { backends, databaseSuite, embedded } from '../support/backends.js';
 import { freePort, startTestIssuer, testEnv } from '../support/issuer.js';
 import { postForm, registerClient, type Credentials } from '../support/oauth.js';
-import { runIssuerProcess } from '../support/process.js';
+import { DataDirInUseError, lockDataDir } from '../../src/storage/embedded-lock.js';
+import { runIssuerProcess, spawnIssuer } from '../support/process.js';
+
+const BUILT_LOCK = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/storage/embedded-lock.js');
+
+/** Another process (the built lock module) that takes the data directory's lock and keeps it until killed. */
+async function lockHolder(dataDir: string): Promise<ChildProcess> {
+  const script = `import { lockDataDir } from ${JSON.stringify(BUILT_LOCK)}; await lockDataDir(process.argv[1], () => {}); console.log('locked'); setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script, dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('locked') && resolve());
+    child.on('exit', (code) => reject(new Error(`the lock holder exited (${code})`)));
+  });
+  return child;
+}
+
+/** `n` turns of the event loop. */
+async function hops(n: number): Promise<void> {
+  for (let i = 0; i < n; i += 1) await new Promise((resolve) => setImmediate(resolve));
+}
+
+async function killNine(child: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
 
 async function clientCredentialsToken(url: string, client: Credentials): Promise<string> {
   const response = await postForm(url, { grant_type: 'client_credentials' }, client);
@@ -74,5 +101,54 @@ describe('embedded data directory ownership', () => {
     await first.close();
     const second = await startTestIssuer(suite.database);
     await second.close();
+  });
+
+  it('after kill -9, an embedded issuer restarts at once: the dead holder\'s lock is taken over, no "in use" refusal', async () => {
+    const { database } = suite;
+    const env = { ...testEnv(database), PORT: String(await freePort()), LOG_LEVEL: 'info' };
+    const first = spawnIssuer(env);
+    await first.waitForOutput(/"msg":"sigil issuer listening"/u);
+    first.child.kill('SIGKILL');
+    expect((await first.exited).code).toBeNull();
+
+    const killedAt = Date.now();
+    const release = await lockDataDir(database.dataDir, () => undefined);
+    expect(Date.now() - killedAt).toBeLessThan(3000);
+    await release();
+
+    const second = spawnIssuer(env);
+    try {
+      await second.waitForOutput(/"msg":"sigil issuer listening"/u);
+    } finally {
+      second.child.kill('SIGTERM');
+    }
+    const exited = await second.exited;
+    expect(exited.stderr).not.toContain('in use');
+    expect(exited.code).toBe(0);
+  });
+
+  it('when the holder is another live process, the lock is refused', async () => {
+    const holder = await lockHolder(suite.database.dataDir);
+    try {
+      await expect(lockDataDir(suite.database.dataDir, () => undefined)).rejects.toBeInstanceOf(DataDirInUseError);
+    } finally {
+      await killNine(holder);
+    }
+  });
+
+  it('when several starters race to take over a dead holder\'s lock, exactly one wins', async () => {
+    const { dataDir } = suite.database;
+    // the starters set off a few event-loop turns apart, so that some decide while another is already taking over
+    for (let round = 0; round < 5; round += 1) {
+      await killNine(await lockHolder(dataDir));
+      const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => hops(i * 3).then(() => lockDataDir(dataDir, () => undefined))));
+      const won = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+      const refused = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
+      for (const release of won) await release();
+      expect(won).toHaveLength(1);
+      expect(refused.filter((reason) => !(reason instanceof DataDirInUseError))).toEqual([]);
+    }
+    // released: the next one takes it at once
+    await (await lockDataDir(dataDir, () => undefined))();
   });
 });
