@@ -183,6 +183,19 @@ function supervise(config: Config, logger: Logger): void {
   logger.info({ workers: config.webConcurrency, ...workerEnv }, 'started workers');
 }
 
+/**
+ * A bug that escapes every handler still ends the process as node would (exit 1), but as one
+ * JSON log line with its stack inside rather than node's multi-line print on stderr.
+ */
+function exitOnUncaughtErrors(logger: Logger): void {
+  const fail = (error: unknown) => {
+    logger.fatal({ err: error }, 'uncaught error; stopping');
+    process.exit(1);
+  };
+  process.on('uncaughtException', fail);
+  process.on('unhandledRejection', fail);
+}
+
 /** The only reader of process.env: configuration, then the issuer (or its workers), then signals. */
 async function main(): Promise<void> {
   let config;
@@ -196,6 +209,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
+  exitOnUncaughtErrors(logger);
   if (cluster.isPrimary && config.webConcurrency > 1) supervise(config, logger);
   else await serve(config, logger);
 }
