@@ -9,8 +9,36 @@ export type Options = Record<string, unknown> & { json?: boolean };
 /** Renders a result for people. */
 export type Human = (result: Output) => string;
 
+/**
+ * Control characters (C0, DEL, C1), line and paragraph separators and bidirectional overrides,
+ * which a terminal would act on (an ESC sequence in a user or client name) or which would
+ * disguise a line: the ones JSON.stringify leaves raw.
+ */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu;
+
+const escaped = (char: string) => `\\u${(char.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`;
+
+/** `text` with every character a terminal could act on written as a visible `\uXXXX` escape. */
+export function escapeControls(text: string): string {
+  return text.replace(UNPRINTABLE, escaped);
+}
+
+/** Every string inside `value`, escaped (the result's own values, not the renderer's line breaks). */
+function escapedStrings(value: unknown): unknown {
+  if (typeof value === 'string') return escapeControls(value);
+  if (Array.isArray(value)) return value.map(escapedStrings);
+  if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
+    return Object.fromEntries(Object.entries(value).map(([key, member]) => [escapeControls(key), escapedStrings(member)]));
+  }
+  return value;
+}
+
+/**
+ * Writes a result; nothing it carries reaches the terminal raw. JSON keeps its values (the
+ * escapes JSON.stringify does not make, DEL, C1 and the separators, are JSON escapes too).
+ */
 export function print(result: Output, json: boolean | undefined, human: Human): void {
-  process.stdout.write(json === true ? `${JSON.stringify(result)}\n` : `${human(result)}\n`);
+  process.stdout.write(json === true ? `${escapeControls(JSON.stringify(result))}\n` : `${human(escapedStrings(result) as Output)}\n`);
 }
 
 /** Rows as aligned columns; a list cell is joined with commas, a missing one left blank. */

@@ -94,7 +94,7 @@ for (let i = 0; i < 6; i += 1) {
 
 /** A name safe to quote in an error description, or a neutral stand-in. */
 function quoted(name: string): string {
-  return /^[A-Za-z0-9_.-]{1,64}$/u.test(name) ? `"${name}"` : 'a parameter';
+  return /^[A-Za-z0-9_.-]{1,64}$/u.test(name) ? `the parameter "${name}"` : 'a parameter';
 }
 
 /**
@@ -159,11 +159,11 @@ function parameter(bytes: Uint8Array, start: number, end: number, seen: Set<stri
   const nameRefusal = component(bytes, start, equals, NAME_LIMIT, true, (byte) => nameBytes.push(byte));
   if (nameRefusal !== undefined) return `a parameter name ${nameRefusal}`;
   const name = Buffer.from(nameBytes).toString('utf8');
-  if (seen.has(name) && !REPEATABLE.has(name)) return `the parameter ${quoted(name)} is repeated`;
+  if (seen.has(name) && !REPEATABLE.has(name)) return `${quoted(name)} is repeated`;
   seen.add(name);
   const limit = LARGE_VALUES.has(name) ? LARGE_VALUE_LIMIT : VALUE_LIMIT;
   const valueRefusal = equals === end ? undefined : component(bytes, equals + 1, end, limit, true);
-  return valueRefusal === undefined ? undefined : `the parameter ${quoted(name)} ${valueRefusal}`;
+  return valueRefusal === undefined ? undefined : `${quoted(name)} ${valueRefusal}`;
 }
 
 /**
@@ -192,7 +192,7 @@ function basicCredentials(value: string): string | undefined {
   const colon = decoded.indexOf(0x3a);
   const end = colon === -1 ? decoded.length : colon;
   const refusal = component(decoded, 0, end, VALUE_LIMIT, true) ?? component(decoded, Math.min(end + 1, decoded.length), decoded.length, VALUE_LIMIT, true);
-  return refusal === undefined ? undefined : `the Basic credentials ${refusal}`;
+  return refusal === undefined ? undefined : `a Basic credential ${refusal}`;
 }
 
 /** Checks the header values that carry parameters: `Authorization` and the engine's cookies. */

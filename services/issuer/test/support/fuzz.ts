@@ -39,6 +39,8 @@ export interface FuzzTarget {
   readonly login: { readonly uid: string; readonly cookie: string; readonly csrf: string };
   readonly consent: { readonly uid: string; readonly cookie: string; readonly csrf: string };
   readonly session: { readonly cookie: string; readonly xsrf: string };
+  /** An interaction of its own for the resume route, which ends the interaction it resumes. */
+  readonly resume: { readonly uid: string; readonly cookie: string };
 }
 
 const ORDERS = 'http://localhost:4001';
@@ -121,6 +123,7 @@ export async function prepareTarget(url: string, stores: Stores): Promise<FuzzTa
   const signedIn = await send(url, post(`/interaction/${signing.uid}/login`, form({ csrf: hidden(signing.page, 'csrf'), username, password }), { cookie: signing.cookie }));
   const consent = await interaction(url, signedIn.headers.location ?? '', cookiesOf(signedIn, signing.cookie));
   const logout = await send(url, get('/session/end', consent.cookie));
+  const resume = await interaction(url, `/auth?${authorizationQuery(web, { state: 's3' })}`);
   return {
     url,
     machine,
@@ -132,6 +135,7 @@ export async function prepareTarget(url: string, stores: Stores): Promise<FuzzTa
     login: { uid: login.uid, cookie: login.cookie, csrf: hidden(login.page, 'csrf') },
     consent: { uid: consent.uid, cookie: consent.cookie, csrf: hidden(consent.page, 'csrf') },
     session: { cookie: consent.cookie, xsrf: hidden(logout.body, 'xsrf') },
+    resume: { uid: resume.uid, cookie: resume.cookie },
   };
 }
 
@@ -177,7 +181,7 @@ function templates(target: FuzzTarget): Template[] {
     query('/readyz'),
     query('/metrics'),
     query('/no/such/path', [['x', '1']]),
-    query(`/auth/${login.uid}`, [], { cookie: login.cookie }),
+    query(`/auth/${target.resume.uid}`, [], { cookie: target.resume.cookie }),
   ];
 }
 
