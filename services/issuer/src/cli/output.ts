@@ -10,17 +10,25 @@ export type Options = Record<string, unknown> & { json?: boolean };
 export type Human = (result: Output) => string;
 
 /**
- * Control characters (C0, DEL, C1), line and paragraph separators and bidirectional overrides,
- * which a terminal would act on (an ESC sequence in a user or client name) or which would
- * disguise a line: the ones JSON.stringify leaves raw.
+ * Control characters (C0, DEL, C1), line and paragraph separators and bidirectional overrides:
+ * a terminal would act on them (an ESC sequence in a user or client name), or they would
+ * disguise a line. JSON.stringify escapes C0 only.
  */
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu;
-
-const escaped = (char: string) => `\\u${(char.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`;
+function unprintable(code: number): boolean {
+  return code < 0x20 || (code >= 0x7f && code <= 0x9f) || code === 0x2028 || code === 0x2029 || (code >= 0x202a && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069);
+}
 
 /** `text` with every character a terminal could act on written as a visible `\uXXXX` escape. */
 export function escapeControls(text: string): string {
-  return text.replace(UNPRINTABLE, escaped);
+  let escaped = '';
+  let from = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    const code = text.charCodeAt(i);
+    if (!unprintable(code)) continue;
+    escaped += `${text.slice(from, i)}\\u${code.toString(16).padStart(4, '0')}`;
+    from = i + 1;
+  }
+  return from === 0 ? text : escaped + text.slice(from);
 }
 
 /** Every string inside `value`, escaped (the result's own values, not the renderer's line breaks). */
