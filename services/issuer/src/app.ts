@@ -6,7 +6,7 @@ import helmet from 'helmet';
 import type { Config } from './config.js';
 import type { TrustProxy } from './http/client-address.js';
 import type { CorsPolicy } from './http/cors-policy.js';
-import { BODY_LIMIT, inspectRequest, isPagePath } from './http/input-gate.js';
+import { BODY_LIMIT, inspectBody, inspectHeaders, inspectTarget, isPagePath } from './http/input-gate.js';
 import { readBodyAhead } from './http/read-body.js';
 import type { Logger } from './logger.js';
 import type { IssuerMetrics } from './metrics.js';
@@ -85,14 +85,10 @@ function securityHeaders(config: Config) {
  * parser; a body over the limit is refused unread.
  */
 async function screen(req: IncomingMessage): Promise<string | undefined> {
-  const method = req.method ?? 'GET';
-  const url = req.url ?? '/';
-  if (method !== 'POST') return inspectRequest({ method, url, headers: req.headers });
-  const early = inspectRequest({ method: 'GET', url, headers: req.headers });
-  if (early !== undefined) return early;
+  const early = inspectTarget(req.url ?? '/') ?? inspectHeaders(req.headers);
+  if (early !== undefined || req.method !== 'POST') return early;
   const body = await readBodyAhead(req, BODY_LIMIT);
-  if (body === undefined) return 'the request body is too large';
-  return inspectRequest({ method, url, headers: req.headers, body });
+  return body === undefined ? 'the request body is too large' : inspectBody(body, req.headers['content-type']);
 }
 
 /** A refused request: a page on the browser's routes, RFC 6749 JSON elsewhere; the connection is not reused (a body may be left unread). */

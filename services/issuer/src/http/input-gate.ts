@@ -256,23 +256,6 @@ export function inspectBody(body: Uint8Array, contentType: string | undefined): 
   return inspectForm(body);
 }
 
-/** A request's parts the gate looks at; `body` is the complete body of a POST. */
-export interface GatedRequest {
-  readonly url: string;
-  readonly method: string;
-  readonly headers: IncomingHttpHeaders;
-  readonly body?: Uint8Array | undefined;
-}
-
-/** The whole gate: target, headers, then (for a POST) the body. */
-export function inspectRequest(request: GatedRequest): string | undefined {
-  return (
-    inspectTarget(request.url) ??
-    inspectHeaders(request.headers) ??
-    (request.method === 'POST' ? inspectBody(request.body ?? new Uint8Array(0), request.headers['content-type']) : undefined)
-  );
-}
-
 /** Paths whose answers are pages for a browser, so a refusal is a page too. */
 export function isPagePath(path: string): boolean {
   return (

@@ -1,11 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 
 import {
-  BODY_LIMIT,
   inspectBody,
   inspectForm,
   inspectHeaders,
-  inspectRequest,
   inspectTarget,
   isPagePath,
   LARGE_VALUE_LIMIT,
@@ -153,14 +151,6 @@ describe('input gate: bodies and whole requests', () => {
     expect(inspectBody(Buffer.from('{}'), 'application/json')).toBe(`only ${FORM} request bodies are accepted`);
     expect(inspectBody(Buffer.from('a=b'), `${FORM}; charset=utf-16`)).toBe('a request body must be encoded in UTF-8');
     expect(inspectBody(Buffer.from('a=b'), undefined)).toBe(`a request body must be ${FORM}`);
-  });
-
-  it('checks the target, then the headers, then a POST body; a GET body is never read', () => {
-    const headers = { 'content-type': FORM };
-    expect(inspectRequest({ method: 'POST', url: '/token', headers, body: Buffer.from('scope=%00') })).toBe('the parameter "scope" contains a control character');
-    expect(inspectRequest({ method: 'GET', url: '/token', headers, body: Buffer.from('scope=%00') })).toBeUndefined();
-    expect(inspectRequest({ method: 'POST', url: '/token?x=%00', headers, body: Buffer.from('') })).toBe('the parameter "x" contains a control character');
-    expect(BODY_LIMIT).toBe(56 * 1024);
   });
 
   it('knows the browser routes, whose refusals are pages', () => {
