@@ -155,14 +155,16 @@ function decoded(bytes: Uint8Array, start: number, end: number): string {
  */
 export function inspectForm(bytes: Uint8Array): string | undefined {
   const seen = new Set<string>();
+  let count = 0;
   let start = 0;
   while (start <= bytes.length) {
     let end = bytes.indexOf(0x26, start);
     if (end === -1) end = bytes.length;
     if (end > start) {
+      count += 1;
+      if (count > PARAMETER_LIMIT) return 'the request carries too many parameters';
       const refusal = parameter(bytes, start, end, seen);
       if (refusal !== undefined) return refusal;
-      if (seen.size > PARAMETER_LIMIT) return 'the request carries too many parameters';
     }
     start = end + 1;
   }

@@ -86,6 +86,7 @@ describe('input gate: form-encoded parameters', () => {
     const many = (n: number) => Array.from({ length: n }, (_, i) => `p${i}=v`).join('&');
     expect(form(many(PARAMETER_LIMIT))).toBeUndefined();
     expect(form(many(PARAMETER_LIMIT + 1))).toBe('the request carries too many parameters');
+    expect(form(Array.from({ length: PARAMETER_LIMIT + 1 }, () => 'resource=https%3A%2F%2Fa').join('&'))).toBe('the request carries too many parameters');
   });
 
   it('quotes only a plain parameter name in its description', () => {
