@@ -35,7 +35,7 @@ export function readBodyAhead(req: IncomingMessage, limit: number): Promise<Buff
         if (received > limit) return finish(undefined);
       }
       // `complete`: the whole message has arrived, and all of it is in `chunks`
-      if (req.complete) finish(Buffer.concat(chunks, received));
+      if (req.complete) finish(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received));
     }
     if (req.complete) return step();
     req.on('readable', step);
