@@ -6,9 +6,12 @@ import helmet from 'helmet';
 import type { Config } from './config.js';
 import type { TrustProxy } from './http/client-address.js';
 import type { CorsPolicy } from './http/cors-policy.js';
+import { BODY_LIMIT, inspectBody, inspectHeaders, inspectTarget, isPagePath } from './http/input-gate.js';
+import { readBodyAhead } from './http/read-body.js';
 import type { Logger } from './logger.js';
 import type { IssuerMetrics } from './metrics.js';
 import { isMetadataAlias } from './oidc/discovery.js';
+import { sendErrorPage } from './oidc/error-page.js';
 import { errorBody, logUnavailable, RETRY_AFTER_SECONDS, SERVER_ERROR, sendError, sendUnavailable } from './oidc/errors.js';
 import { OIDC_DISCOVERY_PATH, routes } from './oidc/routes.js';
 import { isDatabaseUnavailable } from './storage/unavailable.js';
@@ -78,8 +81,28 @@ function securityHeaders(config: Config) {
 }
 
 /**
+ * The input gate (http/input-gate.ts) in front of both destinations: undefined when the
+ * request may go on, else why it is refused. A POST's body is read ahead and put back for its
+ * parser; a body over the limit is refused unread.
+ */
+async function screen(req: IncomingMessage): Promise<string | undefined> {
+  const early = inspectTarget(req.url ?? '/') ?? inspectHeaders(req.headers);
+  if (early !== undefined || req.method !== 'POST') return early;
+  const body = await readBodyAhead(req, BODY_LIMIT);
+  return body === undefined ? 'the request body is too large' : inspectBody(body, req.headers['content-type']);
+}
+
+/** A refused request: a page on the browser's routes, RFC 6749 JSON elsewhere; the connection is not reused (a body may be left unread). */
+function refuse(res: ServerResponse, path: string, reason: string): void {
+  res.setHeader('Connection', 'close');
+  if (isPagePath(path)) sendErrorPage(res, 400, 'invalid_request', reason);
+  else sendError(res, 400, errorBody('invalid_request', reason));
+}
+
+/**
  * The issuer's request listener: every request gets the security headers, is counted in the
- * metrics and goes through the CORS policy, then to its destination in ROUTING_TABLE.
+ * metrics, goes through the CORS policy and the input gate, then to its destination in
+ * ROUTING_TABLE.
  */
 export function createApp(dependencies: AppDependencies): RequestListener {
   const { oidc, logger, metrics, cors } = dependencies;
@@ -108,7 +131,12 @@ export function createApp(dependencies: AppDependencies): RequestListener {
       metrics.observe(req, res, path);
       headers(req, res, (headersError?: unknown) => {
         if (headersError) return fail(res, headersError);
-        return cors.grant(req, res, path, (corsError?: unknown) => (corsError ? fail(res, corsError) : dispatch(req, res, path)));
+        const gated = () =>
+          screen(req).then(
+            (refusal) => (refusal === undefined ? dispatch(req, res, path) : refuse(res, path, refusal)),
+            (error: unknown) => fail(res, error),
+          );
+        return cors.grant(req, res, path, (corsError?: unknown) => (corsError ? fail(res, corsError) : void gated()));
       });
     } catch (error) {
       fail(res, error);

@@ -9,6 +9,7 @@ import type { CliContext } from './commands/context.js';
 import { addKeysCommands } from './commands/keys.js';
 import { addMigrateCommand } from './commands/migrate.js';
 import { addUsersCommands } from './commands/users.js';
+import { escapeControls } from './output.js';
 import { CliError, runDatabaseCommand } from './run-command.js';
 
 /** The program with every command group; `config` is read only when a command needs it. */
@@ -60,18 +61,18 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<nu
       return error.exitCode === 0 ? 0 : 2;
     }
     if (error instanceof CliError) {
-      process.stderr.write(`sigil: ${error.message}\n`);
+      process.stderr.write(`sigil: ${escapeControls(error.message)}\n`);
       return error.exitCode;
     }
     if (error instanceof ConfigError || error instanceof AdminInputError) {
-      process.stderr.write(`sigil: ${error.message}\n`);
+      process.stderr.write(`sigil: ${escapeControls(error.message)}\n`);
       return 2;
     }
     if (error instanceof KeyStoreError) {
-      process.stderr.write(`sigil: ${error.message}\n`);
+      process.stderr.write(`sigil: ${escapeControls(error.message)}\n`);
       return error instanceof KeyRequestError ? 2 : 1;
     }
-    process.stderr.write(`sigil: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`sigil: ${escapeControls(error instanceof Error ? error.message : String(error))}\n`);
     return 1;
   }
 }

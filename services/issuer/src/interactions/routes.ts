@@ -1,9 +1,10 @@
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type Provider from 'oidc-provider';
 
 import type { PasswordHasher } from '../domain/passwords.js';
 import { signIn, type SignInStores } from '../domain/sign-in.js';
 import type { Logger } from '../logger.js';
+import { sendErrorPage } from '../oidc/error-page.js';
 import type { IssuerMetrics } from '../metrics.js';
 import { isDatabaseUnavailable } from '../storage/unavailable.js';
 import { csrfTokens, type CsrfTokens } from './csrf.js';
@@ -27,6 +28,26 @@ function send(res: Response, status: number, page: RenderedPage): void {
 }
 
 const expired = (res: Response) => send(res, 400, expiredPage());
+
+const refused = (res: Response, description: string) => sendErrorPage(res, 400, 'invalid_request', description);
+
+/**
+ * The forms' body parser, which only lets a form through: any other content type, or a form
+ * the parser refuses (too large, too many fields), is a 400 page, so the handlers always
+ * find `req.body` to be an object of fields.
+ */
+function formBody(): (req: Request, res: Response, next: NextFunction) => void {
+  const parse = express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 20 });
+  return (req, res, next) => {
+    if (req.is('application/x-www-form-urlencoded') === false) return refused(res, 'the form must be sent as application/x-www-form-urlencoded');
+    parse(req, res, (error?: unknown) => {
+      if (error !== undefined) return refused(res, 'the form could not be read');
+      if (typeof req.body !== 'object' || req.body === null || Buffer.isBuffer(req.body)) req.body = {};
+      return next();
+    });
+    return undefined;
+  };
+}
 
 /** What every handler needs: the engine, the CSRF tokens and the client's display name. */
 interface Interactions {
@@ -124,7 +145,7 @@ function consent(it: Interactions, logger: Logger) {
 export function interactionRoutes(dependencies: InteractionDependencies): Router {
   const it = interactions(dependencies.provider, dependencies.cookieKeys);
   const router = express.Router();
-  const form = express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 20 });
+  const form = formBody();
 
   router.get('/interaction/:uid', async (req, res) => {
     const found = await it.details(req, res);

@@ -1,3 +1,5 @@
+import type { ServerResponse } from 'node:http';
+
 import type { KoaContextWithOIDC } from 'oidc-provider';
 
 import { escapeHtml, renderPage, type RenderedPage } from '../interactions/layout.js';
@@ -9,6 +11,26 @@ export function respond(ctx: KoaContextWithOIDC, page: RenderedPage): void {
   ctx.body = page.html;
 }
 
+/** The body of an error page: the OAuth error and its description. */
+function errorContent(error: string, description: string | undefined): string {
+  return `<h1>Sign-in could not continue</h1>
+<p class="error" role="alert"><strong>${escapeHtml(error)}</strong>${description === undefined ? '' : `: ${escapeHtml(description)}`}</p>
+<p>Go back to the application and try again.</p>`;
+}
+
+/**
+ * Answers a plain node response with an error page (a request the input gate refuses on a
+ * page route): the page's own CSP replaces the general one, which it only narrows.
+ */
+export function sendErrorPage(res: ServerResponse, status: number, error: string, description: string): void {
+  const page = renderPage('Sign-in error', errorContent(error, description));
+  res.statusCode = status;
+  res.setHeader('Content-Security-Policy', page.csp);
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Content-Type', 'text/html; charset=utf-8');
+  res.end(page.html);
+}
+
 /**
  * The page a browser sees when an authorization request cannot be redirected back to the
  * client (unknown client, unregistered redirect URI…): the OAuth error and its description,
@@ -18,13 +40,5 @@ export async function renderError(
   ctx: KoaContextWithOIDC,
   out: { error: string; error_description?: string | undefined },
 ): Promise<void> {
-  respond(
-    ctx,
-    renderPage(
-      'Sign-in error',
-      `<h1>Sign-in could not continue</h1>
-<p class="error" role="alert"><strong>${escapeHtml(out.error)}</strong>${out.error_description === undefined ? '' : `: ${escapeHtml(out.error_description)}`}</p>
-<p>Go back to the application and try again.</p>`,
-    ),
-  );
+  respond(ctx, renderPage('Sign-in error', errorContent(out.error, out.error_description)));
 }

@@ -48,6 +48,18 @@ describe.each(backends)('sigil CLI ($name)', (backend) => {
     expect(JSON.stringify(clients)).not.toContain(String(created['client_secret']));
   });
 
+  it('when a name carries control characters (an ESC sequence, C1, a bidi override), list prints them escaped, never raw; --json keeps the value', async () => {
+    const name = 'evil\u001b[2J\u001b]0;owned\u0007\u009b31m\u202ename';
+    await sigilJson(['clients', 'create', '--name', name, '--grant', 'client_credentials', '--resource', 'http://localhost:4001'], env);
+    const human = await sigil(['clients', 'list'], env);
+    expect(human.code).toBe(0);
+    for (const raw of ['\u001b', '\u0007', '\u009b', '\u202e']) expect(human.stdout).not.toContain(raw);
+    expect(human.stdout).toContain('evil\\u001b[2J\\u001b]0;owned\\u0007\\u009b31m\\u202ename');
+    const json = await sigil(['clients', 'list', '--json'], env);
+    for (const raw of ['\u001b', '\u0007', '\u009b', '\u202e']) expect(json.stdout).not.toContain(raw);
+    expect((JSON.parse(json.stdout) as ClientList).clients.map((client) => client.name)).toContain(name);
+  });
+
   it('when a public client is created, no secret is printed', async () => {
     const created = await sigilJson(
       ['clients', 'create', '--name', 'spa', '--grant', 'authorization_code', '--grant', 'refresh_token', '--redirect-uri', 'http://127.0.0.1:5173/callback', '--public'],

@@ -135,10 +135,10 @@ describe.each(backends)('log redaction ($name)', (backend) => {
     const issued = await tokens({ grant_type: 'password', username: 'alice', password: PASSWORD }, app);
     const bearer = `Bearer ${issued.access_token}`;
     const cookie = `_session=${'s'.repeat(43)}; _session.sig=${'t'.repeat(27)}`;
-    // a value PostgreSQL cannot store (a NUL byte) beside the real password: refused as a failed sign-in
+    // a NUL byte beside the real password: refused by the input gate, before any sign-in
     const failed = await postForm(suite.issuer.url, { grant_type: 'password', username: 'alice\u0000', password: PASSWORD }, app);
     expect(failed.status).toBe(400);
-    expect(await failed.json()).toEqual({ error: 'invalid_grant', error_description: 'invalid username or password' });
+    expect(await failed.json()).toEqual({ error: 'invalid_request', error_description: 'the parameter "username" contains a control character' });
     const unknown = await request(`${suite.issuer.url}/no/such/thing`, { method: 'POST', headers: { authorization: bearer, cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: `password=${encodeURIComponent(PASSWORD)}` });
     expect(unknown.status).toBe(404);
     const userinfo = await request(`${suite.issuer.url}/me`, { headers: { authorization: `${bearer}x`, cookie } });
@@ -159,12 +159,12 @@ describe.each(backends)('log redaction ($name)', (backend) => {
 
   // a NUL byte used to reach the database, whose error (on PGlite, carrying the statement's
   // parameters) was logged with the token in it; unit/logger.test.ts covers such errors
-  it('when a live refresh token is presented with a NUL byte appended, it is inactive and no line carries the token', async () => {
+  it('when a live refresh token is presented with a NUL byte appended, it is refused (400 invalid_request) and no line carries the token', async () => {
     const issued = await tokens({ grant_type: 'password', username: 'alice', password: PASSWORD }, app);
     const refreshToken = issued.refresh_token ?? '';
     const refused = await postForm(suite.issuer.url, { token: `${refreshToken}\u0000` }, app, { path: '/token/introspection' });
-    expect(refused.status).toBe(200);
-    expect(await refused.json()).toEqual({ active: false });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toEqual({ error: 'invalid_request', error_description: 'the parameter "token" contains a control character' });
     expect(leaks({ refresh_token: refreshToken, ...clientSecrets(app) })).toEqual([]);
   });
 
@@ -214,10 +214,10 @@ describe.each(backends)('log redaction ($name)', (backend) => {
         return response.status();
       };
       expect(await submit(WRONG_PASSWORD)).toBe(401);
-      // the form posted with the real password, its cookies and CSRF token, and a username PostgreSQL cannot store: a failed sign-in
+      // the form posted with the real password, its cookies and CSRF token, and a NUL in the username: refused by the input gate
       const action = (await page.getAttribute('form', 'action')) ?? '';
       const broken = await page.request.post(`${suite.issuer.issuer}${action}`, { form: { csrf, username: 'alice\u0000', password: PASSWORD }, maxRedirects: 0 });
-      expect(broken.status()).toBe(401);
+      expect(broken.status()).toBe(400);
       expect(await submit(PASSWORD)).toBe(303);
       await page.waitForSelector('button[name=decision][value=allow]');
       await Promise.all([page.waitForURL(`${callback.url}?**`), page.click('button[name=decision][value=allow]')]);

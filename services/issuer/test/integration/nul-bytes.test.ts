@@ -12,10 +12,11 @@ const NUL = '\u0000';
 const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGEzKuO0ng';
 
 /**
- * A NUL byte cannot be stored in PostgreSQL text or jsonb. Wherever one reaches the database
- * (a lookup, a throttle counter, the audit trail, a stored payload), the answer is a 4xx, never
- * a 5xx: storage treats a lookup of such a value as finding nothing, and a write of one as bad
- * input (issue "Trust under hostile input", the storage's second line).
+ * A NUL byte cannot be stored in PostgreSQL text or jsonb. Wherever one arrives in a request,
+ * the answer is a 4xx, never a 5xx: the input gate refuses it first (http/input-gate.ts), and
+ * behind it storage treats a lookup of such a value as finding nothing and a write of one as
+ * bad input (issue "Trust under hostile input"; the second line on its own:
+ * storage-nul.test.ts).
  */
 describe.each(backends)('NUL bytes in requests ($name)', (backend) => {
   const suite = issuerSuite(backend);
@@ -64,15 +65,16 @@ describe.each(backends)('NUL bytes in requests ($name)', (backend) => {
     expect(response.headers.get('content-type')).toMatch(/^application\/json/u);
   });
 
-  it('when an introspected token carries a NUL byte, it is inactive (RFC 7662 §2.2)', async () => {
+  it('when an introspected token carries a NUL byte, the input gate answers 400 invalid_request', async () => {
     const response = await postForm(suite.issuer.url, { token: `abc${NUL}` }, machine, { path: '/token/introspection' });
-    expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ active: false });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error: 'invalid_request', error_description: 'the parameter "token" contains a control character' });
   });
 
-  it('when a revoked token carries a NUL byte, the answer is the one for an unknown token: 200 (RFC 7009 §2.2)', async () => {
+  it('when a revoked token carries a NUL byte, the input gate answers 400 invalid_request', async () => {
     const response = await postForm(suite.issuer.url, { token: `abc${NUL}` }, machine, { path: '/token/revocation' });
-    expect(response.status).toBe(200);
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: 'invalid_request' });
   });
 
   it.each([['client_id'], ['state'], ['nonce'], ['login_hint']])('when the authorization request\'s %s carries a NUL byte, it answers a 4xx (or redirects), never a 5xx', async (name) => {
