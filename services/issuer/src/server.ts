@@ -13,6 +13,7 @@ import { sweepLoginThrottle } from './domain/login-throttle.js';
 import { argon2Concurrency, PasswordHasher } from './domain/passwords.js';
 import { clientAddress, trustProxy } from './http/client-address.js';
 import { corsPolicy } from './http/cors-policy.js';
+import { answerUnparsableRequests } from './http/client-error.js';
 import { drainable } from './http/drain.js';
 import { interactionRoutes } from './interactions/routes.js';
 import { startKeyReloader } from './keys/key-reloader.js';
@@ -181,6 +182,7 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
     cleanups.add(startSweeper(stores, config, logger));
 
     const server = createServer(app);
+    answerUnparsableRequests(server);
     const listener = drainable(server);
     await listen(server, config.port);
     // first to run: requests in flight finish on an open database, then the rest stops
