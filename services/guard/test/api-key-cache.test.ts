@@ -77,7 +77,7 @@ describe('guard: the API-key cache', () => {
     ['names one other service as a string', { ...ACTIVE, aud: 'https://reports.test' }],
     ['names no service (a key from before keys had resources)', { ...ACTIVE, aud: [] }],
     ['has no aud at all', { active: true, token_type: 'api_key', sub: 'key-1', scope: 'orders:read', roles: [] }],
-  ])('when the issuer says active for a key that %s, answers 401 invalid_token (the key is not for this service)', async (_name, answer) => {
+  ])('when the issuer says active for a key that %s, answers 401 invalid_token (the key is not for this service) (R9)', async (_name, answer) => {
     const key = newApiKey();
     introspection.answers.set(key, answer);
     const response = await fetch(`${service.url}/orders`, { headers: { 'x-api-key': key } });

@@ -122,7 +122,7 @@ describe.each(backends)('orders-api behind a real issuer ($name)', (backend) => 
     expect((await call('/orders/admin/stats', { 'x-api-key': apiKey.key })).status).toBe(200);
   });
 
-  it('when an API key made for reports-api (same role admin) is sent, answers 401 invalid_token: its resources do not name orders-api', async () => {
+  it('when an API key made for reports-api (same role admin) is sent, answers 401 invalid_token: its resources do not name orders-api (R9)', async () => {
     for (const path of ['/orders/admin/stats', '/orders']) {
       const response = await call(path, { 'x-api-key': reportsKey });
       expect(response.status).toBe(401);
@@ -132,7 +132,7 @@ describe.each(backends)('orders-api behind a real issuer ($name)', (backend) => 
     }
   });
 
-  it('when an API key made before keys named their services is sent, answers 401 until it is given orders-api', async () => {
+  it('when an API key made before keys named their services is sent, answers 401 until it is given orders-api (R9)', async () => {
     const { key, record } = await createApiKey(issuer.stores.apiKeys, { name: 'legacy', resources: [ORDERS], scopes: ['orders:read'] });
     // what the migration leaves on a key made before it: no resources
     await issuer.db('api_keys').where({ id: record.id }).update({ resources: JSON.stringify([]) });

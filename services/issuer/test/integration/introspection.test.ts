@@ -47,7 +47,7 @@ describe.each(backends)('introspection (RFC 7662) ($name)', (backend) => {
     await createUser(stores.users, { username: 'alice', password: PASSWORD, roles: ['admin'] }, new PasswordHasher());
   });
 
-  it('when a resource service of one of its resources introspects an API key, answers active with its scopes, roles and resources (aud)', async () => {
+  it('when a resource service of one of its resources introspects an API key, answers active with its scopes, roles and resources (aud) (S16)', async () => {
     const { key, record } = await apiKey({ name: 'ci', owner: 'platform', resources: [ORDERS, REPORTS], scopes: ['orders:read'], roles: ['reader'] });
     const expected = {
       active: true,
@@ -66,14 +66,14 @@ describe.each(backends)('introspection (RFC 7662) ($name)', (backend) => {
     expect(await lastUsed(record.id)).not.toBeNull();
   });
 
-  it('when a client of another resource introspects an API key, answers active: false and does not record a use', async () => {
+  it('when a client of another resource introspects an API key, answers active: false and does not record a use (S16)', async () => {
     const { key, record } = await apiKey({ name: 'reports-bot', resources: [REPORTS], scopes: ['reports:read'], roles: ['admin'] });
     expect(await introspect(ordersService, key)).toEqual({ active: false });
     expect(await introspect(machine, key)).toEqual({ active: false });
     expect(await lastUsed(record.id)).toBeNull();
   });
 
-  it('when an API key has no resources (made before keys named their services), every client gets active: false until it is given some', async () => {
+  it('when an API key has no resources (made before keys named their services), every client gets active: false until it is given some (S16)', async () => {
     const { key, record } = await apiKey({ name: 'legacy', resources: [ORDERS] });
     await suite.issuer.db('api_keys').where({ id: record.id }).update({ resources: JSON.stringify([]) });
     for (const caller of [ordersService, reportsService, machine]) expect(await introspect(caller, key)).toEqual({ active: false });
@@ -82,7 +82,7 @@ describe.each(backends)('introspection (RFC 7662) ($name)', (backend) => {
     expect(await introspect(ordersService, key)).toMatchObject({ active: true, aud: [ORDERS] });
   });
 
-  it("when an API key is introspected twice within a minute, last_used_at is written once; after a minute, again", async () => {
+  it("when an API key is introspected twice within a minute, last_used_at is written once; after a minute, again (S16)", async () => {
     const { key, record } = await apiKey({ name: 'busy', resources: [ORDERS] });
     expect(await introspect(ordersService, key)).toMatchObject({ active: true });
     const first = await lastUsed(record.id);
@@ -116,7 +116,7 @@ describe.each(backends)('introspection (RFC 7662) ($name)', (backend) => {
     expect(await introspect(ordersService, `${jwt.slice(0, -2)}${jwt.endsWith('AA') ? 'BB' : 'AA'}`)).toEqual({ active: false });
   });
 
-  it("when a user's access token or refresh token is introspected by its client or by a service of its audience, answers active with the user's claims", async () => {
+  it("when a user's access token or refresh token is introspected by its client or by a service of its audience, answers active with the user's claims (S16)", async () => {
     const { access_token: jwt, refresh_token: refresh } = await userTokens();
     for (const caller of [mobile, ordersService]) {
       expect(await introspect(caller, jwt)).toMatchObject({ active: true, token_type: 'Bearer', client_id: mobile.id, aud: ORDERS, roles: ['admin'] });
@@ -124,13 +124,13 @@ describe.each(backends)('introspection (RFC 7662) ($name)', (backend) => {
     }
   });
 
-  it("when a confidential client of another audience introspects a user's access token, refresh token or API key, answers exactly active: false", async () => {
+  it("when a confidential client of another audience introspects a user's access token, refresh token or API key, answers exactly active: false (S16)", async () => {
     const { access_token: jwt, refresh_token: refresh } = await userTokens();
     const { key } = await apiKey({ name: 'orders-bot', resources: [ORDERS], roles: ['admin'] });
     for (const token of [jwt, refresh, key]) expect(await introspect(reportsService, token)).toEqual({ active: false });
   });
 
-  it('when a public client introspects anything, even a token of its own audience, answers 401 invalid_client', async () => {
+  it('when a public client introspects anything, even a token of its own audience, answers 401 invalid_client (S16)', async () => {
     const { access_token: jwt, refresh_token: refresh } = await userTokens();
     const { key } = await apiKey({ name: 'seen-by-spa', resources: [ORDERS] });
     for (const token of [jwt, refresh, key, 'not-a-token']) {
