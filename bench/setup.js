@@ -280,7 +280,7 @@ async function provisionWithCli(env) {
     sigil(['clients', 'create', '--name', 'bench-orders-api', '--grant', 'client_credentials', '--resource', AUDIENCE]),
     sigil(['clients', 'create', '--name', 'bench-password', '--grant', 'password', '--scope', 'orders:read', '--resource', AUDIENCE, '--first-party']),
     sigil(['clients', 'create', '--name', 'bench-refresh', '--grant', 'password', '--grant', 'refresh_token', '--scope', 'orders:read', '--resource', AUDIENCE, '--first-party']),
-    sigil(['api-keys', 'create', '--name', 'bench-key', '--scope', 'orders:read']),
+    sigil(['api-keys', 'create', '--name', 'bench-key', '--resource', AUDIENCE, '--scope', 'orders:read']),
     sigil(['users', 'create', '--username', username, '--password-stdin', '--role', 'admin'], `${userPassword}\n`),
   ]);
   const client = (/** @type {Record<string, unknown>} */ created) => ({ id: String(created['client_id']), secret: String(created['client_secret']) });

@@ -9,6 +9,7 @@ import { frozenPrincipal, scopeList, stringArray, type Principal } from './princ
  * const options: ApiKeyResolverOptions = {
  *   introspectionEndpoint: 'http://localhost:4000/token/introspection',
  *   issuer: 'http://localhost:4000',
+ *   audience: 'http://localhost:4001',
  *   clientId, clientSecret,
  *   positiveTtlMs: 10_000,
  * };
@@ -21,6 +22,8 @@ export interface ApiKeyResolverOptions {
   readonly clientId: string;
   readonly clientSecret: string;
   readonly issuer: string;
+  /** This service's own resource URI: a key is accepted only when its resources (`aud`) name it. */
+  readonly audience: string;
   /** How long a valid key is trusted without asking again. Default 30 s, at most 30 s. */
   readonly positiveTtlMs?: number;
   /** How long an invalid key is refused without asking again. Default 5 s. */
@@ -40,7 +43,7 @@ export interface ApiKeyResolverOptions {
  * ```
  */
 export interface ApiKeyResolver {
-  /** @throws InvalidToken for an unknown, revoked or expired key; VerifierUnavailable when the issuer can't answer */
+  /** @throws InvalidToken for an unknown, revoked or expired key, or one for other services; VerifierUnavailable when the issuer can't answer */
   resolve(apiKey: string): Promise<Principal>;
   /**
    * The principal of `apiKey` if the issuer vouched for it within the positive cache time;
@@ -65,7 +68,8 @@ const API_KEY_SHAPE = /^sgk_[0-9a-f]{32}_[A-Za-z0-9_-]{43}$/u;
  * Asks the issuer about `apiKey` (RFC 7662 §2.1), authenticated with `credentials` (the
  * Basic header of this service's client). An inactive credential, or one that is not an API
  * key, comes back as a refusal (cached for `negativeTtlMs`); no usable answer throws
- * VerifierUnavailable, which is never cached.
+ * VerifierUnavailable, which is never cached. A key whose resources (`aud`) do not name this
+ * service is refused even when the issuer calls it active.
  */
 async function introspect(options: ApiKeyResolverOptions, credentials: string, apiKey: string): Promise<Answer> {
   const { introspectionEndpoint } = options;
@@ -90,6 +94,9 @@ async function introspect(options: ApiKeyResolverOptions, credentials: string, a
   if (body['token_type'] !== 'api_key' || typeof body['sub'] !== 'string') {
     return { refused: 'credential in X-API-Key is not an API key' };
   }
+  // the issuer vouches for keys to any service of theirs: this one must be among the key's resources
+  const audiences = typeof body['aud'] === 'string' ? [body['aud']] : stringArray(body['aud']);
+  if (!audiences.includes(options.audience)) return { refused: 'API key is not for this service (aud)' };
   return {
     // frozen: the same principal is handed to every request that presents this key
     principal: frozenPrincipal({
@@ -115,6 +122,7 @@ async function introspect(options: ApiKeyResolverOptions, credentials: string, a
  * const apiKeys = createApiKeyResolver({
  *   introspectionEndpoint: 'https://auth.example.com/token/introspection',
  *   issuer: 'https://auth.example.com',
+ *   audience: 'https://orders.example.com',
  *   clientId: process.env.GUARD_CLIENT_ID!,
  *   clientSecret: process.env.GUARD_CLIENT_SECRET!,
  * });

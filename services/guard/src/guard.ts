@@ -61,6 +61,7 @@ function apiKeyResolver(options: GuardOptions, metadata: () => Promise<IssuerMet
   return createApiKeyResolver({
     ...apiKeyOptions,
     issuer: options.issuer,
+    audience: options.audience,
     ...(options.now === undefined ? {} : { now: options.now }),
     introspectionEndpoint:
       apiKeyOptions.introspectionEndpoint ??

@@ -7,7 +7,7 @@ import { AUDIENCE, guardedApp, IntrospectionServer, ISSUER, listen, newApiKey } 
 
 const POSITIVE_TTL_MS = 10_000;
 const NEGATIVE_TTL_MS = 2_000;
-const ACTIVE = { active: true, token_type: 'api_key', sub: 'key-1', scope: 'orders:read', roles: [] };
+const ACTIVE = { active: true, token_type: 'api_key', sub: 'key-1', aud: [AUDIENCE], scope: 'orders:read', roles: [] };
 
 /**
  * The guard's API-key cache, over HTTP on loopback: requests with `X-API-Key` go to a guarded
@@ -70,6 +70,24 @@ describe('guard: the API-key cache', () => {
     clock += 1;
     expect(await status(key)).toBe(later);
     expect(introspection.requests).toBe(2);
+  });
+
+  it.each([
+    ['names other services', { ...ACTIVE, aud: ['https://reports.test'] }],
+    ['names one other service as a string', { ...ACTIVE, aud: 'https://reports.test' }],
+    ['names no service (a key from before keys had resources)', { ...ACTIVE, aud: [] }],
+    ['has no aud at all', { active: true, token_type: 'api_key', sub: 'key-1', scope: 'orders:read', roles: [] }],
+  ])('when the issuer says active for a key that %s, answers 401 invalid_token (the key is not for this service) (R9)', async (_name, answer) => {
+    const key = newApiKey();
+    introspection.answers.set(key, answer);
+    const response = await fetch(`${service.url}/orders`, { headers: { 'x-api-key': key } });
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toBe(
+      `Bearer realm="${AUDIENCE}", error="invalid_token", error_description="the access token or API key is invalid"`,
+    );
+    // the refusal is cached like any other: the next request does not ask again
+    expect(await status(key)).toBe(401);
+    expect(introspection.requests).toBe(1);
   });
 
   it('when many requests bring one uncached key at once, they share one introspection request', async () => {

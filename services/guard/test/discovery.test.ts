@@ -45,7 +45,7 @@ class FakeIssuer {
     };
     if (req.url === METADATA_PATH) return json(this.status, this.status === 200 ? this.metadata(this.url) : { error: 'nope' });
     if (req.url === '/jwks') return json(200, { keys: this.keys });
-    if (req.url === '/token/introspection') return json(200, { active: true, token_type: 'api_key', sub: 'key-1', scope: 'orders:read', roles: [] });
+    if (req.url === '/token/introspection') return json(200, { active: true, token_type: 'api_key', sub: 'key-1', aud: [AUDIENCE], scope: 'orders:read', roles: [] });
     return json(404, {});
   }
 

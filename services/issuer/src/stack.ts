@@ -87,7 +87,7 @@ async function main(): Promise<void> {
     grants: ['client_credentials'],
     resources: [ORDERS],
   });
-  const apiKey = await runDatabaseCommand(config, 'api-keys.create', { name: 'demo-key', scopes: ['orders:read'] });
+  const apiKey = await runDatabaseCommand(config, 'api-keys.create', { name: 'demo-key', resources: [ORDERS], scopes: ['orders:read'] });
   const webApp = await runDatabaseCommand(config, 'clients.create', {
     name: 'demo-web',
     grants: ['authorization_code', 'refresh_token', 'password'],
@@ -122,7 +122,7 @@ Sigil stack is up (Ctrl-C stops it). These credentials are shown only now.
 
   demo machine client   ${id}
   its secret            ${secret}
-  demo API key          ${String(apiKey['key'])}   (scope orders:read)
+  demo API key          ${String(apiKey['key'])}   (orders-api only; scope orders:read)
   demo user             ${username} / ${userPassword}   (role admin)
   demo web app          ${String(webApp['client_id'])}
   its secret            ${String(webApp['client_secret'])}   (first-party; redirect http://127.0.0.1:8080/callback)

@@ -26,6 +26,7 @@ describe.each(backends)('orders-api behind a real issuer ($name)', (backend) => 
   let machine: Credentials;
   let reader: Credentials;
   let apiKey: { id: string; key: string };
+  let reportsKey: string;
 
   const token = async (client: Credentials, form: Record<string, string> = {}) => {
     const response = await fetch(`${issuer.url}/token`, {
@@ -60,8 +61,10 @@ describe.each(backends)('orders-api behind a real issuer ($name)', (backend) => 
     });
     reader = await created({ name: 'dashboard', grants: ['client_credentials'], scopes: ['orders:read'], resources: [ORDERS] });
     const guardClient = await created({ name: 'orders-api', grants: ['client_credentials'], resources: [ORDERS] });
-    const key = await createApiKey(issuer.stores.apiKeys, { name: 'ci-bot', scopes: ['orders:read', 'orders:write'], roles: ['admin'] });
+    const key = await createApiKey(issuer.stores.apiKeys, { name: 'ci-bot', resources: [ORDERS], scopes: ['orders:read', 'orders:write'], roles: ['admin'] });
     apiKey = { id: key.record.id, key: key.key };
+    // the same role and scope names, but made for reports-api only
+    reportsKey = (await createApiKey(issuer.stores.apiKeys, { name: 'reports-bot', resources: [REPORTS], scopes: ['reports:read'], roles: ['admin'] })).key;
     const config = resourceServiceConfig(
       { ISSUER: issuer.issuer, AUDIENCE: ORDERS, GUARD_CLIENT_ID: guardClient.id, GUARD_CLIENT_SECRET: guardClient.secret },
       { port: 0, audience: ORDERS },
@@ -119,6 +122,26 @@ describe.each(backends)('orders-api behind a real issuer ($name)', (backend) => 
     expect((await call('/orders/admin/stats', { 'x-api-key': apiKey.key })).status).toBe(200);
   });
 
+  it('when an API key made for reports-api (same role admin) is sent, answers 401 invalid_token: its resources do not name orders-api (R9)', async () => {
+    for (const path of ['/orders/admin/stats', '/orders']) {
+      const response = await call(path, { 'x-api-key': reportsKey });
+      expect(response.status).toBe(401);
+      expect(response.headers.get('www-authenticate')).toBe(
+        `Bearer realm="${ORDERS}", error="invalid_token", error_description="the access token or API key is invalid"`,
+      );
+    }
+  });
+
+  it('when an API key made before keys named their services is sent, answers 401 until it is given orders-api (R9)', async () => {
+    const { key, record } = await createApiKey(issuer.stores.apiKeys, { name: 'legacy', resources: [ORDERS], scopes: ['orders:read'] });
+    // what the migration leaves on a key made before it: no resources
+    await issuer.db('api_keys').where({ id: record.id }).update({ resources: JSON.stringify([]) });
+    expect((await call('/orders', { 'x-api-key': key })).status).toBe(401);
+    await issuer.stores.apiKeys.setResources(record.id, [ORDERS]);
+    // the refusal is cached for the service's negative cache time (500 ms here)
+    await eventually(async () => ((await call('/orders', { 'x-api-key': key })).status === 200 ? true : undefined), 10_000);
+  });
+
   it('when an API key is sent in ?api_key=, only the route that opts in accepts it', async () => {
     expect((await call(`/orders?api_key=${apiKey.key}`)).status).toBe(200);
     const post = await call(`/orders?api_key=${apiKey.key}`, {}, { item: 'x', quantity: 1 });
@@ -135,7 +158,7 @@ describe.each(backends)('orders-api behind a real issuer ($name)', (backend) => 
   });
 
   it('when an API key is revoked, it is refused within the cache time', async () => {
-    const { key, record } = await createApiKey(issuer.stores.apiKeys, { name: 'short-lived', scopes: ['orders:read'] });
+    const { key, record } = await createApiKey(issuer.stores.apiKeys, { name: 'short-lived', resources: [ORDERS], scopes: ['orders:read'] });
     expect((await call('/orders', { 'x-api-key': key })).status).toBe(200);
     await issuer.stores.apiKeys.revoke(record.id);
     const revokedAt = Date.now();

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
 
-import { createApiKey, newApiKeySchema, type ApiKeyRecord } from '../domain/api-keys.js';
+import { apiKeyUpdateSchema, createApiKey, newApiKeySchema, type ApiKeyRecord } from '../domain/api-keys.js';
 import { createClient, listClients, newClientSchema, type ClientRecord } from '../domain/clients.js';
 import type { PasswordHasher } from '../domain/passwords.js';
 import {
@@ -61,6 +61,9 @@ function apiKeyView(apiKey: ApiKeyRecord) {
     owner: apiKey.owner,
     scope: apiKey.scopes.join(' '),
     roles: apiKey.roles,
+    resources: apiKey.resources,
+    // a key from before keys named their services: refused everywhere until `api-keys update`
+    needs_resources: apiKey.resources.length === 0,
     expires_at: iso(apiKey.expiresAt),
     last_used_at: iso(apiKey.lastUsedAt),
     revoked_at: iso(apiKey.revokedAt),
@@ -120,6 +123,14 @@ export const adminCommands = {
     input: empty,
     run: async ({ stores }) => ({ api_keys: (await stores.apiKeys.list()).map(apiKeyView) }),
   } satisfies AdminCommand<z.infer<typeof empty>>,
+  'api-keys.update': {
+    input: apiKeyUpdateSchema,
+    run: async ({ stores }, { id, resources }) => {
+      const updated = await stores.apiKeys.setResources(id, resources);
+      if (updated === undefined) throw new AdminInputError(`no API key with id ${id}`);
+      return apiKeyView(updated);
+    },
+  } satisfies AdminCommand<z.infer<typeof apiKeyUpdateSchema>>,
   'api-keys.revoke': {
     input: byId,
     run: async ({ stores }, { id }) => {

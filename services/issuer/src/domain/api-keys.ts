@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 import { generateId, generateSecret, hashSecret, secretMatches } from './secrets.js';
-import { roleList, scopeList } from './validation.js';
+import { resourceUri, roleList, scopeList } from './validation.js';
 
 /**
  * `sgk_` + a 128-bit lookup id (hex) + `_` + a 256-bit secret (base64url). The prefix makes
@@ -14,11 +14,22 @@ export function looksLikeApiKey(value: string): boolean {
   return value.startsWith('sgk_');
 }
 
+/**
+ * The services that accept a key: their audiences (RFC 8707 resource URIs, validated as a
+ * client's are). At least one: a key with none is refused everywhere.
+ */
+const apiKeyResources = z
+  .array(resourceUri)
+  .min(1, 'an API key needs at least one --resource (the audience of each service that accepts it)')
+  .max(20)
+  .transform((resources) => [...new Set(resources)]);
+
 export const newApiKeySchema = z
   .object({
     name: z.string().trim().min(1, 'a name is required').max(200, 'a name is at most 200 characters'),
     owner: z.string().trim().min(1).max(200).optional(),
     scopes: scopeList.default([]),
+    resources: apiKeyResources,
     roles: roleList.default([]),
     expiresIn: z
       .number({ error: '--expires-in must be a number of seconds' })
@@ -31,12 +42,22 @@ export const newApiKeySchema = z
 
 export type NewApiKey = z.input<typeof newApiKeySchema>;
 
+/** `api-keys update`: the key's resources, replacing the ones it had. */
+export const apiKeyUpdateSchema = z
+  .object({
+    id: z.string().regex(/^[0-9a-f]{32}$/u, 'an API key id is 32 hexadecimal characters'),
+    resources: apiKeyResources,
+  })
+  .strict();
+
 export interface ApiKeyRecord {
   readonly id: string;
   readonly name: string;
   readonly owner: string | null;
   readonly scopes: readonly string[];
   readonly roles: readonly string[];
+  /** The audiences of the services that accept the key; empty for a key made before keys had them. */
+  readonly resources: readonly string[];
   readonly expiresAt: Date | null;
   readonly lastUsedAt: Date | null;
   readonly revokedAt: Date | null;
@@ -56,6 +77,7 @@ export interface ApiKeyToInsert {
   readonly secretHash: string;
   readonly scopes: readonly string[];
   readonly roles: readonly string[];
+  readonly resources: readonly string[];
   readonly expiresAt: Date | null;
 }
 
@@ -66,8 +88,15 @@ export interface ApiKeyStore {
   list(): Promise<ApiKeyRecord[]>;
   /** Marks the key revoked (keeping the first revocation time); undefined: no such key. */
   revoke(id: string): Promise<ApiKeyRecord | undefined>;
+  /** Replaces the key's resources; undefined: no such key. */
+  setResources(id: string, resources: readonly string[]): Promise<ApiKeyRecord | undefined>;
   find(id: string): Promise<ApiKeyWithSecret | undefined>;
-  recordUse(id: string, at: Date): Promise<void>;
+  /**
+   * Stamps `last_used_at` with the database's clock, unless it was stamped less than a minute
+   * ago (one conditional statement, so busy keys and many replicas cost one write a minute).
+   * True when the row was written.
+   */
+  recordUse(id: string): Promise<boolean>;
 }
 
 /** Creates an API key; the key is returned once and only the secret's SHA-256 is stored. */
@@ -82,15 +111,16 @@ export async function createApiKey(apiKeys: ApiKeyStore, input: NewApiKey): Prom
     secretHash: hashSecret(secret),
     scopes: apiKey.scopes,
     roles: apiKey.roles,
+    resources: apiKey.resources,
     expiresAt: apiKey.expiresIn === undefined ? null : new Date(Date.now() + apiKey.expiresIn * 1000),
   });
   return { record, key: `sgk_${id}_${secret}` };
 }
 
 /**
- * Resolves a presented key to its record when it is genuine, unrevoked and unexpired, and
- * records its use. Every failure looks the same to the caller; the secret is compared in
- * constant time.
+ * Resolves a presented key to its record when it is genuine, unrevoked and unexpired. Every
+ * failure looks the same to the caller; the secret is compared in constant time. Its use is
+ * not recorded here: only an answer that vouches for the key does that ({@link ApiKeyStore.recordUse}).
  */
 export async function authenticateApiKey(apiKeys: ApiKeyStore, presented: string, now: Date = new Date()): Promise<ApiKeyRecord | undefined> {
   const match = API_KEY.exec(presented);
@@ -99,7 +129,6 @@ export async function authenticateApiKey(apiKeys: ApiKeyStore, presented: string
   const stored = await apiKeys.find(id);
   if (stored === undefined || !secretMatches(secret, stored.secretHash)) return undefined;
   if (stored.revokedAt !== null || (stored.expiresAt !== null && stored.expiresAt <= now)) return undefined;
-  await apiKeys.recordUse(id, now);
   const { secretHash: _secretHash, ...record } = stored;
   return record;
 }

@@ -11,6 +11,7 @@ interface ApiKeyRow {
   secret_hash: string;
   scopes: string[];
   roles: string[];
+  resources: string[];
   expires_at: Date | null;
   last_used_at: Date | null;
   revoked_at: Date | null;
@@ -27,6 +28,7 @@ function toRecord(row: ApiKeyRow): ApiKeyWithSecret {
     secretHash: row.secret_hash,
     scopes: row.scopes,
     roles: row.roles,
+    resources: row.resources,
     expiresAt: date(row.expires_at),
     lastUsedAt: date(row.last_used_at),
     revokedAt: date(row.revoked_at),
@@ -49,6 +51,7 @@ export function createApiKeyStore(db: Knex): ApiKeyStore {
         secret_hash: apiKey.secretHash,
         scopes: JSON.stringify(apiKey.scopes),
         roles: JSON.stringify(apiKey.roles),
+        resources: JSON.stringify(apiKey.resources),
         expires_at: apiKey.expiresAt,
       });
       return withoutSecret(toRecord(row));
@@ -67,13 +70,25 @@ export function createApiKeyStore(db: Knex): ApiKeyStore {
       return row === undefined ? undefined : withoutSecret(toRecord(row));
     },
 
+    async setResources(id, resources) {
+      const [row] = await db('api_keys')
+        .where({ id })
+        .update({ resources: JSON.stringify(resources) })
+        .returning<ApiKeyRow[]>('*');
+      return row === undefined ? undefined : withoutSecret(toRecord(row));
+    },
+
     async find(id) {
       const row = await db<ApiKeyRow>('api_keys').where({ id }).first();
       return row === undefined ? undefined : toRecord(row);
     },
 
-    async recordUse(id, at) {
-      await db('api_keys').where({ id }).update({ last_used_at: at });
+    async recordUse(id) {
+      const written = await db('api_keys')
+        .where({ id })
+        .andWhere((stale) => stale.whereNull('last_used_at').orWhereRaw(`last_used_at < now() - interval '1 minute'`))
+        .update({ last_used_at: db.fn.now() });
+      return written > 0;
     },
   };
 }

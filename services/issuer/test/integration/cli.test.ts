@@ -9,6 +9,8 @@ interface ClientList {
   clients: { client_id: string; name: string; grants: string[]; scope: string; roles: string[]; resources: string[] }[];
 }
 
+const NEEDS_RESOURCE = 'an API key needs at least one --resource (the audience of each service that accepts it)';
+
 const clientArgs = ['clients', 'create', '--name', 'billing', '--grant', 'client_credentials', '--scope', 'orders:read orders:write', '--role', 'admin', '--resource', 'http://localhost:4001'];
 
 describe.each(backends)('sigil CLI ($name)', (backend) => {
@@ -87,9 +89,14 @@ describe.each(backends)('sigil CLI ($name)', (backend) => {
     [['clients', 'create', '--name', 'x', '--bogus'], "sigil: unknown option '--bogus'"],
     [['clients', 'delete'], "sigil: unknown command 'delete'"],
     [['frobnicate'], "sigil: unknown command 'frobnicate'"],
-    [['api-keys', 'create', '--name', 'k', '--expires-in', 'soon'], 'sigil: expiresIn: --expires-in must be a number of seconds'],
-    [['api-keys', 'create', '--name', 'k', '--expires-in', '10'], 'sigil: expiresIn: --expires-in must be at least 60 seconds'],
+    [['api-keys', 'create', '--name', 'k', '--resource', 'https://api', '--expires-in', 'soon'], 'sigil: expiresIn: --expires-in must be a number of seconds'],
+    [['api-keys', 'create', '--name', 'k', '--resource', 'https://api', '--expires-in', '10'], 'sigil: expiresIn: --expires-in must be at least 60 seconds'],
     [['api-keys', 'create', '--scope', 'a'], "sigil: required option '--name <name>' not specified"],
+    [['api-keys', 'create', '--name', 'k', '--scope', 'orders:read'], `sigil: resources: ${NEEDS_RESOURCE}`],
+    [['api-keys', 'create', '--name', 'k', '--resource', 'not a uri'], 'sigil: resources.0: a resource must be an absolute URI without a fragment'],
+    [['api-keys', 'update', '0'.repeat(32)], `sigil: resources: ${NEEDS_RESOURCE}`],
+    [['api-keys', 'update', 'nope', '--resource', 'https://api'], 'sigil: id: an API key id is 32 hexadecimal characters'],
+    [['api-keys', 'update', '0'.repeat(32), '--resource', 'https://api'], `sigil: no API key with id ${'0'.repeat(32)}`],
     [['api-keys', 'revoke', 'nope'], 'sigil: id: an API key id is 32 hexadecimal characters'],
     [['api-keys', 'revoke', '0'.repeat(32)], `sigil: no API key with id ${'0'.repeat(32)}`],
     [['keys', 'retire', 'no-such-kid'], expect.stringMatching(/^sigil: no key with kid no-such-kid in /u)],
@@ -138,7 +145,7 @@ describe.each(backends)('sigil CLI beside a running issuer ($name)', (backend) =
 
   it('api-keys: create prints the key once; list never shows it; revoke stamps revoked_at', async () => {
     const created = await sigilJson<{ id: string; key: string }>(
-      ['api-keys', 'create', '--name', 'ci-bot', '--owner', 'platform', '--scope', 'orders:read', '--role', 'reader', '--expires-in', '3600'],
+      ['api-keys', 'create', '--name', 'ci-bot', '--owner', 'platform', '--resource', 'http://localhost:4001', '--resource', 'http://localhost:4002', '--scope', 'orders:read', '--role', 'reader', '--expires-in', '3600'],
       testEnv(suite.database),
     );
     expect(Object.keys(created).sort()).toEqual(['id', 'key']);
@@ -150,11 +157,31 @@ describe.each(backends)('sigil CLI beside a running issuer ($name)', (backend) =
       owner: 'platform',
       scope: 'orders:read',
       roles: ['reader'],
+      resources: ['http://localhost:4001', 'http://localhost:4002'],
+      needs_resources: false,
       expires_at: expect.any(String),
       revoked_at: null,
     });
     const revoked = await sigilJson<{ revoked_at: string | null }>(['api-keys', 'revoke', created.id], testEnv(suite.database));
     expect(revoked.revoked_at).toEqual(expect.any(String));
+  });
+
+  it('api-keys: list marks a key without resources (from before the migration); update gives it resources, replacing any', async () => {
+    const env = testEnv(suite.database);
+    const created = await sigilJson<{ id: string }>(['api-keys', 'create', '--name', 'legacy', '--resource', 'http://localhost:4001'], env);
+    // what migration 20261201002000 leaves on a key made before it
+    await suite.issuer.db('api_keys').where({ id: created.id }).update({ resources: JSON.stringify([]) });
+    const listed = await sigilJson<{ api_keys: Record<string, unknown>[] }>(['api-keys', 'list'], env);
+    expect(listed.api_keys.find((key) => key['id'] === created.id)).toMatchObject({ resources: [], needs_resources: true });
+    const human = await sigil(['api-keys', 'list'], env);
+    expect(human.stdout.split('\n').find((line) => line.startsWith(created.id))).toContain('NONE (refused; api-keys update <id> --resource URI)');
+
+    const updated = await sigilJson(['api-keys', 'update', created.id, '--resource', 'http://localhost:4002', '--resource', 'http://localhost:4002'], env);
+    expect(updated).toMatchObject({ id: created.id, resources: ['http://localhost:4002'], needs_resources: false });
+    const relisted = await sigilJson<{ api_keys: Record<string, unknown>[] }>(['api-keys', 'list'], env);
+    expect(relisted.api_keys.find((key) => key['id'] === created.id)).toMatchObject({ resources: ['http://localhost:4002'], needs_resources: false });
+    const readable = await sigil(['api-keys', 'update', created.id, '--resource', 'http://localhost:4001'], env);
+    expect(readable).toMatchObject({ code: 0, stdout: `${created.id} is accepted by http://localhost:4001\n` });
   });
 
   it('users: create reads the password from stdin, names are unique case-insensitively, roles can be replaced', async () => {

@@ -116,7 +116,7 @@ describe.each(backends)('log redaction ($name)', (backend) => {
 
   it('when tokens and an API key are introspected and a refresh token revoked, no log line carries them', async () => {
     const issued = await tokens({ grant_type: 'password', username: 'alice', password: PASSWORD }, app);
-    const { key } = await createApiKey(suite.issuer.stores.apiKeys, { name: 'ci', scopes: ['orders:read'] });
+    const { key } = await createApiKey(suite.issuer.stores.apiKeys, { name: 'ci', resources: [ORDERS], scopes: ['orders:read'] });
     const introspect = async (token: string) => {
       const response = await postForm(suite.issuer.url, { token }, app, { path: '/token/introspection' });
       expect(response.status).toBe(200);

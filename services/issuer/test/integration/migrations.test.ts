@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from '@jest/globals';
 
-import { migrate, openDatabase } from '../../src/storage/db.js';
+import { migrate, migrationsDirectory, openDatabase } from '../../src/storage/db.js';
 import { backends, type Backend } from '../support/backends.js';
 
 const MIGRATIONS = readdirSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../migrations')).filter((file) => file.endsWith('.js'));
@@ -54,5 +54,18 @@ const cases = {
 describe.each(backends)('migrations ($name)', (backend) => {
   it(cases[backend.name].title, async () => {
     await cases[backend.name].run(backend);
+  }, 60_000);
+});
+
+describe.each(backends)('migration 20261201002000_api_key_resources ($name)', (backend) => {
+  it('when applied to a database with API keys, each existing key gets an empty resources list (refused until given some)', async () => {
+    await withDatabases(backend, 1, async (databases) => {
+      const [{ knex }] = databases as [Awaited<ReturnType<typeof openDatabase>>];
+      await migrate(knex);
+      await knex.migrate.down({ directory: migrationsDirectory, loadExtensions: ['.js'], tableName: 'knex_migrations', name: '20261201002000_api_key_resources.js' });
+      await knex('api_keys').insert({ id: 'a'.repeat(32), name: 'old', secret_hash: 'x', scopes: JSON.stringify([]), roles: JSON.stringify([]) });
+      expect(await migrate(knex)).toEqual(['20261201002000_api_key_resources.js']);
+      expect(await knex('api_keys').select('id', 'resources')).toEqual([{ id: 'a'.repeat(32), resources: [] }]);
+    });
   }, 60_000);
 });

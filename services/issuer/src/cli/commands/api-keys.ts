@@ -1,12 +1,19 @@
 import type { Command } from 'commander';
 
 import { splitScope } from '../../domain/validation.js';
-import { printing, tableOf } from '../output.js';
+import { printing, table, type Output } from '../output.js';
 import { collect, runChecked, type CliContext } from './context.js';
 
 /** Seconds as given; anything but digits becomes NaN, which the schema refuses with its own message. */
 function seconds(value: string | undefined): number | undefined {
   return value === undefined ? undefined : /^\d+$/u.test(value) ? Number(value) : Number.NaN;
+}
+
+const API_KEY_COLUMNS = ['id', 'name', 'owner', 'resources', 'scope', 'roles', 'expires_at', 'last_used_at', 'revoked_at'];
+
+/** A key without resources is refused everywhere: its row says so, and how to fix it. */
+function markResourceless(row: Output): Output {
+  return row['needs_resources'] === true ? { ...row, resources: 'NONE (refused; api-keys update <id> --resource URI)' } : row;
 }
 
 export function addApiKeysCommands(program: Command, context: CliContext): void {
@@ -17,6 +24,7 @@ export function addApiKeysCommands(program: Command, context: CliContext): void 
       .description('create an API key; the key is printed once')
       .requiredOption('--name <name>', 'display name')
       .option('--owner <owner>', 'who the key belongs to (team, service or person)')
+      .option('--resource <uri>', 'audience of a service that accepts the key (required, repeatable)', collect, [])
       .option('--scope <scopes>', 'space-separated scopes the key carries')
       .option('--role <role>', 'role the key carries (repeatable)', collect, [])
       .option('--expires-in <seconds>', 'lifetime in seconds (default: no expiry)'),
@@ -24,6 +32,7 @@ export function addApiKeysCommands(program: Command, context: CliContext): void 
       const input = {
         name: options['name'],
         owner: options['owner'],
+        resources: options['resource'],
         scopes: splitScope(options['scope'] as string | undefined),
         roles: options['role'],
         expiresIn: seconds(options['expiresIn'] as string | undefined),
@@ -35,7 +44,16 @@ export function addApiKeysCommands(program: Command, context: CliContext): void 
   printing(
     apiKeys.command('list').description('list API keys (never the keys themselves)'),
     () => context.database('api-keys.list', {}),
-    tableOf('api_keys', ['id', 'name', 'owner', 'scope', 'roles', 'expires_at', 'last_used_at', 'revoked_at']),
+    (result) => table((result['api_keys'] as Output[]).map(markResourceless), API_KEY_COLUMNS),
+  );
+  printing(
+    apiKeys
+      .command('update')
+      .description("replace an API key's resources (the services that accept it)")
+      .argument('<id>', 'the API key id')
+      .option('--resource <uri>', 'audience of a service that accepts the key (required, repeatable)', collect, []),
+    (options, id: string) => runChecked(context, 'api-keys.update', { id, resources: options['resource'] }),
+    (r) => `${String(r['id'])} is accepted by ${(r['resources'] as string[]).join(', ')}`,
   );
   printing(
     apiKeys
