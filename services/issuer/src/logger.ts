@@ -1,3 +1,5 @@
+import { format } from 'node:util';
+
 import { pino, type Logger as PinoLogger } from 'pino';
 
 import type { LogLevel } from './config.js';
@@ -53,4 +55,15 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
     },
   };
   return destination === undefined ? pino(options) : pino(options, destination);
+}
+
+/**
+ * Sends what libraries print with `console` (oidc-provider's notices and warnings, printed as
+ * plain text, some at import) to `logger` as JSON lines, so the issuer's output stays one JSON
+ * object per line. Call before importing them.
+ */
+export function routeConsoleTo(logger: Logger): void {
+  const line = (level: 'debug' | 'info' | 'warn' | 'error') => (...args: unknown[]) => logger[level]({ component: 'console' }, format(...args));
+  // eslint-disable-next-line no-console -- replacing console's methods is the point
+  Object.assign(console, { debug: line('debug'), log: line('info'), info: line('info'), warn: line('warn'), error: line('error') });
 }

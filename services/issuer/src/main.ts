@@ -4,7 +4,7 @@ import os from 'node:os';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { argon2Concurrency } from './domain/passwords.js';
 import { KeyStoreError } from './keys/key-store.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, routeConsoleTo, type Logger } from './logger.js';
 import { DataDirInUseError } from './storage/embedded-lock.js';
 
 /** A worker that dies this soon after it was started is failing to start: stop, don't loop. */
@@ -210,6 +210,7 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   exitOnUncaughtErrors(logger);
+  routeConsoleTo(logger);
   if (cluster.isPrimary && config.webConcurrency > 1) supervise(config, logger);
   else await serve(config, logger);
 }

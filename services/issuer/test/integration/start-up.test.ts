@@ -5,7 +5,7 @@ import { describe, expect, it } from '@jest/globals';
 
 import { backends, databaseSuite } from '../support/backends.js';
 import { testEnv } from '../support/issuer.js';
-import { runIssuerProcess } from '../support/process.js';
+import { runIssuerProcess, spawnIssuer } from '../support/process.js';
 
 const exists = (file: string) => fs.stat(file).then(() => true, () => false);
 
@@ -36,5 +36,17 @@ describe.each(backends)('start-up failures ($name)', (backend) => {
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
     }
+  });
+
+  it('from start to stop, everything the issuer writes is one JSON object per line (the engine\'s own notices included), and nothing goes to stderr', async () => {
+    const issuer = spawnIssuer({ ...testEnv(suite.database), PORT: '0', WEB_CONCURRENCY: '1', LOG_LEVEL: 'info' });
+    await issuer.waitForOutput(/sigil issuer listening/u);
+    issuer.child.kill('SIGTERM');
+    const result = await issuer.exited;
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('');
+    const lines = result.stdout.trimEnd().split('\n');
+    for (const line of lines) expect(() => JSON.parse(line) as unknown).not.toThrow();
+    expect(lines.length).toBeGreaterThan(1);
   });
 });
