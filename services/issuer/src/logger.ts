@@ -64,6 +64,5 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
  */
 export function routeConsoleTo(logger: Logger): void {
   const line = (level: 'debug' | 'info' | 'warn' | 'error') => (...args: unknown[]) => logger[level]({ component: 'console' }, format(...args));
-  // eslint-disable-next-line no-console -- replacing console's methods is the point
   Object.assign(console, { debug: line('debug'), log: line('info'), info: line('info'), warn: line('warn'), error: line('error') });
 }
