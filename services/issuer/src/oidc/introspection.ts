@@ -2,6 +2,7 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { Client, KoaContextWithOIDC } from 'oidc-provider';
 
 import { authenticateApiKey, looksLikeApiKey, type ApiKeyStore } from '../domain/api-keys.js';
+import type { RevocationStore } from '../domain/revocations.js';
 import { publicJwk, type PrivateJwk } from '../keys/key-store.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import { registeredResources } from './client-metadata.js';
@@ -20,6 +21,7 @@ export interface IntrospectionDependencies {
   readonly signingKeys: readonly PrivateJwk[];
   readonly apiKeys: ApiKeyStore;
   readonly payloads: PayloadStore;
+  readonly revocations: RevocationStore;
 }
 
 /**
@@ -28,7 +30,7 @@ export interface IntrospectionDependencies {
  * has already parsed the request and authenticated the calling client; this only replaces its
  * answer.
  */
-export function introspectionExtension({ issuer, signingKeys, apiKeys, payloads }: IntrospectionDependencies): KoaMiddleware {
+export function introspectionExtension({ issuer, signingKeys, apiKeys, payloads, revocations }: IntrospectionDependencies): KoaMiddleware {
   const keySet = createLocalJWKSet({ keys: signingKeys.map((key) => ({ ...publicJwk(key) })) });
 
   async function apiKeyAnswer(client: Client, token: string): Promise<IntrospectionBody> {
@@ -64,6 +66,8 @@ export function introspectionExtension({ issuer, signingKeys, apiKeys, payloads 
     // a user token is only as alive as its grant (revoked by RFC 7009 revocation or refresh reuse)
     const grantId = payload['grant_id'];
     if (typeof grantId === 'string' && !(await payloads.grantAlive(grantId, new Date()))) return { active: false };
+    // a revoked token (RFC 7009) or ended grant (revocation.ts, storage/revocations.ts)
+    if (await revocations.isRevoked(typeof payload.jti === 'string' ? payload.jti : undefined, typeof grantId === 'string' ? grantId : undefined)) return { active: false };
     return { ...payload, active: true, token_type: 'Bearer' };
   }
 
