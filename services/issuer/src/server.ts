@@ -14,6 +14,7 @@ import { argon2Concurrency, PasswordHasher } from './domain/passwords.js';
 import { clientAddress, trustProxy } from './http/client-address.js';
 import { corsPolicy } from './http/cors-policy.js';
 import { drainable } from './http/drain.js';
+import { revocationFeed as revocationFeedRoute } from './http/revocation-feed.js';
 import { interactionRoutes } from './interactions/routes.js';
 import { startKeyReloader } from './keys/key-reloader.js';
 import { ensureSigningKey, signingOrder, type StoredKey } from './keys/key-store.js';
@@ -150,7 +151,8 @@ async function buildListener({ config, stores, clients, hasher, logger, keys, cl
     }),
   );
   const interactions = interactionRoutes({ provider: () => provider, stores, hasher, metrics, cookieKeys, logger });
-  return createApp({ config, oidc: (req, res) => oidc(req, res), databaseReachable: stores.reachable, logger, interactions, metrics, trust, cors });
+  const revocationFeed = revocationFeedRoute({ issuer: config.issuer, revocations: stores.revocations, findClient: (id) => provider.Client.find(id) });
+  return createApp({ config, oidc: (req, res) => oidc(req, res), databaseReachable: stores.reachable, logger, interactions, metrics, trust, cors, revocationFeed });
 }
 
 /**

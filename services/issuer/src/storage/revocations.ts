@@ -9,8 +9,9 @@ import { isStorableKey } from './text.js';
 const TABLE = 'revocations';
 
 interface FeedRow {
-  id: string;
-  xid: string;
+  /** `id` and `xid` as text (64-bit). */
+  id_text: string;
+  xid_text: string;
   kind: 'jti' | 'grant';
   value: string;
   expires_at: Date;
@@ -62,7 +63,7 @@ export function createRevocationStore(db: Knex): RevocationStore {
      */
     async page(audiences, after, limit): Promise<FeedPage> {
       const { rows } = await db.raw<{ rows: FeedRow[] }>(
-        `SELECT id::text AS id, xid::text AS xid, kind, value, expires_at FROM ${TABLE}
+        `SELECT id::text AS id_text, xid::text AS xid_text, kind, value, expires_at FROM ${TABLE}
          WHERE (xid, id) > (?::text::xid8, ?::bigint)
            AND xid < pg_snapshot_xmin(pg_current_snapshot())
            AND expires_at > CURRENT_TIMESTAMP
@@ -73,7 +74,7 @@ export function createRevocationStore(db: Knex): RevocationStore {
       );
       const last = rows.at(-1);
       const entries: RevokedEntry[] = rows.map((row) => ({ kind: row.kind, value: row.value, expiresAt: new Date(row.expires_at) }));
-      const next: FeedCursor = last === undefined ? after : { xid: last.xid, id: last.id };
+      const next: FeedCursor = last === undefined ? after : { xid: last.xid_text, id: last.id_text };
       return { entries, next, more: rows.length === limit };
     },
 
