@@ -31,6 +31,8 @@ export const root = path.resolve(here, '..');
 const ISSUER_DIST = path.join(root, 'services/issuer/dist');
 const ISSUER_MAIN = path.join(ISSUER_DIST, 'main.js');
 const ORDERS_MAIN = path.join(root, 'services/orders-api/dist/main.js');
+/** How often the bench's orders-api reads the revocation feed, in ms (the default is 10 s). */
+export const ORDERS_FEED_POLL_MS = 1000;
 const SIGIL_CLI = path.join(root, 'services/issuer/bin/sigil.js');
 export const AUDIENCE = 'http://localhost:4001';
 const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -120,7 +122,8 @@ export function openSession(quick) {
  * @property {Date} startedAt
  * @property {number | null} loadBefore the 1-minute load average before the run
  * @property {string | null} postgresVersion null with --embedded
- * @property {{ issuer: string, orders: string, minimal: string, unguarded: string, engine: string }} urls each server's origin
+ * @property {{ issuer: string, orders: string, minimal: string, unguarded: string, engine: string, ordersNoFeed: string }} urls each server's origin
+ *   (`ordersNoFeed`: orders-api without its own client, so without the revocation feed)
  * @property {{ discovery: string, token: string, jwks: string }} endpoints the issuer's, from its discovery document
  * @property {Credentials} credentials
  * @property {{ id: string, secret: string }[]} manyClients the many-clients workload's clients, in creation order (none when neither of its rows runs)
@@ -146,9 +149,9 @@ export async function setUp(session, options) {
   mkdirSync(logDir);
   const database = options.embedded ? { url: '', version: null } : await createDatabase(session);
 
-  const [issuerPort, ordersPort, minimalPort, unguardedPort, enginePort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [issuerPort, ordersPort, minimalPort, unguardedPort, enginePort, ordersNoFeedPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
   const origin = (/** @type {number | undefined} */ port) => `http://127.0.0.1:${port}`;
-  const urls = { issuer: origin(issuerPort), orders: origin(ordersPort), minimal: origin(minimalPort), unguarded: origin(unguardedPort), engine: origin(enginePort) };
+  const urls = { issuer: origin(issuerPort), orders: origin(ordersPort), minimal: origin(minimalPort), unguarded: origin(unguardedPort), engine: origin(enginePort), ordersNoFeed: origin(ordersNoFeedPort) };
   session.onCleanUp('child processes', async () => void (await Promise.all(session.children.map((child) => stopChild(child)))));
   const profileDir = path.join(here, 'results', 'profiles', startedAt.toISOString().replace(/[:.]/gu, '-'));
   /** @type {Base} */
@@ -158,7 +161,7 @@ export async function setUp(session, options) {
   const credentials = await provisionWithCli({ ...base.issuerEnv, PORT: String(issuerPort) });
   progress('clients, API key and user provisioned');
   const many = await provisionManyClients(base, database.url);
-  await startOthers(base, urls, credentials, { orders: ordersPort, minimal: minimalPort, unguarded: unguardedPort, engine: enginePort });
+  await startOthers(base, urls, credentials, { orders: ordersPort, minimal: minimalPort, unguarded: unguardedPort, engine: enginePort, ordersNoFeed: ordersNoFeedPort });
   const [token = '', jwks = ''] = await discover(urls.issuer, ['token_endpoint', 'jwks_uri'], 'discovery');
   const endpoints = { discovery: `${urls.issuer}/.well-known/openid-configuration`, token, jwks };
   return { ...base, startedAt, loadBefore, postgresVersion: database.version, urls, endpoints, credentials, manyClients: many.clients, provisioning: many.provisioning };
@@ -322,26 +325,29 @@ async function provisionManyClients(base, databaseUrl) {
  * @param {Base} base
  * @param {Started['urls']} urls
  * @param {Credentials} credentials
- * @param {{ orders: number, minimal: number, unguarded: number, engine: number }} ports
+ * @param {{ orders: number, minimal: number, unguarded: number, engine: number, ordersNoFeed: number }} ports
  */
 async function startOthers(base, urls, credentials, ports) {
   const { logDir, options } = base;
   const workers = String(options.workers);
-  const ordersEnv = { PORT: String(ports.orders), ISSUER: urls.issuer, AUDIENCE, GUARD_CLIENT_ID: credentials.guard.id, GUARD_CLIENT_SECRET: credentials.guard.secret, LOG_LEVEL: 'warn', NODE_ENV: '' };
+  // the revocation feed polled ten times as often as by default, so that its cost shows (workloads/revocation-feed.js)
+  const ordersEnv = { PORT: String(ports.orders), ISSUER: urls.issuer, AUDIENCE, GUARD_CLIENT_ID: credentials.guard.id, GUARD_CLIENT_SECRET: credentials.guard.secret, REVOCATION_POLL_INTERVAL_MS: String(ORDERS_FEED_POLL_MS), LOG_LEVEL: 'warn', NODE_ENV: '' };
   const orders = startChild('orders-api', ORDERS_MAIN, ordersEnv, logDir, profiling(options.profile, base.profileDir));
+  const ordersNoFeed = startChild('orders-api-no-feed', ORDERS_MAIN, { PORT: String(ports.ordersNoFeed), ISSUER: urls.issuer, AUDIENCE, LOG_LEVEL: 'warn', NODE_ENV: '' }, logDir);
   const minimal = startChild('minimal-token', path.join(here, 'baselines/minimal-token.js'), { PORT: String(ports.minimal), WORKERS: workers, NODE_ENV: '' }, logDir);
   const unguarded = startChild('unguarded-orders', path.join(here, 'baselines/unguarded-orders.js'), { PORT: String(ports.unguarded), NODE_ENV: '' }, logDir);
   const engineEnv = { PORT: String(ports.engine), WORKERS: workers, CLIENT_ID: credentials.machine.id, CLIENT_SECRET: credentials.machine.secret, AUDIENCE, NODE_ENV: '' };
   const engine = startChild('bare-engine', path.join(here, 'baselines/bare-engine.js'), engineEnv, logDir);
-  base.session.children.push(engine, orders, minimal, unguarded);
+  base.session.children.push(engine, orders, minimal, unguarded, ordersNoFeed);
   await Promise.all([
     waitForOk(`${urls.orders}/healthz`, orders),
+    waitForOk(`${urls.ordersNoFeed}/healthz`, ordersNoFeed),
     waitForOk(`${urls.minimal}/healthz`, minimal),
     waitForOk(`${urls.engine}/.well-known/openid-configuration`, engine),
     waitForOk(`${urls.unguarded}/healthz`, unguarded),
   ]);
   progress('orders-api and the baseline servers up');
-  base.servers.set(urls.orders, orders).set(urls.minimal, minimal).set(urls.unguarded, unguarded).set(urls.engine, engine);
+  base.servers.set(urls.orders, orders).set(urls.minimal, minimal).set(urls.unguarded, unguarded).set(urls.engine, engine).set(urls.ordersNoFeed, ordersNoFeed);
 }
 
 /**

@@ -12,6 +12,7 @@ import { jwks, discovery } from './metadata.js';
 import { apiKeyOrders, guardedOrders, unguardedOrders } from './orders.js';
 import { password, rawArgon2id } from './password.js';
 import { refresh } from './refresh.js';
+import { guardedOrdersFeed, guardedOrdersNoFeed } from './revocation-feed.js';
 
 /** @type {import('./measure.js').RowSpec[]} */
 export const WORKLOADS = [
@@ -26,6 +27,8 @@ export const WORKLOADS = [
   unguardedOrders,
   guardedOrders,
   guardedOrdersAt80,
+  guardedOrdersNoFeed,
+  guardedOrdersFeed,
   apiKeyOrders,
   jwks,
   discovery,

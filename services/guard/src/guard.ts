@@ -4,6 +4,7 @@ import { issuerMetadata, type IssuerMetadata } from './discovery.js';
 import { CredentialsMissing, InvalidRequest, IssuerMetadataRefused } from './errors.js';
 import { guardMiddleware, type GuardLogger, type GuardMiddleware } from './middleware.js';
 import type { Principal } from './principal.js';
+import { RevocationFeed } from './revocation-feed.js';
 import { createAccessTokenVerifier, type AccessTokenVerifier, type AccessTokenVerifierOptions } from './verify-access-token.js';
 
 /**
@@ -17,7 +18,7 @@ import { createAccessTokenVerifier, type AccessTokenVerifier, type AccessTokenVe
  * };
  * ```
  */
-export interface GuardOptions extends Omit<AccessTokenVerifierOptions, 'jwksUri'> {
+export interface GuardOptions extends Omit<AccessTokenVerifierOptions, 'jwksUri' | 'revocationList'> {
   /** Default: the issuer's metadata (`/.well-known/oauth-authorization-server`). */
   readonly jwksUri?: string;
   /** API keys in `X-API-Key`, resolved by introspection as this service's own client. */
@@ -28,6 +29,23 @@ export interface GuardOptions extends Omit<AccessTokenVerifierOptions, 'jwksUri'
     readonly introspectionEndpoint?: string;
     readonly positiveTtlMs?: number;
     readonly negativeTtlMs?: number;
+  };
+  /**
+   * Revoked tokens, learnt by polling the issuer's revocation feed (`GET /token/revocations`)
+   * as this service's own client (registered for the audience; the same client as `apiKeys`'s).
+   * A token whose `jti` or `grant_id` is listed is refused (401 `invalid_token`), also when it
+   * is in the verified-token cache. Off when absent.
+   */
+  readonly revocations?: {
+    readonly clientId: string;
+    readonly clientSecret: string;
+    /** Default: `<issuer>/token/revocations`. */
+    readonly feedUri?: string;
+    /** Time between polls. Default 10 s. */
+    readonly intervalMs?: number;
+    /** How long the last list read is trusted while the feed cannot be read (then 503). Default 24 hours. */
+    readonly staleIfErrorMs?: number;
+    readonly timeoutMs?: number;
   };
   /** `realm` of the WWW-Authenticate challenge. Default: the audience. */
   readonly realm?: string;
@@ -52,6 +70,25 @@ export interface Guard extends GuardMiddleware {
    */
   ready(): Promise<void>;
   readonly verifier: AccessTokenVerifier;
+  /** The revocation list, when `revocations` was given (for monitoring and tests). */
+  readonly revocations: RevocationFeed | undefined;
+  /** Stops polling the revocation feed (nothing else of the guard holds a timer). */
+  close(): void;
+}
+
+/** The poller of `options.revocations`, started; undefined when it is not configured. */
+function revocationFeed(options: GuardOptions): RevocationFeed | undefined {
+  const feedOptions = options.revocations;
+  if (feedOptions === undefined) return undefined;
+  const { logger } = options;
+  const feed = new RevocationFeed({
+    ...feedOptions,
+    feedUri: feedOptions.feedUri ?? `${options.issuer.replace(/\/$/u, '')}/token/revocations`,
+    ...(options.now === undefined ? {} : { now: options.now }),
+    onError: (error) => logger?.warn({ code: error.code, reason: error.reason }, 'revocation feed read failed; the last list read is used'),
+  });
+  feed.start();
+  return feed;
 }
 
 /** The resolver of `options.apiKeys`, if any; its introspection endpoint comes from the issuer's metadata unless given. */
@@ -96,9 +133,11 @@ export function createGuard(options: GuardOptions): Guard {
     introspectionRequired: needsIntrospection,
     onRefused: (error) => logger?.warn({ code: error.code, reason: error.reason }, 'issuer metadata refused; the guard will not use it'),
   });
+  const revocations = revocationFeed(options);
   const verifier = createAccessTokenVerifier({
     ...options,
     jwksUri: options.jwksUri ?? (async () => (await metadata()).jwks_uri),
+    ...(revocations === undefined ? {} : { revocationList: revocations }),
   });
   const apiKeys = apiKeyResolver(options, metadata);
 
@@ -117,5 +156,5 @@ export function createGuard(options: GuardOptions): Guard {
   }
 
   const middleware = guardMiddleware({ verifier, apiKeys, authenticate, realm: options.realm ?? options.audience, logger });
-  return { verifier, authenticate, ready, ...middleware };
+  return { verifier, authenticate, ready, revocations, close: () => revocations?.stop(), ...middleware };
 }

@@ -16,8 +16,10 @@ export { JwksCache, type JwksCacheOptions } from './jwks-cache.js';
 export type { GuardLogger, GuardMiddleware, RequireAuthOptions } from './middleware.js';
 export type { Principal, PrincipalKind } from './principal.js';
 export { writeErrorResponse } from './refusal.js';
+export { RevocationFeed, type RevocableClaims, type RevocationFeedOptions } from './revocation-feed.js';
 export {
   createAccessTokenVerifier,
   type AccessTokenVerifier,
   type AccessTokenVerifierOptions,
+  type RevocationList,
 } from './verify-access-token.js';

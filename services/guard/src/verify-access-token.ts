@@ -1,8 +1,9 @@
 import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 
-import { GuardError, InvalidToken } from './errors.js';
+import { GuardError, InvalidToken, VerifierUnavailable } from './errors.js';
 import { JwksCache, type JwksCacheOptions } from './jwks-cache.js';
 import { frozenPrincipal, scopeList, stringArray, type Principal } from './principal.js';
+import type { RevocableClaims } from './revocation-feed.js';
 import { VerdictCache } from './verified-cache.js';
 
 const ASYMMETRIC = /^(RS|PS|ES)(256|384|512)$|^EdDSA$|^Ed25519$/u;
@@ -37,8 +38,21 @@ export interface AccessTokenVerifierOptions {
    * Default 10,000 entries, 60 s.
    */
   readonly verifiedCache?: { readonly maxEntries?: number; readonly maxAgeMs?: number };
+  /**
+   * The issuer's revocations (createGuard's `revocations` option polls the revocation feed): a token whose
+   * `jti` or `grant_id` is revoked is refused, from the verified-token cache too.
+   */
+  readonly revocationList?: RevocationList;
   /** The clock in milliseconds, for tests. */
   readonly now?: () => number;
+}
+
+/** What the verifier asks of a revocation list (see RevocationFeed). */
+export interface RevocationList {
+  /** `undefined`: cannot tell now (not read yet, or too stale). Synchronous. */
+  revoked(claims: RevocableClaims): boolean | undefined;
+  /** Makes the list usable, or throws VerifierUnavailable. */
+  load(): Promise<void>;
 }
 
 /** A function that turns an access token into the caller it speaks for.
@@ -141,13 +155,35 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
     }
   }
 
+  const { revocationList: revocations } = options;
+
+  /** Refuses a revoked token (waiting for the list when it cannot tell yet). */
+  async function refuseRevoked(principal: Principal): Promise<void> {
+    if (revocations === undefined) return;
+    let revoked = revocations.revoked(principal.claims);
+    if (revoked === undefined) {
+      await revocations.load();
+      revoked = revocations.revoked(principal.claims);
+      if (revoked === undefined) throw new VerifierUnavailable('revocation list unavailable');
+    }
+    if (revoked) throw new InvalidToken('token revoked');
+  }
+
   return {
     keys,
-    cached: (token) => verified.get(token, now()),
+    cached(token) {
+      const hit = verified.get(token, now());
+      // a revoked token, or one that cannot be checked now, takes the full path (which refuses it)
+      return hit === undefined || (revocations !== undefined && revocations.revoked(hit.claims) !== false) ? undefined : hit;
+    },
     async verify(token) {
       const hit = verified.get(token, now());
-      if (hit !== undefined) return hit;
+      if (hit !== undefined) {
+        await refuseRevoked(hit);
+        return hit;
+      }
       const principal = await verifyUncached(token);
+      await refuseRevoked(principal);
       const expiresAt = principal.expiresAt?.getTime();
       if (expiresAt !== undefined) {
         // never past the instant a fresh verification would refuse the token (exp + tolerance)

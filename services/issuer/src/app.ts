@@ -8,6 +8,7 @@ import type { TrustProxy } from './http/client-address.js';
 import type { CorsPolicy } from './http/cors-policy.js';
 import { BODY_LIMIT, inspectBody, inspectHeaders, inspectTarget, isPagePath } from './http/input-gate.js';
 import { readBodyAhead } from './http/read-body.js';
+import { REVOCATION_FEED_PATH } from './http/revocation-feed.js';
 import type { Logger } from './logger.js';
 import type { IssuerMetrics } from './metrics.js';
 import { isMetadataAlias } from './oidc/discovery.js';
@@ -29,6 +30,8 @@ export interface AppDependencies {
   /** Which proxies' X-Forwarded-For counts (TRUST_PROXY), for express's `req.ip`. */
   readonly trust: TrustProxy;
   readonly cors: CorsPolicy;
+  /** `GET /token/revocations` (http/revocation-feed.ts). */
+  readonly revocationFeed: RequestHandler;
 }
 
 /** The engine's own endpoints. */
@@ -184,7 +187,7 @@ function readiness(databaseReachable: (timeoutMs: number) => Promise<boolean>): 
 }
 
 /** Sigil's own routes, behind the security headers, metrics and CORS policy of `createApp`. */
-function sigilRoutes({ oidc, databaseReachable, logger, interactions, metrics, trust }: AppDependencies): express.Express {
+function sigilRoutes({ oidc, databaseReachable, logger, interactions, metrics, trust, revocationFeed }: AppDependencies): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', trust);
@@ -197,6 +200,7 @@ function sigilRoutes({ oidc, databaseReachable, logger, interactions, metrics, t
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
+  app.get(REVOCATION_FEED_PATH, revocationFeed);
   app.use(interactions);
 
   // after every express route: the engine answers whatever reaches it, unknown paths as JSON 404s (oidc/errors.ts)

@@ -15,6 +15,7 @@ import { clientAddress, trustProxy } from './http/client-address.js';
 import { corsPolicy } from './http/cors-policy.js';
 import { answerUnparsableRequests } from './http/client-error.js';
 import { drainable } from './http/drain.js';
+import { revocationFeed as revocationFeedRoute } from './http/revocation-feed.js';
 import { interactionRoutes } from './interactions/routes.js';
 import { startKeyReloader } from './keys/key-reloader.js';
 import { ensureSigningKey, signingOrder, type StoredKey } from './keys/key-store.js';
@@ -91,10 +92,10 @@ function open(config: Config, logger: Logger): Promise<Database> {
   });
 }
 
-/** Expired engine rows, idle throttle counters and audit events past retention, now and every SWEEP_INTERVAL_MS. */
+/** Expired engine rows, idle throttle counters, audit events past retention and expired revocations, now and every SWEEP_INTERVAL_MS. */
 function startSweeper(stores: Stores, config: Config, logger: Logger): () => Promise<void> {
   const sweep = () =>
-    Promise.all([stores.payloads.sweepExpired({ retryWindow: config.refreshTokenRetryWindow }), sweepLoginThrottle(stores.throttle), sweepAuditTrail(stores.audit, config.auditRetentionDays)])
+    Promise.all([stores.payloads.sweepExpired({ retryWindow: config.refreshTokenRetryWindow }), sweepLoginThrottle(stores.throttle), sweepAuditTrail(stores.audit, config.auditRetentionDays), stores.revocations.sweepExpired()])
       .then(([removed, , events]) => (removed > 0 || events > 0) && logger.debug({ removed, events }, 'expired rows swept'))
       .catch((error: unknown) => logger.warn({ err: error }, 'sweep failed'));
   const sweeper = setInterval(sweep, SWEEP_INTERVAL_MS);
@@ -151,7 +152,8 @@ async function buildListener({ config, stores, clients, hasher, logger, keys, cl
     }),
   );
   const interactions = interactionRoutes({ provider: () => provider, stores, hasher, metrics, cookieKeys, logger });
-  return createApp({ config, oidc: (req, res) => oidc(req, res), databaseReachable: stores.reachable, logger, interactions, metrics, trust, cors });
+  const revocationFeed = revocationFeedRoute({ issuer: config.issuer, revocations: stores.revocations, findClient: (id) => provider.Client.find(id) });
+  return createApp({ config, oidc: (req, res) => oidc(req, res), databaseReachable: stores.reachable, logger, interactions, metrics, trust, cors, revocationFeed });
 }
 
 /**

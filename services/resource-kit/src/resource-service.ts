@@ -20,8 +20,10 @@ export interface ResourceServiceOptions {
   /** Adds the service's own routes, guarded with `guard`. */
   readonly routes: (app: Express, guard: Guard) => void;
   /** Extra guard options (cache sizes, clock tolerance…). */
-  readonly guard?: Partial<Omit<GuardOptions, 'issuer' | 'audience' | 'apiKeys' | 'logger'>> & {
+  readonly guard?: Partial<Omit<GuardOptions, 'issuer' | 'audience' | 'apiKeys' | 'revocations' | 'logger'>> & {
     readonly apiKeyCache?: { readonly positiveTtlMs?: number; readonly negativeTtlMs?: number };
+    /** Polling of the revocation feed (on with a guard client; the interval is REVOCATION_POLL_INTERVAL_MS). */
+    readonly revocationFeed?: { readonly staleIfErrorMs?: number; readonly enabled?: boolean };
   };
 }
 
@@ -40,13 +42,17 @@ export interface ResourceServiceOptions {
  */
 export function createResourceApp(options: ResourceServiceOptions): { app: Express; guard: Guard } {
   const { config, logger } = options;
-  const { apiKeyCache, ...guardExtras } = options.guard ?? {};
+  const { apiKeyCache, revocationFeed, ...guardExtras } = options.guard ?? {};
+  const { enabled: pollRevocations = true, ...feedOptions } = revocationFeed ?? {};
+  const client = config.guardClient;
   const guard = createGuard({
     ...guardExtras,
     issuer: config.issuer,
     audience: config.audience,
     logger,
-    ...(config.guardClient === undefined ? {} : { apiKeys: { ...config.guardClient, ...apiKeyCache } }),
+    ...(client === undefined ? {} : { apiKeys: { ...client, ...apiKeyCache } }),
+    // the service's own client reads the revocation feed: revoked tokens are refused without a call per request
+    ...(client === undefined || !pollRevocations ? {} : { revocations: { ...client, ...feedOptions, intervalMs: config.revocationPollMs } }),
   });
   const app = express();
   app.disable('x-powered-by');
@@ -169,12 +175,13 @@ export async function runResourceService(
   }
   const running = await serve(app, config.port);
   logger.info(
-    { port: running.port, issuer: config.issuer, audience: config.audience, apiKeys: config.guardClient !== undefined },
+    { port: running.port, issuer: config.issuer, audience: config.audience, apiKeys: config.guardClient !== undefined, revocationFeed: guard.revocations !== undefined },
     `${name} listening`,
   );
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       stopReading();
+      guard.close();
       void running.close().then(() => process.exit(0));
     });
   }

@@ -13,6 +13,8 @@ export interface ResourceServiceConfig {
   readonly audience: string;
   /** This service's client, used to introspect API keys; API keys are off without it. */
   readonly guardClient: { readonly clientId: string; readonly clientSecret: string } | undefined;
+  /** Milliseconds between two reads of the issuer's revocation feed (with a guard client). */
+  readonly revocationPollMs: number;
   readonly logLevel: string;
 }
 
@@ -34,7 +36,8 @@ function absoluteUrl(value: string): boolean {
 }
 
 /**
- * Reads `PORT`, `ISSUER`, `AUDIENCE`, `GUARD_CLIENT_ID`, `GUARD_CLIENT_SECRET` and `LOG_LEVEL`.
+ * Reads `PORT`, `ISSUER`, `AUDIENCE`, `GUARD_CLIENT_ID`, `GUARD_CLIENT_SECRET`,
+ * `REVOCATION_POLL_INTERVAL_MS` and `LOG_LEVEL`.
  * Every bad variable is named in one line.
  *
  * @example
@@ -62,6 +65,11 @@ export function resourceServiceConfig(
   if ((clientId === undefined) !== (clientSecret === undefined)) {
     problems.push('GUARD_CLIENT_ID and GUARD_CLIENT_SECRET must be set together');
   }
+  const pollText = value('REVOCATION_POLL_INTERVAL_MS');
+  const revocationPollMs = pollText === undefined ? 10_000 : Number(pollText);
+  if (!/^\d+$/u.test(pollText ?? '10000') || revocationPollMs < 100 || revocationPollMs > 3_600_000) {
+    problems.push(`REVOCATION_POLL_INTERVAL_MS must be a whole number of milliseconds between 100 and 3600000 (got "${pollText ?? ''}")`);
+  }
   const logLevel = value('LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.has(logLevel)) problems.push(`LOG_LEVEL must be one of ${[...LOG_LEVELS].join(', ')} (got "${logLevel}")`);
   if (problems.length > 0) throw new ServiceConfigError(`invalid configuration: ${problems.join('; ')}`);
@@ -70,6 +78,7 @@ export function resourceServiceConfig(
     issuer,
     audience,
     guardClient: clientId !== undefined && clientSecret !== undefined ? { clientId, clientSecret } : undefined,
+    revocationPollMs,
     logLevel,
   });
 }

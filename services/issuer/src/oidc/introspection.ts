@@ -2,6 +2,7 @@ import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { Client, KoaContextWithOIDC } from 'oidc-provider';
 
 import { authenticateApiKey, looksLikeApiKey, type ApiKeyStore } from '../domain/api-keys.js';
+import type { RevocationStore } from '../domain/revocations.js';
 import { publicJwk, type PrivateJwk } from '../keys/key-store.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import { registeredResources } from './client-metadata.js';
@@ -48,6 +49,7 @@ export interface IntrospectionDependencies {
   readonly signingKeys: readonly PrivateJwk[];
   readonly apiKeys: ApiKeyStore;
   readonly payloads: PayloadStore;
+  readonly revocations: RevocationStore;
 }
 
 /** A public client authenticates with nothing but its id: it may not introspect at all. */
@@ -62,7 +64,7 @@ function refusePublicClient(ctx: KoaContextWithOIDC): void {
  * The engine has already parsed the request and authenticated the calling client; this only
  * replaces its answer, and refuses public clients (docs/engine.md#introspection-and-revocation-policies).
  */
-export function introspectionExtension({ issuer, signingKeys, apiKeys, payloads }: IntrospectionDependencies): KoaMiddleware {
+export function introspectionExtension({ issuer, signingKeys, apiKeys, payloads, revocations }: IntrospectionDependencies): KoaMiddleware {
   const keySet = createLocalJWKSet({ keys: signingKeys.map((key) => ({ ...publicJwk(key) })) });
 
   async function apiKeyAnswer(client: Client, token: string): Promise<IntrospectionBody> {
@@ -97,8 +99,10 @@ export function introspectionExtension({ issuer, signingKeys, apiKeys, payloads 
   /** Whether what a valid token stands on has been withdrawn since it was signed. */
   async function withdrawn(claims: JWTPayload): Promise<boolean> {
     // a user token is only as alive as its grant (revoked by RFC 7009 revocation or refresh reuse)
-    const grantId = claims['grant_id'];
-    return typeof grantId === 'string' && !(await payloads.grantAlive(grantId, new Date()));
+    const grantId = typeof claims['grant_id'] === 'string' ? claims['grant_id'] : undefined;
+    if (grantId !== undefined && !(await payloads.grantAlive(grantId, new Date()))) return true;
+    // a revoked token (RFC 7009) or ended grant (revocation.ts, storage/revocations.ts)
+    return revocations.isRevoked(typeof claims.jti === 'string' ? claims.jti : undefined, grantId);
   }
 
   async function jwtAnswer(client: Client, token: string): Promise<IntrospectionBody> {

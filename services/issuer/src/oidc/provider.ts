@@ -18,6 +18,7 @@ import * as password from './grants/password.js';
 import { introspectionExtension } from './introspection.js';
 import { finishRotationAfterEachRequest } from './refresh-rotation.js';
 import { resourceServerResolver } from './resource-indicators.js';
+import { revocationExtension } from './revocation.js';
 import { countTokenRequests } from './token-endpoint.js';
 
 export { ID_TOKEN_TTL } from './configuration.js';
@@ -124,7 +125,8 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
     countTokenRequests(metrics),
     ...dependencies.edgeMiddlewares,
     rfc6749Answers,
-    introspectionExtension({ issuer: config.issuer, signingKeys: dependencies.signingKeys, apiKeys: stores.apiKeys, payloads: stores.payloads }),
+    introspectionExtension({ issuer: config.issuer, signingKeys: dependencies.signingKeys, apiKeys: stores.apiKeys, payloads: stores.payloads, revocations: stores.revocations }),
+    revocationExtension({ issuer: config.issuer, signingKeys: dependencies.signingKeys, revocations: stores.revocations }),
     finishRotationAfterEachRequest(stores.payloads, logger),
   ];
   for (const middleware of middlewares) provider.use(middleware);

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 
+import type { RevocationStore } from '../domain/revocations.js';
 import type { DomainStores } from '../domain/stores.js';
 import { createApiKeyStore } from './api-keys.js';
 import { createAuditStore } from './audit.js';
@@ -7,12 +8,15 @@ import { createClientStore } from './clients.js';
 import { createThrottleStore } from './login-throttle.js';
 import { createPayloadStore, type PayloadStore } from './payloads.js';
 import { databaseReachable } from './readiness.js';
+import { createRevocationStore } from './revocations.js';
 import { createUserStore } from './users.js';
 
 /** Every store, over one database handle. */
 export interface Stores extends DomainStores {
   /** The engine's models. */
   readonly payloads: PayloadStore;
+  /** Revoked JWT access tokens and ended grants. */
+  readonly revocations: RevocationStore;
   /** Whether the database answers within `timeoutMs` (readiness). */
   reachable(timeoutMs: number): Promise<boolean>;
 }
@@ -34,6 +38,7 @@ export function createStores(db: Knex): Stores {
     throttle: createThrottleStore(db),
     audit: createAuditStore(db),
     payloads: createPayloadStore(db),
+    revocations: createRevocationStore(db),
     reachable: (timeoutMs) => databaseReachable(db, timeoutMs),
   };
 }

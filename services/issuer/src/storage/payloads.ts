@@ -3,6 +3,7 @@ import type { AdapterPayload } from 'oidc-provider';
 
 import type { UserRecord } from '../domain/users.js';
 import { prepared } from './prepared.js';
+import { recordEndedGrantsSql } from './revocations.js';
 import { assertStorable, isStorableKey } from './text.js';
 import { userFromJson, userJsonSql } from './users.js';
 
@@ -76,8 +77,12 @@ export interface PayloadStore {
   unusedSuccessor(predecessorId: string, retryWindow: number): Promise<string | undefined>;
   /** Deletes the grant that `type`/`id` belongs to and everything issued under it, whatever the model. */
   revokeGrantOf(type: string, id: string): Promise<void>;
-  /** Deletes the grant and everything issued under it, refresh tokens being stored at that moment included. */
+  /**
+   * Deletes the grant and everything issued under it, refresh tokens being stored at that moment
+   * included, and records the grant ended (storage/revocations.ts) with the grant's deletion.
+   */
   revokeGrant(grantId: string): Promise<void>;
+  /** Deletes one instance; a grant is recorded ended with its deletion (see `revokeGrant`). */
   destroy(type: string, id: string): Promise<void>;
   /** Deletes the instances of one model that belong to the grant. */
   destroyByGrant(type: string, grantId: string): Promise<void>;
@@ -258,7 +263,9 @@ class KnexPayloadStore implements PayloadStore {
 
   async destroy(type: string, id: string): Promise<void> {
     if (!isStorableKey(id)) return;
-    await this.db(TABLE).where({ type, id }).delete();
+    // the engine destroys a grant only to revoke it (RFC 7009 revocation of its refresh token, logout)
+    if (type === 'Grant') await this.endGrant(id);
+    else await this.db(TABLE).where({ type, id }).delete();
   }
 
   async destroyByGrant(type: string, grantId: string): Promise<void> {
@@ -284,8 +291,16 @@ class KnexPayloadStore implements PayloadStore {
     // the grant row first, in its own statement: it waits for a refresh token being stored under
     // it (which holds it, see LIVE_GRANT), and once it is gone no such insert succeeds; the next
     // statement's fresh snapshot then sees every token stored before
-    await this.db(TABLE).where({ type: 'Grant', id: grantId }).delete();
+    await this.endGrant(grantId);
     await this.db(TABLE).where({ grant_id: grantId }).delete();
+  }
+
+  /** Deletes the grant row and records the grant ended, in one statement (so every access token it issued reads revoked). */
+  private async endGrant(grantId: string): Promise<void> {
+    await this.db.raw(
+      `WITH ended AS (DELETE FROM ${TABLE} WHERE type = 'Grant' AND id = ? RETURNING id, payload), ${recordEndedGrantsSql('ended')} SELECT 1`,
+      [grantId],
+    );
   }
 
   private async inBatches(batchSize: number, batch: () => Promise<number>): Promise<number> {

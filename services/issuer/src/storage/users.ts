@@ -3,6 +3,7 @@ import { z } from 'zod';
 
 import { UserConflictError, type LoginCandidate, type UserRecord, type UserStore, type UserToInsert } from '../domain/users.js';
 import { prepared } from './prepared.js';
+import { recordEndedGrantsSql } from './revocations.js';
 import { listByCreation } from './rows.js';
 
 /** The `users` table, with `user_roles` (and `roles`, the names in use). */
@@ -45,8 +46,10 @@ async function assignRoles(trx: Knex.Transaction, userId: string, roles: readonl
  * no further one is stored.
  */
 async function revokeEverythingOf(trx: Knex.Transaction, userId: string): Promise<void> {
+  // each grant is recorded ended as it is deleted, so the access tokens it issued read revoked too
   const { rows } = await trx.raw<{ rows: { id: string }[] }>(
-    `DELETE FROM oidc_payloads WHERE type = 'Grant' AND payload->>'accountId' = ? RETURNING id`,
+    `WITH ended AS (DELETE FROM oidc_payloads WHERE type = 'Grant' AND payload->>'accountId' = ? RETURNING id, payload), ${recordEndedGrantsSql('ended')}
+     SELECT id FROM ended`,
     [userId],
   );
   await trx.raw(`DELETE FROM oidc_payloads WHERE payload->>'accountId' = ? OR grant_id = ANY(?::text[])`, [

@@ -1,0 +1,87 @@
+import type { Knex } from 'knex';
+
+import type { FeedCursor, FeedPage, Revocation, RevocationStore, RevokedEntry } from '../domain/revocations.js';
+import { ACCESS_TOKEN_TTL_BOUND } from '../domain/revocations.js';
+import { prepared } from './prepared.js';
+import { isStorableKey } from './text.js';
+
+/** Revoked JWT access tokens (`jti`) and ended grants (`grant`), each until its tokens have expired. */
+const TABLE = 'revocations';
+
+interface FeedRow {
+  /** `id` and `xid` as text (64-bit). */
+  id_text: string;
+  xid_text: string;
+  kind: 'jti' | 'grant';
+  value: string;
+  expires_at: Date;
+}
+
+/**
+ * SQL of a data-modifying CTE named `recorded` that records every grant in the CTE `ended`
+ * (rows of `oidc_payloads` with `id` and `payload`) as ended: its access tokens may live until
+ * the longest access token lifetime from now, and were minted for the resources of the grant
+ * (none known: every resource service is told). For the statement that deletes the grants, so
+ * that no grant ends unrecorded.
+ */
+export function recordEndedGrantsSql(ended: string): string {
+  return `recorded AS (
+    INSERT INTO ${TABLE} (kind, value, audiences, expires_at)
+    SELECT 'grant', e.id,
+      NULLIF(ARRAY(SELECT jsonb_object_keys(CASE WHEN jsonb_typeof(e.payload->'resources') = 'object' THEN e.payload->'resources' ELSE '{}'::jsonb END)), '{}'::text[]),
+      CURRENT_TIMESTAMP + interval '${ACCESS_TOKEN_TTL_BOUND} seconds'
+    FROM ${ended} e
+  )`;
+}
+
+/** Revocations in PostgreSQL (or PGlite). */
+export function createRevocationStore(db: Knex): RevocationStore {
+  return {
+    async record({ kind, value, audiences, expiresAt }: Revocation) {
+      if (!isStorableKey(value) || !audiences.every(isStorableKey)) return;
+      await db(TABLE).insert({ kind, value, audiences: audiences.length === 0 ? null : audiences, expires_at: expiresAt });
+    },
+
+    // a named statement: every introspection of a JWT access token runs it
+    async isRevoked(jti, grantId) {
+      const keys = [jti, grantId].map((key) => (key !== undefined && isStorableKey(key) ? key : null));
+      const { rows } = await db
+        .raw<{ rows: unknown[] }>(
+          `SELECT 1 FROM ${TABLE}
+           WHERE ((kind = 'jti' AND value = ?::text) OR (kind = 'grant' AND value = ?::text)) AND expires_at > CURRENT_TIMESTAMP
+           LIMIT 1`,
+          keys,
+        )
+        .options(prepared('is_revoked'));
+      return rows.length > 0;
+    },
+
+    /**
+     * Entries in the order of (writing transaction, id), after `after`, and only those whose
+     * transaction (and every earlier one) has finished: a transaction still running holds back
+     * every later entry, so an entry that commits late is never behind a cursor already handed out.
+     */
+    async page(audiences, after, limit): Promise<FeedPage> {
+      const { rows } = await db.raw<{ rows: FeedRow[] }>(
+        `SELECT id::text AS id_text, xid::text AS xid_text, kind, value, expires_at FROM ${TABLE}
+         WHERE (xid, id) > (?::text::xid8, ?::bigint)
+           AND xid < pg_snapshot_xmin(pg_current_snapshot())
+           AND expires_at > CURRENT_TIMESTAMP
+           AND (audiences IS NULL OR audiences && ?::text[])
+         ORDER BY xid, id
+         LIMIT ?`,
+        [after.xid, after.id, audiences.filter(isStorableKey), limit],
+      );
+      const last = rows.at(-1);
+      const entries: RevokedEntry[] = rows.map((row) => ({ kind: row.kind, value: row.value, expiresAt: new Date(row.expires_at) }));
+      const next: FeedCursor = last === undefined ? after : { xid: last.xid_text, id: last.id_text };
+      return { entries, next, more: rows.length === limit };
+    },
+
+    async sweepExpired() {
+      // returning() rather than delete()'s count: knex-pglite returns no count for deletes
+      const removed = await db(TABLE).where('expires_at', '<', db.fn.now()).delete().returning('id');
+      return removed.length;
+    },
+  };
+}
