@@ -110,7 +110,8 @@ describe.each(backends)('least-privilege scopes, resource-service clients, per-c
   });
 
   it('when a client has its own access-token lifetime, every grant\'s token lives exactly that long; others get ACCESS_TOKEN_TTL', async () => {
-    for (const form of [{ grant_type: 'client_credentials' }, { grant_type: 'password', username: 'dana', password: PASSWORD }]) {
+    const forms: Record<string, string>[] = [{ grant_type: 'client_credentials' }, { grant_type: 'password', username: 'dana', password: PASSWORD }];
+    for (const form of forms) {
       const { status, body } = await token(form, shortLived);
       expect(status).toBe(200);
       expect(body.expires_in).toBe(120);
