@@ -13,7 +13,7 @@ import type { Logger } from './logger.js';
 import type { IssuerMetrics } from './metrics.js';
 import { isMetadataAlias } from './oidc/discovery.js';
 import { sendErrorPage } from './oidc/error-page.js';
-import { errorBody, logUnavailable, RETRY_AFTER_SECONDS, SERVER_ERROR, sendError, sendUnavailable } from './oidc/errors.js';
+import { errorBody, logUnavailable, NOT_FOUND, RETRY_AFTER_SECONDS, SERVER_ERROR, sendError, sendUnavailable } from './oidc/errors.js';
 import { OIDC_DISCOVERY_PATH, routes } from './oidc/routes.js';
 import { isDatabaseUnavailable } from './storage/unavailable.js';
 
@@ -187,7 +187,7 @@ function readiness(databaseReachable: (timeoutMs: number) => Promise<boolean>): 
 }
 
 /** Sigil's own routes, behind the security headers, metrics and CORS policy of `createApp`. */
-function sigilRoutes({ oidc, databaseReachable, logger, interactions, metrics, trust, revocationFeed }: AppDependencies): express.Express {
+function sigilRoutes({ config, oidc, databaseReachable, logger, interactions, metrics, trust, revocationFeed }: AppDependencies): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', trust);
@@ -196,10 +196,13 @@ function sigilRoutes({ oidc, databaseReachable, logger, interactions, metrics, t
     res.json({ status: 'ok' });
   });
   app.get('/readyz', readiness(databaseReachable));
-  // Prometheus: counters and durations only (no tokens, names or addresses)
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
+  // Prometheus: counters and durations only (no tokens, names or addresses); with METRICS_PORT
+  // set they are served on that listener only (metricsListener)
+  if (config.metricsPort === undefined) {
+    app.get('/metrics', async (_req, res) => {
+      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    });
+  }
   app.get(REVOCATION_FEED_PATH, revocationFeed);
   app.use(interactions);
 
@@ -209,4 +212,27 @@ function sigilRoutes({ oidc, databaseReachable, logger, interactions, metrics, t
   });
   app.use(errorHandler(logger));
   return app;
+}
+
+/**
+ * The METRICS_PORT listener: `GET /metrics` (Prometheus), a JSON 404 for anything else, so the
+ * metrics can be kept off the public listener and reached from the scraper's network only.
+ */
+export function metricsListener(metrics: IssuerMetrics, logger: Logger): RequestListener {
+  return (req, res) => {
+    if (pathOf(req.url) !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      sendError(res, 404, NOT_FOUND);
+      return;
+    }
+    metrics.registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
+        res.end(req.method === 'HEAD' ? undefined : text);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'metrics could not be collected');
+        sendError(res, 500, SERVER_ERROR);
+      },
+    );
+  };
 }

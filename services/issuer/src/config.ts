@@ -10,6 +10,8 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 /** Parsed and validated issuer configuration; the only view of the environment the issuer uses. */
 export interface Config {
   readonly port: number;
+  /** Where `/metrics` is served on a listener of its own (then not on `port`); undefined: on `port`. */
+  readonly metricsPort: number | undefined;
   /** Public base URL; `iss` of every token. No trailing slash. */
   readonly issuer: string;
   /** PostgreSQL connection string; undefined selects the embedded database under `dataDir`. */
@@ -81,6 +83,15 @@ const schema = z
   .object({
     NODE_ENV: z.preprocess(blankToUndefined, z.string().optional()),
     PORT: integer(0, 65535, 4000),
+    METRICS_PORT: z.preprocess(
+      blankToUndefined,
+      z
+        .string()
+        .regex(/^\d+$/u, 'must be a whole number')
+        .transform(Number)
+        .pipe(z.number().int().max(65535, 'must be at most 65535'))
+        .optional(),
+    ),
     ISSUER: z.preprocess(blankToUndefined, z.string().optional()),
     DATABASE_URL: z.preprocess(
       blankToUndefined,
@@ -157,6 +168,9 @@ const schema = z
         message: 'above 1 needs DATABASE_URL (the embedded database has a single owner process)',
       });
     }
+    if (env.METRICS_PORT !== undefined && env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT) {
+      ctx.addIssue({ code: 'custom', path: ['METRICS_PORT'], message: 'must differ from PORT (it is a listener of its own)' });
+    }
     if (env.REFRESH_TOKEN_TTL < env.ACCESS_TOKEN_TTL) {
       ctx.addIssue({
         code: 'custom',
@@ -209,6 +223,7 @@ export function loadConfig(
   const issuer = (env2.ISSUER ?? `http://localhost:${env2.PORT}`).replace(/\/$/u, '');
   return Object.freeze({
     port: env2.PORT,
+    metricsPort: env2.METRICS_PORT,
     issuer,
     databaseUrl: env2.DATABASE_URL,
     dataDir: path.resolve(cwd, env2.DATA_DIR),

@@ -5,10 +5,11 @@ import os from 'node:os';
 import type { Knex } from 'knex';
 
 import { startAdminSocket } from './admin/socket.js';
-import { createApp } from './app.js';
+import { createApp, metricsListener } from './app.js';
 import type { Config } from './config.js';
 import { loadCookieKeys } from './cookie-keys.js';
 import { sweepAuditTrail } from './domain/audit.js';
+import { MAX_ACCESS_TOKEN_TTL } from './domain/clients.js';
 import { sweepLoginThrottle } from './domain/login-throttle.js';
 import { argon2Concurrency, PasswordHasher } from './domain/passwords.js';
 import { clientAddress, trustProxy } from './http/client-address.js';
@@ -24,6 +25,7 @@ import { createMetrics } from './metrics.js';
 import { ClientCache } from './oidc/client-cache.js';
 import { loadClientMetadata } from './oidc/client-metadata.js';
 import { createProvider, ID_TOKEN_TTL } from './oidc/provider.js';
+import { ResourceScopes } from './oidc/resource-scopes.js';
 import { startChangeFeed } from './storage/changes.js';
 import { migrate, openDatabase, type Database } from './storage/db.js';
 import { createStores, type Stores } from './storage/index.js';
@@ -38,6 +40,8 @@ export interface RunningIssuer {
   /** Where the issuer listens, e.g. `http://127.0.0.1:4000`. */
   readonly url: string;
   readonly port: number;
+  /** Where `/metrics` is served when METRICS_PORT is set, e.g. `http://127.0.0.1:9464`. */
+  readonly metricsUrl: string | undefined;
   /** The issuer's database handle (for embedding and tests; the embedded one is this process's only connection). */
   readonly db: Knex;
   /** The stores over `db`. */
@@ -108,6 +112,7 @@ interface EngineParts {
   readonly config: Config;
   readonly stores: Stores;
   readonly clients: ClientCache;
+  readonly resourceScopes: ResourceScopes;
   readonly hasher: PasswordHasher;
   readonly logger: Logger;
   readonly keys: readonly StoredKey[];
@@ -118,7 +123,7 @@ interface EngineParts {
  * The request listener: the engine (rebuilt with the new keys whenever they change; requests in
  * flight finish on the old one), the login pages, and Sigil's own routes.
  */
-async function buildListener({ config, stores, clients, hasher, logger, keys, cleanups }: EngineParts) {
+async function buildListener({ config, stores, clients, resourceScopes, hasher, logger, keys, cleanups }: EngineParts) {
   const cookieKeys = await loadCookieKeys(config.cookieKeys, config.dataDir);
   const metrics = createMetrics();
   // one rule for the client address, in express (login form) and in the engine (password grant)
@@ -134,6 +139,7 @@ async function buildListener({ config, stores, clients, hasher, logger, keys, cl
       cookieKeys,
       logger,
       clients,
+      resourceScopes,
       clientAddress: (req) => clientAddress(req, trust),
       edgeMiddlewares: [cors.withholdEngineHeaders],
     });
@@ -143,7 +149,8 @@ async function buildListener({ config, stores, clients, hasher, logger, keys, cl
     startKeyReloader(keys, {
       dir: config.keysDir,
       intervalMs: KEYS_POLL_INTERVAL_MS,
-      retentionSeconds: Math.max(config.accessTokenTtl, ID_TOKEN_TTL) + KEY_RETENTION_MARGIN_S,
+      // a client may have its own access-token lifetime, up to MAX_ACCESS_TOKEN_TTL
+      retentionSeconds: Math.max(config.accessTokenTtl, MAX_ACCESS_TOKEN_TTL, ID_TOKEN_TTL) + KEY_RETENTION_MARGIN_S,
       onChange: (reloaded) => {
         provider = buildProvider(reloaded);
         oidc = provider.callback();
@@ -153,7 +160,18 @@ async function buildListener({ config, stores, clients, hasher, logger, keys, cl
   );
   const interactions = interactionRoutes({ provider: () => provider, stores, hasher, metrics, cookieKeys, logger });
   const revocationFeed = revocationFeedRoute({ issuer: config.issuer, revocations: stores.revocations, findClient: (id) => provider.Client.find(id) });
-  return createApp({ config, oidc: (req, res) => oidc(req, res), databaseReachable: stores.reachable, logger, interactions, metrics, trust, cors, revocationFeed });
+  const app = createApp({ config, oidc: (req, res) => oidc(req, res), databaseReachable: stores.reachable, logger, interactions, metrics, trust, cors, revocationFeed });
+  return { app, metrics: metricsListener(metrics, logger) };
+}
+
+/** The METRICS_PORT listener, when configured: closed at shutdown with the rest (its scrapes are short). */
+async function startMetricsListener(config: Config, listener: ReturnType<typeof metricsListener>, cleanups: Cleanups): Promise<number | undefined> {
+  if (config.metricsPort === undefined) return undefined;
+  const server = createServer(listener);
+  const drain = drainable(server);
+  await listen(server, config.metricsPort);
+  cleanups.add(() => drain.drain(config.shutdownGrace * 1000));
+  return (server.address() as AddressInfo).port;
 }
 
 /**
@@ -174,15 +192,17 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
     cleanups.add(() => changes.close());
     if (!changes.live) logger.warn('change notifications are not received yet: clients are read from the database on every request until they are');
     const clients = new ClientCache((id) => loadClientMetadata(stores.clients, id), changes);
+    const resourceScopes = new ResourceScopes(stores.clients, changes);
 
     const keys = signingOrder(await ensureSigningKey(config.keysDir));
     const hasher = new PasswordHasher(config.argon2, {
       concurrency: argon2Concurrency(os.availableParallelism(), config.webConcurrency, config.threadpoolSize),
     });
-    const app = await buildListener({ config, stores, clients, hasher, logger, keys, cleanups });
+    const { app, metrics } = await buildListener({ config, stores, clients, resourceScopes, hasher, logger, keys, cleanups });
     if (database.kind === 'embedded') cleanups.add(await startAdminSocket(config.dataDir, { db: database.knex, hasher }, logger));
     cleanups.add(startSweeper(stores, config, logger));
 
+    const metricsPort = await startMetricsListener(config, metrics, cleanups);
     const server = createServer(app);
     answerUnparsableRequests(server);
     const listener = drainable(server);
@@ -191,10 +211,11 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
     cleanups.add(() => listener.drain(config.shutdownGrace * 1000));
     const { port } = server.address() as AddressInfo;
     logger.info(
-      { port, issuer: config.issuer, database: database.kind, keys: keys.map((key) => `${key.jwk.kid} (${key.state})`) },
+      { port, metricsPort, issuer: config.issuer, database: database.kind, keys: keys.map((key) => `${key.jwk.kid} (${key.state})`) },
       'sigil issuer listening',
     );
-    return { url: `http://127.0.0.1:${port}`, port, db: database.knex, stores, close: () => cleanups.run(), stopAccepting: () => listener.stopAccepting() };
+    const metricsUrl = metricsPort === undefined ? undefined : `http://127.0.0.1:${metricsPort}`;
+    return { url: `http://127.0.0.1:${port}`, port, metricsUrl, db: database.knex, stores, close: () => cleanups.run(), stopAccepting: () => listener.stopAccepting() };
   } catch (error) {
     await cleanups.run();
     throw error;

@@ -82,10 +82,16 @@ async function main(): Promise<void> {
     roles: ['admin'],
     resources: [ORDERS, REPORTS],
   });
-  const guardClient = await runDatabaseCommand(config, 'clients.create', {
+  // each service's own client (no grant: it only introspects) declares the scopes of its audience
+  const ordersClient = await runDatabaseCommand(config, 'clients.create', {
     name: 'orders-api',
-    grants: ['client_credentials'],
+    scopes: ['orders:read', 'orders:write'],
     resources: [ORDERS],
+  });
+  const reportsClient = await runDatabaseCommand(config, 'clients.create', {
+    name: 'reports-api',
+    scopes: ['reports:read'],
+    resources: [REPORTS],
   });
   const apiKey = await runDatabaseCommand(config, 'api-keys.create', { name: 'demo-key', resources: [ORDERS], scopes: ['orders:read'] });
   const webApp = await runDatabaseCommand(config, 'clients.create', {
@@ -105,10 +111,16 @@ async function main(): Promise<void> {
     ...common,
     PORT: '4001',
     AUDIENCE: ORDERS,
-    GUARD_CLIENT_ID: String(guardClient['client_id']),
-    GUARD_CLIENT_SECRET: String(guardClient['client_secret']),
+    GUARD_CLIENT_ID: String(ordersClient['client_id']),
+    GUARD_CLIENT_SECRET: String(ordersClient['client_secret']),
   });
-  start('reports-api', 'services/reports-api/dist/main.js', { ...common, PORT: '4002', AUDIENCE: REPORTS });
+  start('reports-api', 'services/reports-api/dist/main.js', {
+    ...common,
+    PORT: '4002',
+    AUDIENCE: REPORTS,
+    GUARD_CLIENT_ID: String(reportsClient['client_id']),
+    GUARD_CLIENT_SECRET: String(reportsClient['client_secret']),
+  });
   await Promise.all([waitFor(`${ORDERS}/healthz`), waitFor(`${REPORTS}/healthz`)]);
 
   const id = String(machine['client_id']);

@@ -49,6 +49,8 @@ function clientView(client: ClientRecord) {
     resources: client.resources,
     public: client.public,
     first_party: client.firstParty,
+    // seconds; null: the issuer's ACCESS_TOKEN_TTL
+    access_token_ttl: client.accessTokenTtl,
     created_at: client.createdAt.toISOString(),
   };
 }

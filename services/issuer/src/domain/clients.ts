@@ -4,6 +4,9 @@ import { generateId, generateSecret, hashSecret } from './secrets.js';
 import { redirectUri, resourceUri, roleList, scopeList } from './validation.js';
 
 export const GRANT_TYPES = ['client_credentials', 'password', 'authorization_code', 'refresh_token'] as const;
+/** Bounds of a client's own access-token lifetime, in seconds (one minute to one day). */
+export const MIN_ACCESS_TOKEN_TTL = 60;
+export const MAX_ACCESS_TOKEN_TTL = 86_400;
 export type GrantType = (typeof GRANT_TYPES)[number];
 
 /** What an administrator asks for when registering a client. */
@@ -12,7 +15,7 @@ export const newClientSchema = z
     name: z.string().trim().min(1, 'a name is required').max(200, 'a name is at most 200 characters'),
     grants: z
       .array(z.enum(GRANT_TYPES, { error: `a grant is one of ${GRANT_TYPES.join(', ')}` }))
-      .min(1, 'at least one --grant is required')
+      .default([])
       .transform((grants) => [...new Set(grants)]),
     scopes: scopeList.default([]),
     roles: roleList.default([]),
@@ -20,6 +23,13 @@ export const newClientSchema = z
     resources: z.array(resourceUri).max(20).default([]),
     public: z.boolean().default(false),
     firstParty: z.boolean().default(false),
+    accessTokenTtl: z
+      .number({ error: `--access-token-ttl is a whole number of seconds from ${MIN_ACCESS_TOKEN_TTL} to ${MAX_ACCESS_TOKEN_TTL}` })
+      .int(`--access-token-ttl is a whole number of seconds from ${MIN_ACCESS_TOKEN_TTL} to ${MAX_ACCESS_TOKEN_TTL}`)
+      .min(MIN_ACCESS_TOKEN_TTL, `--access-token-ttl is at least ${MIN_ACCESS_TOKEN_TTL} seconds`)
+      .max(MAX_ACCESS_TOKEN_TTL, `--access-token-ttl is at most ${MAX_ACCESS_TOKEN_TTL} seconds (one day)`)
+      .nullable()
+      .default(null),
   })
   .strict()
   .superRefine((client, ctx) => {
@@ -37,8 +47,11 @@ export const newClientSchema = z
     if (has('refresh_token') && !has('authorization_code') && !has('password')) {
       problem('the refresh_token grant needs the authorization_code or password grant');
     }
-    if ((has('client_credentials') || has('password')) && client.resources.length === 0) {
-      problem('the client_credentials and password grants need at least one --resource (the audience of its tokens)');
+    if (client.grants.length === 0) {
+      // a resource service's own client: it authenticates to introspection and the revocation feed
+      if (client.public) problem('a client with no --grant (a resource service\'s own client) must be confidential: it authenticates with its secret');
+      if (client.firstParty) problem('--first-party is only meaningful with the authorization_code grant');
+      if (client.accessTokenTtl !== null) problem('--access-token-ttl is only meaningful for a client with a grant');
     }
   });
 
@@ -54,6 +67,8 @@ export interface ClientRecord {
   readonly resources: readonly string[];
   readonly public: boolean;
   readonly firstParty: boolean;
+  /** Lifetime of its access tokens in seconds; null: the issuer's ACCESS_TOKEN_TTL. */
+  readonly accessTokenTtl: number | null;
   readonly createdAt: Date;
 }
 
@@ -73,6 +88,11 @@ export interface ClientStore {
   /** Every client, oldest first. */
   list(): Promise<ClientWithSecret[]>;
   find(id: string): Promise<ClientWithSecret | undefined>;
+  /**
+   * The scopes each resource declares: those of the resource services' own clients (clients
+   * with no grant) registered for it, merged. Resources without such a client are absent.
+   */
+  declaredResourceScopes(): Promise<Map<string, string[]>>;
 }
 
 function withoutSecret({ secretHash: _secretHash, ...record }: ClientWithSecret): ClientRecord {
@@ -100,6 +120,7 @@ export async function createClient(clients: ClientStore, input: NewClient): Prom
     resources: client.resources,
     public: client.public,
     firstParty: client.firstParty,
+    accessTokenTtl: client.accessTokenTtl,
   });
   return { client: withoutSecret(stored), clientSecret };
 }

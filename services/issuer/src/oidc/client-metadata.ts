@@ -5,7 +5,7 @@ import { isLoopbackHost } from '../domain/validation.js';
 import { OIDC_SCOPES } from './scope-policy.js';
 
 /** Sigil's members of client metadata, beside RFC 7591's (the engine's `extraClientMetadata`). */
-export const EXTRA_CLIENT_METADATA = ['allowed_scopes', 'roles', 'resources', 'first_party'];
+export const EXTRA_CLIENT_METADATA = ['allowed_scopes', 'roles', 'resources', 'first_party', 'access_token_ttl'];
 
 /** Client metadata (RFC 7591 names plus Sigil's extra members) the engine validates. */
 export function clientMetadata(client: ClientWithSecret): AdapterPayload {
@@ -31,6 +31,7 @@ export function clientMetadata(client: ClientWithSecret): AdapterPayload {
     roles: [...client.roles],
     resources: [...client.resources],
     first_party: client.firstParty,
+    ...(client.accessTokenTtl === null ? {} : { access_token_ttl: client.accessTokenTtl }),
   };
 }
 
@@ -62,4 +63,10 @@ export function clientRoles(client: Client): string[] {
 /** Whether the client is first-party (`--first-party`): no consent page. */
 export function isFirstParty(client: Client): boolean {
   return client['first_party'] === true;
+}
+
+/** The client's own access-token lifetime in seconds (`--access-token-ttl`), if it has one. */
+export function clientAccessTokenTtl(client: Client | undefined): number | undefined {
+  const ttl = client?.['access_token_ttl'];
+  return typeof ttl === 'number' && Number.isInteger(ttl) && ttl > 0 ? ttl : undefined;
 }

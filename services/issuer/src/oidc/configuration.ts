@@ -6,7 +6,7 @@ import type { PrivateJwk } from '../keys/key-store.js';
 import type { Stores } from '../storage/index.js';
 import { adapterFactory } from './adapter.js';
 import type { ClientCache } from './client-cache.js';
-import { clientRoles, EXTRA_CLIENT_METADATA, loadClientMetadata } from './client-metadata.js';
+import { clientAccessTokenTtl, clientRoles, EXTRA_CLIENT_METADATA, loadClientMetadata } from './client-metadata.js';
 import { renderError } from './error-page.js';
 import { loadExistingGrant } from './first-party-consent.js';
 import { introspectionAllowed } from './introspection.js';
@@ -62,9 +62,11 @@ function tokenClaims(userFor: (ctx: object, id: string) => Promise<UserRecord | 
 
 /** Lifetimes of what the engine issues and stores, in seconds. */
 function lifetimes(config: Config): NonNullable<Configuration['ttl']> {
+  // a client registered with --access-token-ttl gets its own lifetime, on every grant
+  const accessTokenTtl = (_ctx: unknown, _token: unknown, client?: Parameters<typeof clientAccessTokenTtl>[0]) => clientAccessTokenTtl(client) ?? config.accessTokenTtl;
   return {
-    AccessToken: config.accessTokenTtl,
-    ClientCredentials: config.accessTokenTtl,
+    AccessToken: accessTokenTtl,
+    ClientCredentials: accessTokenTtl,
     AuthorizationCode: 60,
     IdToken: ID_TOKEN_TTL,
     Interaction: 600,

@@ -18,6 +18,7 @@ import * as password from './grants/password.js';
 import { introspectionExtension } from './introspection.js';
 import { finishRotationAfterEachRequest } from './refresh-rotation.js';
 import { resourceServerResolver } from './resource-indicators.js';
+import { ResourceScopes } from './resource-scopes.js';
 import { revocationExtension } from './revocation.js';
 import { countTokenRequests } from './token-endpoint.js';
 
@@ -38,6 +39,8 @@ export interface ProviderDependencies {
   readonly clientAddress: (req: IncomingMessage) => string;
   /** Engine middlewares of the HTTP edge (the CORS policy's, which must see every engine answer), run around every engine request. */
   readonly edgeMiddlewares: readonly KoaMiddleware[];
+  /** The scopes resources declare, kept between requests (absent: read on every token request). */
+  readonly resourceScopes?: ResourceScopes;
 }
 
 /** The path and query of a request target: an absolute-form target (`GET http://host/x`) loses its origin, `*` and the like become `/`. */
@@ -99,7 +102,7 @@ function logEscapedErrors(provider: Provider, logger: Logger): void {
 /** Builds the engine with Sigil's storage, keys, grants, secret handling and answers. */
 export function createProvider(dependencies: ProviderDependencies): Provider {
   const { config, stores, logger, metrics, clients } = dependencies;
-  const resolveResourceServer = resourceServerResolver(config.accessTokenTtl);
+  const resolveResourceServer = resourceServerResolver(dependencies.resourceScopes ?? new ResourceScopes(stores.clients));
   const provider = new Provider(config.issuer, providerConfiguration({ ...dependencies, resolveResourceServer }));
   provider.registerGrantType(
     password.grantType,

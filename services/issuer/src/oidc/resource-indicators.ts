@@ -2,12 +2,16 @@ import { errors, type Client, type KoaContextWithOIDC, type ResourceServer } fro
 
 import { splitScope } from '../domain/validation.js';
 import { allowedScopes, registeredResources } from './client-metadata.js';
-import { applyDirectGrantScope, isDirectGrant, OIDC_SCOPES, resourceScopes } from './scope-policy.js';
+import type { ResourceScopes } from './resource-scopes.js';
+import { applyDirectGrantScope, audienceScopes, isDirectGrant, OIDC_SCOPES } from './scope-policy.js';
+
+/** Why a client with no registered resource gets no token (RFC 8707 §2 `invalid_target`). */
+const NO_RESOURCE = 'this client has no registered resource (audience) to issue an access token for; register one with --resource';
 
 /**
  * RFC 8707: with no `resource` parameter the audience is the client's first registered
  * resource. An authorization request for OpenID scopes only gets a token for the userinfo
- * endpoint instead.
+ * endpoint instead; any other request of a client with no resource is refused.
  */
 export function defaultResource(ctx: KoaContextWithOIDC, client: Client): string | undefined {
   if (!isDirectGrant(ctx)) {
@@ -15,28 +19,31 @@ export function defaultResource(ctx: KoaContextWithOIDC, client: Client): string
     const scopes = typeof scope === 'string' ? splitScope(scope) : [];
     if (scopes.length > 0 && scopes.every((name) => OIDC_SCOPES.has(name))) return undefined;
   }
-  return registeredResources(client)[0];
+  const resource = registeredResources(client)[0];
+  if (resource === undefined) throw new errors.InvalidTarget(NO_RESOURCE);
+  return resource;
 }
 
-export type ResourceServerResolver = (ctx: KoaContextWithOIDC, indicator: string, client: Client) => ResourceServer;
+export type ResourceServerResolver = (ctx: KoaContextWithOIDC, indicator: string, client: Client) => Promise<ResourceServer>;
 
 /**
  * Resolves a resource indicator to the resource server the token is minted for: only the
- * client's registered resources are allowed (RFC 8707 §2, RFC 9700 §2.3), and every token
- * for one is an RFC 9068 JWT with that single audience. For the direct grants it also applies
- * the scope policy (scope-policy.ts).
+ * client's registered resources are allowed (RFC 8707 §2, RFC 9700 §2.3), every token for one
+ * is an RFC 9068 JWT with that single audience, and its `scope` is the one policy of
+ * scope-policy.ts ({@link audienceScopes}), which the engine and the password grant intersect
+ * with what was asked for or granted. For the direct grants it also checks the request's scope.
  */
-export function resourceServerResolver(accessTokenTtl: number): ResourceServerResolver {
-  return (ctx, indicator, client) => {
+export function resourceServerResolver(resourceScopes: ResourceScopes): ResourceServerResolver {
+  return async (ctx, indicator, client) => {
     if (!registeredResources(client).includes(indicator)) {
       throw new errors.InvalidTarget('resource indicator is not registered for this client');
     }
-    const allowed = new Set(allowedScopes(client));
-    if (isDirectGrant(ctx)) applyDirectGrantScope(ctx, allowed);
+    const registered = allowedScopes(client);
+    const audience = audienceScopes(registered, indicator, await resourceScopes.declared());
+    if (isDirectGrant(ctx)) applyDirectGrantScope(ctx, new Set(registered), audience);
     return {
-      scope: resourceScopes(allowed),
+      scope: audience.join(' '),
       audience: indicator,
-      accessTokenTTL: accessTokenTtl,
       accessTokenFormat: 'jwt',
       jwt: { sign: { alg: 'RS256' } },
     };

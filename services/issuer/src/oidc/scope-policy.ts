@@ -14,25 +14,43 @@ export function isDirectGrant(ctx: KoaContextWithOIDC): boolean {
 }
 
 /**
- * The scopes of a direct grant (RFC 6749 §3.3): asking for a scope outside the client's
- * registration is an error (§5.2 `invalid_scope`), not a silent drop; asking for none grants
- * every scope it is registered for (a documented default). Sets the request's `scope`.
+ * The scopes a token for `resource` may carry for a client registered with `clientScopes`
+ * (RFC 9700 §2.3 least privilege, RFC 9068 §2.2.3): never an OpenID scope, and only scopes of
+ * that audience. A resource's scopes are those its own service client declares (a client with
+ * no grant registered for it); for a resource nobody declares, any of the client's scopes that
+ * no other resource declares. Every grant's token scope is the requested (or granted) scopes
+ * within this set: the engine intersects for client credentials, code and refresh, and
+ * {@link grantedScope} does for the grants Sigil adds.
  */
-export function applyDirectGrantScope(ctx: KoaContextWithOIDC, allowed: ReadonlySet<string>): void {
+export function audienceScopes(clientScopes: Iterable<string>, resource: string, declared: ReadonlyMap<string, readonly string[]>): string[] {
+  const own = declared.get(resource);
+  const ofOthers = new Set([...declared.values()].flat());
+  const belongs = own === undefined ? (scope: string) => !ofOthers.has(scope) : (scope: string) => own.includes(scope);
+  return [...new Set(clientScopes)].filter((scope) => !OIDC_SCOPES.has(scope) && belongs(scope));
+}
+
+/** The scope a token carries: what was asked for (or granted) within the audience's scopes, in the order asked. */
+export function grantedScope(requested: Iterable<string>, audience: string): string {
+  const allowed = new Set(splitScope(audience));
+  return [...new Set(requested)].filter((scope) => allowed.has(scope)).join(' ');
+}
+
+/**
+ * The scopes of a direct grant (RFC 6749 §3.3): asking for a scope outside the client's
+ * registration is an error (§5.2 `invalid_scope`), not a silent drop; asking for none asks
+ * for every scope the client may have for the audience (a documented default). Sets the
+ * request's `scope`, which the token then carries within the audience's scopes.
+ */
+export function applyDirectGrantScope(ctx: KoaContextWithOIDC, registered: ReadonlySet<string>, audience: readonly string[]): void {
   const { params } = ctx.oidc;
   if (params === undefined) return;
   const requested = typeof params['scope'] === 'string' ? splitScope(params['scope']) : [];
   if (requested.length === 0) {
-    params['scope'] = [...allowed].join(' ');
+    params['scope'] = audience.join(' ');
     return;
   }
-  const refused = requested.find((scope) => !allowed.has(scope));
+  const refused = requested.find((scope) => !registered.has(scope));
   if (refused !== undefined) {
     throw new errors.InvalidScope('requested scope is not allowed', refused);
   }
-}
-
-/** What a token for a resource may carry: the client's scopes, without OpenID's own (RFC 9068 §2.2.3). */
-export function resourceScopes(allowed: Iterable<string>): string {
-  return [...allowed].filter((scope) => !OIDC_SCOPES.has(scope)).join(' ');
 }

@@ -16,6 +16,7 @@ interface ClientRow {
   resources: string[];
   public: boolean;
   first_party: boolean;
+  access_token_ttl: number | null;
   created_at: Date;
 }
 
@@ -31,6 +32,7 @@ function toRecord(row: ClientRow): ClientWithSecret {
     resources: row.resources,
     public: row.public,
     firstParty: row.first_party,
+    accessTokenTtl: row.access_token_ttl,
     createdAt: new Date(row.created_at),
   };
 }
@@ -50,6 +52,7 @@ export function createClientStore(db: Knex): ClientStore {
         resources: JSON.stringify(client.resources),
         public: client.public,
         first_party: client.firstParty,
+        access_token_ttl: client.accessTokenTtl,
       });
       return toRecord(row);
     },
@@ -63,6 +66,17 @@ export function createClientStore(db: Knex): ClientStore {
       if (!isStorableKey(id)) return undefined;
       const row = await db<ClientRow>('clients').where({ id }).first();
       return row === undefined ? undefined : toRecord(row);
+    },
+
+    async declaredResourceScopes() {
+      const rows = await db<ClientRow>('clients')
+        .select('resources', 'scopes')
+        .whereRaw("grant_types = '[]'::jsonb");
+      const declared = new Map<string, string[]>();
+      for (const { resources, scopes } of rows) {
+        for (const resource of resources) declared.set(resource, [...new Set([...(declared.get(resource) ?? []), ...scopes])]);
+      }
+      return declared;
     },
   };
 }

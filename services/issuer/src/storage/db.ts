@@ -8,6 +8,7 @@ import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
 
 import { lockDataDir } from './embedded-lock.js';
+import { createOwnerOnlyFiles, restrictToOwner } from './owner-only.js';
 
 // knex's named export type-checks but is undefined in real Node ESM (docs/storage.md#knex-in-node-esm): take it from the default.
 const { knex } = knexModule;
@@ -196,6 +197,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     };
   }
 
+  // the data directory's files are the owner's only: those created from now on, and (below) those PGlite wrote before
+  createOwnerOnlyFiles();
   const release = await lockDataDir(
     options.dataDir,
     options.onLockCompromised ??
@@ -205,6 +208,14 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   );
   // one session, shared by knex and the listener (PGlite delivers a NOTIFY to its own session)
   const pglite = new PGlite(embeddedDatabasePath(options.dataDir));
+  try {
+    await pglite.waitReady;
+    await restrictToOwner(embeddedDatabasePath(options.dataDir));
+  } catch (error) {
+    await pglite.close().catch(() => undefined);
+    await release();
+    throw error;
+  }
   const instance = knex({
     log,
     compileSqlOnError: false,

@@ -15,6 +15,7 @@ import { issuerSuite } from '../support/issuer.js';
 import { registerClient } from '../support/oauth.js';
 
 const ORDERS = 'http://localhost:4001';
+const REPORTS = 'http://localhost:4002';
 const PASSWORD = 'correct horse battery staple';
 const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../test-artifacts');
 
@@ -24,6 +25,7 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
   let callback: Awaited<ReturnType<typeof callbackServer>>;
   let web: oidc.Configuration;
   let firstParty: oidc.Configuration;
+  let wide: oidc.Configuration;
   let webClientId: string;
 
   async function rp(clientId: string, secret: string): Promise<oidc.Configuration> {
@@ -90,6 +92,18 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
       firstParty: true,
     });
     firstParty = await rp(trusted.id, trusted.secret);
+    // resource services' own clients declare their audiences' scopes; this client may have both
+    await registerClient(issuer.stores.clients, { name: 'orders-api', resources: [ORDERS], scopes: ['orders:read', 'orders:write'] });
+    await registerClient(issuer.stores.clients, { name: 'reports-api', resources: [REPORTS], scopes: ['reports:read'] });
+    const both = await registerClient(issuer.stores.clients, {
+      name: 'Dashboard',
+      grants: ['authorization_code', 'refresh_token'],
+      scopes: ['openid', 'profile', 'orders:read', 'reports:read'],
+      redirectUris: [callback.url],
+      resources: [ORDERS, REPORTS],
+      firstParty: true,
+    });
+    wide = await rp(both.id, both.secret);
   });
 
   afterAll(async () => {
@@ -141,6 +155,23 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
     const first = await oidc.authorizationCodeGrant(web, secondCallback, { pkceCodeVerifier: second.verifier, expectedState: second.state });
     await expect(oidc.authorizationCodeGrant(web, secondCallback, { pkceCodeVerifier: second.verifier, expectedState: second.state })).rejects.toMatchObject({ error: 'invalid_grant' });
     await expect(oidc.refreshTokenGrant(web, first.refresh_token ?? '')).rejects.toMatchObject({ error: 'invalid_grant' });
+    await context.close();
+  });
+
+  it('when a code-flow token asks for scopes of two audiences, it and its refreshed successor carry only their audience\'s, no OpenID scope (S6)', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const request = await authorize(wide, 'openid profile orders:read reports:read');
+    await page.goto(request.url);
+    await login(page);
+    await page.waitForURL(`${callback.url}?**`);
+    const tokens = await oidc.authorizationCodeGrant(wide, new URL(page.url()), { pkceCodeVerifier: request.verifier, expectedState: request.state });
+    const jwks = createRemoteJWKSet(new URL(`${suite.issuer.url}/jwks`));
+    const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer: suite.issuer.issuer, audience: ORDERS, typ: 'at+jwt' });
+    expect(payload['scope']).toBe('orders:read');
+    const refreshed = await oidc.refreshTokenGrant(wide, tokens.refresh_token ?? '');
+    const again = await jwtVerify(refreshed.access_token, jwks, { issuer: suite.issuer.issuer, audience: ORDERS, typ: 'at+jwt' });
+    expect(again.payload['scope']).toBe('orders:read');
     await context.close();
   });
 

@@ -62,6 +62,21 @@ describe.each(backends)('sigil CLI ($name)', (backend) => {
     expect((JSON.parse(json.stdout) as ClientList).clients.map((client) => client.name)).toContain(name);
   });
 
+  it('when a client is created with no --grant, or with a grant and no --resource, or with --access-token-ttl, list shows it as registered', async () => {
+    const service = await sigilJson(['clients', 'create', '--name', 'orders-api', '--resource', 'http://localhost:4001', '--scope', 'orders:read orders:write'], env);
+    expect(Object.keys(service).sort()).toEqual(['client_id', 'client_secret']);
+    const lost = await sigilJson(['clients', 'create', '--name', 'lost', '--grant', 'client_credentials'], env);
+    const brief = await sigilJson(['clients', 'create', '--name', 'brief', '--grant', 'client_credentials', '--resource', 'http://localhost:4001', '--access-token-ttl', '300'], env);
+    const { clients } = await sigilJson<{ clients: Record<string, unknown>[] }>(['clients', 'list'], env);
+    const byId = new Map(clients.map((client) => [client['client_id'], client]));
+    expect(byId.get(service['client_id'])).toMatchObject({ grants: [], resources: ['http://localhost:4001'], scope: 'orders:read orders:write', access_token_ttl: null });
+    expect(byId.get(lost['client_id'])).toMatchObject({ grants: ['client_credentials'], resources: [] });
+    expect(byId.get(brief['client_id'])).toMatchObject({ access_token_ttl: 300 });
+    const table = await sigil(['clients', 'list'], env);
+    expect(table.stdout.split('\n')[0]).toMatch(/ access_token_ttl$/u);
+    expect(table.stdout).toMatch(new RegExp(`^${String(brief['client_id'])} .* 300$`, 'mu'));
+  });
+
   it('when a public client is created, no secret is printed', async () => {
     const created = await sigilJson(
       ['clients', 'create', '--name', 'spa', '--grant', 'authorization_code', '--grant', 'refresh_token', '--redirect-uri', 'http://127.0.0.1:5173/callback', '--public'],
@@ -79,8 +94,10 @@ describe.each(backends)('sigil CLI ($name)', (backend) => {
   const badArguments: [string[], string | ReturnType<typeof expect.stringMatching>][] = [
     [['clients', 'create', '--grant', 'client_credentials'], "sigil: required option '--name <name>' not specified"],
     [['clients', 'create', '--name', 'x', '--grant', 'implicit', '--resource', 'https://api'], 'sigil: grants.0: a grant is one of client_credentials, password, authorization_code, refresh_token'],
-    [['clients', 'create', '--name', 'x'], 'sigil: grants: at least one --grant is required'],
-    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials'], 'sigil: the client_credentials and password grants need at least one --resource (the audience of its tokens)'],
+    [['clients', 'create', '--name', 'x', '--resource', 'https://api', '--public'], "sigil: a client with no --grant (a resource service's own client) must be confidential: it authenticates with its secret"],
+    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--access-token-ttl', '59'], 'sigil: accessTokenTtl: --access-token-ttl is at least 60 seconds'],
+    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--access-token-ttl', '86401'], 'sigil: accessTokenTtl: --access-token-ttl is at most 86400 seconds (one day)'],
+    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--access-token-ttl', '2m'], 'sigil: accessTokenTtl: --access-token-ttl is a whole number of seconds from 60 to 86400'],
     [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--resource', 'https://api', '--public'], 'sigil: a public client cannot use the client_credentials or password grant (it cannot authenticate)'],
     [['clients', 'create', '--name', 'x', '--grant', 'authorization_code', '--redirect-uri', 'http://app.example.com/cb'], expect.stringMatching(/^sigil: redirectUris\.0: a redirect URI must be https/u)],
     [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--resource', 'not a uri'], 'sigil: resources.0: a resource must be an absolute URI without a fragment'],

@@ -20,6 +20,7 @@ describe('loadConfig', () => {
     const config = loadConfig({}, cwd);
     expect(config).toEqual({
       port: 4000,
+      metricsPort: undefined,
       issuer: 'http://localhost:4000',
       databaseUrl: undefined,
       dataDir: path.join(cwd, 'data'),
@@ -62,11 +63,13 @@ describe('loadConfig', () => {
         DATABASE_TIMEOUT_MS: '1500',
         REFRESH_TOKEN_RETRY_WINDOW: '0',
         SHUTDOWN_GRACE: '30',
+        METRICS_PORT: '9464',
       },
       cwd,
     );
     expect(config).toMatchObject({
       port: 8080,
+      metricsPort: 9464,
       issuer: 'https://auth.example.com',
       databaseUrl: 'postgres://sigil@db:5432/sigil',
       dataDir: '/var/lib/sigil',
@@ -106,6 +109,9 @@ describe('loadConfig', () => {
     [{ DATABASE_POOL_MAX: '0' }, 'invalid configuration: DATABASE_POOL_MAX must be at least 1 (got "0")'],
     [{ REFRESH_TOKEN_RETRY_WINDOW: '301' }, 'invalid configuration: REFRESH_TOKEN_RETRY_WINDOW must be at most 300 (got "301")'],
     [{ SHUTDOWN_GRACE: 'soon' }, 'invalid configuration: SHUTDOWN_GRACE must be a whole number (got "soon")'],
+    [{ METRICS_PORT: 'x' }, 'invalid configuration: METRICS_PORT must be a whole number (got "x")'],
+    [{ METRICS_PORT: '70000' }, 'invalid configuration: METRICS_PORT must be at most 65535 (got "70000")'],
+    [{ PORT: '4000', METRICS_PORT: '4000' }, 'invalid configuration: METRICS_PORT must differ from PORT (it is a listener of its own) (got "4000")'],
     [{ TRUST_PROXY: '10.0.0.0/8, nonsense' }, expect.stringMatching(/^invalid configuration: TRUST_PROXY must be/u)],
   ])('when %j is bad, throws one line naming the variable', (env, message) => {
     expect(() => loadConfig(env, cwd)).toThrow(ConfigError);

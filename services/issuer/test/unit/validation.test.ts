@@ -118,7 +118,21 @@ describe('newClientSchema', () => {
       resources: [ORDERS],
       public: false,
       firstParty: false,
+      accessTokenTtl: null,
     });
+  });
+
+  it('when no grant is given, the client is a resource service\'s own client, valid with or without resources', () => {
+    expect(newClientSchema.parse({ name: 'orders-api', resources: [ORDERS], scopes: ['orders:read'] })).toMatchObject({ grants: [], resources: [ORDERS] });
+    expect(problems(newClientSchema.safeParse({ name: 'nothing', grants: [] }))).toEqual([]);
+  });
+
+  it('when a machine client has no --resource, it is valid (its token requests answer invalid_target)', () => {
+    expect(problems(newClientSchema.safeParse({ name: 'machine', grants: ['client_credentials'] }))).toEqual([]);
+  });
+
+  it.each([60, 900, 86_400])('when --access-token-ttl is %i, it is accepted', (ttl) => {
+    expect(newClientSchema.parse({ name: 'm', grants: ['client_credentials'], accessTokenTtl: ttl }).accessTokenTtl).toBe(ttl);
   });
 
   it('when a public native client uses the authorization code grant with loopback and private-use redirects, it is accepted', () => {
@@ -157,11 +171,15 @@ describe('newClientSchema', () => {
       { name: 'machine', grants: ['client_credentials', 'refresh_token'], resources: [ORDERS] },
       ['the refresh_token grant needs the authorization_code or password grant'],
     ],
+    ['--access-token-ttl is 59', { name: 'm', grants: ['client_credentials'], accessTokenTtl: 59 }, ['--access-token-ttl is at least 60 seconds']],
+    ['--access-token-ttl is 86401', { name: 'm', grants: ['client_credentials'], accessTokenTtl: 86_401 }, ['--access-token-ttl is at most 86400 seconds (one day)']],
+    ['--access-token-ttl is not whole', { name: 'm', grants: ['client_credentials'], accessTokenTtl: 90.5 }, ['--access-token-ttl is a whole number of seconds from 60 to 86400']],
     [
-      'client_credentials has no --resource',
-      { name: 'machine', grants: ['client_credentials'] },
-      ['the client_credentials and password grants need at least one --resource (the audience of its tokens)'],
+      'a grant-less client is public',
+      { name: 'svc', resources: [ORDERS], public: true },
+      ["a client with no --grant (a resource service's own client) must be confidential: it authenticates with its secret"],
     ],
+    ['a grant-less client has an access-token lifetime', { name: 'svc', resources: [ORDERS], accessTokenTtl: 120 }, ['--access-token-ttl is only meaningful for a client with a grant']],
     [
       'a redirect URI is http on a public host (S14)',
       { name: 'web', grants: ['authorization_code'], redirectUris: ['http://app.example.com/cb'] },
@@ -188,7 +206,6 @@ describe('newClientSchema', () => {
       [ROLE_MESSAGE],
     ],
     ['the name is blank', { name: '   ', grants: ['client_credentials'], resources: [ORDERS] }, ['a name is required']],
-    ['no grant is given', { name: 'nothing', grants: [] }, ['at least one --grant is required']],
   ])('when %s, the client is refused with that reason', (_case, input, expected) => {
     expect(problems(newClientSchema.safeParse(input))).toEqual(expected);
   });

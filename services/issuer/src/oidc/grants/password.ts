@@ -8,6 +8,8 @@ import { signIn, type SignInResult, type SignInStores } from '../../domain/sign-
 import { InvalidCredentials, TooManyAttempts } from '../errors.js';
 import { readAheadOf } from '../request-read-ahead.js';
 import { defaultResource, type ResourceServerResolver } from '../resource-indicators.js';
+import { grantedScope } from '../scope-policy.js';
+import { splitScope } from '../../domain/validation.js';
 
 /**
  * The resource owner password credentials grant (RFC 6749 §4.3), opt-in per client (the
@@ -50,7 +52,7 @@ function requestedResource(ctx: KoaContextWithOIDC): string {
   }
   const client = ctx.oidc.client;
   const resource = (Array.isArray(requested) ? requested[0] : requested) ?? (client === undefined ? undefined : defaultResource(ctx, client));
-  if (typeof resource !== 'string') throw new errors.InvalidTarget('no resource registered for this client');
+  if (typeof resource !== 'string') throw new errors.InvalidTarget('this client has no registered resource (audience) to issue an access token for');
   return resource;
 }
 
@@ -89,9 +91,10 @@ export function handler(provider: Provider, { stores, hasher, resolveResourceSer
 
     // the request is checked before any password work: a bad scope or resource is not a sign-in
     const resource = requestedResource(ctx);
-    // applies the client's scope policy (refusing scopes it may not have) and the audience
-    const info = resolveResourceServer(ctx, resource, client);
-    const scope = String(params?.['scope'] ?? '');
+    // applies the client's scope policy (refusing scopes it may not have) and the audience;
+    // the token carries what was asked for within the audience's scopes, as the engine's grants do
+    const info = await resolveResourceServer(ctx, resource, client);
+    const scope = grantedScope(splitScope(String(params?.['scope'] ?? '')), info.scope);
 
     const result = await signIn(stores, hasher, { username, password, ip: clientAddress(ctx.req), clientId: client.clientId });
     onSignIn?.(result.outcome);

@@ -1,0 +1,39 @@
+import type { ClientStore } from '../domain/clients.js';
+import type { ChangeFeed } from '../storage/changes.js';
+
+/** Which scopes each resource declares (see {@link ClientStore.declaredResourceScopes}). */
+export type DeclaredScopes = ReadonlyMap<string, readonly string[]>;
+
+/**
+ * The resources' declared scopes, read once and kept until any client changes (the `clients`
+ * trigger's notifications): resource services' own clients are few and change rarely, and every
+ * token request needs them. While the feed is not live every read goes to the database; a read
+ * that a change overtook serves its caller but is not kept.
+ */
+export class ResourceScopes {
+  readonly #clients: Pick<ClientStore, 'declaredResourceScopes'>;
+  readonly #feed: Pick<ChangeFeed, 'live' | 'subscribe'> | undefined;
+  #cached: Promise<DeclaredScopes> | undefined;
+
+  constructor(clients: Pick<ClientStore, 'declaredResourceScopes'>, feed?: Pick<ChangeFeed, 'live' | 'subscribe'>) {
+    this.#clients = clients;
+    this.#feed = feed;
+    // any change forgets the read, even one still in flight (its caller still gets it)
+    feed?.subscribe('clients', () => {
+      this.#cached = undefined;
+    });
+  }
+
+  /** Every declared resource with its scopes. */
+  declared(): Promise<DeclaredScopes> {
+    if (this.#feed?.live !== true) return this.#clients.declaredResourceScopes();
+    if (this.#cached !== undefined) return this.#cached;
+    const loading = this.#clients.declaredResourceScopes();
+    this.#cached = loading;
+    // a failed read is not kept: the next request tries again
+    loading.catch(() => {
+      if (this.#cached === loading) this.#cached = undefined;
+    });
+    return loading;
+  }
+}
