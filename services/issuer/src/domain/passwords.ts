@@ -53,8 +53,13 @@ export function argon2Concurrency(cores: number, workers: number, threads = Numb
   return Math.max(1, Math.min(Math.floor(cores / Math.max(1, workers)), threads - 1));
 }
 
-/** Verifications waiting per computation slot before the hasher refuses more (see PasswordHasher). */
-export const QUEUED_PER_SLOT = 8;
+/**
+ * Verifications waiting per computation slot before the hasher refuses more (see
+ * PasswordHasher). One argon2id verification at the OWASP parameters takes about 10–25 ms of a
+ * core, so a full queue is well under a second of waiting: bounded, yet deep enough that a burst
+ * of legitimate sign-ins (16 at once on a 2-core, 2-worker issuer) is served, not refused.
+ */
+export const QUEUED_PER_SLOT = 32;
 
 /** The hasher already has as many verifications waiting as it may: refused at once, before any work. */
 export class PasswordHasherBusyError extends Error {

@@ -11,7 +11,7 @@ import {
   type AttemptReservation,
   type LoginAttempt,
 } from '../../src/domain/login-throttle.js';
-import { PasswordHasher } from '../../src/domain/passwords.js';
+import { PasswordHasher, QUEUED_PER_SLOT } from '../../src/domain/passwords.js';
 import { createUser } from '../../src/domain/users.js';
 import { backends } from '../support/backends.js';
 import { request, type RawResponse } from '../support/http.js';
@@ -256,8 +256,11 @@ describe.each(backends)('sign-in races over HTTP ($name)', (backend) => {
   });
 });
 
+/** More sign-ins at once than one computation slot and its queue admit. */
+const BURST = QUEUED_PER_SLOT + 20;
+
 describe.each(backends)('an overloaded password hasher over HTTP ($name)', (backend) => {
-  // one argon2id computation at a time (one worker, two libuv threads): 1 running + 8 waiting at most
+  // one argon2id computation at a time (one worker, two libuv threads): 1 running + QUEUED_PER_SLOT waiting at most
   const suite = issuerSuite(backend, { TRUST_PROXY: '1', ARGON2_TIME_COST: '10', WEB_CONCURRENCY: '1', UV_THREADPOOL_SIZE: '2' });
   let app: Credentials;
   let web: Credentials;
@@ -271,26 +274,26 @@ describe.each(backends)('an overloaded password hasher over HTTP ($name)', (back
   it('the password grant answers the excess 503 temporarily_unavailable with Retry-After, before any password work', async () => {
     // distinct users and addresses: no throttle applies, only the hasher's bound
     const responses = await Promise.all(
-      Array.from({ length: 30 }, (_, i) => postForm(suite.issuer.url, { grant_type: 'password', username: `nobody-${i}`, password: 'wrong-password' }, app, { headers: { 'x-forwarded-for': `192.0.2.${100 + i}` } })),
+      Array.from({ length: BURST }, (_, i) => postForm(suite.issuer.url, { grant_type: 'password', username: `nobody-${i}`, password: 'wrong-password' }, app, { headers: { 'x-forwarded-for': `192.0.2.${100 + i}` } })),
     );
     const unavailable = responses.filter((response) => response.status === 503);
     expect(unavailable.length).toBeGreaterThan(0);
-    expect(unavailable.length + responses.filter((response) => response.status === 400).length).toBe(30);
+    expect(unavailable.length + responses.filter((response) => response.status === 400).length).toBe(BURST);
     expect(unavailable[0]?.headers.get('retry-after')).toBe('1');
     expect(await unavailable[0]?.json()).toEqual({ error: 'temporarily_unavailable', error_description: 'too many sign-ins at once; retry later' });
     const audit = await auditOf(suite.issuer, { client_id: app.id });
     expect(audit['login.throttled:overloaded']).toBe(unavailable.length);
     // nothing was counted against the users refused for overload
     const counted = await suite.issuer.db('login_throttle').where('key', 'like', 'pair:nobody-%').andWhere('failures', '>', 0).count<{ count: string }[]>('* as count');
-    expect(Number(counted[0]?.count)).toBe(30 - unavailable.length);
+    expect(Number(counted[0]?.count)).toBe(BURST - unavailable.length);
   });
 
   it('the login page answers the excess with a 503 page and Retry-After', async () => {
     const post = await openLoginPage(suite.issuer, web.id);
-    const responses = await Promise.all(Array.from({ length: 30 }, (_, i) => post(`nobody-page-${i}`, 'wrong-password', `192.0.2.${200 + i}`)));
+    const responses = await Promise.all(Array.from({ length: BURST }, (_, i) => post(`nobody-page-${i}`, 'wrong-password', `198.51.100.${100 + i}`)));
     const unavailable = responses.filter((response) => response.status === 503);
     expect(unavailable.length).toBeGreaterThan(0);
-    expect(unavailable.length + responses.filter((response) => response.status === 401).length).toBe(30);
+    expect(unavailable.length + responses.filter((response) => response.status === 401).length).toBe(BURST);
     expect(unavailable[0]?.headers['retry-after']).toBe('1');
     expect(unavailable[0]?.body).toContain('Too many sign-ins at once.');
   });
