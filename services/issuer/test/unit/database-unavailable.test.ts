@@ -1,29 +1,17 @@
-import net from 'node:net';
-
 import { PGlite } from '@electric-sql/pglite';
 import { describe, expect, it } from '@jest/globals';
 import knexModule from 'knex';
 import pg from 'pg';
 
 import { isDatabaseUnavailable, unavailability } from '../../src/storage/unavailable.js';
+import { freePort } from '../support/issuer.js';
 
 const withCode = (message: string, code: string) => Object.assign(new Error(message), { code });
 
-/** A loopback port nothing listens on (it was free a moment ago). */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 describe('isDatabaseUnavailable', () => {
   it('is true for what pg answers when nothing listens at the database address', async () => {
-    const client = new pg.Client({ host: '127.0.0.1', port: await closedPort(), user: 'postgres', connectionTimeoutMillis: 1000 });
+    // freePort: free a moment ago, so nothing listens on it
+    const client = new pg.Client({ host: '127.0.0.1', port: await freePort(), user: 'postgres', connectionTimeoutMillis: 1000 });
     const refused = await client.connect().then(
       () => undefined,
       (error: unknown) => error,
