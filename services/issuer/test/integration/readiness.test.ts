@@ -1,63 +1,12 @@
-import net from 'node:net';
-
 import { afterAll, describe, expect, it } from '@jest/globals';
 
 import { backends, ready, type Backend } from '../support/backends.js';
 import { request, waitFor, type RawResponse } from '../support/http.js';
 import { issuerSuite, type TestIssuer } from '../support/issuer.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 
 /** How long /readyz may take to notice the database going away or coming back. */
 const NOTICE_WITHIN_MS = 5000;
-
-/**
- * A TCP relay between the issuer and PostgreSQL: stopping it (listener closed and every
- * open connection destroyed) is the database becoming unreachable, as a network partition
- * or a failed-over host would make it.
- */
-class TcpProxy {
-  private server: net.Server | undefined;
-  private readonly sockets = new Set<net.Socket>();
-
-  constructor(
-    private readonly targetHost: string,
-    private readonly targetPort: number,
-  ) {}
-
-  /** Starts relaying on `port` (0: any free port) and returns the port. */
-  listen(port = 0): Promise<number> {
-    const server = net.createServer((client) => {
-      const upstream = net.connect(this.targetPort, this.targetHost);
-      for (const socket of [client, upstream]) {
-        this.sockets.add(socket);
-        socket.on('close', () => this.sockets.delete(socket));
-        socket.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-    this.server = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve((server.address() as net.AddressInfo).port);
-      });
-    });
-  }
-
-  /** Stops accepting connections and cuts every open one. */
-  stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const socket of this.sockets) socket.destroy();
-    this.sockets.clear();
-    if (server === undefined) return Promise.resolve();
-    return new Promise((resolve) => server.close(() => resolve()));
-  }
-}
 
 const readyz = (issuer: TestIssuer) => request(`${issuer.url}/readyz`, { timeoutMs: NOTICE_WITHIN_MS });
 const healthz = (issuer: TestIssuer) => request(`${issuer.url}/healthz`, { timeoutMs: NOTICE_WITHIN_MS });
@@ -91,21 +40,20 @@ function embeddedSuite(backend: Backend) {
 
 /** PostgreSQL reached through a proxy that the test can cut and restore. */
 function proxiedPostgresSuite(backend: Backend) {
+  // cut (reset: open connections destroyed, new ones refused) is the database becoming unreachable, as a partition or a failed-over host would make it
   let relay: TcpProxy | undefined;
-  let proxyPort: number;
   // the issuer reaches its fresh database through the proxy; the suite's own connections (its drop) do not
   const suite = issuerSuite(backend, async (database) => {
     const direct = new URL(database.databaseUrl ?? '');
-    relay = new TcpProxy(direct.hostname, Number(direct.port || 5432));
-    proxyPort = await relay.listen();
+    relay = await TcpProxy.start({ host: direct.hostname, port: Number(direct.port || 5432) });
     const throughProxy = new URL(direct);
-    throughProxy.port = String(proxyPort);
+    throughProxy.port = String(relay.port);
     return { DATABASE_URL: throughProxy.toString() };
   });
 
   // after the suite's own afterAll (jest runs them in order): the issuer has closed by then
   afterAll(async () => {
-    await relay?.stop();
+    await relay?.close();
   });
 
   it('when the database becomes unreachable, /readyz answers 503 while /healthz stays 200; when it is back, /readyz is 200 again', async () => {
@@ -113,7 +61,7 @@ function proxiedPostgresSuite(backend: Backend) {
     const proxy = ready(relay);
     expectReady(await readyz(issuer));
 
-    await proxy.stop();
+    proxy.setMode('reset');
     const cutAt = Date.now();
     const down = await readyzUntil(issuer, 503, NOTICE_WITHIN_MS);
     expect(down?.status).toBe(503);
@@ -127,7 +75,7 @@ function proxiedPostgresSuite(backend: Backend) {
     // still down on a second look: the 503 is not a one-off
     expect((await readyz(issuer)).status).toBe(503);
 
-    await proxy.listen(proxyPort);
+    proxy.setMode('pass');
     const restoredAt = Date.now();
     const up = await readyzUntil(issuer, 200, NOTICE_WITHIN_MS);
     expectReady(up);
