@@ -262,7 +262,8 @@ export async function migrate(db: Knex): Promise<string[]> {
       // another process holds the lock, or created knex's own tables at the same moment
       // (duplicate_table, duplicate_object for the table's row type, unique_violation): wait and try again
       const code = (error as { code?: unknown }).code;
-      const contended = (error as Error).name === 'MigrationLocked' || code === '42P07' || code === '42710' || code === '23505';
+      // or waited on the other process's lock past DATABASE_TIMEOUT_MS (query_canceled by statement_timeout)
+      const contended = (error as Error).name === 'MigrationLocked' || code === '42P07' || code === '42710' || code === '23505' || code === '57014';
       if (!contended || Date.now() > deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 400));
     }
