@@ -54,7 +54,7 @@ const cases = {
 describe.each(backends)('migrations ($name)', (backend) => {
   it(cases[backend.name].title, async () => {
     await cases[backend.name].run(backend);
-  }, 60_000);
+  }, 150_000);
 });
 
 describe.each(backends)('migration 20261201002000_api_key_resources ($name)', (backend) => {
@@ -67,5 +67,5 @@ describe.each(backends)('migration 20261201002000_api_key_resources ($name)', (b
       expect(await migrate(knex)).toEqual(['20261201002000_api_key_resources.js']);
       expect(await knex('api_keys').select('id', 'resources')).toEqual([{ id: 'a'.repeat(32), resources: [] }]);
     });
-  }, 60_000);
+  }, 150_000);
 });
