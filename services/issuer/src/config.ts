@@ -5,6 +5,8 @@ import { z } from 'zod';
 
 import { trustProxy } from './http/client-address.js';
 
+export type KeyStoreKind = 'files' | 'database';
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 /** Parsed and validated issuer configuration; the only view of the environment the issuer uses. */
@@ -18,6 +20,14 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
   readonly keysDir: string;
+  /** Where signing keys live: files in `keysDir`, or the `signing_keys` table (encrypted). */
+  readonly keyStore: KeyStoreKind;
+  /** KEYS_ENCRYPTION_KEY: 256-bit keys, the first encrypts, all decrypt; empty with the file store. */
+  readonly keysEncryptionKeys: readonly Buffer[];
+  /** Seconds a key signs before the issuer rotates it by itself; undefined: only `sigil keys rotate` rotates. */
+  readonly keyRotationInterval: number | undefined;
+  /** Seconds a new key is published before it may sign (past every verifier's JWKS cache). */
+  readonly keyPublishLead: number;
   readonly corsOrigins: readonly string[];
   /** Cookie signing keys, newest first; undefined: generated once and kept in `dataDir`. */
   readonly cookieKeys: readonly string[] | undefined;
@@ -74,6 +84,17 @@ const commaList = z.preprocess(blankToUndefined, z.string().optional()).transfor
         .filter((item) => item !== ''),
 );
 
+/** A 256-bit key written in base64url (43 characters), as `KEYS_ENCRYPTION_KEY` takes them. */
+const encryptionKey = z
+  .string()
+  .refine(
+    (value) => /^[A-Za-z0-9_-]{43}$/u.test(value) && Buffer.from(value, 'base64url').length === 32,
+    'each entry must be 32 random bytes in base64url (43 characters), e.g. from: openssl rand 32 | basenc --base64url | tr -d =',
+  );
+
+/** Workers by default: one per core, but at most this many (README, "Connection budget"). */
+export const MAX_DEFAULT_WORKERS = 4;
+
 const origin = z.string().refine((value) => {
   const url = URL.parse(value);
   return url !== null && (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value;
@@ -102,6 +123,18 @@ const schema = z
     ),
     DATA_DIR: z.preprocess(blankToUndefined, z.string().default('./data')),
     KEYS_DIR: z.preprocess(blankToUndefined, z.string().default('./keys')),
+    KEY_STORE: z.preprocess(blankToUndefined, z.enum(['files', 'database'], 'must be files or database').default('files')),
+    KEYS_ENCRYPTION_KEY: commaList.pipe(z.array(encryptionKey)),
+    KEY_ROTATION_INTERVAL: z.preprocess(
+      blankToUndefined,
+      z
+        .string()
+        .regex(/^\d+$/u, 'must be a whole number of seconds')
+        .transform(Number)
+        .pipe(z.number().int().min(10, 'must be at least 10').max(31_536_000, 'must be at most 31536000'))
+        .optional(),
+    ),
+    KEY_PUBLISH_LEAD: integer(0, 2_592_000, 3600),
     CORS_ORIGINS: commaList.pipe(z.array(origin)),
     COOKIE_KEYS: commaList.pipe(
       z.array(
@@ -171,6 +204,16 @@ const schema = z
     if (env.METRICS_PORT !== undefined && env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT) {
       ctx.addIssue({ code: 'custom', path: ['METRICS_PORT'], message: 'must differ from PORT (it is a listener of its own)' });
     }
+    if (env.KEY_STORE === 'database' && env.KEYS_ENCRYPTION_KEY.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['KEYS_ENCRYPTION_KEY'], message: 'is required when KEY_STORE=database' });
+    }
+    if (env.KEY_ROTATION_INTERVAL !== undefined && env.KEY_ROTATION_INTERVAL <= env.KEY_PUBLISH_LEAD) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['KEY_ROTATION_INTERVAL'],
+        message: `must be longer than KEY_PUBLISH_LEAD (${env.KEY_PUBLISH_LEAD} s): the next key is published one lead before it signs`,
+      });
+    }
     if (env.REFRESH_TOKEN_TTL < env.ACCESS_TOKEN_TTL) {
       ctx.addIssue({
         code: 'custom',
@@ -189,6 +232,9 @@ function trustProxyListValid(value: string): boolean {
     return false;
   }
 }
+
+/** Never echoed in an error: they hold secrets. */
+const SECRET_VARIABLES = new Set(['COOKIE_KEYS', 'DATABASE_URL', 'KEYS_ENCRYPTION_KEY']);
 
 function parseTrustProxy(value: string | undefined): boolean | number | string {
   if (value === undefined || value === 'false') return false;
@@ -212,7 +258,7 @@ export function loadConfig(
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'environment');
-      const got = typeof env[name] === 'string' && name !== 'COOKIE_KEYS' && name !== 'DATABASE_URL'
+      const got = typeof env[name] === 'string' && !SECRET_VARIABLES.has(name)
         ? ` (got "${env[name]}")`
         : '';
       return `${name} ${issue.message}${got}`;
@@ -228,6 +274,10 @@ export function loadConfig(
     databaseUrl: env2.DATABASE_URL,
     dataDir: path.resolve(cwd, env2.DATA_DIR),
     keysDir: path.resolve(cwd, env2.KEYS_DIR),
+    keyStore: env2.KEY_STORE,
+    keysEncryptionKeys: Object.freeze(env2.KEYS_ENCRYPTION_KEY.map((key) => Buffer.from(key, 'base64url'))),
+    keyRotationInterval: env2.KEY_ROTATION_INTERVAL,
+    keyPublishLead: env2.KEY_PUBLISH_LEAD,
     corsOrigins: Object.freeze([...env2.CORS_ORIGINS]),
     cookieKeys: env2.COOKIE_KEYS.length > 0 ? Object.freeze([...env2.COOKIE_KEYS]) : undefined,
     accessTokenTtl: env2.ACCESS_TOKEN_TTL,
@@ -240,7 +290,8 @@ export function loadConfig(
     logLevel: env2.LOG_LEVEL,
     trustProxy: parseTrustProxy(env2.TRUST_PROXY),
     production: env.NODE_ENV === 'production',
-    webConcurrency: env2.WEB_CONCURRENCY ?? (env2.DATABASE_URL === undefined ? 1 : os.availableParallelism()),
+    // each worker holds DATABASE_POOL_MAX + 1 connections: past a few workers, more cost connections, not throughput
+    webConcurrency: env2.WEB_CONCURRENCY ?? (env2.DATABASE_URL === undefined ? 1 : Math.min(os.availableParallelism(), MAX_DEFAULT_WORKERS)),
     threadpoolSize: env2.UV_THREADPOOL_SIZE,
     argon2: Object.freeze({
       memoryKib: env2.ARGON2_MEMORY_KIB,

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 
 import { describe, expect, it } from '@jest/globals';
@@ -5,6 +6,9 @@ import { describe, expect, it } from '@jest/globals';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
 const cwd = '/srv/sigil';
+// two 256-bit keys in base64url, as KEYS_ENCRYPTION_KEY takes them
+const KEY_A = Buffer.alloc(32, 1).toString('base64url');
+const KEY_B = Buffer.alloc(32, 2).toString('base64url');
 
 function errorMessage(fn: () => unknown): string {
   try {
@@ -25,6 +29,10 @@ describe('loadConfig', () => {
       databaseUrl: undefined,
       dataDir: path.join(cwd, 'data'),
       keysDir: path.join(cwd, 'keys'),
+      keyStore: 'files',
+      keysEncryptionKeys: [],
+      keyRotationInterval: undefined,
+      keyPublishLead: 3600,
       corsOrigins: [],
       cookieKeys: undefined,
       accessTokenTtl: 900,
@@ -64,6 +72,10 @@ describe('loadConfig', () => {
         REFRESH_TOKEN_RETRY_WINDOW: '0',
         SHUTDOWN_GRACE: '30',
         METRICS_PORT: '9464',
+        KEY_STORE: 'database',
+        KEYS_ENCRYPTION_KEY: `${KEY_A}, ${KEY_B}`,
+        KEY_ROTATION_INTERVAL: '604800',
+        KEY_PUBLISH_LEAD: '7200',
       },
       cwd,
     );
@@ -85,7 +97,16 @@ describe('loadConfig', () => {
       databaseTimeoutMs: 1500,
       refreshTokenRetryWindow: 0,
       shutdownGrace: 30,
+      keyStore: 'database',
+      keysEncryptionKeys: [Buffer.from(KEY_A, 'base64url'), Buffer.from(KEY_B, 'base64url')],
+      keyRotationInterval: 604_800,
+      keyPublishLead: 7200,
     });
+  });
+
+  it('when DATABASE_URL is set and WEB_CONCURRENCY is not, runs one worker per core but at most four', () => {
+    const { webConcurrency } = loadConfig({ DATABASE_URL: 'postgres://sigil@db/sigil' }, cwd);
+    expect(webConcurrency).toBe(Math.min(os.availableParallelism(), 4));
   });
 
   it.each([
@@ -112,6 +133,15 @@ describe('loadConfig', () => {
     [{ METRICS_PORT: 'x' }, 'invalid configuration: METRICS_PORT must be a whole number (got "x")'],
     [{ METRICS_PORT: '70000' }, 'invalid configuration: METRICS_PORT must be at most 65535 (got "70000")'],
     [{ PORT: '4000', METRICS_PORT: '4000' }, 'invalid configuration: METRICS_PORT must differ from PORT (it is a listener of its own) (got "4000")'],
+    [{ KEY_STORE: 'vault' }, 'invalid configuration: KEY_STORE must be files or database (got "vault")'],
+    [{ KEY_STORE: 'database' }, 'invalid configuration: KEYS_ENCRYPTION_KEY is required when KEY_STORE=database'],
+    [
+      { KEY_STORE: 'database', KEYS_ENCRYPTION_KEY: 'too-short' },
+      expect.stringMatching(/^invalid configuration: KEYS_ENCRYPTION_KEY each entry must be 32 random bytes in base64url \(43 characters\)[^"]*$/u),
+    ],
+    [{ KEY_ROTATION_INTERVAL: '3600' }, expect.stringMatching(/^invalid configuration: KEY_ROTATION_INTERVAL must be longer than KEY_PUBLISH_LEAD \(3600 s\)/u)],
+    [{ KEY_ROTATION_INTERVAL: '5', KEY_PUBLISH_LEAD: '0' }, 'invalid configuration: KEY_ROTATION_INTERVAL must be at least 10 (got "5")'],
+    [{ KEY_PUBLISH_LEAD: '-1' }, 'invalid configuration: KEY_PUBLISH_LEAD must be a whole number (got "-1")'],
     [{ TRUST_PROXY: '10.0.0.0/8, nonsense' }, expect.stringMatching(/^invalid configuration: TRUST_PROXY must be/u)],
   ])('when %j is bad, throws one line naming the variable', (env, message) => {
     expect(() => loadConfig(env, cwd)).toThrow(ConfigError);
@@ -144,7 +174,8 @@ describe('loadConfig', () => {
     expect(loadConfig({ NODE_ENV: 'production' }, cwd, 'admin').production).toBe(true);
   });
 
-  it('never echoes a database URL or cookie key back in the error', () => {
+  it('never echoes a database URL, a cookie key or an encryption key back in the error', () => {
+    expect(errorMessage(() => loadConfig({ KEY_STORE: 'database', KEYS_ENCRYPTION_KEY: 'hunter2' }, cwd))).not.toContain('hunter2');
     expect(errorMessage(() => loadConfig({ DATABASE_URL: 'mysql://user:hunter2@db' }, cwd))).not.toContain('hunter2');
     expect(errorMessage(() => loadConfig({ COOKIE_KEYS: 'hunter2' }, cwd))).not.toContain('hunter2');
   });
