@@ -6,6 +6,7 @@ import helmet from 'helmet';
 import type { Config } from './config.js';
 import type { TrustProxy } from './http/client-address.js';
 import type { CorsPolicy } from './http/cors-policy.js';
+import { jwksMaxAge } from './keys/lifecycle.js';
 import { BODY_LIMIT, inspectBody, inspectHeaders, inspectTarget, isPagePath } from './http/input-gate.js';
 import { readBodyAhead } from './http/read-body.js';
 import { REVOCATION_FEED_PATH } from './http/revocation-feed.js';
@@ -112,6 +113,8 @@ export function createApp(dependencies: AppDependencies): RequestListener {
   const headers = securityHeaders(dependencies.config);
   const app = sigilRoutes(dependencies);
   const handlers: Record<Destination, (req: IncomingMessage, res: ServerResponse) => unknown> = { engine: oidc, express: app };
+  // verifiers that honour it re-fetch the keys at least twice while a next key waits out KEY_PUBLISH_LEAD
+  const jwksCaching = `public, max-age=${jwksMaxAge(dependencies.config.keyPublishLead)}`;
 
   /** What cannot be answered otherwise (a failure in this listener itself): a bare JSON 500, never a stack. */
   const fail = (res: ServerResponse, error: unknown) => {
@@ -123,6 +126,7 @@ export function createApp(dependencies: AppDependencies): RequestListener {
     for (const route of ROUTING_TABLE) {
       if (!route.matches(path, req.method)) continue;
       if (route.servedAs !== undefined) req.url = route.servedAs;
+      if (path === routes.jwks) res.setHeader('Cache-Control', jwksCaching);
       void handlers[route.to](req, res);
       return;
     }

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 import { CORS_PATHS } from './oidc/routes.js';
 
@@ -8,6 +8,10 @@ export interface IssuerMetrics {
   readonly registry: Registry;
   readonly tokenRequests: Counter<'grant_type' | 'outcome'>;
   readonly signIns: Counter<'outcome'>;
+  /** Key rotation steps this process took (publish, promote, remove). */
+  readonly keyRotationSteps: Counter<'step'>;
+  /** Where the key gauges read from: the current key's activation and the next rotation's time (undefined: none planned). */
+  followKeys(source: () => { readonly activeSince: Date | undefined; readonly nextRotationAt: Date | undefined }): void;
   /** Records the duration and status of `req` once answered; `path` is its path without the query. */
   observe(req: IncomingMessage, res: ServerResponse, path: string): void;
 }
@@ -36,6 +40,31 @@ export function createMetrics(): IssuerMetrics {
     labelNames: ['outcome'],
     registers: [registry],
   });
+  const keyRotationSteps = new Counter({
+    name: 'sigil_signing_key_rotation_steps_total',
+    help: 'Signing key rotation steps taken by this process (publish, promote, remove)',
+    labelNames: ['step'],
+    registers: [registry],
+  });
+  let keys: Parameters<IssuerMetrics['followKeys']>[0] = () => ({ activeSince: undefined, nextRotationAt: undefined });
+  new Gauge({
+    name: 'sigil_signing_key_age_seconds',
+    help: 'How long the current signing key has been signing',
+    registers: [registry],
+    collect() {
+      const since = keys().activeSince;
+      if (since !== undefined) this.set((Date.now() - since.getTime()) / 1000);
+    },
+  });
+  new Gauge({
+    name: 'sigil_signing_key_next_rotation_seconds',
+    help: 'Seconds until the current signing key is replaced (KEY_ROTATION_INTERVAL; absent when rotation is by command only)',
+    registers: [registry],
+    collect() {
+      const at = keys().nextRotationAt;
+      if (at !== undefined) this.set((at.getTime() - Date.now()) / 1000);
+    },
+  });
   const observe = (req: IncomingMessage, res: ServerResponse, path: string) => {
     const stop = duration.startTimer();
     res.once('finish', () => {
@@ -43,5 +72,14 @@ export function createMetrics(): IssuerMetrics {
       stop({ method: req.method ?? 'GET', route, status: String(res.statusCode) });
     });
   };
-  return { registry, tokenRequests, signIns, observe };
+  return {
+    registry,
+    tokenRequests,
+    signIns,
+    keyRotationSteps,
+    followKeys: (source) => {
+      keys = source;
+    },
+    observe,
+  };
 }

@@ -18,8 +18,10 @@ import { answerUnparsableRequests } from './http/client-error.js';
 import { drainable } from './http/drain.js';
 import { revocationFeed as revocationFeedRoute } from './http/revocation-feed.js';
 import { interactionRoutes } from './interactions/routes.js';
-import { startKeyReloader } from './keys/key-reloader.js';
-import { ensureSigningKey, signingOrder, type StoredKey } from './keys/key-store.js';
+import { activeSince, signingOrder, type KeyStore, type StoredKey } from './keys/key-store.js';
+import { ensureSigningKey, nextRotationAt, type KeyPolicy } from './keys/lifecycle.js';
+import { startKeyMaintenance } from './keys/maintenance.js';
+import { openKeyStore } from './keys/open.js';
 import type { Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { ClientCache } from './oidc/client-cache.js';
@@ -31,8 +33,6 @@ import { migrate, openDatabase, type Database } from './storage/db.js';
 import { createStores, type Stores } from './storage/index.js';
 
 const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
-/** Key changes reach every replica within this interval. */
-export const KEYS_POLL_INTERVAL_MS = 2000;
 /** Beyond the longest token lifetime, how long a retired key stays published (clock skew). */
 const KEY_RETENTION_MARGIN_S = 300;
 
@@ -116,14 +116,25 @@ interface EngineParts {
   readonly hasher: PasswordHasher;
   readonly logger: Logger;
   readonly keys: readonly StoredKey[];
+  readonly keyStore: KeyStore;
   readonly cleanups: Cleanups;
+}
+
+/** The rotation policy of this deployment: KEY_ROTATION_INTERVAL, KEY_PUBLISH_LEAD, and how long retired keys stay published. */
+function keyPolicy(config: Config): KeyPolicy {
+  return {
+    publishLead: config.keyPublishLead,
+    rotationInterval: config.keyRotationInterval,
+    // a client may have its own access-token lifetime, up to MAX_ACCESS_TOKEN_TTL
+    retention: Math.max(config.accessTokenTtl, MAX_ACCESS_TOKEN_TTL, ID_TOKEN_TTL) + KEY_RETENTION_MARGIN_S,
+  };
 }
 
 /**
  * The request listener: the engine (rebuilt with the new keys whenever they change; requests in
  * flight finish on the old one), the login pages, and Sigil's own routes.
  */
-async function buildListener({ config, stores, clients, resourceScopes, hasher, logger, keys, cleanups }: EngineParts) {
+async function buildListener({ config, stores, clients, resourceScopes, hasher, logger, keys, keyStore, cleanups }: EngineParts) {
   const cookieKeys = await loadCookieKeys(config.cookieKeys, config.dataDir);
   const metrics = createMetrics();
   // one rule for the client address, in express (login form) and in the engine (password grant)
@@ -145,19 +156,23 @@ async function buildListener({ config, stores, clients, resourceScopes, hasher, 
     });
   let provider = buildProvider(keys);
   let oidc = provider.callback();
-  cleanups.add(
-    startKeyReloader(keys, {
-      dir: config.keysDir,
-      intervalMs: KEYS_POLL_INTERVAL_MS,
-      // a client may have its own access-token lifetime, up to MAX_ACCESS_TOKEN_TTL
-      retentionSeconds: Math.max(config.accessTokenTtl, MAX_ACCESS_TOKEN_TTL, ID_TOKEN_TTL) + KEY_RETENTION_MARGIN_S,
-      onChange: (reloaded) => {
-        provider = buildProvider(reloaded);
-        oidc = provider.callback();
-      },
-      logger,
-    }),
-  );
+  const policy = keyPolicy(config);
+  const maintenance = startKeyMaintenance(keys, {
+    store: keyStore,
+    policy,
+    onChange: (reloaded) => {
+      provider = buildProvider(reloaded);
+      oidc = provider.callback();
+    },
+    onStep: (step) => metrics.keyRotationSteps.inc({ step: step.step }),
+    logger,
+  });
+  cleanups.add(() => maintenance.stop());
+  metrics.followKeys(() => {
+    const inUse = maintenance.keys();
+    const current = inUse.find((key) => key.state === 'current');
+    return { activeSince: current === undefined ? undefined : new Date(activeSince(current)), nextRotationAt: nextRotationAt(inUse, policy, new Date()) };
+  });
   const interactions = interactionRoutes({ provider: () => provider, stores, hasher, metrics, cookieKeys, logger });
   const revocationFeed = revocationFeedRoute({ issuer: config.issuer, revocations: stores.revocations, findClient: (id) => provider.Client.find(id) });
   const app = createApp({ config, oidc: (req, res) => oidc(req, res), databaseReachable: stores.reachable, logger, interactions, metrics, trust, cors, revocationFeed });
@@ -194,12 +209,16 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
     const clients = new ClientCache((id) => loadClientMetadata(stores.clients, id), changes);
     const resourceScopes = new ResourceScopes(stores.clients, changes);
 
-    const keys = signingOrder(await ensureSigningKey(config.keysDir));
+    const keyStore = openKeyStore(config, stores.signingKeys, changes);
+    const keys = signingOrder(await ensureSigningKey(keyStore));
     const hasher = new PasswordHasher(config.argon2, {
       concurrency: argon2Concurrency(os.availableParallelism(), config.webConcurrency, config.threadpoolSize),
     });
-    const { app, metrics } = await buildListener({ config, stores, clients, resourceScopes, hasher, logger, keys, cleanups });
-    if (database.kind === 'embedded') cleanups.add(await startAdminSocket(config.dataDir, { db: database.knex, hasher }, logger));
+    const { app, metrics } = await buildListener({ config, stores, clients, resourceScopes, hasher, logger, keys, keyStore, cleanups });
+    if (database.kind === 'embedded') {
+      const adminKeys = () => ({ store: keyStore, publishLead: config.keyPublishLead });
+      cleanups.add(await startAdminSocket(config.dataDir, { db: database.knex, hasher, keys: adminKeys }, logger));
+    }
     cleanups.add(startSweeper(stores, config, logger));
 
     const metricsPort = await startMetricsListener(config, metrics, cleanups);

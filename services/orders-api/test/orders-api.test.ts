@@ -5,7 +5,8 @@ import { pino } from 'pino';
 
 import { createApiKey } from '../../issuer/src/domain/api-keys.js';
 import { createClient } from '../../issuer/src/domain/clients.js';
-import { rotateKeys } from '../../issuer/src/keys/key-store.js';
+import { FileKeyStore } from '../../issuer/src/keys/file-store.js';
+import { rotateKeys } from '../../issuer/src/keys/lifecycle.js';
 import { backends, type TestDatabase } from '../../issuer/test/support/backends.js';
 import { basicAuth, eventually } from '../../issuer/test/support/http.js';
 import { startTestIssuer, type TestIssuer } from '../../issuer/test/support/issuer.js';
@@ -170,7 +171,7 @@ describe.each(backends)('orders-api behind a real issuer ($name)', (backend) => 
   it('when keys rotate while both run, old tokens keep working and new tokens carry the new kid', async () => {
     const old = await token(machine);
     expect((await call('/orders', bearer(old))).status).toBe(200);
-    const { current } = await rotateKeys(issuer.config.keysDir);
+    const { current } = await rotateKeys(new FileKeyStore(issuer.config.keysDir), { publishLead: issuer.config.keyPublishLead, force: true });
     const fresh = await eventually(async () => {
       const jwt = await token(machine);
       return decodeProtectedHeader(jwt).kid === current.jwk.kid ? jwt : undefined;

@@ -15,6 +15,7 @@ import {
   type UserRecord,
 } from '../domain/users.js';
 import { roleList } from '../domain/validation.js';
+import { keyCommands, type KeyCommand, type KeyCommandContext, type KeyCommandName } from '../keys/commands.js';
 import { migrate } from '../storage/db.js';
 import { createStores, type Stores } from '../storage/index.js';
 
@@ -26,6 +27,8 @@ import { createStores, type Stores } from '../storage/index.js';
 export interface AdminContext {
   readonly db: Knex;
   readonly hasher: PasswordHasher;
+  /** The key store the `keys.*` commands work on (created when one of them runs). */
+  readonly keys: () => KeyCommandContext;
 }
 
 /** What a command runs with: the stores over the context's database. */
@@ -98,7 +101,19 @@ const userRoles = z.object({ username: usernameSchema, roles: roleList }).strict
 const userDisabled = z.object({ username: usernameSchema, disabled: z.boolean() }).strict();
 const byId = z.object({ id: z.string().regex(/^[0-9a-f]{32}$/u, 'an API key id is 32 hexadecimal characters') }).strict();
 
+/** A key command run on the context's key store (keys/commands.ts), with the same input schema. */
+function keyCommand(name: KeyCommandName): AdminCommand<unknown> {
+  const command = keyCommands[name] as KeyCommand<unknown>;
+  return { input: command.input, run: (context, input) => command.run(context.keys(), input) };
+}
+
 export const adminCommands = {
+  'keys.list': keyCommand('keys.list'),
+  'keys.generate': keyCommand('keys.generate'),
+  'keys.rotate': keyCommand('keys.rotate'),
+  'keys.retire': keyCommand('keys.retire'),
+  'keys.import': keyCommand('keys.import'),
+  'keys.reencrypt': keyCommand('keys.reencrypt'),
   migrate: {
     input: empty,
     run: async ({ db }) => ({ applied: await migrate(db) }),

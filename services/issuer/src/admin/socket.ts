@@ -3,6 +3,7 @@ import http from 'node:http';
 import path from 'node:path';
 
 import type { Logger } from '../logger.js';
+import { KeyRequestError, KeyStoreError } from '../keys/key-store.js';
 import { AdminInputError, isAdminCommandName, runAdminCommand, type AdminContext } from './commands.js';
 
 /** Unix socket paths are limited to 107 bytes on Linux. */
@@ -16,7 +17,7 @@ export function adminSocketPath(dataDir: string): string {
 /** The admin channel's reply: a command's result, or why it failed. */
 export type AdminReply =
   | { ok: true; result: Record<string, unknown> }
-  | { ok: false; error: { code: 'invalid_input' | 'unknown_command' | 'failed'; message: string } };
+  | { ok: false; error: { code: 'invalid_input' | 'unknown_command' | 'refused' | 'failed'; message: string } };
 
 function readBody(req: http.IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -65,8 +66,13 @@ export async function startAdminSocket(dataDir: string, context: AdminContext, l
       logger.info({ command: name }, 'admin command');
       reply(200, { ok: true, result });
     } catch (error) {
-      if (error instanceof AdminInputError || error instanceof SyntaxError) {
+      if (error instanceof AdminInputError || error instanceof SyntaxError || error instanceof KeyRequestError) {
         reply(400, { ok: false, error: { code: 'invalid_input', message: error.message } });
+        return;
+      }
+      if (error instanceof KeyStoreError) {
+        // a refusal the operator acts on (a rotation before the lead, a store that can't be written): its own line
+        reply(409, { ok: false, error: { code: 'refused', message: error.message } });
         return;
       }
       logger.error({ err: error, command: name }, 'admin command failed');

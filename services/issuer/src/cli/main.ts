@@ -10,7 +10,7 @@ import { addKeysCommands } from './commands/keys.js';
 import { addMigrateCommand } from './commands/migrate.js';
 import { addUsersCommands } from './commands/users.js';
 import { escapeControls } from './output.js';
-import { CliError, runDatabaseCommand } from './run-command.js';
+import { CliError, runDatabaseCommand, runKeysCommand } from './run-command.js';
 
 /** The program with every command group; `config` is read only when a command needs it. */
 function buildProgram(config: () => Config): Command {
@@ -21,7 +21,11 @@ function buildProgram(config: () => Config): Command {
     .configureOutput({
       outputError: (message, write) => write(`sigil: ${message.replace(/^error: /u, '').trim()}\n`),
     });
-  const context: CliContext = { config, database: (name, input) => runDatabaseCommand(config(), name, input) };
+  const context: CliContext = {
+    config,
+    database: (name, input) => runDatabaseCommand(config(), name, input),
+    keys: (name, input) => runKeysCommand(config(), name, input),
+  };
   addMigrateCommand(program, context);
   addKeysCommands(program, context);
   addClientsCommands(program, context);

@@ -1,8 +1,12 @@
 import type { Config } from '../config.js';
 import { AdminInputError, runAdminCommand, type AdminCommandName } from '../admin/commands.js';
 import { sendAdminCommand } from '../admin/socket.js';
+import { runKeyCommand, type KeyCommandContext, type KeyCommandName } from '../keys/commands.js';
+import { FileKeyStore } from '../keys/file-store.js';
+import { openKeyStore } from '../keys/open.js';
 import { migrate, openDatabase, type Database } from '../storage/db.js';
 import { DataDirInUseError } from '../storage/embedded-lock.js';
+import { createSigningKeyStore } from '../storage/signing-keys.js';
 import { PasswordHasher } from '../domain/passwords.js';
 
 /** A failure the CLI reports in one line; `exitCode` 2 means bad input, nothing written. */
@@ -26,7 +30,8 @@ async function runDirect(
 ): Promise<Record<string, unknown>> {
   try {
     if (name !== 'migrate') await migrate(database.knex);
-    return await runAdminCommand({ db: database.knex, hasher: new PasswordHasher(config.argon2) }, name, input);
+    const keys = (): KeyCommandContext => ({ store: openKeyStore(config, createSigningKeyStore(database.knex)), publishLead: config.keyPublishLead });
+    return await runAdminCommand({ db: database.knex, hasher: new PasswordHasher(config.argon2), keys }, name, input);
   } catch (error) {
     if (error instanceof AdminInputError) throw new CliError(error.message, 2);
     throw error;
@@ -69,4 +74,13 @@ export async function runDatabaseCommand(
       await new Promise((resolve) => setTimeout(resolve, 300));
     }
   }
+}
+
+/**
+ * Runs a `sigil keys` command: on the file store, right here (the keys are files, no database
+ * is opened); on the database store, like every other command that needs the database.
+ */
+export function runKeysCommand(config: Config, name: KeyCommandName, input: unknown): Promise<Record<string, unknown>> {
+  if (config.keyStore === 'database') return runDatabaseCommand(config, name, input);
+  return runKeyCommand({ store: new FileKeyStore(config.keysDir), publishLead: config.keyPublishLead }, name, input);
 }

@@ -9,6 +9,7 @@ import { createThrottleStore } from './login-throttle.js';
 import { createPayloadStore, type PayloadStore } from './payloads.js';
 import { databaseReachable } from './readiness.js';
 import { createRevocationStore } from './revocations.js';
+import { createSigningKeyStore, type SigningKeyStore } from './signing-keys.js';
 import { createUserStore } from './users.js';
 
 /** Every store, over one database handle. */
@@ -17,6 +18,8 @@ export interface Stores extends DomainStores {
   readonly payloads: PayloadStore;
   /** Revoked JWT access tokens and ended grants. */
   readonly revocations: RevocationStore;
+  /** The database key store's rows (KEY_STORE=database; keys/database-store.ts seals and opens them). */
+  readonly signingKeys: SigningKeyStore;
   /** Whether the database answers within `timeoutMs` (readiness). */
   reachable(timeoutMs: number): Promise<boolean>;
 }
@@ -39,6 +42,7 @@ export function createStores(db: Knex): Stores {
     audit: createAuditStore(db),
     payloads: createPayloadStore(db),
     revocations: createRevocationStore(db),
+    signingKeys: createSigningKeyStore(db),
     reachable: (timeoutMs) => databaseReachable(db, timeoutMs),
   };
 }

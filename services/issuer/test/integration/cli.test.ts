@@ -116,7 +116,9 @@ describe.each(backends)('sigil CLI ($name)', (backend) => {
     [['api-keys', 'update', '0'.repeat(32), '--resource', 'https://api'], `sigil: no API key with id ${'0'.repeat(32)}`],
     [['api-keys', 'revoke', 'nope'], 'sigil: id: an API key id is 32 hexadecimal characters'],
     [['api-keys', 'revoke', '0'.repeat(32)], `sigil: no API key with id ${'0'.repeat(32)}`],
-    [['keys', 'retire', 'no-such-kid'], expect.stringMatching(/^sigil: no key with kid no-such-kid in /u)],
+    [['keys', 'retire', 'no-such-kid'], 'sigil: a kid is 43 base64url characters (see sigil keys list)'],
+    [['keys', 'retire', 'A'.repeat(43)], expect.stringMatching(new RegExp(`^sigil: no key with kid ${'A'.repeat(43)} in KEYS_DIR `, 'u'))],
+    [['keys', 'import', '--from-dir', '/tmp'], 'sigil: "sigil keys import" works on the database key store: set KEY_STORE=database (and KEYS_ENCRYPTION_KEY)'],
   ];
 
   it('when given bad arguments, exits 2 with one line on stderr each time and writes nothing', async () => {

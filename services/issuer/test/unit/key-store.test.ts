@@ -4,17 +4,9 @@ import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { calculateJwkThumbprint } from 'jose';
 
-import {
-  ensureSigningKey,
-  generateKey,
-  generateRsaKey,
-  KeyStoreError,
-  publicJwk,
-  readKeys,
-  signingOrder,
-  type PrivateJwk,
-  type StoredKey,
-} from '../../src/keys/key-store.js';
+import { FileKeyStore, keyFile, readKeys } from '../../src/keys/file-store.js';
+import { generateRsaKey, KeyStoreError, publicJwk, signingOrder, type PrivateJwk, type StoredKey } from '../../src/keys/key-store.js';
+import { ensureSigningKey as ensureIn, generateKey as generateIn } from '../../src/keys/lifecycle.js';
 import { temporaryDir } from '../support/backends.js';
 
 const PUBLIC_MEMBERS = ['alg', 'e', 'kid', 'kty', 'n', 'use'];
@@ -32,9 +24,12 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
   throw new Error('expected a rejection');
 }
 
-describe('key store', () => {
+describe('file key store', () => {
   let root: string;
   let dir: string;
+  const ensureSigningKey = (at: string) => ensureIn(new FileKeyStore(at));
+  const generateKey = (at: string) => generateIn(new FileKeyStore(at));
+  const fileOf = (key: StoredKey | undefined) => keyFile(dir, key?.jwk.kid ?? '');
 
   beforeEach(async () => {
     root = await temporaryDir('key-store');
@@ -57,14 +52,14 @@ describe('key store', () => {
 
       const kid = await calculateJwkThumbprint({ kty: 'RSA', n: key.jwk.n, e: key.jwk.e });
       expect(key.jwk.kid).toBe(kid);
-      expect(key.file).toBe(path.join(dir, `${kid}.json`));
+      expect(fileOf(key)).toBe(path.join(dir, `${kid}.json`));
       expect(await jsonFiles(dir)).toEqual([`${kid}.json`]);
       expect((await fs.readdir(dir)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
-      expect(await mode(key.file)).toBe(0o600);
+      expect(await mode(fileOf(key))).toBe(0o600);
       expect(await mode(dir)).toBe(0o700);
 
-      const content = JSON.parse(await fs.readFile(key.file, 'utf8')) as Record<string, unknown>;
-      expect(Object.keys(content).sort()).toEqual([...PUBLIC_MEMBERS, ...PRIVATE_MEMBERS, 'created_at', 'state'].sort());
+      const content = JSON.parse(await fs.readFile(fileOf(key), 'utf8')) as Record<string, unknown>;
+      expect(Object.keys(content).sort()).toEqual([...PUBLIC_MEMBERS, ...PRIVATE_MEMBERS, 'created_at', 'activated_at', 'state'].sort());
       expect(content).toMatchObject({ kty: 'RSA', kid, alg: 'RS256', use: 'sig', e: 'AQAB', state: 'current' });
       for (const member of PRIVATE_MEMBERS) expect(content[member]).toMatch(/^[A-Za-z0-9_-]+$/u);
       // RSA-2048: a 256-byte modulus
@@ -73,15 +68,17 @@ describe('key store', () => {
       expect(createdAt).toBeGreaterThanOrEqual(before - 1000);
       expect(createdAt).toBeLessThanOrEqual(Date.now());
       expect(content['created_at']).toBe(key.createdAt);
+      // it signs from its creation
+      expect(content['activated_at']).toBe(key.createdAt);
     });
 
     it('when a current key exists, a second call returns the same key and writes nothing', async () => {
       const [first] = await ensureSigningKey(dir);
-      const bytes = await fs.readFile(first?.file ?? '');
+      const bytes = await fs.readFile(fileOf(first));
       const again = await ensureSigningKey(dir);
       expect(again).toEqual([first]);
       expect(await jsonFiles(dir)).toEqual([`${first?.jwk.kid}.json`]);
-      expect(await fs.readFile(first?.file ?? '')).toEqual(bytes);
+      expect(await fs.readFile(fileOf(first))).toEqual(bytes);
     });
   });
 
@@ -92,7 +89,7 @@ describe('key store', () => {
       expect(next.state).toBe('next');
       expect(next.jwk.kid).not.toBe(current?.jwk.kid);
       expect(next.jwk.kid).toBe(await calculateJwkThumbprint({ kty: 'RSA', n: next.jwk.n, e: next.jwk.e }));
-      expect(await mode(next.file)).toBe(0o600);
+      expect(await mode(fileOf(next))).toBe(0o600);
       expect(await jsonFiles(dir)).toEqual([`${current?.jwk.kid}.json`, `${next.jwk.kid}.json`].sort());
 
       const error = await rejection(generateKey(dir));
@@ -113,7 +110,7 @@ describe('key store', () => {
 
     it('when a key file is readable by others (0644), refuses it and says to chmod 600 (K3)', async () => {
       const [key] = await ensureSigningKey(dir);
-      const file = key?.file ?? '';
+      const file = fileOf(key);
       await fs.chmod(file, 0o644);
       const error = await rejection(readKeys(dir));
       expect(error).toBeInstanceOf(KeyStoreError);
@@ -134,18 +131,18 @@ describe('key store', () => {
 
     it('when a key file holds a public key only (no d), refuses it', async () => {
       const [key] = await ensureSigningKey(dir);
-      const content = JSON.parse(await fs.readFile(key?.file ?? '', 'utf8')) as Record<string, unknown>;
+      const content = JSON.parse(await fs.readFile(fileOf(key), 'utf8')) as Record<string, unknown>;
       const { d: _d, ...withoutD } = content;
-      await fs.writeFile(key?.file ?? '', JSON.stringify(withoutD), { mode: 0o600 });
-      await expect(readKeys(dir)).rejects.toThrow(`${key?.file} is not a valid Sigil key file (an RS256 private JWK with state)`);
+      await fs.writeFile(fileOf(key), JSON.stringify(withoutD), { mode: 0o600 });
+      await expect(readKeys(dir)).rejects.toThrow(`${fileOf(key)} is not a valid Sigil key file (an RS256 private JWK with state)`);
     });
 
     it("when a key file's kid is not its thumbprint, refuses it", async () => {
       const [key] = await ensureSigningKey(dir);
-      const content = JSON.parse(await fs.readFile(key?.file ?? '', 'utf8')) as Record<string, unknown>;
+      const content = JSON.parse(await fs.readFile(fileOf(key), 'utf8')) as Record<string, unknown>;
       const file = path.join(dir, 'wrong-kid.json');
       await fs.writeFile(file, JSON.stringify({ ...content, kid: 'wrong-kid' }), { mode: 0o600 });
-      await fs.rm(key?.file ?? '');
+      await fs.rm(fileOf(key));
       const error = await rejection(readKeys(dir));
       expect(error).toBeInstanceOf(KeyStoreError);
       expect(error.message).toBe(`${file}: kid does not match the key's RFC 7638 thumbprint`);
@@ -170,8 +167,8 @@ describe('key store', () => {
       jwk: { ...jwk, kid },
       state,
       createdAt,
+      activatedAt: state === 'next' ? undefined : createdAt,
       retiredAt: state === 'retired' ? '2026-11-01T00:00:00.000Z' : undefined,
-      file: `/keys/${kid}.json`,
     });
 
     it('when keys are in any order, puts current first, then next, then retired (oldest first within a state)', () => {

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 
 import { adminCommands, describeInputError, type AdminCommandName } from '../../admin/commands.js';
 import type { Config } from '../../config.js';
+import type { KeyCommandName } from '../../keys/commands.js';
 import type { Output } from '../output.js';
 import { CliError } from '../run-command.js';
 
@@ -11,6 +12,8 @@ export interface CliContext {
   readonly config: () => Config;
   /** Runs an admin command where the data lives (see run-command.ts). */
   readonly database: (name: AdminCommandName, input: unknown) => Promise<Output>;
+  /** Runs a `keys.*` command on the configured key store (see run-command.ts). */
+  readonly keys: (name: KeyCommandName, input: unknown) => Promise<Output>;
 }
 
 /** For a repeatable option: each use adds one value. */

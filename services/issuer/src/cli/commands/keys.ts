@@ -1,48 +1,48 @@
+import path from 'node:path';
+
 import type { Command } from 'commander';
 
-import { generateKey, readKeys, retireKey, rotateKeys, type StoredKey } from '../../keys/key-store.js';
 import { printing, tableOf } from '../output.js';
 import type { CliContext } from './context.js';
 
-/** A key as the CLI shows it: never the key material. */
-function keyView(key: StoredKey) {
-  return {
-    kid: key.jwk.kid,
-    state: key.state,
-    alg: key.jwk.alg,
-    created_at: key.createdAt,
-    ...(key.retiredAt === undefined ? {} : { retired_at: key.retiredAt }),
-  };
-}
-
-export function addKeysCommands(program: Command, { config }: CliContext): void {
-  const keys = program.command('keys').description('signing key lifecycle');
+export function addKeysCommands(program: Command, { keys: run }: CliContext): void {
+  const keys = program.command('keys').description('signing key lifecycle (KEY_STORE: the files in KEYS_DIR, or the database)');
   printing(
     keys.command('list').description('list signing keys and their states'),
-    async () => ({ keys: (await readKeys(config().keysDir)).map(keyView) }),
-    tableOf('keys', ['kid', 'state', 'alg', 'created_at', 'retired_at']),
+    () => run('keys.list', {}),
+    tableOf('keys', ['kid', 'state', 'alg', 'created_at', 'activated_at', 'retired_at', 'may_sign_from']),
   );
   printing(
     keys
       .command('generate')
-      .description('add a "next" key: published in the JWKS now, signing after the next rotation (the first key is "current")'),
-    async () => keyView(await generateKey(config().keysDir)),
-    (r) => `generated key ${String(r['kid'])} (state ${String(r['state'])})`,
+      .description('add a "next" key: published in the JWKS now, signing after a rotation at least KEY_PUBLISH_LEAD later (the first key is "current")'),
+    () => run('keys.generate', {}),
+    (r) => `generated key ${String(r['kid'])} (state ${String(r['state'])}${r['may_sign_from'] === undefined ? '' : `; may sign from ${String(r['may_sign_from'])}`})`,
   );
   printing(
-    keys.command('rotate').description('next → current, current → retired, and a new next; running issuers follow within seconds'),
-    async () => {
-      const { current, retired, next } = await rotateKeys(config().keysDir);
-      return { current: current.jwk.kid, retired: retired?.jwk.kid ?? null, next: next.jwk.kid };
-    },
+    keys
+      .command('rotate')
+      .description('next → current, current → retired, and a new next; refused while the next key has been published for less than KEY_PUBLISH_LEAD')
+      .option('--force', 'promote the next key even if verifiers may not have fetched it yet (tokens it signs may be refused for a while)'),
+    (options) => run('keys.rotate', { force: options['force'] === true }),
     (r) => [`current: ${String(r['current'])}`, `retired: ${String(r['retired'] ?? '(none)')}`, `next:    ${String(r['next'])}`].join('\n'),
   );
   printing(
     keys.command('retire').description('retire a next key (the current key is replaced by rotate)').argument('<kid>', 'the key id'),
-    async (_options, kid: string) => {
-      const key = await retireKey(config().keysDir, kid);
-      return { kid: key.jwk.kid, state: key.state, retired_at: key.retiredAt };
-    },
+    (_options, kid: string) => run('keys.retire', { kid }),
     (r) => `retired ${String(r['kid'])}`,
+  );
+  printing(
+    keys
+      .command('import')
+      .description('move the keys of a file store (a KEYS_DIR) into the database key store (KEY_STORE=database)')
+      .requiredOption('--from-dir <dir>', 'the directory of key files'),
+    (options) => run('keys.import', { from_dir: path.resolve(String(options['fromDir'])) }),
+    (r) => [`imported: ${(r['imported'] as string[]).join(', ') || '(none)'}`, `skipped (already there): ${(r['skipped'] as string[]).join(', ') || '(none)'}`].join('\n'),
+  );
+  printing(
+    keys.command('reencrypt').description('re-encrypt every key of the database key store with the first KEYS_ENCRYPTION_KEY'),
+    () => run('keys.reencrypt', {}),
+    (r) => `re-encrypted ${String(r['reencrypted'])} of ${String(r['total'])} key(s) with the first KEYS_ENCRYPTION_KEY`,
   );
 }
