@@ -199,7 +199,7 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
       concurrency: argon2Concurrency(os.availableParallelism(), config.webConcurrency, config.threadpoolSize),
     });
     const { app, metrics } = await buildListener({ config, stores, clients, resourceScopes, hasher, logger, keys, cleanups });
-    if (database.kind === 'embedded') cleanups.add(await startAdminSocket(config.dataDir, { db: database.knex, hasher }, logger));
+    if (database.kind === 'embedded') cleanups.add(await startAdminSocket(config.dataDir, { db: database.knex, hasher, notifications: () => Promise.resolve(changes.live) }, logger));
     cleanups.add(startSweeper(stores, config, logger));
 
     const metricsPort = await startMetricsListener(config, metrics, cleanups);

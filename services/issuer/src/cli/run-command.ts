@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import { AdminInputError, runAdminCommand, type AdminCommandName } from '../admin/commands.js';
 import { sendAdminCommand } from '../admin/socket.js';
 import { migrate, openDatabase, type Database } from '../storage/db.js';
+import { notificationsArrive } from '../storage/doctor.js';
 import { DataDirInUseError } from '../storage/embedded-lock.js';
 import { PasswordHasher } from '../domain/passwords.js';
 
@@ -17,6 +18,8 @@ export class CliError extends Error {
 }
 
 const WAIT_FOR_OWNER_MS = 15_000;
+/** How long `sigil doctor` waits for its own notification to come back. */
+const NOTIFICATION_TIMEOUT_MS = 3000;
 
 async function runDirect(
   config: Config,
@@ -26,7 +29,11 @@ async function runDirect(
 ): Promise<Record<string, unknown>> {
   try {
     if (name !== 'migrate') await migrate(database.knex);
-    return await runAdminCommand({ db: database.knex, hasher: new PasswordHasher(config.argon2) }, name, input);
+    return await runAdminCommand(
+      { db: database.knex, hasher: new PasswordHasher(config.argon2), notifications: () => notificationsArrive(database, NOTIFICATION_TIMEOUT_MS) },
+      name,
+      input,
+    );
   } catch (error) {
     if (error instanceof AdminInputError) throw new CliError(error.message, 2);
     throw error;

@@ -1,0 +1,53 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+
+import type { Command } from 'commander';
+
+import { dataFactsSchema, runDoctor, type DoctorKey, type KeyFileModes } from '../../domain/doctor.js';
+import { readKeys } from '../../keys/key-store.js';
+import { print, table, type Options } from '../output.js';
+import { CliError } from '../run-command.js';
+import type { CliContext } from './context.js';
+
+/** The key files' and KEYS_DIR's permission bits (the file key store: one `*.json` per key). */
+export async function keyFileModes(dir: string): Promise<KeyFileModes> {
+  let directory: number;
+  try {
+    directory = (await fs.stat(dir)).mode & 0o777;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { directory: undefined, files: [] };
+    throw error;
+  }
+  const names = (await fs.readdir(dir)).filter((name) => name.endsWith('.json')).sort();
+  const files = await Promise.all(names.map(async (name) => ({ name, mode: (await fs.stat(path.join(dir, name))).mode & 0o777 })));
+  return { directory, files };
+}
+
+/** The file store's keys as the doctor sees them. */
+async function fileStoreKeys(dir: string): Promise<DoctorKey[]> {
+  const keys = await readKeys(dir);
+  // the file store does not record activation: the key's age counts from its creation
+  return keys.map((key) => ({ kid: key.jwk.kid, state: key.state, createdAt: key.createdAt, activatedAt: undefined, retiredAt: key.retiredAt }));
+}
+
+/** `sigil doctor`: every check, printed; exit 1 when any fails. */
+export function addDoctorCommand(program: Command, { config, database }: CliContext): void {
+  program
+    .command('doctor')
+    .description('audit this deployment against RFC 9700 and OWASP ASVS 5.0 (exit 1 when a check fails)')
+    .option('--json', 'print one JSON object')
+    .action(async (options: Options) => {
+      const loaded = config();
+      const report = await runDoctor({
+        config: loaded,
+        now: new Date(),
+        // wired by the lead: the key store being rewritten takes this place
+        keys: () => fileStoreKeys(loaded.keysDir),
+        keyFileModes: () => keyFileModes(loaded.keysDir),
+        data: async () => dataFactsSchema.parse(await database('doctor.facts', {})),
+      });
+      print({ ...report }, options.json, (result) => table(result['checks'] as Record<string, unknown>[], ['status', 'id', 'section', 'message']));
+      const failed = report.checks.filter((check) => check.status === 'fail').length;
+      if (failed > 0) throw new CliError(`${failed} check(s) failed`, 1);
+    });
+}
