@@ -361,11 +361,17 @@ function apiKeyChecks(data: DataFacts): Check[] {
   ];
 }
 
-/** argon2id's parameters from a hash prefix, `$argon2id$v=19$m=19456,t=2,p=1`; undefined for anything else. */
+/**
+ * argon2id's parameters from a hash prefix such as `$argon2id$v=19$m=19456,p=1,t=2` (in any
+ * order); undefined for anything else.
+ */
 export function argon2idParameters(prefix: string | null): { memoryKib: number; timeCost: number; parallelism: number } | undefined {
-  const match = /^\$argon2id\$v=\d+\$m=(\d+),t=(\d+),p=(\d+)$/u.exec(prefix ?? '');
+  const match = /^\$argon2id\$v=\d+\$([a-z]=\d+(?:,[a-z]=\d+)*)$/u.exec(prefix ?? '');
   if (match === null) return undefined;
-  return { memoryKib: Number(match[1]), timeCost: Number(match[2]), parallelism: Number(match[3]) };
+  const values = new Map((match[1] ?? '').split(',').map((pair) => [pair.slice(0, 1), Number(pair.slice(2))] as const));
+  const [memoryKib, timeCost, parallelism] = [values.get('m'), values.get('t'), values.get('p')];
+  if (memoryKib === undefined || timeCost === undefined || parallelism === undefined) return undefined;
+  return { memoryKib, timeCost, parallelism };
 }
 
 function passwordHashesCheck(data: DataFacts): Check {
