@@ -217,7 +217,8 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
     const { app, metrics } = await buildListener({ config, stores, clients, resourceScopes, hasher, logger, keys, keyStore, cleanups });
     if (database.kind === 'embedded') {
       const adminKeys = () => ({ store: keyStore, publishLead: config.keyPublishLead });
-      cleanups.add(await startAdminSocket(config.dataDir, { db: database.knex, hasher, keys: adminKeys }, logger));
+      const notifications = () => Promise.resolve(changes.live);
+      cleanups.add(await startAdminSocket(config.dataDir, { db: database.knex, hasher, keys: adminKeys, notifications }, logger));
     }
     cleanups.add(startSweeper(stores, config, logger));
 

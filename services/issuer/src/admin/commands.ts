@@ -3,6 +3,7 @@ import { z } from 'zod';
 
 import { apiKeyUpdateSchema, createApiKey, newApiKeySchema, type ApiKeyRecord } from '../domain/api-keys.js';
 import { createClient, listClients, newClientSchema, type ClientRecord } from '../domain/clients.js';
+import type { DataFacts } from '../domain/doctor.js';
 import type { PasswordHasher } from '../domain/passwords.js';
 import {
   createUser,
@@ -17,6 +18,7 @@ import {
 import { roleList } from '../domain/validation.js';
 import { keyCommands, type KeyCommand, type KeyCommandContext, type KeyCommandName } from '../keys/commands.js';
 import { migrate } from '../storage/db.js';
+import { connectionLimits, passwordHashParameters } from '../storage/doctor.js';
 import { createStores, type Stores } from '../storage/index.js';
 
 /**
@@ -29,6 +31,8 @@ export interface AdminContext {
   readonly hasher: PasswordHasher;
   /** The key store the `keys.*` commands work on (created when one of them runs). */
   readonly keys: () => KeyCommandContext;
+  /** Whether change notifications (LISTEN/NOTIFY) arrive on this database now. */
+  readonly notifications: () => Promise<boolean>;
 }
 
 /** What a command runs with: the stores over the context's database. */
@@ -94,6 +98,46 @@ async function knownUser(change: () => Promise<UserRecord>): Promise<UserRecord>
     if (error instanceof UnknownUserError) throw new AdminInputError(error.message);
     throw error;
   }
+}
+
+/** How long `doctor.facts` waits for `SELECT 1`, as /readyz does. */
+const REACHABLE_TIMEOUT_MS = 3000;
+
+/** What `sigil doctor` needs from the database: counts, ids and parameters, never a secret or a hash. */
+async function doctorFacts({ db, stores, notifications }: CommandContext): Promise<DataFacts> {
+  const started = performance.now();
+  const reachable = await stores.reachable(REACHABLE_TIMEOUT_MS);
+  const latencyMs = performance.now() - started;
+  if (!reachable) {
+    return { reachable, latencyMs, notificationsLive: false, connections: { max: 0, reserved: 0 }, clients: [], apiKeys: [], passwordHashes: [] };
+  }
+  const now = Date.now();
+  // first and alone: on the embedded database's one session, LISTEN must not land inside another statement's transaction
+  const notificationsLive = await notifications();
+  const [connections, clients, apiKeys, passwordHashes] = await Promise.all([
+    connectionLimits(db),
+    stores.clients.list(),
+    stores.apiKeys.list(),
+    passwordHashParameters(db),
+  ]);
+  return {
+    reachable,
+    latencyMs,
+    notificationsLive,
+    connections,
+    clients: clients.map((client) => ({
+      id: client.id,
+      grants: [...client.grants],
+      redirectUris: [...client.redirectUris],
+      resources: [...client.resources],
+      accessTokenTtl: client.accessTokenTtl,
+    })),
+    // revoked and expired keys are refused anyway
+    apiKeys: apiKeys
+      .filter((key) => key.revokedAt === null && (key.expiresAt === null || key.expiresAt.getTime() > now))
+      .map((key) => ({ id: key.id, resources: key.resources.length, expiresAt: key.expiresAt?.toISOString() ?? null })),
+    passwordHashes,
+  };
 }
 
 const empty = z.object({}).strict();
@@ -180,6 +224,10 @@ export const adminCommands = {
     input: userDisabled,
     run: async ({ stores }, { username, disabled }) => userView(await knownUser(() => setUserDisabled(stores.users, username, disabled))),
   } satisfies AdminCommand<z.infer<typeof userDisabled>>,
+  'doctor.facts': {
+    input: empty,
+    run: async (context) => ({ ...(await doctorFacts(context)) }),
+  } satisfies AdminCommand<z.infer<typeof empty>>,
 } as const;
 
 export type AdminCommandName = keyof typeof adminCommands;

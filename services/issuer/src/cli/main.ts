@@ -6,6 +6,7 @@ import { KeyRequestError, KeyStoreError } from '../keys/key-store.js';
 import { addApiKeysCommands } from './commands/api-keys.js';
 import { addClientsCommands } from './commands/clients.js';
 import type { CliContext } from './commands/context.js';
+import { addDoctorCommand } from './commands/doctor.js';
 import { addKeysCommands } from './commands/keys.js';
 import { addMigrateCommand } from './commands/migrate.js';
 import { addUsersCommands } from './commands/users.js';
@@ -31,6 +32,7 @@ function buildProgram(config: () => Config): Command {
   addClientsCommands(program, context);
   addUsersCommands(program, context);
   addApiKeysCommands(program, context);
+  addDoctorCommand(program, context);
   return program;
 }
 

@@ -5,6 +5,7 @@ import { runKeyCommand, type KeyCommandContext, type KeyCommandName } from '../k
 import { FileKeyStore } from '../keys/file-store.js';
 import { openKeyStore } from '../keys/open.js';
 import { migrate, openDatabase, type Database } from '../storage/db.js';
+import { notificationsArrive } from '../storage/doctor.js';
 import { DataDirInUseError } from '../storage/embedded-lock.js';
 import { createSigningKeyStore } from '../storage/signing-keys.js';
 import { PasswordHasher } from '../domain/passwords.js';
@@ -21,6 +22,8 @@ export class CliError extends Error {
 }
 
 const WAIT_FOR_OWNER_MS = 15_000;
+/** How long `sigil doctor` waits for its own notification to come back. */
+const NOTIFICATION_TIMEOUT_MS = 3000;
 
 async function runDirect(
   config: Config,
@@ -31,7 +34,8 @@ async function runDirect(
   try {
     if (name !== 'migrate') await migrate(database.knex);
     const keys = (): KeyCommandContext => ({ store: openKeyStore(config, createSigningKeyStore(database.knex)), publishLead: config.keyPublishLead });
-    return await runAdminCommand({ db: database.knex, hasher: new PasswordHasher(config.argon2), keys }, name, input);
+    const notifications = () => notificationsArrive(database, NOTIFICATION_TIMEOUT_MS);
+    return await runAdminCommand({ db: database.knex, hasher: new PasswordHasher(config.argon2), keys, notifications }, name, input);
   } catch (error) {
     if (error instanceof AdminInputError) throw new CliError(error.message, 2);
     throw error;
