@@ -62,16 +62,18 @@ export class DatabaseKeyStore implements KeyStore {
    * transaction. @returns how many were re-sealed, of how many
    */
   async reencrypt(): Promise<{ reencrypted: number; total: number }> {
-    return this.change(async (keys, editor) => {
-      const rows = new Map((await this.rows.list()).map((row) => [row.kid, row]));
+    const outcome = await this.rows.change(async (writer) => {
+      const rows = await writer.list();
       let reencrypted = 0;
-      for (const key of keys) {
-        if (KeyCipher.sealedWith(rows.get(key.jwk.kid)?.sealedPrivate ?? '') === this.cipher.primaryId) continue;
-        await editor.save(key);
+      for (const row of rows) {
+        if (KeyCipher.sealedWith(row.sealedPrivate) === this.cipher.primaryId) continue;
+        await writer.save(this.#seal(await this.#open(row)));
         reencrypted += 1;
       }
-      return { reencrypted, total: keys.length };
-    });
+      return { reencrypted, total: rows.length };
+    }, true);
+    if (outcome === undefined) throw new KeyStoreError('the key set lock was not granted');
+    return outcome.value;
   }
 
   /** How many keys are sealed under each encryption key id (for `sigil doctor` and `keys list`). */
