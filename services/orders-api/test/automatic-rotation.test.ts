@@ -1,0 +1,120 @@
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createAccessTokenVerifier } from '@sigil/guard';
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+
+import { backends, type Backend, type TestDatabase } from '../../issuer/test/support/backends.js';
+import { basicAuth } from '../../issuer/test/support/http.js';
+import { startTestIssuer, type TestIssuer } from '../../issuer/test/support/issuer.js';
+import { captureLogs, type CapturedLogs } from '../../issuer/test/support/logs.js';
+import { registerClient, type Credentials } from '../../issuer/test/support/oauth.js';
+
+const AUDIENCE = 'http://localhost:4001';
+/** A short schedule: the next key published at 30 s, promoted at 60 s (a lead of 30 s: jose's default cooldown). */
+const INTERVAL_S = 60;
+const LEAD_S = 30;
+/** Load continues this long after the promotion, so tokens of the new key meet verifiers that cached the old set. */
+const AFTER_PROMOTION_MS = 8000;
+
+const postgres = backends.filter((backend) => backend.name === 'postgres');
+const describeOnPostgres = postgres.length > 0 ? describe.each(postgres) : describe.skip.each([{ name: 'postgres' } as Backend]);
+
+interface Step {
+  readonly step: string;
+  readonly kid: string;
+}
+
+describeOnPostgres('automatic key rotation across two replicas under load ($name)', (backend) => {
+  let database: TestDatabase;
+  let replicas: TestIssuer[];
+  let logs: CapturedLogs[];
+  let client: Credentials;
+
+  beforeAll(async () => {
+    database = await backend.create();
+    const secret = randomBytes(32).toString('base64url');
+    logs = [captureLogs(), captureLogs()];
+    const env = (name: string) => ({
+      DATA_DIR: path.join(path.dirname(database.dataDir), `${name}-data`),
+      KEYS_DIR: path.join(path.dirname(database.dataDir), `${name}-keys`),
+      KEY_STORE: 'database',
+      KEYS_ENCRYPTION_KEY: secret,
+      KEY_ROTATION_INTERVAL: String(INTERVAL_S),
+      KEY_PUBLISH_LEAD: String(LEAD_S),
+      LOG_LEVEL: 'info',
+    });
+    const first = await startTestIssuer(database, env('a'), { logger: (config) => (logs[0] as CapturedLogs).logger(config.logLevel) });
+    // one issuer behind a load balancer: both replicas answer for the first one's ISSUER
+    const second = await startTestIssuer(database, { ...env('b'), ISSUER: first.issuer }, { logger: (config) => (logs[1] as CapturedLogs).logger(config.logLevel) });
+    replicas = [first, second];
+    client = await registerClient(first.stores.clients, { name: 'rotation-load', grants: ['client_credentials'], resources: [AUDIENCE] });
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const replica of replicas ?? []) await replica.close();
+    await database?.drop();
+  });
+
+  const steps = (): Step[] =>
+    logs.flatMap((captured) => captured.lines.filter((line) => line.includes('signing key rotation step')).map((line) => JSON.parse(line) as Step));
+
+  it('publishes, then promotes, each exactly once across the replicas, and no fresh token is refused by the guard or by jose with its defaults', async () => {
+    const [first] = replicas as [TestIssuer, TestIssuer];
+    const guard = createAccessTokenVerifier({ issuer: first.issuer, audience: AUDIENCE, jwksUri: `${first.url}/jwks` });
+    const jose = createRemoteJWKSet(new URL(`${first.url}/jwks`));
+    const counts = { tokens: 0, guardRefused: 0, joseRefused: 0 };
+    const refusals: string[] = [];
+    const kids = new Set<string>();
+    const deadline = Date.now() + (INTERVAL_S + 40) * 1000;
+    let promotedAt: number | undefined;
+
+    for (let turn = 0; Date.now() < deadline; turn += 1) {
+      if (promotedAt === undefined && steps().some((step) => step.step === 'promote')) promotedAt = Date.now();
+      if (promotedAt !== undefined && Date.now() - promotedAt > AFTER_PROMOTION_MS) break;
+      const replica = replicas[turn % 2] as TestIssuer;
+      const response = await fetch(`${replica.url}/token`, {
+        method: 'POST',
+        headers: { authorization: basicAuth(client.id, client.secret) },
+        body: new URLSearchParams({ grant_type: 'client_credentials' }),
+      });
+      expect(response.status).toBe(200);
+      const token = ((await response.json()) as { access_token: string }).access_token;
+      counts.tokens += 1;
+      kids.add(decodeProtectedHeader(token).kid ?? '');
+      await guard.verify(token).catch((error: unknown) => {
+        counts.guardRefused += 1;
+        refusals.push(`guard: ${String(error)}`);
+      });
+      await jwtVerify(token, jose, { issuer: first.issuer, audience: AUDIENCE, algorithms: ['RS256'] }).catch((error: unknown) => {
+        counts.joseRefused += 1;
+        refusals.push(`jose: ${String(error)}`);
+      });
+    }
+
+    expect(promotedAt).toBeDefined();
+    expect(steps().map((step) => step.step)).toEqual(['publish', 'promote']);
+    expect(steps()[1]?.kid).toBe(steps()[0]?.kid);
+    expect(refusals.slice(0, 3)).toEqual([]);
+    expect(counts).toEqual({ tokens: counts.tokens, guardRefused: 0, joseRefused: 0 });
+    expect(counts.tokens).toBeGreaterThan(100);
+    // tokens of both keys were issued and verified
+    expect(kids.size).toBe(2);
+    const rows = await first.db('signing_keys').select('id', 'state').orderBy('created_at');
+    expect(rows.map((row: { state: string }) => row.state)).toEqual(['retired', 'current']);
+    // the counters of both replicas add up to one step each
+    const stepsCounted = async (replica: TestIssuer, step: string) => {
+      const text = await (await fetch(`${replica.url}/metrics`)).text();
+      const match = new RegExp(`^sigil_signing_key_rotation_steps_total\\{step="${step}"\\} (\\d+)$`, 'mu').exec(text);
+      return Number(match?.[1] ?? 0);
+    };
+    for (const step of ['publish', 'promote']) {
+      expect((await stepsCounted(replicas[0] as TestIssuer, step)) + (await stepsCounted(replicas[1] as TestIssuer, step))).toBe(1);
+    }
+    const metrics = await (await fetch(`${first.url}/metrics`)).text();
+    expect(metrics).toMatch(/^sigil_signing_key_age_seconds \d/mu);
+    expect(metrics).toMatch(/^sigil_signing_key_next_rotation_seconds \d/mu);
+    process.stdout.write(`automatic rotation: ${counts.tokens} tokens through 2 replicas, steps ${JSON.stringify(steps().map((step) => step.step))}, refused: guard ${counts.guardRefused}, jose ${counts.joseRefused}\n`);
+  }, 150_000);
+});
