@@ -37,6 +37,7 @@ export interface JwksCacheOptions {
 }
 
 type KeyResolver = ReturnType<typeof createLocalJWKSet>;
+type ResolvedKey = Awaited<ReturnType<KeyResolver>>;
 
 /** The largest delta-seconds a recipient needs to represent (RFC 9111 §1.2.2). */
 const MAX_DELTA_SECONDS = 2 ** 31;
@@ -78,7 +79,6 @@ export function cacheControlMaxAge(header: string | null | undefined): number | 
   if (malformed || ages.size === 0) return undefined;
   return ages.size === 1 ? [...ages][0] : 0;
 }
-type ResolvedKey = Awaited<ReturnType<KeyResolver>>;
 
 function isKeySet(value: unknown): value is JSONWebKeySet {
   return (
