@@ -11,7 +11,14 @@ import { VerifierUnavailable } from './errors.js';
 export interface JwksCacheOptions {
   /** The issuer's `jwks_uri`, or a function that finds it (discovery). */
   readonly jwksUri: string | (() => Promise<string>);
-  /** Refresh the keys in the background once they are this old. Default 5 minutes. */
+  /**
+   * Refresh the keys in the background once they are this old. Default 5 minutes.
+   *
+   * An upper bound: the issuer's `Cache-Control: max-age` on the JWKS answer shortens it (see
+   * {@link cacheControlMaxAge}), down to `cooldownMs` at the least, so that a `max-age=0` or a
+   * `no-store` costs the issuer one request per cooldown, not one per verification. Without
+   * such a header the keys are refreshed after `maxAgeMs`.
+   */
   readonly maxAgeMs?: number;
   /**
    * Keep verifying with the last good keys for this long while the issuer is unreachable.
@@ -32,6 +39,47 @@ export interface JwksCacheOptions {
 type KeyResolver = ReturnType<typeof createLocalJWKSet>;
 type ResolvedKey = Awaited<ReturnType<KeyResolver>>;
 
+/** The largest delta-seconds a recipient needs to represent (RFC 9111 §1.2.2). */
+const MAX_DELTA_SECONDS = 2 ** 31;
+
+/** One cache directive: a token name, then `=` and a token or a quoted string, if any. */
+const DIRECTIVE = /([^\s=,"]+)(?:\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*))?/g;
+
+/**
+ * How long a response may be reused according to its `Cache-Control` header, in seconds
+ * (RFC 9111 §5.2.2), or `undefined` when the header says nothing usable:
+ *
+ * - directive names are case-insensitive, and unknown directives are ignored;
+ * - `no-store` or `no-cache` (qualified or not) give 0, whatever else the header says;
+ * - `max-age=N` (N digits, quoted or not) gives N, at most 2^31;
+ * - a `max-age` whose value is not digits makes the whole header unusable (`undefined`);
+ * - several `max-age` values that differ give 0 (a response "considered stale", RFC 9111 §4.2.1);
+ * - `s-maxage` is ignored: it is meant for shared caches, and a guard's JWKS cache is private
+ *   to its process (RFC 9111 §5.2.2.10).
+ *
+ * @example
+ * ```ts
+ * cacheControlMaxAge('public, max-age=900'); // 900
+ * cacheControlMaxAge('no-store'); // 0
+ * cacheControlMaxAge('max-age=soon'); // undefined
+ * ```
+ */
+export function cacheControlMaxAge(header: string | null | undefined): number | undefined {
+  if (header === null || header === undefined) return undefined;
+  const ages = new Set<number>();
+  let malformed = false;
+  for (const [, name = '', raw] of header.matchAll(DIRECTIVE)) {
+    const directive = name.toLowerCase();
+    if (directive === 'no-store' || directive === 'no-cache') return 0;
+    if (directive !== 'max-age') continue;
+    const value = raw?.startsWith('"') === true ? raw.slice(1, -1) : raw;
+    if (value === undefined || !/^\d+$/.test(value)) malformed = true;
+    else ages.add(Math.min(Number(value), MAX_DELTA_SECONDS));
+  }
+  if (malformed || ages.size === 0) return undefined;
+  return ages.size === 1 ? [...ages][0] : 0;
+}
+
 function isKeySet(value: unknown): value is JSONWebKeySet {
   return (
     typeof value === 'object' &&
@@ -44,7 +92,8 @@ function isKeySet(value: unknown): value is JSONWebKeySet {
 /**
  * The issuer's public keys, cached. Keys come only from `jwks_uri` (RFC 8725 §3.10); an
  * unknown `kid` triggers a refetch at most once per cooldown; while the issuer is down the
- * last good keys keep working for `staleIfErrorMs`.
+ * last good keys keep working for `staleIfErrorMs`. The keys are refreshed in the background once
+ * older than `maxAgeMs`, or sooner if the issuer's `Cache-Control: max-age` says so.
  *
  * @example
  * ```ts
@@ -56,6 +105,7 @@ export class JwksCache {
   readonly #options: Required<Omit<JwksCacheOptions, 'jwksUri'>> & Pick<JwksCacheOptions, 'jwksUri'>;
   #local: KeyResolver | undefined;
   #fetchedAt = Number.NEGATIVE_INFINITY;
+  #freshnessMs: number;
   #attemptedAt = Number.NEGATIVE_INFINITY;
   #inflight: Promise<void> | undefined;
   #scheduled: Promise<void> | undefined;
@@ -70,11 +120,28 @@ export class JwksCache {
       now: Date.now,
       ...options,
     };
+    this.#freshnessMs = this.#options.maxAgeMs;
   }
 
   /** How many times the JWKS has been requested (for monitoring and tests). */
   get fetchCount(): number {
     return this.#fetches;
+  }
+
+  /**
+   * How long the cached keys are fresh, in ms: `maxAgeMs`, shortened by the `Cache-Control`
+   * of the last successful JWKS answer (never below `cooldownMs`). `maxAgeMs` before the first.
+   */
+  get freshnessMs(): number {
+    return this.#freshnessMs;
+  }
+
+  /**
+   * When the cached keys go stale on the `now` clock (ms since the epoch), so that the next
+   * verification starts a background refresh; -Infinity before the first successful fetch.
+   */
+  get staleAt(): number {
+    return this.#fetchedAt + this.#freshnessMs;
   }
 
   /** A jose key resolver over the cached keys. */
@@ -86,7 +153,7 @@ export class JwksCache {
     const age = now - this.#fetchedAt;
     if (this.#local === undefined || age > this.#options.staleIfErrorMs) {
       await this.#refresh(true);
-    } else if (age > this.#options.maxAgeMs && this.#mayFetch(now)) {
+    } else if (age > this.#freshnessMs && this.#mayFetch(now)) {
       // stale-while-revalidate: this request uses the cached keys
       this.#refresh(false).catch(() => undefined);
     }
@@ -150,6 +217,14 @@ export class JwksCache {
     const body: unknown = await response.json();
     if (!isKeySet(body)) throw new VerifierUnavailable('JWKS response is not a JWK Set');
     this.#local = createLocalJWKSet(body);
+    this.#freshnessMs = this.#freshness(cacheControlMaxAge(response.headers.get('cache-control')));
     this.#fetchedAt = this.#options.now();
+  }
+
+  /** `maxAgeMs`, or the answer's max-age if shorter, but not below the cooldown. */
+  #freshness(maxAgeSeconds: number | undefined): number {
+    const { maxAgeMs, cooldownMs } = this.#options;
+    if (maxAgeSeconds === undefined) return maxAgeMs;
+    return Math.min(maxAgeMs, Math.max(cooldownMs, maxAgeSeconds * 1000));
   }
 }

@@ -47,6 +47,8 @@ export async function accessToken(
 /** A local HTTP server publishing a JWKS (the issuer's keys), counting its requests. */
 export class JwksServer {
   keys: JWK[] = [];
+  /** The `Cache-Control` header of the answers; none when undefined. */
+  cacheControl: string | undefined;
   requests = 0;
   #server: Server | undefined;
   #port = 0;
@@ -58,7 +60,7 @@ export class JwksServer {
   async start(port = 0): Promise<void> {
     this.#server = createServer((_req, res) => {
       this.requests += 1;
-      res.writeHead(200, { 'content-type': 'application/json' });
+      res.writeHead(200, { 'content-type': 'application/json', ...(this.cacheControl === undefined ? {} : { 'cache-control': this.cacheControl }) });
       res.end(JSON.stringify({ keys: this.keys }));
     });
     await new Promise<void>((resolve) => this.#server?.listen(port, '127.0.0.1', resolve));
