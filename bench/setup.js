@@ -18,10 +18,10 @@ import { fileURLToPath } from 'node:url';
 
 import pg from 'pg';
 
-import { byCommand, processGroup } from './lib/cpu.js';
+import { byCommand, processGroup, readCpu } from './lib/cpu.js';
 import { asRecord, once } from './lib/http.js';
 import { fail, progress } from './lib/log.js';
-import { freePort, runNode, startChild, stopChild, waitForOk } from './lib/processes.js';
+import { freePort, runNode, sleep, startChild, stopChild, waitForOk } from './lib/processes.js';
 import { createClients } from './lib/provision.js';
 
 /** bench/ */
@@ -180,6 +180,8 @@ function issuerEnvironment(tmp, databaseUrl, issuerUrl) {
     DATABASE_URL: databaseUrl,
     DATA_DIR: path.join(tmp, 'data'),
     KEYS_DIR: path.join(tmp, 'keys'),
+    KEY_STORE: '',
+    KEYS_ENCRYPTION_KEY: '',
     LOG_LEVEL: 'warn',
     ISSUER: issuerUrl,
     NODE_ENV: '',
@@ -253,9 +255,10 @@ function profiling(profile, dir) {
  * @param {string} port
  * @param {number} workers its WEB_CONCURRENCY
  * @param {string} profileDir
+ * @param {Record<string, string>} [overrides] variables set over the stack's issuer environment
  */
-function launchIssuer(base, name, url, port, workers, profileDir) {
-  const env = { ...base.issuerEnv, ISSUER: url, PORT: port, WEB_CONCURRENCY: String(workers) };
+function launchIssuer(base, name, url, port, workers, profileDir, overrides = {}) {
+  const env = { ...base.issuerEnv, ...overrides, ISSUER: url, PORT: port, WEB_CONCURRENCY: String(workers) };
   const issuer = startChild(name, ISSUER_MAIN, env, base.logDir, profiling(base.options.profile, profileDir));
   base.session.children.push(issuer);
   base.servers.set(url, issuer);
@@ -266,6 +269,38 @@ function launchIssuer(base, name, url, port, workers, profileDir) {
 async function waitForIssuer(url, issuer) {
   await waitForOk(`${url}/readyz`, issuer);
   await waitForOk(`${url}/healthz`, issuer);
+}
+
+/**
+ * Waits until every process of an issuer has started (its cluster primary and `workers` workers,
+ * or the one process) and the group has gone quiet: under 25 ms of CPU in half a second. readyz
+ * answers as soon as one worker listens, and a worker still starting (or creating the first
+ * signing key) must not spend its start-up in a measured run: the CPU figures count a process
+ * that appeared during the run from its start. Gives up after 30 s, with a progress line.
+ * @param {Child} issuer
+ * @param {number} workers its WEB_CONCURRENCY
+ * @returns {Promise<number>} the ms it took
+ */
+async function waitUntilSettled(issuer, workers) {
+  const pid = issuer.process.pid;
+  const started = Date.now();
+  if (pid === undefined) return 0;
+  const probe = processGroup('server', pid);
+  const expected = workers > 1 ? workers + 1 : 1;
+  let last = readCpu([probe]);
+  while (Date.now() - started < 30_000) {
+    await sleep(500);
+    const now = readCpu([probe]);
+    const before = last?.['server'];
+    const group = now?.['server'];
+    if (before === undefined || group === undefined) return Date.now() - started; // no /proc
+    let used = 0;
+    for (const [member, ms] of group) used += ms - (before.get(member) ?? 0);
+    if (group.size >= expected && used < 25) return Date.now() - started;
+    last = now;
+  }
+  progress(`${issuer.name} still busy or not every worker up after 30 s; measuring anyway`);
+  return Date.now() - started;
 }
 
 /**
@@ -377,23 +412,33 @@ export function cpuProbes(base, url) {
 }
 
 /**
- * Runs `use` against a second issuer with 1 worker on the same database, KEYS_DIR and DATA_DIR
- * (its own port and ISSUER), up only while `use` runs, so it takes no CPU from the rest of the
- * run. Its profiles go to a subdirectory, apart from the main issuer's.
+ * @typedef {object} SecondIssuer a second issuer beside the stack's
+ * @property {string} name its log's name, and its --profile subdirectory
+ * @property {number} workers its WEB_CONCURRENCY
+ * @property {string} description how it differs, for the progress line (e.g. "1 worker")
+ * @property {Record<string, string>} [env] variables set over the stack's issuer environment (never printed)
+ */
+
+/**
+ * Runs `use` against a second issuer on the same database, KEYS_DIR and DATA_DIR (its own port
+ * and ISSUER, its own workers and `env`), once every worker is up and quiet, and up only while
+ * `use` runs, so it takes no CPU from the rest of the run. Its profiles go to a subdirectory, apart from the main issuer's.
  * @param {Base} base
+ * @param {SecondIssuer} second
  * @param {(tokenUrl: string) => Promise<void>} use
  */
-export async function withOneWorkerIssuer(base, use) {
+export async function withSecondIssuer(base, second, use) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const single = launchIssuer(base, 'issuer-1-worker', url, String(port), 1, path.join(base.profileDir, 'issuer-1-worker'));
+  const issuer = launchIssuer(base, second.name, url, String(port), second.workers, path.join(base.profileDir, second.name), second.env);
   try {
-    await waitForIssuer(url, single);
-    const [tokenUrl = ''] = await discover(url, ['token_endpoint'], 'the 1-worker issuer\'s discovery');
-    progress(`second issuer up on ${url} (1 worker, same database, KEYS_DIR and DATA_DIR)`);
+    await waitForIssuer(url, issuer);
+    const settledMs = await waitUntilSettled(issuer, second.workers);
+    const [tokenUrl = ''] = await discover(url, ['token_endpoint'], `${second.name}'s discovery`);
+    progress(`second issuer up on ${url} (${second.description}; same database, KEYS_DIR and DATA_DIR), settled ${(settledMs / 1000).toFixed(1)} s after readyz`);
     await use(tokenUrl);
   } finally {
-    await stopChild(single);
+    await stopChild(issuer);
     progress('second issuer stopped');
   }
 }

@@ -5,7 +5,7 @@
  */
 import { fail } from '../lib/log.js';
 import { clientCredentialsAt80, guardedOrdersAt80 } from './at-80.js';
-import { clientCredentials, oneWorker } from './client-credentials.js';
+import { clientCredentials, databaseKeys, oneWorker } from './client-credentials.js';
 import { engineToken, minimalToken, rawRs256 } from './floors.js';
 import { manyClients, oneClient } from './many-clients.js';
 import { jwks, discovery } from './metadata.js';
@@ -23,6 +23,7 @@ export const WORKLOADS = [
   oneClient,
   manyClients,
   oneWorker,
+  databaseKeys,
   clientCredentialsAt80,
   unguardedOrders,
   guardedOrders,
