@@ -89,12 +89,22 @@ export function startKeyMaintenance(initial: readonly StoredKey[], options: KeyM
       logger.info({ step: step.step, kid: step.kid, ...(step.step === 'promote' ? { retired: step.retires } : {}) }, 'signing key rotation step');
       options.onStep?.(step);
     }
-    if ((outcome?.value.length ?? 0) > 0) await reload();
+    // taken here, or found already taken (this replica's keys were behind): either way, catch up now
+    if (outcome !== undefined) await reload();
   };
 
+  // at most one of each kind waits behind the work in progress: a slow tick (a key being
+  // generated) never piles up ticks in front of the reload that would make them unnecessary
+  const queued = new Set<() => Promise<void>>();
   const enqueue = (work: () => Promise<void>, outcome: ReturnType<typeof tracked>) => {
-    if (stopped) return;
-    running = running.then(work).then(outcome.succeeded, outcome.failed);
+    if (stopped || queued.has(work)) return;
+    queued.add(work);
+    running = running
+      .then(() => {
+        queued.delete(work);
+        return work();
+      })
+      .then(outcome.succeeded, outcome.failed);
   };
   const unwatch = store.watch(() => enqueue(reload, reloading));
   const timer = setInterval(() => enqueue(tick, rotating), options.tickMs ?? defaultTickMs(policy));

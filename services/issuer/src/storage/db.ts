@@ -243,12 +243,30 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   };
 }
 
+/** Any number: the advisory lock processes migrating one PostgreSQL database queue on. */
+const MIGRATION_QUEUE_LOCK = 0x5167_6d69; // "Sgmi"
+
 /**
- * Applies every pending migration. Replicas starting together take turns: while another
- * process holds knex's migration lock (or is creating knex's tables) this one waits, up to a
- * minute, and tries again.
+ * Applies every pending migration. On PostgreSQL, processes starting together queue on an
+ * advisory lock, held by a transaction on one pooled connection while the migrations run on
+ * another: each waits its turn (however long the one before takes) and then finds nothing left
+ * to do, rather than polling knex's own lock. Knex's lock still guards what does not queue (an
+ * older version, a pool of one connection); while another process holds it, this one waits, up to
+ * a minute, and tries again.
  */
 export async function migrate(db: Knex): Promise<string[]> {
+  const config = db.client.config as Knex.Config;
+  const poolMax = typeof config.pool?.max === 'number' ? config.pool.max : 1;
+  if (config.client !== 'pg' || poolMax < 2) return migrateTakingTurns(db);
+  return db.transaction(async (queue) => {
+    // waiting in the queue is not a slow statement: another process is migrating
+    await queue.raw('SET LOCAL statement_timeout = 0');
+    await queue.raw('SELECT pg_advisory_xact_lock(?)', [MIGRATION_QUEUE_LOCK]);
+    return migrateTakingTurns(db);
+  });
+}
+
+async function migrateTakingTurns(db: Knex): Promise<string[]> {
   const deadline = Date.now() + 60_000;
   for (;;) {
     try {
