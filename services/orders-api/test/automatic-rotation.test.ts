@@ -24,6 +24,7 @@ const describeOnPostgres = postgres.length > 0 ? describe.each(postgres) : descr
 interface Step {
   readonly step: string;
   readonly kid: string;
+  readonly time: number;
 }
 
 describeOnPostgres('automatic key rotation across two replicas under load ($name)', (backend) => {
@@ -57,8 +58,11 @@ describeOnPostgres('automatic key rotation across two replicas under load ($name
     await database?.drop();
   });
 
+  // the steps of both replicas, in the order they were taken
   const steps = (): Step[] =>
-    logs.flatMap((captured) => captured.lines.filter((line) => line.includes('signing key rotation step')).map((line) => JSON.parse(line) as Step));
+    logs
+      .flatMap((captured) => captured.lines.filter((line) => line.includes('signing key rotation step')).map((line) => JSON.parse(line) as Step))
+      .sort((a, b) => a.time - b.time);
 
   it('publishes, then promotes, each exactly once across the replicas, and no fresh token is refused by the guard or by jose with its defaults', async () => {
     const [first] = replicas as [TestIssuer, TestIssuer];
