@@ -27,7 +27,7 @@ export function clientMetadata(client: ClientWithSecret): AdapterPayload {
     // the SHA-256 digest: client-authentication.ts hashes the presented secret to compare
     ...(client.secretHash === null ? {} : { client_secret: client.secretHash }),
     // after a rotation with a grace period: the replaced secret's digest, and until when (epoch ms)
-    ...(client.previousSecretHash === null || client.previousSecretExpiresAt === null
+    ...(client.previousSecretHash === null || client.previousSecretExpiresAt === null || client.previousSecretExpiresAt.getTime() <= Date.now()
       ? {}
       : { previous_client_secret: client.previousSecretHash, previous_client_secret_expires_at: client.previousSecretExpiresAt.getTime() }),
     token_endpoint_auth_method: client.public ? 'none' : 'client_secret_basic',
