@@ -154,7 +154,8 @@ export interface ClientStore {
   /**
    * Disables (or enables) the client. Disabling revokes, in the same transaction, every grant it
    * holds and everything issued under them (refresh tokens, codes), each grant recorded ended
-   * (its access tokens read revoked): enabling it again brings none of them back.
+   * (its access tokens read revoked): enabling it again brings none of them back (enabling revokes
+   * once more whatever a token request racing with the disabling stored).
    * @returns undefined when there is no such client
    */
   setDisabled(id: string, disabled: boolean): Promise<ClientWithSecret | undefined>;

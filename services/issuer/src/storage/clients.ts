@@ -113,13 +113,16 @@ export function createClientStore(db: Knex): ClientStore {
     setDisabled: (id, disabled) =>
       db.transaction(async (trx) => {
         if (!isStorableKey(id)) return undefined;
+        const before = await trx<ClientRow>('clients').where({ id }).forUpdate().first('disabled_at');
+        if (before === undefined) return undefined;
         const [row] = await trx('clients')
           .where({ id })
           .update({ disabled_at: disabled ? trx.raw('coalesce(disabled_at, CURRENT_TIMESTAMP)') : null, updated_at: trx.fn.now() })
           .returning<ClientRow[]>('*');
         if (row === undefined) return undefined;
-        // again when already disabled: a grant a token request stored meanwhile goes too
-        if (disabled) await revokeEverythingOf(trx, id);
+        // on enabling too: a token request that read the client just before it was disabled may
+        // have stored a grant after the revocation; no grant of a disabled client may outlive it
+        if (disabled || before.disabled_at !== null) await revokeEverythingOf(trx, id);
         return toRecord(row);
       }),
 
