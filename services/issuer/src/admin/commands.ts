@@ -2,7 +2,22 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 
 import { apiKeyUpdateSchema, createApiKey, newApiKeySchema, type ApiKeyRecord } from '../domain/api-keys.js';
-import { createClient, listClients, newClientSchema, type ClientRecord } from '../domain/clients.js';
+import {
+  ClientChangeError,
+  clientIdSchema,
+  clientUpdateSchema,
+  createClient,
+  deleteClient,
+  listClients,
+  MAX_SECRET_GRACE,
+  newClientSchema,
+  rotateClientSecret,
+  setClientDisabled,
+  showClient,
+  UnknownClientError,
+  updateClient,
+  type ClientRecord,
+} from '../domain/clients.js';
 import type { DataFacts } from '../domain/doctor.js';
 import type { PasswordHasher } from '../domain/passwords.js';
 import {
@@ -45,6 +60,8 @@ export interface AdminCommand<Input> {
   run(context: CommandContext, input: Input): Promise<Record<string, unknown>>;
 }
 
+const iso = (value: Date | null) => (value === null ? null : value.toISOString());
+
 function clientView(client: ClientRecord) {
   return {
     client_id: client.id,
@@ -58,12 +75,28 @@ function clientView(client: ClientRecord) {
     first_party: client.firstParty,
     // seconds; null: the issuer's ACCESS_TOKEN_TTL
     access_token_ttl: client.accessTokenTtl,
+    disabled: client.disabledAt !== null,
+    disabled_at: iso(client.disabledAt),
+    secret_rotated_at: iso(client.secretRotatedAt),
+    // the secret the last rotation replaced is accepted until then; null: it is not
+    previous_secret_expires_at: iso(client.previousSecretExpiresAt),
     created_at: client.createdAt.toISOString(),
   };
 }
 
+/** A change to a known client; an unknown id or a change the client cannot take is bad input (exit 2). */
+async function knownClient<T>(change: () => Promise<T>): Promise<T> {
+  try {
+    return await change();
+  } catch (error) {
+    if (error instanceof UnknownClientError || error instanceof ClientChangeError) throw new AdminInputError(error.message);
+    // the merged settings of an update break a rule of create's
+    if (error instanceof z.ZodError) throw new AdminInputError(describeInputError(error));
+    throw error;
+  }
+}
+
 function apiKeyView(apiKey: ApiKeyRecord) {
-  const iso = (value: Date | null) => (value === null ? null : value.toISOString());
   return {
     id: apiKey.id,
     name: apiKey.name,
@@ -143,6 +176,18 @@ async function doctorFacts({ db, stores, notifications }: CommandContext): Promi
 const empty = z.object({}).strict();
 const userRoles = z.object({ username: usernameSchema, roles: roleList }).strict();
 const userDisabled = z.object({ username: usernameSchema, disabled: z.boolean() }).strict();
+const clientById = z.object({ id: clientIdSchema }).strict();
+const clientSecretRotation = z
+  .object({
+    id: clientIdSchema,
+    graceSeconds: z
+      .number({ error: `--grace is a whole number of seconds from 0 to ${MAX_SECRET_GRACE}` })
+      .int(`--grace is a whole number of seconds from 0 to ${MAX_SECRET_GRACE}`)
+      .min(0, `--grace is a whole number of seconds from 0 to ${MAX_SECRET_GRACE}`)
+      .max(MAX_SECRET_GRACE, `--grace is at most ${MAX_SECRET_GRACE} seconds (30 days)`)
+      .default(0),
+  })
+  .strict();
 const byId = z.object({ id: z.string().regex(/^[0-9a-f]{32}$/u, 'an API key id is 32 hexadecimal characters') }).strict();
 
 /** A key command run on the context's key store (keys/commands.ts), with the same input schema. */
@@ -173,6 +218,33 @@ export const adminCommands = {
     input: empty,
     run: async ({ stores }) => ({ clients: (await listClients(stores.clients)).map(clientView) }),
   } satisfies AdminCommand<z.infer<typeof empty>>,
+  'clients.show': {
+    input: clientById,
+    run: async ({ stores }, { id }) => clientView(await knownClient(() => showClient(stores.clients, id))),
+  } satisfies AdminCommand<z.infer<typeof clientById>>,
+  'clients.update': {
+    input: clientUpdateSchema,
+    run: async ({ stores }, input) => clientView(await knownClient(() => updateClient(stores.clients, input))),
+  } satisfies AdminCommand<z.infer<typeof clientUpdateSchema>>,
+  'clients.disable': {
+    input: clientById,
+    run: async ({ stores }, { id }) => clientView(await knownClient(() => setClientDisabled(stores.clients, id, true))),
+  } satisfies AdminCommand<z.infer<typeof clientById>>,
+  'clients.enable': {
+    input: clientById,
+    run: async ({ stores }, { id }) => clientView(await knownClient(() => setClientDisabled(stores.clients, id, false))),
+  } satisfies AdminCommand<z.infer<typeof clientById>>,
+  'clients.delete': {
+    input: clientById,
+    run: async ({ stores }, { id }) => ({ deleted: true, ...clientView(await knownClient(() => deleteClient(stores.clients, id))) }),
+  } satisfies AdminCommand<z.infer<typeof clientById>>,
+  'clients.rotate-secret': {
+    input: clientSecretRotation,
+    run: async ({ stores }, { id, graceSeconds }) => {
+      const { client, clientSecret } = await knownClient(() => rotateClientSecret(stores.clients, id, graceSeconds));
+      return { client_id: client.id, client_secret: clientSecret, client: clientView(client) };
+    },
+  } satisfies AdminCommand<z.infer<typeof clientSecretRotation>>,
   'api-keys.create': {
     input: newApiKeySchema,
     run: async ({ stores }, input) => {

@@ -9,56 +9,30 @@ export const MIN_ACCESS_TOKEN_TTL = 60;
 export const MAX_ACCESS_TOKEN_TTL = 86_400;
 export type GrantType = (typeof GRANT_TYPES)[number];
 
-/** What an administrator asks for when registering a client. */
-export const newClientSchema = z
-  .object({
-    name: z.string().trim().min(1, 'a name is required').max(200, 'a name is at most 200 characters'),
-    grants: z
-      .array(z.enum(GRANT_TYPES, { error: `a grant is one of ${GRANT_TYPES.join(', ')}` }))
-      .default([])
-      .transform((grants) => [...new Set(grants)]),
-    scopes: scopeList.default([]),
-    roles: roleList.default([]),
-    redirectUris: z.array(redirectUri).max(20).default([]),
-    resources: z.array(resourceUri).max(20).default([]),
-    public: z.boolean().default(false),
-    firstParty: z.boolean().default(false),
-    accessTokenTtl: z
-      .number({ error: `--access-token-ttl is a whole number of seconds from ${MIN_ACCESS_TOKEN_TTL} to ${MAX_ACCESS_TOKEN_TTL}` })
-      .int(`--access-token-ttl is a whole number of seconds from ${MIN_ACCESS_TOKEN_TTL} to ${MAX_ACCESS_TOKEN_TTL}`)
-      .min(MIN_ACCESS_TOKEN_TTL, `--access-token-ttl is at least ${MIN_ACCESS_TOKEN_TTL} seconds`)
-      .max(MAX_ACCESS_TOKEN_TTL, `--access-token-ttl is at most ${MAX_ACCESS_TOKEN_TTL} seconds (one day)`)
-      .nullable()
-      .default(null),
-  })
-  .strict()
-  .superRefine((client, ctx) => {
-    const has = (grant: GrantType) => client.grants.includes(grant);
-    const problem = (message: string) => ctx.addIssue({ code: 'custom', message });
-    if (client.public && (has('client_credentials') || has('password'))) {
-      problem('a public client cannot use the client_credentials or password grant (it cannot authenticate)');
-    }
-    if (has('authorization_code') && client.redirectUris.length === 0) {
-      problem('the authorization_code grant needs at least one --redirect-uri');
-    }
-    if (!has('authorization_code') && client.redirectUris.length > 0) {
-      problem('--redirect-uri is only meaningful with the authorization_code grant');
-    }
-    if (has('refresh_token') && !has('authorization_code') && !has('password')) {
-      problem('the refresh_token grant needs the authorization_code or password grant');
-    }
-    if (client.grants.length === 0) {
-      // a resource service's own client: it authenticates to introspection and the revocation feed
-      if (client.public) problem('a client with no --grant (a resource service\'s own client) must be confidential: it authenticates with its secret');
-      if (client.firstParty) problem('--first-party is only meaningful with the authorization_code grant');
-      if (client.accessTokenTtl !== null) problem('--access-token-ttl is only meaningful for a client with a grant');
-    }
-  });
+const ACCESS_TOKEN_TTL_RULE = `--access-token-ttl is a whole number of seconds from ${MIN_ACCESS_TOKEN_TTL} to ${MAX_ACCESS_TOKEN_TTL}`;
 
-export type NewClient = z.input<typeof newClientSchema>;
+/** The rule of each setting of a client, on its own (no defaults: an update leaves out what it keeps). */
+const clientFields = {
+  name: z.string().trim().min(1, 'a name is required').max(200, 'a name is at most 200 characters'),
+  grants: z
+    .array(z.enum(GRANT_TYPES, { error: `a grant is one of ${GRANT_TYPES.join(', ')}` }))
+    .transform((grants) => [...new Set(grants)]),
+  scopes: scopeList,
+  roles: roleList,
+  redirectUris: z.array(redirectUri).max(20),
+  resources: z.array(resourceUri).max(20),
+  public: z.boolean(),
+  firstParty: z.boolean(),
+  accessTokenTtl: z
+    .number({ error: ACCESS_TOKEN_TTL_RULE })
+    .int(ACCESS_TOKEN_TTL_RULE)
+    .min(MIN_ACCESS_TOKEN_TTL, `--access-token-ttl is at least ${MIN_ACCESS_TOKEN_TTL} seconds`)
+    .max(MAX_ACCESS_TOKEN_TTL, `--access-token-ttl is at most ${MAX_ACCESS_TOKEN_TTL} seconds (one day)`)
+    .nullable(),
+};
 
-export interface ClientRecord {
-  readonly id: string;
+/** What an administrator decides about a client: everything but its id, secret and lifecycle. */
+export interface ClientSettings {
   readonly name: string;
   readonly grants: readonly GrantType[];
   readonly scopes: readonly string[];
@@ -69,16 +43,99 @@ export interface ClientRecord {
   readonly firstParty: boolean;
   /** Lifetime of its access tokens in seconds; null: the issuer's ACCESS_TOKEN_TTL. */
   readonly accessTokenTtl: number | null;
-  readonly createdAt: Date;
 }
 
-/** A stored client with its secret digest; only the client authentication path reads this. */
+/** The rules between settings, for a new client and for the result of an update alike. */
+function checkClientRules(client: ClientSettings, problem: (message: string) => void): void {
+  const has = (grant: GrantType) => client.grants.includes(grant);
+  if (client.public && (has('client_credentials') || has('password'))) {
+    problem('a public client cannot use the client_credentials or password grant (it cannot authenticate)');
+  }
+  if (has('authorization_code') && client.redirectUris.length === 0) {
+    problem('the authorization_code grant needs at least one --redirect-uri');
+  }
+  if (!has('authorization_code') && client.redirectUris.length > 0) {
+    problem('--redirect-uri is only meaningful with the authorization_code grant');
+  }
+  if (has('refresh_token') && !has('authorization_code') && !has('password')) {
+    problem('the refresh_token grant needs the authorization_code or password grant');
+  }
+  if (client.grants.length === 0) {
+    // a resource service's own client: it authenticates to introspection and the revocation feed
+    if (client.public) problem('a client with no --grant (a resource service\'s own client) must be confidential: it authenticates with its secret');
+    if (client.firstParty) problem('--first-party is only meaningful with the authorization_code grant');
+    if (client.accessTokenTtl !== null) problem('--access-token-ttl is only meaningful for a client with a grant');
+  }
+}
+
+/** What an administrator asks for when registering a client. */
+export const newClientSchema = z
+  .object({
+    name: clientFields.name,
+    grants: clientFields.grants.default([]),
+    scopes: clientFields.scopes.default([]),
+    roles: clientFields.roles.default([]),
+    redirectUris: clientFields.redirectUris.default([]),
+    resources: clientFields.resources.default([]),
+    public: clientFields.public.default(false),
+    firstParty: clientFields.firstParty.default(false),
+    accessTokenTtl: clientFields.accessTokenTtl.default(null),
+  })
+  .strict()
+  .superRefine((client, ctx) => checkClientRules(client, (message) => ctx.addIssue({ code: 'custom', message })));
+
+/** A client id as Sigil makes them (`generateId`): anything else names no client. */
+export const clientIdSchema = z.string().regex(/^[0-9a-f]{32}$/u, 'a client id is 32 hexadecimal characters');
+
+/**
+ * A change to a client: its id and the settings to replace, each with the rule it has at
+ * creation (a list given replaces the whole list; `accessTokenTtl: null` goes back to the
+ * issuer's ACCESS_TOKEN_TTL). The rules between settings are checked on the result (`mergeClientUpdate`).
+ */
+export const clientUpdateSchema = z
+  .object({
+    id: clientIdSchema,
+    name: clientFields.name.optional(),
+    grants: clientFields.grants.optional(),
+    scopes: clientFields.scopes.optional(),
+    roles: clientFields.roles.optional(),
+    redirectUris: clientFields.redirectUris.optional(),
+    resources: clientFields.resources.optional(),
+    public: clientFields.public.optional(),
+    firstParty: clientFields.firstParty.optional(),
+    accessTokenTtl: clientFields.accessTokenTtl.optional(),
+  })
+  .strict()
+  .refine(({ id: _id, ...changes }) => Object.values(changes).some((value) => value !== undefined), 'nothing to change: give at least one setting (the flags of clients create)');
+
+export type ClientUpdate = z.input<typeof clientUpdateSchema>;
+
+export type NewClient = z.input<typeof newClientSchema>;
+
+/** Most seconds the secret a rotation replaces may keep working (30 days). */
+export const MAX_SECRET_GRACE = 2_592_000;
+
+export interface ClientRecord extends ClientSettings {
+  readonly id: string;
+  readonly createdAt: Date;
+  /** When it was disabled; null while enabled. A disabled client is unknown to the engine. */
+  readonly disabledAt: Date | null;
+  /** When its secret was last rotated; null: never. */
+  readonly secretRotatedAt: Date | null;
+  /** Until when the secret the last rotation replaced is still accepted; null: it is not. */
+  readonly previousSecretExpiresAt: Date | null;
+}
+
+/** A stored client with its secret digests; only the client authentication path reads this. */
 export interface ClientWithSecret extends ClientRecord {
   readonly secretHash: string | null;
+  /** The digest of the secret the last rotation replaced, accepted until `previousSecretExpiresAt`. */
+  readonly previousSecretHash: string | null;
 }
 
 /** A client as it is first stored; `secretHash` is the SHA-256 of its secret (none for public clients). */
-export interface ClientToInsert extends Omit<ClientRecord, 'createdAt'> {
+export interface ClientToInsert extends ClientSettings {
+  readonly id: string;
   readonly secretHash: string | null;
 }
 
@@ -89,14 +146,55 @@ export interface ClientStore {
   list(): Promise<ClientWithSecret[]>;
   find(id: string): Promise<ClientWithSecret | undefined>;
   /**
+   * Replaces the settings of client `id` with what `change` makes of the stored client, the row
+   * locked meanwhile; when `change` throws, nothing is written.
+   * @returns undefined when there is no such client
+   */
+  update(id: string, change: (stored: ClientWithSecret) => ClientSettings): Promise<ClientWithSecret | undefined>;
+  /**
+   * Disables (or enables) the client. Disabling revokes, in the same transaction, every grant it
+   * holds and everything issued under them (refresh tokens, codes), each grant recorded ended
+   * (its access tokens read revoked): enabling it again brings none of them back (enabling revokes
+   * once more whatever a token request racing with the disabling stored).
+   * @returns undefined when there is no such client
+   */
+  setDisabled(id: string, disabled: boolean): Promise<ClientWithSecret | undefined>;
+  /** Deletes the client, revoking its grants as `setDisabled` does, in the same transaction. */
+  delete(id: string): Promise<ClientWithSecret | undefined>;
+  /**
+   * Stores `secretHash` as the client's secret; the one it replaces stays accepted for
+   * `graceSeconds` (database time), or not at all for 0. A secret an earlier rotation
+   * replaced is dropped.
+   * @returns undefined when there is no such client, or it is public
+   */
+  rotateSecret(id: string, secretHash: string, graceSeconds: number): Promise<ClientWithSecret | undefined>;
+  /**
    * The scopes each resource declares: those of the resource services' own clients (clients
    * with no grant) registered for it, merged. Resources without such a client are absent.
    */
   declaredResourceScopes(): Promise<Map<string, string[]>>;
 }
 
-function withoutSecret({ secretHash: _secretHash, ...record }: ClientWithSecret): ClientRecord {
+/** Thrown when no client has the id given (the CLI exits 2 on it). */
+export class UnknownClientError extends Error {
+  override name = 'UnknownClientError';
+  constructor(id: string) {
+    super(`no client with id ${id}`);
+  }
+}
+
+/** Thrown when a change asks for something a client cannot do (the CLI exits 2 on it). */
+export class ClientChangeError extends Error {
+  override name = 'ClientChangeError';
+}
+
+function withoutSecret({ secretHash: _secretHash, previousSecretHash: _previousSecretHash, ...record }: ClientWithSecret): ClientRecord {
   return record;
+}
+
+function settingsOf(client: ClientSettings): ClientSettings {
+  const { name, grants, scopes, roles, redirectUris, resources, firstParty, accessTokenTtl } = client;
+  return { name, grants, scopes, roles, redirectUris, resources, public: client.public, firstParty, accessTokenTtl };
 }
 
 export interface CreatedClient {
@@ -111,20 +209,81 @@ export async function createClient(clients: ClientStore, input: NewClient): Prom
   const clientSecret = client.public ? undefined : generateSecret();
   const stored = await clients.insert({
     id: generateId(),
-    name: client.name,
     secretHash: clientSecret === undefined ? null : hashSecret(clientSecret),
-    grants: client.grants,
-    scopes: client.scopes,
-    roles: client.roles,
-    redirectUris: client.redirectUris,
-    resources: client.resources,
-    public: client.public,
-    firstParty: client.firstParty,
-    accessTokenTtl: client.accessTokenTtl,
+    ...settingsOf(client),
   });
   return { client: withoutSecret(stored), clientSecret };
 }
 
 export async function listClients(clients: ClientStore): Promise<ClientRecord[]> {
   return (await clients.list()).map(withoutSecret);
+}
+
+/** One client, secret digests left out. */
+export async function showClient(clients: ClientStore, id: string): Promise<ClientRecord> {
+  const client = await clients.find(id);
+  if (client === undefined) throw new UnknownClientError(id);
+  return withoutSecret(client);
+}
+
+/**
+ * The settings of `stored` with `changes` applied, checked as a new client is (every field
+ * rule and every rule between them, so an update can make nothing `create` would refuse).
+ * A client stays public or confidential: the one has a secret, the other not.
+ * @throws z.ZodError when the result breaks a rule
+ * @throws ClientChangeError when the change would turn a public client confidential or back
+ */
+export function mergeClientUpdate(stored: ClientSettings, changes: Omit<z.output<typeof clientUpdateSchema>, 'id'>): ClientSettings {
+  if (changes.public !== undefined && changes.public !== stored.public) {
+    throw new ClientChangeError(
+      stored.public
+        ? 'a public client cannot be made confidential (it has no secret): register a new client'
+        : 'a confidential client cannot be made public (--public): register a new client',
+    );
+  }
+  const defined = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
+  return settingsOf(newClientSchema.parse({ ...settingsOf(stored), ...defined }));
+}
+
+/** Changes a client's settings; on a bad value nothing is written (see `mergeClientUpdate`). */
+export async function updateClient(clients: ClientStore, input: ClientUpdate): Promise<ClientRecord> {
+  const { id, ...changes } = clientUpdateSchema.parse(input);
+  const updated = await clients.update(id, (stored) => mergeClientUpdate(stored, changes));
+  if (updated === undefined) throw new UnknownClientError(id);
+  return withoutSecret(updated);
+}
+
+/** Disables or enables a client; disabling revokes every grant it holds (see `ClientStore.setDisabled`). */
+export async function setClientDisabled(clients: ClientStore, id: string, disabled: boolean): Promise<ClientRecord> {
+  const changed = await clients.setDisabled(id, disabled);
+  if (changed === undefined) throw new UnknownClientError(id);
+  return withoutSecret(changed);
+}
+
+/** Deletes a client and revokes every grant it holds. */
+export async function deleteClient(clients: ClientStore, id: string): Promise<ClientRecord> {
+  const deleted = await clients.delete(id);
+  if (deleted === undefined) throw new UnknownClientError(id);
+  return withoutSecret(deleted);
+}
+
+export interface RotatedSecret {
+  readonly client: ClientRecord;
+  /** Shown once; only its SHA-256 is stored. */
+  readonly clientSecret: string;
+}
+
+/**
+ * Gives a confidential client a new secret; the old one keeps working for `graceSeconds`
+ * (0 to MAX_SECRET_GRACE), then never again.
+ */
+export async function rotateClientSecret(clients: ClientStore, id: string, graceSeconds: number): Promise<RotatedSecret> {
+  const stored = await clients.find(id);
+  if (stored === undefined) throw new UnknownClientError(id);
+  if (stored.public) throw new ClientChangeError(`client ${id} is public: it has no secret to rotate`);
+  const clientSecret = generateSecret();
+  const rotated = await clients.rotateSecret(id, hashSecret(clientSecret), graceSeconds);
+  // deleted meanwhile (a client never turns public)
+  if (rotated === undefined) throw new UnknownClientError(id);
+  return { client: withoutSecret(rotated), clientSecret };
 }

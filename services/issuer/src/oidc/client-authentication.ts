@@ -2,16 +2,35 @@ import type Provider from 'oidc-provider';
 
 import { secretMatches } from '../domain/secrets.js';
 import type { ClientCache } from './client-cache.js';
+import { previousClientSecret } from './client-metadata.js';
+
+/**
+ * Whether `presented` is the client's secret (`currentHash`), or the one its last rotation
+ * replaced while that is still accepted (`previous`, until `expiresAt`, epoch ms). Both digests
+ * are compared whenever both exist, each in constant time, so the time taken tells nothing
+ * about which one (if either) matched.
+ */
+export function secretAccepted(
+  presented: string,
+  currentHash: unknown,
+  previous: { readonly hash: string; readonly expiresAt: number } | undefined,
+  now = Date.now(),
+): boolean {
+  const current = typeof currentHash === 'string' && secretMatches(presented, currentHash);
+  const replaced = previous !== undefined && secretMatches(presented, previous.hash);
+  return current || (replaced && now < previous.expiresAt);
+}
 
 /**
  * Client authentication (RFC 6749 §2.3.1) with secrets stored as SHA-256 digests: the engine
  * awaits `compareClientSecret`, which here hashes the presented secret and compares the digests
- * in constant time. A digest cannot key an HMAC, so `client_secret_jwt` stays off
+ * in constant time. During a rotation's grace period the replaced secret is accepted too
+ * (`secretAccepted`). A digest cannot key an HMAC, so `client_secret_jwt` stays off
  * (docs/engine.md#client-secrets).
  */
 export function compareHashedSecrets(provider: Provider): void {
   provider.Client.prototype.compareClientSecret = function compareClientSecret(actual: string) {
-    return typeof this.clientSecret === 'string' && secretMatches(actual, this.clientSecret);
+    return secretAccepted(actual, this.clientSecret, previousClientSecret(this));
   };
 }
 

@@ -5,7 +5,15 @@ import { isLoopbackHost } from '../domain/validation.js';
 import { OIDC_SCOPES } from './scope-policy.js';
 
 /** Sigil's members of client metadata, beside RFC 7591's (the engine's `extraClientMetadata`). */
-export const EXTRA_CLIENT_METADATA = ['allowed_scopes', 'roles', 'resources', 'first_party', 'access_token_ttl'];
+export const EXTRA_CLIENT_METADATA = [
+  'allowed_scopes',
+  'roles',
+  'resources',
+  'first_party',
+  'access_token_ttl',
+  'previous_client_secret',
+  'previous_client_secret_expires_at',
+];
 
 /** Client metadata (RFC 7591 names plus Sigil's extra members) the engine validates. */
 export function clientMetadata(client: ClientWithSecret): AdapterPayload {
@@ -18,6 +26,10 @@ export function clientMetadata(client: ClientWithSecret): AdapterPayload {
     client_name: client.name,
     // the SHA-256 digest: client-authentication.ts hashes the presented secret to compare
     ...(client.secretHash === null ? {} : { client_secret: client.secretHash }),
+    // after a rotation with a grace period: the replaced secret's digest, and until when (epoch ms)
+    ...(client.previousSecretHash === null || client.previousSecretExpiresAt === null || client.previousSecretExpiresAt.getTime() <= Date.now()
+      ? {}
+      : { previous_client_secret: client.previousSecretHash, previous_client_secret_expires_at: client.previousSecretExpiresAt.getTime() }),
     token_endpoint_auth_method: client.public ? 'none' : 'client_secret_basic',
     grant_types: [...client.grants],
     response_types: client.grants.includes('authorization_code') ? ['code'] : [],
@@ -35,10 +47,13 @@ export function clientMetadata(client: ClientWithSecret): AdapterPayload {
   };
 }
 
-/** One client's metadata, read from the client store. */
+/**
+ * One client's metadata, read from the client store. A disabled client has none: the engine
+ * finds no such client, and answers as for an unknown one (`invalid_client`, 401).
+ */
 export async function loadClientMetadata(clients: ClientStore, id: string): Promise<AdapterPayload | undefined> {
   const client = await clients.find(id);
-  return client === undefined ? undefined : clientMetadata(client);
+  return client === undefined || client.disabledAt !== null ? undefined : clientMetadata(client);
 }
 
 function stringList(value: unknown): string[] {
@@ -63,6 +78,16 @@ export function clientRoles(client: Client): string[] {
 /** Whether the client is first-party (`--first-party`): no consent page. */
 export function isFirstParty(client: Client): boolean {
   return client['first_party'] === true;
+}
+
+/**
+ * The secret digest a rotation replaced and until when it is accepted (epoch ms), if the
+ * client has one (see `sigil clients rotate-secret --grace`).
+ */
+export function previousClientSecret(client: Client): { readonly hash: string; readonly expiresAt: number } | undefined {
+  const hash = client['previous_client_secret'];
+  const expiresAt = client['previous_client_secret_expires_at'];
+  return typeof hash === 'string' && typeof expiresAt === 'number' ? { hash, expiresAt } : undefined;
 }
 
 /** The client's own access-token lifetime in seconds (`--access-token-ttl`), if it has one. */

@@ -1,8 +1,9 @@
 import type { Knex } from 'knex';
 
+import type { ClientSettings, ClientStore, ClientToInsert, ClientWithSecret, GrantType } from '../domain/clients.js';
+import { recordEndedGrantsSql } from './revocations.js';
 import { insertReturning, listByCreation } from './rows.js';
 import { isStorableKey } from './text.js';
-import type { ClientStore, ClientToInsert, ClientWithSecret, GrantType } from '../domain/clients.js';
 
 /** The `clients` table (its trigger announces every change: see changes.ts). */
 interface ClientRow {
@@ -18,7 +19,13 @@ interface ClientRow {
   first_party: boolean;
   access_token_ttl: number | null;
   created_at: Date;
+  disabled_at: Date | null;
+  secret_rotated_at: Date | null;
+  previous_secret_hash: string | null;
+  previous_secret_expires_at: Date | null;
 }
+
+const dateOrNull = (value: Date | null) => (value === null ? null : new Date(value));
 
 function toRecord(row: ClientRow): ClientWithSecret {
   return {
@@ -34,26 +41,49 @@ function toRecord(row: ClientRow): ClientWithSecret {
     firstParty: row.first_party,
     accessTokenTtl: row.access_token_ttl,
     createdAt: new Date(row.created_at),
+    disabledAt: dateOrNull(row.disabled_at),
+    secretRotatedAt: dateOrNull(row.secret_rotated_at),
+    previousSecretHash: row.previous_secret_hash,
+    previousSecretExpiresAt: dateOrNull(row.previous_secret_expires_at),
   };
+}
+
+/** The columns of a client's settings. */
+function settingsColumns(client: ClientSettings): Record<string, unknown> {
+  return {
+    name: client.name,
+    grant_types: JSON.stringify(client.grants),
+    scopes: JSON.stringify(client.scopes),
+    roles: JSON.stringify(client.roles),
+    redirect_uris: JSON.stringify(client.redirectUris),
+    resources: JSON.stringify(client.resources),
+    public: client.public,
+    first_party: client.firstParty,
+    access_token_ttl: client.accessTokenTtl,
+  };
+}
+
+/**
+ * Deletes every engine instance the client holds: its grants (each recorded ended, so the access
+ * tokens they issued read revoked), then what was issued to it or under them (refresh tokens,
+ * codes, interactions). The grants go first, in a statement of their own: a refresh token being
+ * stored under one of them holds it until it commits (storage/payloads.ts LIVE_GRANT), so this
+ * waits for it, and the next statement's fresh snapshot sees and deletes it.
+ */
+async function revokeEverythingOf(trx: Knex.Transaction, clientId: string): Promise<void> {
+  const { rows } = await trx.raw<{ rows: { id: string }[] }>(
+    `WITH ended AS (DELETE FROM oidc_payloads WHERE type = 'Grant' AND payload->>'clientId' = ? RETURNING id, payload), ${recordEndedGrantsSql('ended')}
+     SELECT id FROM ended`,
+    [clientId],
+  );
+  await trx.raw(`DELETE FROM oidc_payloads WHERE payload->>'clientId' = ? OR grant_id = ANY(?::text[])`, [clientId, rows.map((row) => row.id)]);
 }
 
 /** Registered clients in PostgreSQL (or PGlite). */
 export function createClientStore(db: Knex): ClientStore {
   return {
     async insert(client: ClientToInsert) {
-      const row = await insertReturning<ClientRow>(db, 'clients', {
-        id: client.id,
-        name: client.name,
-        secret_hash: client.secretHash,
-        grant_types: JSON.stringify(client.grants),
-        scopes: JSON.stringify(client.scopes),
-        roles: JSON.stringify(client.roles),
-        redirect_uris: JSON.stringify(client.redirectUris),
-        resources: JSON.stringify(client.resources),
-        public: client.public,
-        first_party: client.firstParty,
-        access_token_ttl: client.accessTokenTtl,
-      });
+      const row = await insertReturning<ClientRow>(db, 'clients', { id: client.id, secret_hash: client.secretHash, ...settingsColumns(client) });
       return toRecord(row);
     },
 
@@ -65,6 +95,59 @@ export function createClientStore(db: Knex): ClientStore {
     async find(id) {
       if (!isStorableKey(id)) return undefined;
       const row = await db<ClientRow>('clients').where({ id }).first();
+      return row === undefined ? undefined : toRecord(row);
+    },
+
+    update: (id, change) =>
+      db.transaction(async (trx) => {
+        if (!isStorableKey(id)) return undefined;
+        const row = await trx<ClientRow>('clients').where({ id }).forUpdate().first();
+        if (row === undefined) return undefined;
+        const [updated] = await trx('clients')
+          .where({ id })
+          .update({ ...settingsColumns(change(toRecord(row))), updated_at: trx.fn.now() })
+          .returning<ClientRow[]>('*');
+        return updated === undefined ? undefined : toRecord(updated);
+      }),
+
+    setDisabled: (id, disabled) =>
+      db.transaction(async (trx) => {
+        if (!isStorableKey(id)) return undefined;
+        const before = await trx<ClientRow>('clients').where({ id }).forUpdate().first('disabled_at');
+        if (before === undefined) return undefined;
+        const [row] = await trx('clients')
+          .where({ id })
+          .update({ disabled_at: disabled ? trx.raw('coalesce(disabled_at, CURRENT_TIMESTAMP)') : null, updated_at: trx.fn.now() })
+          .returning<ClientRow[]>('*');
+        if (row === undefined) return undefined;
+        // on enabling too: a token request that read the client just before it was disabled may
+        // have stored a grant after the revocation; no grant of a disabled client may outlive it
+        if (disabled || before.disabled_at !== null) await revokeEverythingOf(trx, id);
+        return toRecord(row);
+      }),
+
+    delete: (id) =>
+      db.transaction(async (trx) => {
+        if (!isStorableKey(id)) return undefined;
+        const [row] = await trx('clients').where({ id }).delete().returning<ClientRow[]>('*');
+        if (row === undefined) return undefined;
+        await revokeEverythingOf(trx, id);
+        return toRecord(row);
+      }),
+
+    async rotateSecret(id, secretHash, graceSeconds) {
+      if (!isStorableKey(id)) return undefined;
+      const grace = Math.max(0, Math.floor(graceSeconds));
+      const { rows } = await db.raw<{ rows: ClientRow[] }>(
+        `UPDATE clients SET
+           previous_secret_hash = CASE WHEN ?::integer > 0 THEN secret_hash END,
+           previous_secret_expires_at = CASE WHEN ?::integer > 0 THEN CURRENT_TIMESTAMP + ?::integer * interval '1 second' END,
+           secret_hash = ?, secret_rotated_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP
+         WHERE id = ? AND NOT public
+         RETURNING *`,
+        [grace, grace, grace, secretHash, id],
+      );
+      const row = rows[0];
       return row === undefined ? undefined : toRecord(row);
     },
 

@@ -1,14 +1,87 @@
 import type { Command } from 'commander';
 
-import { MAX_ACCESS_TOKEN_TTL, MIN_ACCESS_TOKEN_TTL } from '../../domain/clients.js';
+import { MAX_ACCESS_TOKEN_TTL, MAX_SECRET_GRACE, MIN_ACCESS_TOKEN_TTL } from '../../domain/clients.js';
 import { splitScope } from '../../domain/validation.js';
-import { printing, tableOf } from '../output.js';
+import { printing, tableOf, type Options, type Output } from '../output.js';
 import { collect, runChecked, type CliContext } from './context.js';
 
 /** A whole number of seconds as given, or NaN for anything else (the schema then names the option); null when absent. */
 function seconds(value: unknown): number | null {
   if (value === undefined) return null;
   return typeof value === 'string' && /^\d{1,9}$/u.test(value) ? Number(value) : Number.NaN;
+}
+
+/** For a repeatable option with no default: each use adds one value (after a `--no-…`, to none). */
+const collectFresh = (value: string, previous: unknown) => [...(Array.isArray(previous) ? (previous as string[]) : []), value];
+
+const GRANT_HELP = 'allowed grant (repeatable): client_credentials, password, authorization_code, refresh_token';
+
+/** The lines `show`, `update`, `disable` and `enable` print for people. */
+function describeClient(r: Output): string {
+  const list = (value: unknown) => (Array.isArray(value) && value.length > 0 ? value.join(' ') : '(none)');
+  const lines = [
+    `client_id:        ${String(r['client_id'])}`,
+    `name:             ${String(r['name'])}`,
+    `status:           ${r['disabled'] === true ? `disabled since ${String(r['disabled_at'])}` : 'enabled'}`,
+    `type:             ${r['public'] === true ? 'public' : 'confidential'}${r['first_party'] === true ? ', first-party' : ''}`,
+    `grants:           ${list(r['grants'])}`,
+    `scope:            ${String(r['scope']) || '(none)'}`,
+    `roles:            ${list(r['roles'])}`,
+    `redirect_uris:    ${list(r['redirect_uris'])}`,
+    `resources:        ${list(r['resources'])}`,
+    `access_token_ttl: ${r['access_token_ttl'] === null ? '(ACCESS_TOKEN_TTL)' : String(r['access_token_ttl'])}`,
+    `created_at:       ${String(r['created_at'])}`,
+  ];
+  if (r['secret_rotated_at'] !== null) lines.push(`secret rotated:   ${String(r['secret_rotated_at'])}`);
+  if (r['previous_secret_expires_at'] !== null) lines.push(`previous secret:  accepted until ${String(r['previous_secret_expires_at'])}`);
+  return lines.join('\n');
+}
+
+/** The input of `clients update` from its options: only what was given; a `--no-…` empties its list. */
+function updateInput(id: string, options: Options): Record<string, unknown> {
+  const list = (value: unknown) => (value === false ? [] : value);
+  const ttl = options['accessTokenTtl'];
+  return {
+    id,
+    name: options['name'],
+    grants: list(options['grant']),
+    scopes: options['scope'] === undefined ? undefined : splitScope(options['scope'] as string),
+    roles: list(options['role']),
+    redirectUris: list(options['redirectUri']),
+    resources: list(options['resource']),
+    // a client stays public or confidential: --public on a confidential one is refused
+    public: options['public'] === true ? true : undefined,
+    firstParty: options['firstParty'],
+    accessTokenTtl: ttl === undefined ? undefined : ttl === 'default' ? null : seconds(ttl),
+  };
+}
+
+function addUpdateCommand(clients: Command, context: CliContext): void {
+  printing(
+    clients
+      .command('update')
+      .description('change a client\'s settings (create\'s flags; a list given replaces the list); on a bad value nothing changes')
+      .argument('<client_id>')
+      .option('--name <name>', 'display name')
+      .option('--grant <grant>', GRANT_HELP, collectFresh)
+      .option('--no-grant', 'no grant: a resource service\'s own client (introspection only)')
+      .option('--scope <scopes>', 'space-separated scopes the client may request ("": none)')
+      .option('--role <role>', 'role carried in client-credentials tokens (repeatable)', collectFresh)
+      .option('--no-role', 'no roles')
+      .option('--redirect-uri <uri>', 'redirect URI, matched exactly (repeatable)', collectFresh)
+      .option('--no-redirect-uri', 'no redirect URI')
+      .option('--resource <uri>', 'resource (audience) the client may get tokens for; the first is the default (repeatable)', collectFresh)
+      .option('--no-resource', 'no resource')
+      .option('--public', 'accepted for a public client; a confidential client cannot become public')
+      .option('--first-party', 'a first-party client: no consent page')
+      .option('--no-first-party', 'a third-party client: the consent page is shown')
+      .option(
+        '--access-token-ttl <seconds>',
+        `lifetime of its access tokens, ${MIN_ACCESS_TOKEN_TTL} to ${MAX_ACCESS_TOKEN_TTL} seconds, or "default" for ACCESS_TOKEN_TTL`,
+      ),
+    (options, id: string) => runChecked(context, 'clients.update', updateInput(id, options)),
+    describeClient,
+  );
 }
 
 export function addClientsCommands(program: Command, context: CliContext): void {
@@ -18,12 +91,7 @@ export function addClientsCommands(program: Command, context: CliContext): void 
       .command('create')
       .description('register a client; its secret is printed once')
       .requiredOption('--name <name>', 'display name')
-      .option(
-        '--grant <grant>',
-        'allowed grant (repeatable): client_credentials, password, authorization_code, refresh_token; none: a resource service\'s own client (introspection only)',
-        collect,
-        [],
-      )
+      .option('--grant <grant>', `${GRANT_HELP}; none: a resource service's own client (introspection only)`, collect, [])
       .option('--scope <scopes>', 'space-separated scopes the client may request')
       .option('--role <role>', 'role carried in client-credentials tokens (repeatable)', collect, [])
       .option('--redirect-uri <uri>', 'redirect URI, matched exactly (repeatable)', collect, [])
@@ -57,6 +125,49 @@ export function addClientsCommands(program: Command, context: CliContext): void 
   printing(
     clients.command('list').description('list registered clients'),
     () => context.database('clients.list', {}),
-    tableOf('clients', ['client_id', 'name', 'grants', 'scope', 'roles', 'resources', 'access_token_ttl']),
+    tableOf('clients', ['client_id', 'name', 'grants', 'scope', 'roles', 'resources', 'disabled', 'access_token_ttl']),
+  );
+  printing(
+    clients.command('show').description('show one client (never its secret)').argument('<client_id>'),
+    (_options, id: string) => runChecked(context, 'clients.show', { id }),
+    describeClient,
+  );
+  addUpdateCommand(clients, context);
+  printing(
+    clients
+      .command('disable')
+      .description('refuse the client everywhere at once, and revoke every grant it holds (its refresh tokens never work again)')
+      .argument('<client_id>'),
+    (_options, id: string) => runChecked(context, 'clients.disable', { id }),
+    (r) => `${String(r['client_id'])}: disabled; its grants are revoked`,
+  );
+  printing(
+    clients.command('enable').description('accept a disabled client again (the grants revoked when it was disabled stay revoked)').argument('<client_id>'),
+    (_options, id: string) => runChecked(context, 'clients.enable', { id }),
+    (r) => `${String(r['client_id'])}: enabled`,
+  );
+  printing(
+    clients.command('delete').description('delete a client and revoke every grant it holds').argument('<client_id>'),
+    (_options, id: string) => runChecked(context, 'clients.delete', { id }),
+    (r) => `deleted client ${String(r['client_id'])} (${String(r['name'])}); its grants are revoked`,
+  );
+  printing(
+    clients
+      .command('rotate-secret')
+      .description('give a confidential client a new secret, printed once')
+      .argument('<client_id>')
+      .option('--grace <seconds>', `seconds the old secret keeps working, 0 to ${MAX_SECRET_GRACE} (default 0: it stops at once)`),
+    (options, id: string) => {
+      const grace = options['grace'];
+      // the client's full record stays out: --json prints exactly its id and its new secret
+      return runChecked(context, 'clients.rotate-secret', { id, graceSeconds: grace === undefined ? undefined : seconds(grace) }, 'client');
+    },
+    (r) =>
+      [
+        `client_id:     ${String(r['client_id'])}`,
+        `client_secret: ${String(r['client_secret'])}`,
+        '',
+        'The secret is shown only now; Sigil keeps only its hash.',
+      ].join('\n'),
   );
 }
