@@ -68,6 +68,12 @@ type AdminEventType = AdminEvent['type'];
  * Nothing in any of them may be a secret, a password, a hash, an API key or key material: build
  * them from the input's names and the result's ids and views, never from a field that carries
  * one (`client_secret`, `key`, `password`).
+ *
+ * A new command that writes gets its descriptor beside its `run`, as `clients.create` has: say,
+ * `clients.update` → `admin.client.updated`, `clients.disable`/`enable` → `admin.client.disabled`
+ * / `admin.client.enabled`, `clients.delete` → `admin.client.deleted`, `clients.rotate-secret` →
+ * `admin.client.secret_rotated` (its detail: the grace period, never either secret), each with
+ * the client id as `object` and `clientId`. `runAdminCommand` does the rest.
  */
 export interface AdminAudit<Input> {
   readonly type: AdminEventType | ((input: Input, result: Output) => AdminEventType);
