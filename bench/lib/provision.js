@@ -4,7 +4,7 @@
  * output), instead of one `sigil` CLI process per client:
  *
  * - PostgreSQL: what `sigil clients create` does in-process (services/issuer/src/cli/run-command.ts):
- *   `openDatabase`, `migrate`, then `runAdminCommand({ db, hasher }, 'clients.create', input)`,
+ *   `openDatabase`, `migrate`, then `runAdminCommand({ db, hasher, actor }, 'clients.create', input)`,
  *   a few commands in flight on one knex pool.
  * - embedded (PGlite): the running issuer owns the database, so each command goes through its
  *   admin socket in DATA_DIR (`sendAdminCommand`), as the CLI does beside a running issuer.
@@ -20,7 +20,7 @@ import { pathToFileURL } from 'node:url';
  *   openDatabase: (options: { databaseUrl: string | undefined, dataDir: string, log?: (level: 'warn' | 'error', message: string) => void }) => Promise<IssuerDatabase>,
  *   migrate: (knex: unknown) => Promise<string[]>,
  * }} DbModule
- * @typedef {{ runAdminCommand: (context: { db: unknown, hasher: unknown }, name: string, input: unknown) => Promise<Record<string, unknown>> }} CommandsModule
+ * @typedef {{ runAdminCommand: (context: { db: unknown, hasher: unknown, actor: string }, name: string, input: unknown) => Promise<Record<string, unknown>> }} CommandsModule
  * @typedef {{ PasswordHasher: new (parameters: { memoryKib: number, timeCost: number, parallelism: number }) => unknown }} PasswordsModule
  * @typedef {{ ok: true, result: Record<string, unknown> } | { ok: false, error: { code: string, message: string } }} AdminReply
  * @typedef {{ sendAdminCommand: (dataDir: string, name: string, input: unknown) => Promise<AdminReply | undefined> }} SocketModule
@@ -97,7 +97,8 @@ export async function createClients(options) {
   const database = await openDatabase({ databaseUrl, dataDir, log: (level, message) => log(`provisioning database ${level}: ${message}`) });
   try {
     await migrate(database.knex); // nothing to apply (the issuer did it); the CLI does the same before a command
-    const context = { db: database.knex, hasher: new PasswordHasher(options.argon2) };
+    // the CLI's actor: this is the path `sigil clients create` takes against PostgreSQL (each writes its audit event)
+    const context = { db: database.knex, hasher: new PasswordHasher(options.argon2), actor: 'cli' };
     const clients = await pooled(count, inFlight, async (index) => credentials(await runAdminCommand(context, 'clients.create', input(index))));
     return { clients, ms: performance.now() - started, path: `runAdminCommand in the bench process against PostgreSQL (openDatabase), ${inFlight} in flight` };
   } finally {

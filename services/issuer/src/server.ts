@@ -218,7 +218,8 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
     if (database.kind === 'embedded') {
       const adminKeys = () => ({ store: keyStore, publishLead: config.keyPublishLead });
       const notifications = () => Promise.resolve(changes.live);
-      cleanups.add(await startAdminSocket(config.dataDir, { db: database.knex, hasher, keys: adminKeys, notifications }, logger));
+      // the socket is reached only by the data directory's owner: the CLI's own actor
+      cleanups.add(await startAdminSocket(config.dataDir, { db: database.knex, hasher, keys: adminKeys, notifications, actor: 'cli' }, logger));
     }
     cleanups.add(startSweeper(stores, config, logger));
 

@@ -4,6 +4,7 @@ import { AdminInputError } from '../admin/commands.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { KeyRequestError, KeyStoreError } from '../keys/key-store.js';
 import { addApiKeysCommands } from './commands/api-keys.js';
+import { addAuditCommands } from './commands/audit.js';
 import { addClientsCommands } from './commands/clients.js';
 import type { CliContext } from './commands/context.js';
 import { addDoctorCommand } from './commands/doctor.js';
@@ -32,6 +33,7 @@ function buildProgram(config: () => Config): Command {
   addClientsCommands(program, context);
   addUsersCommands(program, context);
   addApiKeysCommands(program, context);
+  addAuditCommands(program, context);
   addDoctorCommand(program, context);
   return program;
 }

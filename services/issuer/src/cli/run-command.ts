@@ -35,7 +35,7 @@ async function runDirect(
     if (name !== 'migrate') await migrate(database.knex);
     const keys = (): KeyCommandContext => ({ store: openKeyStore(config, createSigningKeyStore(database.knex)), publishLead: config.keyPublishLead });
     const notifications = () => notificationsArrive(database, NOTIFICATION_TIMEOUT_MS);
-    return await runAdminCommand({ db: database.knex, hasher: new PasswordHasher(config.argon2), keys, notifications }, name, input);
+    return await runAdminCommand({ db: database.knex, hasher: new PasswordHasher(config.argon2), keys, notifications, actor: 'cli' }, name, input);
   } catch (error) {
     if (error instanceof AdminInputError) throw new CliError(error.message, 2);
     throw error;

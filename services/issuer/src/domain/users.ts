@@ -24,6 +24,13 @@ export const newUserSchema = z
 
 export type NewUser = z.input<typeof newUserSchema>;
 
+/** A new password for an existing user: the same rules as at creation. */
+export const newPasswordSchema = z
+  .object({ username: usernameSchema, password: newUserSchema.shape.password })
+  .strict();
+
+export type NewPassword = z.input<typeof newPasswordSchema>;
+
 export interface UserRecord {
   readonly id: string;
   readonly username: string;
@@ -58,6 +65,14 @@ export interface UserStore {
   replaceRoles(username: string, roles: readonly string[]): Promise<UserRecord | undefined>;
   /** Disabling also revokes every grant and session of the user, for good. undefined: no such user. */
   setDisabled(username: string, disabled: boolean): Promise<UserRecord | undefined>;
+  /** Replaces the password hash and revokes every grant and session of the user. undefined: no such user. */
+  setPassword(username: string, passwordHash: string): Promise<UserRecord | undefined>;
+  /**
+   * Revokes every grant and session of the user and deletes it with its roles, in one
+   * transaction; its audit events stay. undefined: no such user.
+   */
+  remove(username: string): Promise<UserRecord | undefined>;
+  findByUsername(username: string): Promise<UserRecord | undefined>;
   findLoginCandidate(username: string): Promise<LoginCandidate | undefined>;
   /** `id` must be a UUID. */
   findById(id: string): Promise<UserRecord | undefined>;
@@ -92,6 +107,27 @@ export async function setUserRoles(users: UserStore, username: string, roles: re
 /** Disables (or re-enables) sign-in for a user. @throws UnknownUserError */
 export async function setUserDisabled(users: UserStore, username: string, disabled: boolean): Promise<UserRecord> {
   return known(username, await users.setDisabled(username, disabled));
+}
+
+/** One user. @throws UnknownUserError */
+export async function showUser(users: UserStore, username: string): Promise<UserRecord> {
+  return known(username, await users.findByUsername(username));
+}
+
+/**
+ * Gives a user a new password (hashed as at creation). It also revokes every grant and
+ * session the user holds: a reset after a compromise must lock the intruder out, and
+ * refresh tokens obtained with the old password would outlive it otherwise.
+ * @throws UnknownUserError
+ */
+export async function setUserPassword(users: UserStore, input: NewPassword, hasher: PasswordHasher): Promise<UserRecord> {
+  const { username, password } = newPasswordSchema.parse(input);
+  return known(username, await users.setPassword(username, await hasher.hash(password)));
+}
+
+/** Deletes a user, revoking every grant and session it holds. @throws UnknownUserError */
+export async function deleteUser(users: UserStore, username: string): Promise<UserRecord> {
+  return known(username, await users.remove(username));
 }
 
 const uuidSchema = z.uuid();

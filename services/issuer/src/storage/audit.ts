@@ -1,10 +1,41 @@
 import type { Knex } from 'knex';
 
-import type { AuditStore } from '../domain/audit.js';
+import type { AuditRecord, AuditStore } from '../domain/audit.js';
 import { prepared } from './prepared.js';
-import { recordableText } from './text.js';
+import { isStorableKey, recordableText } from './text.js';
 
-/** The `auth_events` table. */
+/** An `auth_events` row as `list` reads it (`id` as text: 64-bit). */
+interface EventRow {
+  id_text: string;
+  at: Date;
+  event: string;
+  actor: string | null;
+  object: string | null;
+  user_id: string | null;
+  username: string | null;
+  client_id: string | null;
+  ip: string | null;
+  detail: Record<string, unknown> | string | null;
+}
+
+function toRecord(row: EventRow): AuditRecord {
+  return {
+    id: row.id_text,
+    type: row.event,
+    at: new Date(row.at),
+    actor: row.actor,
+    object: row.object,
+    userId: row.user_id,
+    username: row.username,
+    clientId: row.client_id,
+    ip: row.ip,
+    detail: typeof row.detail === 'string' ? (JSON.parse(row.detail) as Record<string, unknown>) : row.detail,
+  };
+}
+
+const text = (value: string | undefined) => (value === undefined ? null : recordableText(value));
+
+/** The `auth_events` table: sign-in events and admin events (migrations 20261129000400, 20261201004100). */
 export function createAuditStore(db: Knex): AuditStore {
   return {
     // a named statement: every sign-in writes one
@@ -13,12 +44,42 @@ export function createAuditStore(db: Knex): AuditStore {
         .raw('INSERT INTO auth_events (event, user_id, username, client_id, ip, detail) VALUES (?, ?, ?, ?, ?, ?)', [
           event.event,
           event.userId ?? null,
-          event.username === undefined ? null : recordableText(event.username),
-          event.clientId === undefined ? null : recordableText(event.clientId),
+          text(event.username),
+          text(event.clientId),
           event.ip ?? null,
           event.detail === undefined ? null : JSON.stringify(event.detail),
         ])
         .options(prepared('record_auth_event'));
+    },
+
+    async appendAdmin(event) {
+      await db('auth_events').insert({
+        event: event.type,
+        actor: recordableText(event.actor),
+        object: recordableText(event.object),
+        user_id: event.userId ?? null,
+        username: text(event.username),
+        client_id: text(event.clientId),
+        // jsonb cannot hold U+0000 either
+        detail: event.detail === undefined ? null : JSON.stringify(event.detail, (_key, value: unknown) => (typeof value === 'string' ? recordableText(value) : value)),
+      });
+    },
+
+    // by id, newest first: `before` (an id) pages back from a cursor
+    async list({ since, type, before, limit }) {
+      const query = db('auth_events')
+        .select<EventRow[]>(db.raw('id::text AS id_text'), 'at', 'event', 'actor', 'object', 'user_id', 'username', 'client_id', 'ip', 'detail')
+        .orderBy('id', 'desc')
+        .limit(limit);
+      if (since !== undefined) query.where('at', '>=', since);
+      if (type !== undefined) {
+        // a prefix ends in "."; compared as text, so "_" in a type is no wildcard
+        if (!isStorableKey(type)) return [];
+        if (type.endsWith('.')) query.whereRaw('starts_with(event, ?)', [type]);
+        else query.where('event', type);
+      }
+      if (before !== undefined) query.where('id', '<', before);
+      return (await query).map(toRecord);
     },
 
     // returning() rather than delete()'s count: knex-pglite returns no count for deletes

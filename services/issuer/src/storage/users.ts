@@ -134,6 +134,34 @@ export function createUserStore(db: Knex): UserStore {
         return toRecord(row, (await rolesOf(trx, [row.id])).get(row.id) ?? []);
       }),
 
+    setPassword: (username, passwordHash) =>
+      db.transaction(async (trx) => {
+        const [row] = await trx('users')
+          .whereRaw('lower(username) = lower(?)', [username])
+          .update({ password_hash: passwordHash, updated_at: trx.fn.now() })
+          .returning<UserRow[]>('*');
+        if (row === undefined) return undefined;
+        await revokeEverythingOf(trx, row.id);
+        return toRecord(row, (await rolesOf(trx, [row.id])).get(row.id) ?? []);
+      }),
+
+    // auth_events name the user by id and username without a foreign key: the trail outlives it
+    remove: (username) =>
+      db.transaction(async (trx) => {
+        const row = await byUsername(trx, username).forUpdate().first();
+        if (row === undefined) return undefined;
+        const roles = (await rolesOf(trx, [row.id])).get(row.id) ?? [];
+        await revokeEverythingOf(trx, row.id);
+        // user_roles go with it (ON DELETE CASCADE)
+        await trx('users').where({ id: row.id }).delete();
+        return toRecord(row, roles);
+      }),
+
+    async findByUsername(username) {
+      const row = await byUsername(db, username).first();
+      return row === undefined ? undefined : toRecord(row, (await rolesOf(db, [row.id])).get(row.id) ?? []);
+    },
+
     // a named statement: every sign-in reads one
     async findLoginCandidate(username): Promise<LoginCandidate | undefined> {
       const { rows } = await db

@@ -56,4 +56,38 @@ export function addUsersCommands(program: Command, context: CliContext): void {
       runChecked(context, 'users.disable', { username, disabled: options['enable'] !== true }),
     (r) => `${String(r['username'])}: ${r['disabled'] === true ? 'disabled' : 'enabled'}`,
   );
+  printing(
+    users.command('show').description('show one user').argument('<username>'),
+    (_options, username: string) => runChecked(context, 'users.show', { username }),
+    (r) =>
+      [
+        ['id', r['id']],
+        ['username', r['username']],
+        ['email', r['email'] ?? ''],
+        ['roles', (r['roles'] as string[]).join(' ') || '(no roles)'],
+        ['disabled', r['disabled']],
+        ['created_at', r['created_at']],
+      ]
+        .map(([label, value]) => `${String(label).padEnd(10)}  ${String(value)}`)
+        .join('\n'),
+  );
+  printing(
+    users
+      .command('set-password')
+      .description('give a user a new password, read from standard input; revokes its sessions and refresh tokens')
+      .argument('<username>')
+      .option('--password-stdin', 'read the password from standard input (the only way to give it)'),
+    async (options, username: string) => {
+      if (options['passwordStdin'] !== true) {
+        throw new CliError('the password is read from standard input: pass --password-stdin', 2);
+      }
+      return runChecked(context, 'users.set-password', { username, password: await readPassword() });
+    },
+    (r) => `new password for ${String(r['username'])}; its sessions and refresh tokens are revoked`,
+  );
+  printing(
+    users.command('delete').description('delete a user, revoking its sessions and refresh tokens (its audit events stay)').argument('<username>'),
+    (_options, username: string) => runChecked(context, 'users.delete', { username }),
+    (r) => `deleted user ${String(r['username'])} (${String(r['id'])})`,
+  );
 }
