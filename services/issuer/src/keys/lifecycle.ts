@@ -42,6 +42,7 @@ function singleCurrent(store: KeyStore, keys: readonly StoredKey[]): void {
 export async function ensureSigningKey(store: KeyStore, source: KeySource = generateRsaKey, now: () => Date = () => new Date()): Promise<StoredKey[]> {
   const found = await store.list();
   if (found.length > 0) {
+    if (interruptedRotation(found) && (await store.writable())) return completeRotation(store, now());
     singleCurrent(store, found);
     return found;
   }
@@ -59,6 +60,24 @@ export async function ensureSigningKey(store: KeyStore, source: KeySource = gene
     const key: StoredKey = { jwk, state: 'current', createdAt: stamp, activatedAt: stamp, retiredAt: undefined };
     await editor.save(key);
     return [key];
+  });
+}
+
+/** No current key but a `next` one: a file rotation cut short between its two writes (the old key already retired). */
+function interruptedRotation(keys: readonly StoredKey[]): boolean {
+  return !keys.some((key) => key.state === 'current') && keys.some((key) => key.state === 'next');
+}
+
+/** Promotes the `next` key of a rotation cut short (it was published before the rotation began), under the store's lock. */
+async function completeRotation(store: KeyStore, now: Date): Promise<StoredKey[]> {
+  return store.change(async (keys, editor) => {
+    const next = keys.find((key) => key.state === 'next');
+    if (keys.some((key) => key.state === 'current') || next === undefined) {
+      singleCurrent(store, keys);
+      return [...keys];
+    }
+    const { promoted } = await promote(editor, next, undefined, now.toISOString());
+    return keys.map((key) => (key.jwk.kid === promoted.jwk.kid ? promoted : key));
   });
 }
 

@@ -261,6 +261,8 @@ export async function migrate(db: Knex): Promise<string[]> {
   return db.transaction(async (queue) => {
     // waiting in the queue is not a slow statement: another process is migrating
     await queue.raw('SET LOCAL statement_timeout = 0');
+    // and the queue's transaction sits idle while the migrations run on another connection
+    await queue.raw('SET LOCAL idle_in_transaction_session_timeout = 0');
     await queue.raw('SELECT pg_advisory_xact_lock(?)', [MIGRATION_QUEUE_LOCK]);
     return migrateTakingTurns(db);
   });

@@ -99,22 +99,38 @@ describe('key lifecycle (file store)', () => {
     expect(Object.values(await states(dir)).sort()).toEqual(['current', 'next', 'retired']);
   });
 
-  it('when a rotation was interrupted (no current key), the start refuses and the next step promotes the published key', async () => {
-    await ensureSigningKey(store);
-    const next = await generateKey(store);
-    const [current] = (await readKeys(dir)).filter((key) => key.state === 'current');
-    // the crash window of a file rotation: current already retired, next not yet promoted
+  it('when a rotation was interrupted (no current key), the due steps and the next start each complete it by promoting the published key', async () => {
+    const interrupt = async () => {
+      await ensureSigningKey(store);
+      const next = await generateKey(store);
+      const [current] = (await readKeys(dir)).filter((key) => key.state === 'current');
+      // the crash window of a file rotation: current already retired, next not yet promoted
+      const file = keyFile(dir, current?.jwk.kid ?? '');
+      const raw = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, unknown>;
+      await fs.writeFile(file, JSON.stringify({ ...raw, state: 'retired', retired_at: new Date().toISOString() }), { mode: 0o600 });
+      return next;
+    };
+    const next = await interrupt();
+    const policy: KeyPolicy = { publishLead: LEAD, rotationInterval: undefined, retention: 4000 };
+    expect(dueSteps(await readKeys(dir), policy, new Date())).toEqual([{ step: 'promote', kid: next.jwk.kid, retires: undefined }]);
+    const outcome = await store.change((fresh, editor) => applyDueSteps(fresh, editor, policy, new Date(), undefined));
+    expect(outcome).toHaveLength(1);
+    expect((await ensureSigningKey(store)).find((key) => key.state === 'current')?.jwk.kid).toBe(next.jwk.kid);
+
+    // again, in a fresh directory: an issuer starting on it completes the rotation itself
+    await fs.rm(dir, { recursive: true, force: true });
+    const again = await interrupt();
+    const started = await ensureSigningKey(store);
+    expect(started.filter((key) => key.state === 'current').map((key) => key.jwk.kid)).toEqual([again.jwk.kid]);
+    expect(Object.values(await states(dir)).sort()).toEqual(['current', 'retired']);
+  });
+
+  it('when keys exist but none is current and none is next, the start refuses in one line', async () => {
+    const [current] = await ensureSigningKey(store);
     const file = keyFile(dir, current?.jwk.kid ?? '');
     const raw = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, unknown>;
     await fs.writeFile(file, JSON.stringify({ ...raw, state: 'retired', retired_at: new Date().toISOString() }), { mode: 0o600 });
     await expect(ensureSigningKey(store)).rejects.toThrow('must hold exactly one key in state "current" (found 0)');
-
-    const keys = await readKeys(dir);
-    const policy: KeyPolicy = { publishLead: LEAD, rotationInterval: undefined, retention: 4000 };
-    expect(dueSteps(keys, policy, new Date())).toEqual([{ step: 'promote', kid: next.jwk.kid, retires: undefined }]);
-    const outcome = await store.change((fresh, editor) => applyDueSteps(fresh, editor, policy, new Date(), undefined));
-    expect(outcome).toHaveLength(1);
-    expect((await ensureSigningKey(store)).find((key) => key.state === 'current')?.jwk.kid).toBe(next.jwk.kid);
   });
 
   it('when asked to retire the current key or an unknown one, refuses: only a rotation replaces the current key', async () => {
