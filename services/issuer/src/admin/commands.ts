@@ -277,6 +277,15 @@ const auditQuery = z
 /** The key set as an audit object, for commands that change several keys at once. */
 const KEY_SET = 'signing-keys';
 
+/** The audit descriptor of a command on one client (its input names it by `id`), with an optional detail. */
+function aboutClient<Input extends { readonly id: string }>(type: AdminEventType, detail?: (input: Input, result: Output) => Record<string, unknown>): AdminAudit<Input> {
+  return {
+    type,
+    object: (input) => input.id,
+    about: (input, result) => ({ clientId: input.id, ...(detail === undefined ? {} : { detail: detail(input, result) }) }),
+  };
+}
+
 /** A key command run on the context's key store (keys/commands.ts), with the same input schema. */
 function keyCommand(name: KeyCommandName, audit?: AdminAudit<never>): AdminCommand<unknown> {
   const command = keyCommands[name] as KeyCommand<unknown>;
@@ -342,39 +351,26 @@ export const adminCommands = {
   'clients.update': {
     input: clientUpdateSchema,
     run: async ({ stores }, input) => clientView(await knownClient(() => updateClient(stores.clients, input))),
-    audit: {
-      type: 'admin.client.updated',
-      object: (input) => input.id,
-      // what was asked for, and the client as it is now (no secret is ever in either)
-      about: (input, result) => ({ clientId: input.id, detail: { changed: Object.entries(input).flatMap(([field, value]) => (field === 'id' || value === undefined ? [] : [field])), client: result } }),
-    },
+    // what was asked for, and the client as it is now (no secret is ever in either)
+    audit: aboutClient('admin.client.updated', (input, result) => ({
+      changed: Object.entries(input).flatMap(([field, value]) => (field === 'id' || value === undefined ? [] : [field])),
+      client: result,
+    })),
   } satisfies AdminCommand<z.infer<typeof clientUpdateSchema>>,
   'clients.disable': {
     input: clientById,
     run: async ({ stores }, { id }) => clientView(await knownClient(() => setClientDisabled(stores.clients, id, true))),
-    audit: {
-      type: 'admin.client.disabled',
-      object: (input) => input.id,
-      about: (input) => ({ clientId: input.id }),
-    },
+    audit: aboutClient('admin.client.disabled'),
   } satisfies AdminCommand<z.infer<typeof clientById>>,
   'clients.enable': {
     input: clientById,
     run: async ({ stores }, { id }) => clientView(await knownClient(() => setClientDisabled(stores.clients, id, false))),
-    audit: {
-      type: 'admin.client.enabled',
-      object: (input) => input.id,
-      about: (input) => ({ clientId: input.id }),
-    },
+    audit: aboutClient('admin.client.enabled'),
   } satisfies AdminCommand<z.infer<typeof clientById>>,
   'clients.delete': {
     input: clientById,
     run: async ({ stores }, { id }) => ({ deleted: true, ...clientView(await knownClient(() => deleteClient(stores.clients, id))) }),
-    audit: {
-      type: 'admin.client.deleted',
-      object: (input) => input.id,
-      about: (input) => ({ clientId: input.id }),
-    },
+    audit: aboutClient('admin.client.deleted'),
   } satisfies AdminCommand<z.infer<typeof clientById>>,
   'clients.rotate-secret': {
     input: clientSecretRotation,
@@ -382,12 +378,8 @@ export const adminCommands = {
       const { client, clientSecret } = await knownClient(() => rotateClientSecret(stores.clients, id, graceSeconds));
       return { client_id: client.id, client_secret: clientSecret, client: clientView(client) };
     },
-    audit: {
-      type: 'admin.client.secret_rotated',
-      object: (input) => input.id,
-      // the grace period, never either secret
-      about: (input) => ({ clientId: input.id, detail: { grace_seconds: input.graceSeconds } }),
-    },
+    // the grace period, never either secret
+    audit: aboutClient('admin.client.secret_rotated', (input) => ({ grace_seconds: input.graceSeconds })),
   } satisfies AdminCommand<z.infer<typeof clientSecretRotation>>,
   'api-keys.create': {
     input: newApiKeySchema,

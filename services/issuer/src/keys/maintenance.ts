@@ -80,8 +80,9 @@ export function startKeyMaintenance(initial: readonly StoredKey[], options: KeyM
 
   const tick = async () => {
     writable ??= await store.writable();
-    if (!writable || dueSteps(keys, policy, now()).length === 0) return;
-    const publishing = dueSteps(keys, policy, now()).some((step) => step.step === 'publish');
+    const due = writable ? dueSteps(keys, policy, now()) : [];
+    if (due.length === 0) return;
+    const publishing = due.some((step) => step.step === 'publish');
     // generated before the lock is taken: no other replica waits for it
     const spare = publishing ? await generateRsaKey() : undefined;
     const outcome = await store.tryChange((fresh, editor) => applyDueSteps(fresh, editor, policy, now(), spare));
