@@ -140,10 +140,13 @@ export async function rotateKeys(store: KeyStore, options: RotateOptions): Promi
   const now = options.now ?? new Date();
   const stamp = now.toISOString();
   const source = options.source ?? generateRsaKey;
+  // generated before the lock: a file rotation's writes then follow one another closely, so a
+  // replica polling the directory never loads the promoted key without the new next one
+  const fresh = [await source(), await source()] as const;
   const outcome = await store.change(async (keys, editor): Promise<Rotation | string> => {
     let next = keys.find((key) => key.state === 'next');
     if (next === undefined) {
-      next = { jwk: await source(), state: 'next', createdAt: stamp, activatedAt: undefined, retiredAt: undefined };
+      next = { jwk: fresh[0], state: 'next', createdAt: stamp, activatedAt: undefined, retiredAt: undefined };
       if (options.force !== true && options.publishLead > 0) {
         await editor.save(next);
         return (
@@ -160,7 +163,7 @@ export async function rotateKeys(store: KeyStore, options: RotateOptions): Promi
       );
     }
     const { promoted, retired } = await promote(editor, next, keys.find((key) => key.state === 'current'), stamp);
-    const following: StoredKey = { jwk: await source(), state: 'next', createdAt: stamp, activatedAt: undefined, retiredAt: undefined };
+    const following: StoredKey = { jwk: fresh[1], state: 'next', createdAt: stamp, activatedAt: undefined, retiredAt: undefined };
     await editor.save(following);
     return { current: promoted, retired, next: following };
   });
