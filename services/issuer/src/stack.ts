@@ -1,14 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { runDatabaseCommand } from './cli/run-command.js';
 import { loadConfig } from './config.js';
+import { DEMO_REDIRECT_URI, provisionDemo, type DemoSetup } from './stack/provision.js';
 
 /**
  * `npm run stack`: the issuer and both example services on 4000/4001/4002, with a demo
- * machine client, API key, user and web app whose credentials are printed once, for a first look.
+ * machine client, API key, user, web app and admin client whose credentials are printed once,
+ * for a first look. A run reuses what an earlier one registered (stack/provision.ts).
  */
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const ISSUER_PORT = 4000;
@@ -75,88 +76,70 @@ async function main(): Promise<void> {
   start('issuer', 'services/issuer/dist/main.js', { PORT: String(ISSUER_PORT), LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' });
   await waitFor(`http://127.0.0.1:${ISSUER_PORT}/readyz`);
 
-  const machine = await runDatabaseCommand(config, 'clients.create', {
-    name: 'demo-machine',
-    grants: ['client_credentials'],
-    scopes: ['orders:read', 'orders:write', 'reports:read'],
-    roles: ['admin'],
-    resources: [ORDERS, REPORTS],
-  });
-  // each service's own client (no grant: it only introspects) declares the scopes of its audience
-  const ordersClient = await runDatabaseCommand(config, 'clients.create', {
-    name: 'orders-api',
-    scopes: ['orders:read', 'orders:write'],
-    resources: [ORDERS],
-  });
-  const reportsClient = await runDatabaseCommand(config, 'clients.create', {
-    name: 'reports-api',
-    scopes: ['reports:read'],
-    resources: [REPORTS],
-  });
-  const apiKey = await runDatabaseCommand(config, 'api-keys.create', { name: 'demo-key', resources: [ORDERS], scopes: ['orders:read'] });
-  const webApp = await runDatabaseCommand(config, 'clients.create', {
-    name: 'demo-web',
-    grants: ['authorization_code', 'refresh_token', 'password'],
-    scopes: ['openid', 'profile', 'orders:read', 'orders:write'],
-    redirectUris: ['http://127.0.0.1:8080/callback'],
-    resources: [ORDERS],
-    firstParty: true,
-  });
-  const userPassword = randomBytes(12).toString('base64url');
-  const username = `demo-${randomBytes(3).toString('hex')}`;
-  await runDatabaseCommand(config, 'users.create', { username, password: userPassword, roles: ['admin'] });
+  // before the services start: they are handed their clients' new secrets
+  const demo = await provisionDemo((name, input) => runDatabaseCommand(config, name, input), { issuer: config.issuer, orders: ORDERS, reports: REPORTS });
 
   const common = { ISSUER: config.issuer, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' };
   start('orders-api', 'services/orders-api/dist/main.js', {
     ...common,
     PORT: '4001',
     AUDIENCE: ORDERS,
-    GUARD_CLIENT_ID: String(ordersClient['client_id']),
-    GUARD_CLIENT_SECRET: String(ordersClient['client_secret']),
+    GUARD_CLIENT_ID: demo.ordersApi.id,
+    GUARD_CLIENT_SECRET: demo.ordersApi.secret,
   });
   start('reports-api', 'services/reports-api/dist/main.js', {
     ...common,
     PORT: '4002',
     AUDIENCE: REPORTS,
-    GUARD_CLIENT_ID: String(reportsClient['client_id']),
-    GUARD_CLIENT_SECRET: String(reportsClient['client_secret']),
+    GUARD_CLIENT_ID: demo.reportsApi.id,
+    GUARD_CLIENT_SECRET: demo.reportsApi.secret,
   });
   await Promise.all([waitFor(`${ORDERS}/healthz`), waitFor(`${REPORTS}/healthz`)]);
 
-  const id = String(machine['client_id']);
-  const secret = String(machine['client_secret']);
-  process.stdout.write(`
-Sigil stack is up (Ctrl-C stops it). These credentials are shown only now.
+  process.stdout.write(describeDemo(config.issuer, demo));
+}
 
-  issuer       ${config.issuer}
+/** What the stack prints once it is up: the credentials of this run, and commands that use them. */
+function describeDemo(issuer: string, { machine, web, admin, apiKey, user }: DemoSetup): string {
+  const accessToken = `node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token'`;
+  return `
+Sigil stack is up (Ctrl-C stops it). These credentials are shown only now, and work until the
+next run: it keeps the same demo clients and user but gives them new secrets and a new password,
+and revokes the demo API key for a new one.
+
+  issuer       ${issuer}
   orders-api   ${ORDERS}
   reports-api  ${REPORTS}
 
-  demo machine client   ${id}
-  its secret            ${secret}
-  demo API key          ${String(apiKey['key'])}   (orders-api only; scope orders:read)
-  demo user             ${username} / ${userPassword}   (role admin)
-  demo web app          ${String(webApp['client_id'])}
-  its secret            ${String(webApp['client_secret'])}   (first-party; redirect http://127.0.0.1:8080/callback)
+  demo machine client   ${machine.id}
+  its secret            ${machine.secret}
+  demo API key          ${apiKey.key}   (orders-api only; scope orders:read)
+  demo user             ${user.username} / ${user.password}   (role admin)
+  demo web app          ${web.id}
+  its secret            ${web.secret}   (first-party; redirect ${DEMO_REDIRECT_URI})
+  demo admin client     ${admin.id}
+  its secret            ${admin.secret}   (scope sigil:admin, for the admin API at ${issuer}/admin/v1)
 
 Try:
 
-  TOKEN=$(curl -s -u '${id}:${secret}' -d grant_type=client_credentials ${config.issuer}/token | node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token')
+  TOKEN=$(curl -s -u '${machine.id}:${machine.secret}' -d grant_type=client_credentials ${issuer}/token | ${accessToken})
   curl -i -H "Authorization: Bearer $TOKEN" ${ORDERS}/orders
   curl -i -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"item":"widget","quantity":2}' ${ORDERS}/orders
   curl -i -H "Authorization: Bearer $TOKEN" ${ORDERS}/orders/admin/stats
-  curl -i -H 'X-API-Key: ${String(apiKey['key'])}' ${ORDERS}/orders
-  curl -i -H 'X-API-Key: ${String(apiKey['key'])}' -H 'content-type: application/json' -d '{"item":"x","quantity":1}' ${ORDERS}/orders   # 403: the key lacks orders:write
-  REPORTS_TOKEN=$(curl -s -u '${id}:${secret}' -d grant_type=client_credentials -d resource=${REPORTS} ${config.issuer}/token | node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token')
+  curl -i -H 'X-API-Key: ${apiKey.key}' ${ORDERS}/orders
+  curl -i -H 'X-API-Key: ${apiKey.key}' -H 'content-type: application/json' -d '{"item":"x","quantity":1}' ${ORDERS}/orders   # 403: the key lacks orders:write
+  REPORTS_TOKEN=$(curl -s -u '${machine.id}:${machine.secret}' -d grant_type=client_credentials -d resource=${REPORTS} ${issuer}/token | ${accessToken})
   curl -i -H "Authorization: Bearer $REPORTS_TOKEN" ${REPORTS}/reports
   curl -i -H "Authorization: Bearer $TOKEN" ${REPORTS}/reports   # 401: that token's audience is orders-api
-  USER_TOKEN=$(curl -s -u '${String(webApp['client_id'])}:${String(webApp['client_secret'])}' -d grant_type=password -d username=${username} --data-urlencode 'password=${userPassword}' ${config.issuer}/token | node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token')
+  USER_TOKEN=$(curl -s -u '${web.id}:${web.secret}' -d grant_type=password -d username=${user.username} --data-urlencode 'password=${user.password}' ${issuer}/token | ${accessToken})
   curl -i -H "Authorization: Bearer $USER_TOKEN" ${ORDERS}/orders/admin/stats   # a person with the admin role
+  ADMIN_TOKEN=$(curl -s -u '${admin.id}:${admin.secret}' -d grant_type=client_credentials -d resource=${issuer}/admin ${issuer}/token | ${accessToken})
+  curl -i -H "Authorization: Bearer $ADMIN_TOKEN" ${issuer}/admin/v1/clients
 
 The web app can also sign the demo user in through the browser: see "Walkthrough: a person
 signs in to a web app" in the README (use the demo web app's id and secret).
 
-`);
+`;
 }
 
 main().catch((error: unknown) => {
