@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { createAccessTokenVerifier } from '@sigil/guard';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 
-import { backends, type Backend, type TestDatabase } from '../../issuer/test/support/backends.js';
+import { describeOnPostgres, type TestDatabase } from '../../issuer/test/support/backends.js';
 import { basicAuth } from '../../issuer/test/support/http.js';
 import { startTestIssuer, type TestIssuer } from '../../issuer/test/support/issuer.js';
 import { captureLogs, type CapturedLogs } from '../../issuer/test/support/logs.js';
@@ -21,8 +21,6 @@ const LEAD_S = 30;
 /** How long the load runs, from the first key's start: past B's promotion and C's publication, short of C's promotion. */
 const LOAD_MS = 62_000;
 
-const postgres = backends.filter((backend) => backend.name === 'postgres');
-const describeOnPostgres = postgres.length > 0 ? describe.each(postgres) : describe.skip.each([{ name: 'postgres' } as Backend]);
 
 interface Step {
   readonly step: string;

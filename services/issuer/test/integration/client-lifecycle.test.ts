@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 
-import { backends } from '../support/backends.js';
+import { backends, describeOnPostgres } from '../support/backends.js';
 import { sigil, sigilJson, type CliResult } from '../support/cli.js';
 import { basicAuth, request } from '../support/http.js';
 import { freePort, issuerSuite, testEnv } from '../support/issuer.js';
@@ -278,7 +278,7 @@ describe.each(backends)('client lifecycle commands ($name)', (backend) => {
   });
 });
 
-describe.each(backends.filter((backend) => backend.name === 'postgres'))('client lifecycle on a cluster ($name)', (backend) => {
+describeOnPostgres('client lifecycle on a cluster ($name)', (backend) => {
   it('when a client is disabled while two workers serve, every worker refuses it at once', async () => {
     const database = await backend.create();
     const port = await freePort();

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from '@jest/globals';
 
-import { backends, databaseSuite, type TestDatabase } from '../support/backends.js';
+import { backends, databaseSuite, describeOnPostgres, type TestDatabase } from '../support/backends.js';
 import { sigilJson } from '../support/cli.js';
 import { basicAuth } from '../support/http.js';
 import { freePort, testEnv } from '../support/issuer.js';
@@ -108,7 +108,7 @@ describe.each(backends)('cluster workers ($name)', (backend) => {
   });
 });
 
-describe.each(backends.filter((backend) => backend.name === 'postgres'))('cluster shutdown ($name)', (backend) => {
+describeOnPostgres('cluster shutdown ($name)', (backend) => {
   const suite = databaseSuite(backend);
 
   it('when SIGTERM reaches the primary while keep-alive connections are busy, both workers drain and the primary exits 0 within SHUTDOWN_GRACE', async () => {

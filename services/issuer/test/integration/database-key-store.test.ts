@@ -7,7 +7,7 @@ import { decodeProtectedHeader } from 'jose';
 
 import { KeyCipher } from '../../src/keys/encryption.js';
 import { openDatabase, type Database } from '../../src/storage/db.js';
-import { backends, databaseSuite, type Backend, type TestDatabase } from '../support/backends.js';
+import { backends, databaseSuite, describeOnPostgres, type TestDatabase } from '../support/backends.js';
 import { sigil, sigilJson } from '../support/cli.js';
 import { eventually } from '../support/http.js';
 import { startTestIssuer, testEnv, type TestIssuer } from '../support/issuer.js';
@@ -44,8 +44,6 @@ async function withDatabase<T>(database: TestDatabase, use: (db: Database) => Pr
   }
 }
 
-const postgres = backends.filter((backend) => backend.name === 'postgres');
-const describeOnPostgres = postgres.length > 0 ? describe.each(postgres) : describe.skip.each([{ name: 'postgres' } as Backend]);
 
 describeOnPostgres('the database key store: replicas on two machines share nothing but PostgreSQL ($name)', (backend) => {
   const suite = databaseSuite(backend);

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
-import { afterAll, beforeAll } from '@jest/globals';
+import { afterAll, beforeAll, describe } from '@jest/globals';
 import pg from 'pg';
 
 /**
@@ -74,6 +74,15 @@ export const backends: readonly Backend[] = [
   pglite,
   ...(process.env['TEST_DATABASE_URL'] ? [postgres(process.env['TEST_DATABASE_URL'])] : []),
 ];
+
+/**
+ * `describe.each` over the PostgreSQL back end only: skipped (not an error, as an empty
+ * `describe.each` would be) when TEST_DATABASE_URL is not set, so `npm test` passes on PGlite alone.
+ */
+export const describeOnPostgres = (() => {
+  const postgresOnly = backends.filter((backend) => backend.name === 'postgres');
+  return postgresOnly.length > 0 ? describe.each(postgresOnly) : describe.skip.each([{ name: 'postgres' } as Backend]);
+})();
 
 /** The embedded back end, tested everywhere. */
 export const embedded: Backend = pglite;
