@@ -1,4 +1,5 @@
 export { createApiKeyResolver, type ApiKeyResolver, type ApiKeyResolverOptions } from './api-key.js';
+export { bearerToken } from './credentials.js';
 export { issuerMetadata, type IssuerMetadata, type IssuerMetadataOptions } from './discovery.js';
 export {
   CredentialsMissing,
@@ -15,7 +16,7 @@ export { createGuard, type Guard, type GuardOptions } from './guard.js';
 export { JwksCache, type JwksCacheOptions } from './jwks-cache.js';
 export type { GuardLogger, GuardMiddleware, RequireAuthOptions } from './middleware.js';
 export type { Principal, PrincipalKind } from './principal.js';
-export { writeErrorResponse } from './refusal.js';
+export { writeErrorResponse, writeRefusal } from './refusal.js';
 export { RevocationFeed, type RevocableClaims, type RevocationFeedOptions } from './revocation-feed.js';
 export {
   createAccessTokenVerifier,

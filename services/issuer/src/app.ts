@@ -3,6 +3,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import helmet from 'helmet';
 
+import { ADMIN_API_PATH, isAdminApiPath } from './admin/http/router.js';
 import type { Config } from './config.js';
 import type { TrustProxy } from './http/client-address.js';
 import type { CorsPolicy } from './http/cors-policy.js';
@@ -33,6 +34,8 @@ export interface AppDependencies {
   readonly cors: CorsPolicy;
   /** `GET /token/revocations` (http/revocation-feed.ts). */
   readonly revocationFeed: RequestHandler;
+  /** The admin API, served under ADMIN_API_PATH (admin/http/router.ts). */
+  readonly adminApi: RequestHandler;
 }
 
 /** The engine's own endpoints. */
@@ -87,13 +90,15 @@ function securityHeaders(config: Config) {
 /**
  * The input gate (http/input-gate.ts) in front of both destinations: undefined when the
  * request may go on, else why it is refused. A POST's body is read ahead and put back for its
- * parser; a body over the limit is refused unread.
+ * parser; a body over the limit is refused unread. The admin API's bodies are JSON, which it
+ * checks itself as strictly (admin/http/wire.ts).
  */
-async function screen(req: IncomingMessage): Promise<string | undefined> {
+async function screen(req: IncomingMessage, path: string): Promise<string | undefined> {
   const early = inspectTarget(req.url ?? '/') ?? inspectHeaders(req.headers);
   if (early !== undefined || req.method !== 'POST') return early;
   const body = await readBodyAhead(req, BODY_LIMIT);
-  return body === undefined ? 'the request body is too large' : inspectBody(body, req.headers['content-type']);
+  if (body === undefined) return 'the request body is too large';
+  return isAdminApiPath(path) ? undefined : inspectBody(body, req.headers['content-type']);
 }
 
 /** A refused request: a page on the browser's routes, RFC 6749 JSON elsewhere; the connection is not reused (a body may be left unread). */
@@ -139,7 +144,7 @@ export function createApp(dependencies: AppDependencies): RequestListener {
       headers(req, res, (headersError?: unknown) => {
         if (headersError) return fail(res, headersError);
         const gated = () =>
-          screen(req).then(
+          screen(req, path).then(
             (refusal) => (refusal === undefined ? dispatch(req, res, path) : refuse(res, path, refusal)),
             (error: unknown) => fail(res, error),
           );
@@ -191,7 +196,7 @@ function readiness(databaseReachable: (timeoutMs: number) => Promise<boolean>): 
 }
 
 /** Sigil's own routes, behind the security headers, metrics and CORS policy of `createApp`. */
-function sigilRoutes({ config, oidc, databaseReachable, logger, interactions, metrics, trust, revocationFeed }: AppDependencies): express.Express {
+function sigilRoutes({ config, oidc, databaseReachable, logger, interactions, metrics, trust, revocationFeed, adminApi }: AppDependencies): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', trust);
@@ -208,6 +213,7 @@ function sigilRoutes({ config, oidc, databaseReachable, logger, interactions, me
     });
   }
   app.get(REVOCATION_FEED_PATH, revocationFeed);
+  app.use(ADMIN_API_PATH, adminApi);
   app.use(interactions);
 
   // after every express route: the engine answers whatever reaches it, unknown paths as JSON 404s (oidc/errors.ts)

@@ -4,6 +4,10 @@ import os from 'node:os';
 
 import type { Knex } from 'knex';
 
+import type { AdminContext } from './admin/commands.js';
+import { ADMIN_API_SCOPES, adminAudience, AdminTokenVerifier } from './admin/http/authentication.js';
+import { openApiDocument } from './admin/http/openapi.js';
+import { adminApi } from './admin/http/router.js';
 import { startAdminSocket } from './admin/socket.js';
 import { createApp, metricsListener } from './app.js';
 import type { Config } from './config.js';
@@ -33,6 +37,8 @@ import { migrate, openDatabase, type Database } from './storage/db.js';
 import { createStores, type Stores } from './storage/index.js';
 
 const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
+/** The admin API document's version (its `info.version`). */
+const ADMIN_API_VERSION = '1.0.0';
 /** Beyond the longest token lifetime, how long a retired key stays published (clock skew). */
 const KEY_RETENTION_MARGIN_S = 300;
 
@@ -118,6 +124,8 @@ interface EngineParts {
   readonly keys: readonly StoredKey[];
   readonly keyStore: KeyStore;
   readonly cleanups: Cleanups;
+  /** What the admin API runs its commands with (each request's caller is the actor). */
+  readonly admin: Omit<AdminContext, 'actor' | 'keysChanged'>;
 }
 
 /** The rotation policy of this deployment: KEY_ROTATION_INTERVAL, KEY_PUBLISH_LEAD, and how long retired keys stay published. */
@@ -134,7 +142,7 @@ function keyPolicy(config: Config): KeyPolicy {
  * The request listener: the engine (rebuilt with the new keys whenever they change; requests in
  * flight finish on the old one), the login pages, and Sigil's own routes.
  */
-async function buildListener({ config, stores, clients, resourceScopes, hasher, logger, keys, keyStore, cleanups }: EngineParts) {
+async function buildListener({ config, stores, clients, resourceScopes, hasher, logger, keys, keyStore, cleanups, admin }: EngineParts) {
   const cookieKeys = await loadCookieKeys(config.cookieKeys, config.dataDir);
   const metrics = createMetrics();
   // one rule for the client address, in express (login form) and in the engine (password grant)
@@ -175,8 +183,17 @@ async function buildListener({ config, stores, clients, resourceScopes, hasher, 
   });
   const interactions = interactionRoutes({ provider: () => provider, stores, hasher, metrics, cookieKeys, logger });
   const revocationFeed = revocationFeedRoute({ issuer: config.issuer, revocations: stores.revocations, findClient: (id) => provider.Client.find(id) });
-  const app = createApp({ config, oidc: (req, res) => oidc(req, res), databaseReachable: stores.reachable, logger, interactions, metrics, trust, cors, revocationFeed });
-  return { app, metrics: metricsListener(metrics, logger) };
+  const verifier = new AdminTokenVerifier({
+    issuer: config.issuer,
+    keys: () => maintenance.keys(),
+    revocations: stores.revocations,
+    clientEnabled: async (id) => (await clients.find(id)) !== undefined,
+  });
+  let document: unknown;
+  const adminContext = { ...admin, keysChanged: () => maintenance.refresh() };
+  const adminRoutes = adminApi({ issuer: config.issuer, verifier, context: adminContext, openapi: () => (document ??= openApiDocument(config.issuer, ADMIN_API_VERSION)), logger });
+  const app = createApp({ config, oidc: (req, res) => oidc(req, res), databaseReachable: stores.reachable, logger, interactions, metrics, trust, cors, revocationFeed, adminApi: adminRoutes });
+  return { app, metrics: metricsListener(metrics, logger), adminContext };
 }
 
 /** The METRICS_PORT listener, when configured: closed at shutdown with the rest (its scrapes are short). */
@@ -207,19 +224,19 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
     cleanups.add(() => changes.close());
     if (!changes.live) logger.warn('change notifications are not received yet: clients are read from the database on every request until they are');
     const clients = new ClientCache((id) => loadClientMetadata(stores.clients, id), changes);
-    const resourceScopes = new ResourceScopes(stores.clients, changes);
+    // the admin API is the issuer's own resource: its tokens carry its scopes and only those
+    const resourceScopes = new ResourceScopes(stores.clients, changes, new Map([[adminAudience(config.issuer), ADMIN_API_SCOPES]]));
 
     const keyStore = openKeyStore(config, stores.signingKeys, changes);
     const keys = signingOrder(await ensureSigningKey(keyStore));
     const hasher = new PasswordHasher(config.argon2, {
       concurrency: argon2Concurrency(os.availableParallelism(), config.webConcurrency, config.threadpoolSize),
     });
-    const { app, metrics } = await buildListener({ config, stores, clients, resourceScopes, hasher, logger, keys, keyStore, cleanups });
+    const admin = { db: database.knex, hasher, keys: () => ({ store: keyStore, publishLead: config.keyPublishLead }), notifications: () => Promise.resolve(changes.live) };
+    const { app, metrics, adminContext } = await buildListener({ config, stores, clients, resourceScopes, hasher, logger, keys, keyStore, cleanups, admin });
     if (database.kind === 'embedded') {
-      const adminKeys = () => ({ store: keyStore, publishLead: config.keyPublishLead });
-      const notifications = () => Promise.resolve(changes.live);
       // the socket is reached only by the data directory's owner: the CLI's own actor
-      cleanups.add(await startAdminSocket(config.dataDir, { db: database.knex, hasher, keys: adminKeys, notifications, actor: 'cli' }, logger));
+      cleanups.add(await startAdminSocket(config.dataDir, { ...adminContext, actor: 'cli' }, logger));
     }
     cleanups.add(startSweeper(stores, config, logger));
 

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
 
-import { apiKeyUpdateSchema, createApiKey, newApiKeySchema, type ApiKeyRecord } from '../domain/api-keys.js';
+import { apiKeyUpdateSchema, createApiKey, newApiKeySchema } from '../domain/api-keys.js';
 import {
   ClientChangeError,
   clientIdSchema,
@@ -11,15 +11,16 @@ import {
   listClients,
   MAX_SECRET_GRACE,
   newClientSchema,
+  pageClients,
   rotateClientSecret,
   setClientDisabled,
   showClient,
   UnknownClientError,
   updateClient,
-  type ClientRecord,
 } from '../domain/clients.js';
-import type { AdminEvent, AuditRecord } from '../domain/audit.js';
+import type { AdminEvent } from '../domain/audit.js';
 import type { DataFacts } from '../domain/doctor.js';
+import type { Page, PagePosition, PageQuery } from '../domain/pages.js';
 import type { PasswordHasher } from '../domain/passwords.js';
 import {
   createUser,
@@ -41,6 +42,7 @@ import { createAuditStore } from '../storage/audit.js';
 import { migrate } from '../storage/db.js';
 import { connectionLimits, passwordHashParameters } from '../storage/doctor.js';
 import { createStores, type Stores } from '../storage/index.js';
+import { apiKeyView, auditEventView, clientView, userView } from './views.js';
 
 /**
  * Administrative commands that need the database. The CLI runs them against the database
@@ -52,6 +54,12 @@ export interface AdminContext {
   readonly hasher: PasswordHasher;
   /** The key store the `keys.*` commands work on (created when one of them runs). */
   readonly keys: () => KeyCommandContext;
+  /**
+   * Called after a `keys.*` command changed the keys, in an issuer: it loads them at once, so
+   * that the change is in effect here when the command answers (other replicas follow it as
+   * they would a CLI's).
+   */
+  readonly keysChanged?: () => Promise<void>;
   /** Whether change notifications (LISTEN/NOTIFY) arrive on this database now. */
   readonly notifications: () => Promise<boolean>;
   /**
@@ -102,90 +110,29 @@ export interface AdminAudit<Input> {
 }
 
 export interface AdminCommand<Input> {
-  readonly input: z.ZodType<Input>;
+  readonly input: z.ZodType<Input, unknown>;
   run(context: CommandContext, input: Input): Promise<Output>;
+  /**
+   * On a command that changes one object: that object's current view (what its `show` command
+   * answers), its row locked until the command's transaction ends, for a precondition (the
+   * admin API's `If-Match`). @throws AdminNotFoundError when there is none
+   */
+  current?(context: CommandContext, input: Input): Promise<Output>;
   /** Present on every command that changes something: see {@link AdminAudit}. */
   readonly audit?: AdminAudit<Input>;
 }
 
-const iso = (value: Date | null) => (value === null ? null : value.toISOString());
-
-function clientView(client: ClientRecord) {
-  return {
-    client_id: client.id,
-    name: client.name,
-    grants: client.grants,
-    scope: client.scopes.join(' '),
-    roles: client.roles,
-    redirect_uris: client.redirectUris,
-    resources: client.resources,
-    public: client.public,
-    first_party: client.firstParty,
-    // seconds; null: the issuer's ACCESS_TOKEN_TTL
-    access_token_ttl: client.accessTokenTtl,
-    disabled: client.disabledAt !== null,
-    disabled_at: iso(client.disabledAt),
-    secret_rotated_at: iso(client.secretRotatedAt),
-    // the secret the last rotation replaced is accepted until then; null: it is not
-    previous_secret_expires_at: iso(client.previousSecretExpiresAt),
-    created_at: client.createdAt.toISOString(),
-  };
-}
-
-/** A change to a known client; an unknown id or a change the client cannot take is bad input (exit 2). */
+/** A change to a known client; an unknown id is {@link AdminNotFoundError}, a change the client cannot take bad input (exit 2). */
 async function knownClient<T>(change: () => Promise<T>): Promise<T> {
   try {
     return await change();
   } catch (error) {
-    if (error instanceof UnknownClientError || error instanceof ClientChangeError) throw new AdminInputError(error.message);
+    if (error instanceof UnknownClientError) throw new AdminNotFoundError(error.message);
+    if (error instanceof ClientChangeError) throw new AdminInputError(error.message);
     // the merged settings of an update break a rule of create's
-    if (error instanceof z.ZodError) throw new AdminInputError(describeInputError(error));
+    if (error instanceof z.ZodError) throw new AdminInputError(describeInputError(error), error.issues);
     throw error;
   }
-}
-
-function apiKeyView(apiKey: ApiKeyRecord) {
-  return {
-    id: apiKey.id,
-    name: apiKey.name,
-    owner: apiKey.owner,
-    scope: apiKey.scopes.join(' '),
-    roles: apiKey.roles,
-    resources: apiKey.resources,
-    // a key from before keys named their services: refused everywhere until `api-keys update`
-    needs_resources: apiKey.resources.length === 0,
-    expires_at: iso(apiKey.expiresAt),
-    last_used_at: iso(apiKey.lastUsedAt),
-    revoked_at: iso(apiKey.revokedAt),
-    created_at: apiKey.createdAt.toISOString(),
-  };
-}
-
-function userView(user: UserRecord) {
-  return {
-    id: user.id,
-    username: user.username,
-    email: user.email,
-    roles: user.roles,
-    disabled: user.disabled,
-    created_at: user.createdAt.toISOString(),
-  };
-}
-
-function auditView(event: AuditRecord) {
-  return {
-    id: event.id,
-    type: event.type,
-    at: event.at.toISOString(),
-    // null for sign-in events
-    actor: event.actor,
-    object: event.object,
-    user_id: event.userId,
-    username: event.username,
-    client_id: event.clientId,
-    ip: event.ip,
-    detail: event.detail,
-  };
 }
 
 /** The audit names of a command whose result is a user's view (or carries its id and username). */
@@ -199,7 +146,7 @@ async function knownUser(change: () => Promise<UserRecord>): Promise<UserRecord>
   try {
     return await change();
   } catch (error) {
-    if (error instanceof UnknownUserError) throw new AdminInputError(error.message);
+    if (error instanceof UnknownUserError) throw new AdminNotFoundError(error.message);
     throw error;
   }
 }
@@ -245,23 +192,106 @@ async function doctorFacts({ db, stores, notifications }: CommandContext): Promi
 }
 
 const empty = z.object({}).strict();
-const userRoles = z.object({ username: usernameSchema, roles: roleList }).strict();
-const userDisabled = z.object({ username: usernameSchema, disabled: z.boolean() }).strict();
 const clientById = z.object({ id: clientIdSchema }).strict();
+const GRACE_RULE = `--grace is a whole number of seconds from 0 to ${MAX_SECRET_GRACE}`;
 const clientSecretRotation = z
   .object({
     id: clientIdSchema,
     graceSeconds: z
-      .number({ error: `--grace is a whole number of seconds from 0 to ${MAX_SECRET_GRACE}` })
-      .int(`--grace is a whole number of seconds from 0 to ${MAX_SECRET_GRACE}`)
-      .min(0, `--grace is a whole number of seconds from 0 to ${MAX_SECRET_GRACE}`)
+      .number({ error: GRACE_RULE })
+      .int(GRACE_RULE)
+      .min(0, GRACE_RULE)
       .max(MAX_SECRET_GRACE, `--grace is at most ${MAX_SECRET_GRACE} seconds (30 days)`)
       .default(0),
   })
   .strict();
-const byId = z.object({ id: z.string().regex(/^[0-9a-f]{32}$/u, 'an API key id is 32 hexadecimal characters') }).strict();
-const byUsername = z.object({ username: usernameSchema }).strict();
+const apiKeyId = z.string().regex(/^[0-9a-f]{32}$/u, 'an API key id is 32 hexadecimal characters');
+const byId = z.object({ id: apiKeyId }).strict();
+
+/**
+ * The fields that name one user: its `id` (a UUID: the admin API's) or its `username` (the
+ * CLI's), exactly one of them. Commands on a user spread them into their input.
+ */
+const userSelector = {
+  id: z.uuid('a user id is a UUID').optional(),
+  username: usernameSchema.optional(),
+};
+type UserSelector = { readonly id?: string | undefined; readonly username?: string | undefined };
+const ONE_USER = { message: 'name the user by id or by username (exactly one)' };
+const namesOneUser = (input: UserSelector) => (input.id === undefined) !== (input.username === undefined);
+const userRef = z.object(userSelector).strict().refine(namesOneUser, ONE_USER);
+const userRoles = z.object({ ...userSelector, roles: roleList }).strict().refine(namesOneUser, ONE_USER);
+const userDisabled = z.object({ ...userSelector, disabled: z.boolean() }).strict().refine(namesOneUser, ONE_USER);
+const userUpdate = z
+  .object({ ...userSelector, roles: roleList.optional(), disabled: z.boolean().optional() })
+  .strict()
+  .refine(namesOneUser, ONE_USER)
+  .refine((input) => input.roles !== undefined || input.disabled !== undefined, 'nothing to change: give roles or disabled');
+const userPassword = z.object({ ...userSelector, password: newPasswordSchema.shape.password }).strict().refine(namesOneUser, ONE_USER);
+
+/**
+ * The username of the user `selector` names, its row locked until the caller's transaction
+ * ends when named by id (a username is what the user store's changes take).
+ * @throws AdminNotFoundError
+ */
+async function usernameOf({ stores }: CommandContext, selector: UserSelector): Promise<string> {
+  if (selector.username !== undefined) return selector.username;
+  const id = String(selector.id);
+  const user = await stores.users.lock(id);
+  if (user === undefined) throw new AdminNotFoundError(`no user with id ${id}`);
+  return user.username;
+}
+
 const LIMIT_MESSAGE = 'a limit is a whole number from 1 to 1000';
+const pageLimit = z.number(LIMIT_MESSAGE).int(LIMIT_MESSAGE).min(1, LIMIT_MESSAGE).max(1000, LIMIT_MESSAGE);
+const CURSOR_MESSAGE = 'a cursor is a next_cursor this list returned';
+const cursorText = z.string(CURSOR_MESSAGE).max(200, CURSOR_MESSAGE).regex(/^[A-Za-z0-9_-]+$/u, CURSOR_MESSAGE);
+
+/** A page position as a cursor: opaque to callers (base64url JSON), checked when it comes back. */
+function encodeCursor(position: PagePosition | undefined): string | null {
+  return position === undefined ? null : Buffer.from(JSON.stringify([position.at, position.id])).toString('base64url');
+}
+
+/** The input of a list in creation order: everything, or a page of `limit` after `cursor` (whose id `id` checks). */
+function pageInput(id: z.ZodType<string>) {
+  const position = z.tuple([z.iso.datetime(), id]);
+  return z
+    .object({
+      limit: pageLimit.optional(),
+      cursor: cursorText
+        .transform((cursor, ctx): PagePosition => {
+          let decoded: unknown;
+          try {
+            decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+          } catch {
+            decoded = undefined;
+          }
+          const parsed = position.safeParse(decoded);
+          if (!parsed.success) {
+            ctx.addIssue({ code: 'custom', message: CURSOR_MESSAGE });
+            return z.NEVER;
+          }
+          return { at: parsed.data[0], id: parsed.data[1] };
+        })
+        .optional(),
+    })
+    .strict();
+}
+
+/** A whole list (no limit: the CLI's) or one page of it (`next_cursor` null on the last). */
+async function listed<T, View>(input: { limit?: number | undefined; cursor?: PagePosition | undefined }, all: () => Promise<T[]>, page: (query: PageQuery) => Promise<Page<T>>, view: (item: T) => View) {
+  if (input.limit === undefined && input.cursor === undefined) return { items: (await all()).map(view), next_cursor: null };
+  const { items, next } = await page({ after: input.cursor, limit: input.limit ?? DEFAULT_PAGE });
+  return { items: items.map(view), next_cursor: encodeCursor(next) };
+}
+
+/** A page's size when a cursor is given without a limit. */
+const DEFAULT_PAGE = 100;
+
+const clientPage = pageInput(clientIdSchema);
+const userPage = pageInput(z.uuid());
+const apiKeyPage = pageInput(apiKeyId);
+const AUDIT_CURSOR = z.string(CURSOR_MESSAGE).regex(/^[1-9][0-9]{0,18}$/u, CURSOR_MESSAGE);
 const auditQuery = z
   .object({
     since: z.union([z.iso.datetime({ offset: true }), z.iso.date()], 'since is an ISO 8601 date or date and time (2026-12-01, 2026-12-01T09:30:00Z)').optional(),
@@ -270,7 +300,9 @@ const auditQuery = z
       .max(100)
       .regex(/^[a-z][a-z_]*(\.[a-z][a-z_]*)*\.?$/u, 'a type is an event type (admin.user.deleted) or a prefix ending in "." (admin.)')
       .optional(),
-    limit: z.number(LIMIT_MESSAGE).int(LIMIT_MESSAGE).min(1, LIMIT_MESSAGE).max(1000, LIMIT_MESSAGE).default(100),
+    limit: pageLimit.default(100),
+    // the id of the last event of the previous page: newer events never shift the next page
+    cursor: AUDIT_CURSOR.optional(),
   })
   .strict();
 
@@ -278,7 +310,7 @@ const auditQuery = z
 const KEY_SET = 'signing-keys';
 
 /** The audit descriptor of a command on one client (its input names it by `id`), with an optional detail. */
-function aboutClient<Input extends { readonly id: string }>(type: AdminEventType, detail?: (input: Input, result: Output) => Record<string, unknown>): AdminAudit<Input> {
+function aboutClient<Input extends { readonly id: string }>(type: AdminEventType | ((input: Input) => AdminEventType), detail?: (input: Input, result: Output) => Record<string, unknown>): AdminAudit<Input> {
   return {
     type,
     object: (input) => input.id,
@@ -286,14 +318,39 @@ function aboutClient<Input extends { readonly id: string }>(type: AdminEventType
   };
 }
 
+/** The fields an update was given (its selector left out). */
+const changedFields = (input: Record<string, unknown>) =>
+  Object.entries(input).flatMap(([field, value]) => (field === 'id' || field === 'username' || value === undefined ? [] : [field]));
+
 /** A key command run on the context's key store (keys/commands.ts), with the same input schema. */
 function keyCommand(name: KeyCommandName, audit?: AdminAudit<never>): AdminCommand<unknown> {
   const command = keyCommands[name] as KeyCommand<unknown>;
   return {
     input: command.input,
-    run: (context, input) => command.run(context.keys(), input),
+    run: async (context, input) => {
+      const result = await command.run(context.keys(), input);
+      if (audit !== undefined) await context.keysChanged?.();
+      return result;
+    },
     ...(audit === undefined ? {} : { audit: { ...(audit as AdminAudit<unknown>), ownTransaction: true } }),
   };
+}
+
+/** The current view of the client an input names (locked until the command's transaction ends): for `If-Match`. */
+async function currentClient({ stores }: CommandContext, { id }: { readonly id: string }): Promise<Output> {
+  await stores.clients.lock(id);
+  return clientView(await knownClient(() => showClient(stores.clients, id)));
+}
+
+async function currentUser(context: CommandContext, selector: UserSelector): Promise<Output> {
+  const username = await usernameOf(context, selector);
+  return userView(await knownUser(() => showUser(context.stores.users, username)));
+}
+
+async function currentApiKey({ stores }: CommandContext, { id }: { readonly id: string }): Promise<Output> {
+  const found = (await stores.apiKeys.lock(id)) ? await stores.apiKeys.find(id) : undefined;
+  if (found === undefined) throw new AdminNotFoundError(`no API key with id ${id}`);
+  return apiKeyView(found);
 }
 
 export const adminCommands = {
@@ -341,9 +398,12 @@ export const adminCommands = {
     },
   } satisfies AdminCommand<z.infer<typeof newClientSchema>>,
   'clients.list': {
-    input: empty,
-    run: async ({ stores }) => ({ clients: (await listClients(stores.clients)).map(clientView) }),
-  } satisfies AdminCommand<z.infer<typeof empty>>,
+    input: clientPage,
+    run: async ({ stores }, input) => {
+      const { items, next_cursor } = await listed(input, () => listClients(stores.clients), (query) => pageClients(stores.clients, query), clientView);
+      return { clients: items, next_cursor };
+    },
+  } satisfies AdminCommand<z.output<typeof clientPage>>,
   'clients.show': {
     input: clientById,
     run: async ({ stores }, { id }) => clientView(await knownClient(() => showClient(stores.clients, id))),
@@ -351,25 +411,29 @@ export const adminCommands = {
   'clients.update': {
     input: clientUpdateSchema,
     run: async ({ stores }, input) => clientView(await knownClient(() => updateClient(stores.clients, input))),
-    // what was asked for, and the client as it is now (no secret is ever in either)
-    audit: aboutClient('admin.client.updated', (input, result) => ({
-      changed: Object.entries(input).flatMap(([field, value]) => (field === 'id' || value === undefined ? [] : [field])),
-      client: result,
-    })),
+    current: currentClient,
+    // what was asked for, and the client as it is now (no secret is ever in either); a change of `disabled` alone is a disabling or enabling
+    audit: aboutClient(
+      (input) => (changedFields(input).join() === 'disabled' ? (input.disabled === true ? 'admin.client.disabled' : 'admin.client.enabled') : 'admin.client.updated'),
+      (input, result) => ({ changed: changedFields(input), client: result }),
+    ),
   } satisfies AdminCommand<z.infer<typeof clientUpdateSchema>>,
   'clients.disable': {
     input: clientById,
     run: async ({ stores }, { id }) => clientView(await knownClient(() => setClientDisabled(stores.clients, id, true))),
+    current: currentClient,
     audit: aboutClient('admin.client.disabled'),
   } satisfies AdminCommand<z.infer<typeof clientById>>,
   'clients.enable': {
     input: clientById,
     run: async ({ stores }, { id }) => clientView(await knownClient(() => setClientDisabled(stores.clients, id, false))),
+    current: currentClient,
     audit: aboutClient('admin.client.enabled'),
   } satisfies AdminCommand<z.infer<typeof clientById>>,
   'clients.delete': {
     input: clientById,
     run: async ({ stores }, { id }) => ({ deleted: true, ...clientView(await knownClient(() => deleteClient(stores.clients, id))) }),
+    current: currentClient,
     audit: aboutClient('admin.client.deleted'),
   } satisfies AdminCommand<z.infer<typeof clientById>>,
   'clients.rotate-secret': {
@@ -378,6 +442,7 @@ export const adminCommands = {
       const { client, clientSecret } = await knownClient(() => rotateClientSecret(stores.clients, id, graceSeconds));
       return { client_id: client.id, client_secret: clientSecret, client: clientView(client) };
     },
+    current: currentClient,
     // the grace period, never either secret
     audit: aboutClient('admin.client.secret_rotated', (input) => ({ grace_seconds: input.graceSeconds })),
   } satisfies AdminCommand<z.infer<typeof clientSecretRotation>>,
@@ -395,25 +460,38 @@ export const adminCommands = {
     },
   } satisfies AdminCommand<z.infer<typeof newApiKeySchema>>,
   'api-keys.list': {
-    input: empty,
-    run: async ({ stores }) => ({ api_keys: (await stores.apiKeys.list()).map(apiKeyView) }),
-  } satisfies AdminCommand<z.infer<typeof empty>>,
+    input: apiKeyPage,
+    run: async ({ stores }, input) => {
+      const { items, next_cursor } = await listed(input, () => stores.apiKeys.list(), (query) => stores.apiKeys.page(query), apiKeyView);
+      return { api_keys: items, next_cursor };
+    },
+  } satisfies AdminCommand<z.output<typeof apiKeyPage>>,
+  'api-keys.show': {
+    input: byId,
+    run: async ({ stores }, { id }) => {
+      const found = await stores.apiKeys.find(id);
+      if (found === undefined) throw new AdminNotFoundError(`no API key with id ${id}`);
+      return apiKeyView(found);
+    },
+  } satisfies AdminCommand<z.infer<typeof byId>>,
   'api-keys.update': {
     input: apiKeyUpdateSchema,
     run: async ({ stores }, { id, resources }) => {
       const updated = await stores.apiKeys.setResources(id, resources);
-      if (updated === undefined) throw new AdminInputError(`no API key with id ${id}`);
+      if (updated === undefined) throw new AdminNotFoundError(`no API key with id ${id}`);
       return apiKeyView(updated);
     },
+    current: currentApiKey,
     audit: { type: 'admin.api_key.updated', object: resultId, about: (input) => ({ detail: { resources: input.resources } }) },
   } satisfies AdminCommand<z.infer<typeof apiKeyUpdateSchema>>,
   'api-keys.revoke': {
     input: byId,
     run: async ({ stores }, { id }) => {
       const revoked = await stores.apiKeys.revoke(id);
-      if (revoked === undefined) throw new AdminInputError(`no API key with id ${id}`);
+      if (revoked === undefined) throw new AdminNotFoundError(`no API key with id ${id}`);
       return apiKeyView(revoked);
     },
+    current: currentApiKey,
     audit: { type: 'admin.api_key.revoked', object: resultId },
   } satisfies AdminCommand<z.infer<typeof byId>>,
   'users.create': {
@@ -423,7 +501,7 @@ export const adminCommands = {
         const user = await createUser(stores.users, input, hasher);
         return { id: user.id, username: user.username, user: userView(user) };
       } catch (error) {
-        if (error instanceof UserConflictError) throw new AdminInputError(error.message);
+        if (error instanceof UserConflictError) throw new AdminConflictError(error.message);
         throw error;
       }
     },
@@ -435,46 +513,83 @@ export const adminCommands = {
     },
   } satisfies AdminCommand<z.infer<typeof newUserSchema>>,
   'users.list': {
-    input: empty,
-    run: async ({ stores }) => ({ users: (await stores.users.list()).map(userView) }),
-  } satisfies AdminCommand<z.infer<typeof empty>>,
+    input: userPage,
+    run: async ({ stores }, input) => {
+      const { items, next_cursor } = await listed(input, () => stores.users.list(), (query) => stores.users.page(query), userView);
+      return { users: items, next_cursor };
+    },
+  } satisfies AdminCommand<z.output<typeof userPage>>,
   'users.set-roles': {
     input: userRoles,
-    run: async ({ stores }, { username, roles }) => userView(await knownUser(() => setUserRoles(stores.users, username, roles))),
+    run: async (context, input) => {
+      const username = await usernameOf(context, input);
+      return userView(await knownUser(() => setUserRoles(context.stores.users, username, input.roles)));
+    },
+    current: currentUser,
     audit: { type: 'admin.user.roles_set', object: resultId, about: (input, result) => ({ ...aboutUser(input, result), detail: { roles: result['roles'] } }) },
   } satisfies AdminCommand<z.infer<typeof userRoles>>,
   'users.disable': {
     input: userDisabled,
-    run: async ({ stores }, { username, disabled }) => userView(await knownUser(() => setUserDisabled(stores.users, username, disabled))),
+    run: async (context, input) => {
+      const username = await usernameOf(context, input);
+      return userView(await knownUser(() => setUserDisabled(context.stores.users, username, input.disabled)));
+    },
+    current: currentUser,
     audit: { type: ({ disabled }) => (disabled ? 'admin.user.disabled' : 'admin.user.enabled'), object: resultId, about: aboutUser },
   } satisfies AdminCommand<z.infer<typeof userDisabled>>,
+  // the admin API's PATCH: roles and the disabled state in one change
+  'users.update': {
+    input: userUpdate,
+    run: async (context, input) => {
+      const username = await usernameOf(context, input);
+      let user = await knownUser(() => showUser(context.stores.users, username));
+      if (input.roles !== undefined) user = await knownUser(() => setUserRoles(context.stores.users, username, input.roles ?? []));
+      if (input.disabled !== undefined) user = await knownUser(() => setUserDisabled(context.stores.users, username, input.disabled === true));
+      return userView(user);
+    },
+    current: currentUser,
+    audit: {
+      type: (input) => (changedFields(input).join() === 'disabled' ? (input.disabled === true ? 'admin.user.disabled' : 'admin.user.enabled') : 'admin.user.updated'),
+      object: resultId,
+      about: (input, result) => ({ ...aboutUser(input, result), detail: { changed: changedFields(input), roles: result['roles'], disabled: result['disabled'] } }),
+    },
+  } satisfies AdminCommand<z.infer<typeof userUpdate>>,
   'users.show': {
-    input: byUsername,
-    run: async ({ stores }, { username }) => userView(await knownUser(() => showUser(stores.users, username))),
-  } satisfies AdminCommand<z.infer<typeof byUsername>>,
+    input: userRef,
+    run: async (context, input) => userView(await knownUser(async () => showUser(context.stores.users, await usernameOf(context, input)))),
+  } satisfies AdminCommand<z.infer<typeof userRef>>,
   'users.set-password': {
-    input: newPasswordSchema,
+    input: userPassword,
     // and every grant and session of the user is revoked (domain/users.ts setUserPassword)
-    run: async ({ stores, hasher }, input) => ({ ...userView(await knownUser(() => setUserPassword(stores.users, input, hasher))), grants_revoked: true }),
+    run: async (context, input) => {
+      const username = await usernameOf(context, input);
+      return { ...userView(await knownUser(() => setUserPassword(context.stores.users, { username, password: input.password }, context.hasher))), grants_revoked: true };
+    },
+    current: currentUser,
     audit: { type: 'admin.user.password_set', object: resultId, about: aboutUser },
-  } satisfies AdminCommand<z.infer<typeof newPasswordSchema>>,
+  } satisfies AdminCommand<z.infer<typeof userPassword>>,
   'users.delete': {
-    input: byUsername,
-    run: async ({ stores }, { username }) => {
-      const user = await knownUser(() => deleteUser(stores.users, username));
+    input: userRef,
+    run: async (context, input) => {
+      const username = await usernameOf(context, input);
+      const user = await knownUser(() => deleteUser(context.stores.users, username));
       return { id: user.id, username: user.username, deleted: true, grants_revoked: true };
     },
+    current: currentUser,
     audit: { type: 'admin.user.deleted', object: resultId, about: aboutUser },
-  } satisfies AdminCommand<z.infer<typeof byUsername>>,
+  } satisfies AdminCommand<z.infer<typeof userRef>>,
   'doctor.facts': {
     input: empty,
     run: async (context) => ({ ...(await doctorFacts(context)) }),
   } satisfies AdminCommand<z.infer<typeof empty>>,
   'audit.list': {
     input: auditQuery,
-    run: async ({ stores }, { since, type, limit }) => ({
-      events: (await stores.audit.list({ since: since === undefined ? undefined : new Date(since), type, limit })).map(auditView),
-    }),
+    run: async ({ stores }, { since, type, limit, cursor }) => {
+      // one more than asked: whether there is an older page
+      const events = await stores.audit.list({ since: since === undefined ? undefined : new Date(since), type, before: cursor, limit: limit + 1 });
+      const page = events.slice(0, limit);
+      return { events: page.map(auditEventView), next_cursor: events.length > limit ? (page.at(-1)?.id ?? null) : null };
+    },
   } satisfies AdminCommand<z.infer<typeof auditQuery>>,
 } as const;
 
@@ -487,6 +602,34 @@ export function isAdminCommandName(name: string): name is AdminCommandName {
 /** Thrown for input that fails a command's schema: the CLI exits 2 on it. */
 export class AdminInputError extends Error {
   override name = 'AdminInputError';
+  constructor(
+    message: string,
+    /** What the schema found, field by field (the admin API names the fields in its answer); empty when not from a schema. */
+    readonly issues: readonly z.core.$ZodIssue[] = [],
+  ) {
+    super(message);
+  }
+}
+
+/** The input names an object that does not exist (the admin API's 404; bad input for the CLI). */
+export class AdminNotFoundError extends AdminInputError {
+  override name = 'AdminNotFoundError';
+}
+
+/** The input clashes with what exists, such as a username that is taken (the admin API's 409). */
+export class AdminConflictError extends AdminInputError {
+  override name = 'AdminConflictError';
+}
+
+/** The object changed since the caller read it (`If-Match`, RFC 9110 §13.1.1): nothing was written. */
+export class AdminPreconditionFailed extends Error {
+  override name = 'AdminPreconditionFailed';
+  constructor(
+    /** The object as it is now. */
+    readonly current: Output,
+  ) {
+    super('the object has changed since it was read (If-Match): read it again and reapply the change');
+  }
 }
 
 /** One line describing what is wrong with an input. */
@@ -506,17 +649,32 @@ function adminEvent<Input>(audit: AdminAudit<Input>, actor: string, input: Input
   };
 }
 
+/** How a caller conditions a change on the object's current state. */
+export interface AdminRunOptions {
+  /**
+   * Whether the change may go ahead, given the object's current view (the `show` command's
+   * output), read with its row locked in the change's own transaction so nothing changes it in
+   * between. False: {@link AdminPreconditionFailed}, nothing written. Only for commands with a
+   * `current` (a change to one object).
+   */
+  readonly precondition?: (current: Output) => boolean;
+}
+
 /**
  * Validates `input` for `name` and runs the command. A command that changes something (one
  * with an `audit`) runs in a transaction that also records its admin event, so that no change
  * goes unrecorded and a failed one records nothing; one that writes through the key store
  * records it right after.
  */
-export async function runAdminCommand(context: AdminContext, name: AdminCommandName, input: unknown): Promise<Output> {
+export async function runAdminCommand(context: AdminContext, name: AdminCommandName, input: unknown, options: AdminRunOptions = {}): Promise<Output> {
   const command = adminCommands[name] as AdminCommand<unknown>;
   const parsed = command.input.safeParse(input);
-  if (!parsed.success) throw new AdminInputError(describeInputError(parsed.error));
-  const { audit } = command;
+  if (!parsed.success) throw new AdminInputError(describeInputError(parsed.error), parsed.error.issues);
+  const { audit, current } = command;
+  const { precondition } = options;
+  if (precondition !== undefined && (audit === undefined || current === undefined || audit.ownTransaction === true)) {
+    throw new TypeError(`${name} cannot be run with a precondition`);
+  }
   if (audit === undefined) return command.run({ ...context, stores: createStores(context.db) }, parsed.data);
   if (audit.ownTransaction === true) {
     const result = await command.run({ ...context, stores: createStores(context.db) }, parsed.data);
@@ -524,7 +682,12 @@ export async function runAdminCommand(context: AdminContext, name: AdminCommandN
     return result;
   }
   return context.db.transaction(async (trx) => {
-    const result = await command.run({ ...context, db: trx, stores: createStores(trx) }, parsed.data);
+    const commandContext = { ...context, db: trx, stores: createStores(trx) };
+    if (precondition !== undefined && current !== undefined) {
+      const now = await current(commandContext, parsed.data);
+      if (!precondition(now)) throw new AdminPreconditionFailed(now);
+    }
+    const result = await command.run(commandContext, parsed.data);
     await createAuditStore(trx).appendAdmin(adminEvent(audit, context.actor, parsed.data, result));
     return result;
   });

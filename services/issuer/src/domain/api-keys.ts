@@ -1,5 +1,6 @@
 import { z } from 'zod';
 
+import type { Page, PageQuery } from './pages.js';
 import { generateId, generateSecret, hashSecret, secretMatches } from './secrets.js';
 import { resourceUri, roleList, scopeList } from './validation.js';
 
@@ -86,6 +87,10 @@ export interface ApiKeyStore {
   insert(apiKey: ApiKeyToInsert): Promise<ApiKeyRecord>;
   /** Every key, oldest first. */
   list(): Promise<ApiKeyRecord[]>;
+  /** A page of {@link ApiKeyStore.list}'s order. */
+  page(query: PageQuery): Promise<Page<ApiKeyRecord>>;
+  /** Locks the key's row until the end of the caller's transaction. @returns whether there is one */
+  lock(id: string): Promise<boolean>;
   /** Marks the key revoked (keeping the first revocation time); undefined: no such key. */
   revoke(id: string): Promise<ApiKeyRecord | undefined>;
   /** Replaces the key's resources; undefined: no such key. */

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 
+import type { Page, PageQuery } from './pages.js';
+
 import { generateId, generateSecret, hashSecret } from './secrets.js';
 import { redirectUri, resourceUri, roleList, scopeList } from './validation.js';
 
@@ -91,10 +93,12 @@ export const clientIdSchema = z.string().regex(/^[0-9a-f]{32}$/u, 'a client id i
  * A change to a client: its id and the settings to replace, each with the rule it has at
  * creation (a list given replaces the whole list; `accessTokenTtl: null` goes back to the
  * issuer's ACCESS_TOKEN_TTL). The rules between settings are checked on the result (`mergeClientUpdate`).
+ * `disabled` disables or enables it as `setClientDisabled` does, in the same change.
  */
 export const clientUpdateSchema = z
   .object({
     id: clientIdSchema,
+    disabled: z.boolean().optional(),
     name: clientFields.name.optional(),
     grants: clientFields.grants.optional(),
     scopes: clientFields.scopes.optional(),
@@ -144,6 +148,10 @@ export interface ClientStore {
   insert(client: ClientToInsert): Promise<ClientWithSecret>;
   /** Every client, oldest first. */
   list(): Promise<ClientWithSecret[]>;
+  /** A page of {@link ClientStore.list}'s order. */
+  page(query: PageQuery): Promise<Page<ClientWithSecret>>;
+  /** Locks the client's row until the end of the caller's transaction. @returns whether there is one */
+  lock(id: string): Promise<boolean>;
   find(id: string): Promise<ClientWithSecret | undefined>;
   /**
    * Replaces the settings of client `id` with what `change` makes of the stored client, the row
@@ -233,7 +241,7 @@ export async function showClient(clients: ClientStore, id: string): Promise<Clie
  * @throws z.ZodError when the result breaks a rule
  * @throws ClientChangeError when the change would turn a public client confidential or back
  */
-export function mergeClientUpdate(stored: ClientSettings, changes: Omit<z.output<typeof clientUpdateSchema>, 'id'>): ClientSettings {
+export function mergeClientUpdate(stored: ClientSettings, changes: Omit<z.output<typeof clientUpdateSchema>, 'id' | 'disabled'>): ClientSettings {
   if (changes.public !== undefined && changes.public !== stored.public) {
     throw new ClientChangeError(
       stored.public
@@ -245,12 +253,27 @@ export function mergeClientUpdate(stored: ClientSettings, changes: Omit<z.output
   return settingsOf(newClientSchema.parse({ ...settingsOf(stored), ...defined }));
 }
 
-/** Changes a client's settings; on a bad value nothing is written (see `mergeClientUpdate`). */
+/**
+ * Changes a client's settings, and disables or enables it when `disabled` is given; on a bad
+ * value nothing is written (see `mergeClientUpdate`). Run it in a transaction for both to be
+ * one change (the admin commands do).
+ */
 export async function updateClient(clients: ClientStore, input: ClientUpdate): Promise<ClientRecord> {
-  const { id, ...changes } = clientUpdateSchema.parse(input);
-  const updated = await clients.update(id, (stored) => mergeClientUpdate(stored, changes));
+  const { id, disabled, ...changes } = clientUpdateSchema.parse(input);
+  let updated: ClientWithSecret | undefined;
+  if (Object.values(changes).some((value) => value !== undefined)) {
+    updated = await clients.update(id, (stored) => mergeClientUpdate(stored, changes));
+    if (updated === undefined) throw new UnknownClientError(id);
+  }
+  if (disabled !== undefined) updated = await clients.setDisabled(id, disabled);
   if (updated === undefined) throw new UnknownClientError(id);
   return withoutSecret(updated);
+}
+
+/** A page of clients, oldest first, secret digests left out. */
+export async function pageClients(clients: ClientStore, query: PageQuery): Promise<Page<ClientRecord>> {
+  const { items, next } = await clients.page(query);
+  return { items: items.map(withoutSecret), next };
 }
 
 /** Disables or enables a client; disabling revokes every grant it holds (see `ClientStore.setDisabled`). */

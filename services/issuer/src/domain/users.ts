@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import { z } from 'zod';
 
+import type { Page, PageQuery } from './pages.js';
 import { PASSWORD_MAX_BYTES, PASSWORD_MIN_LENGTH, type PasswordHasher } from './passwords.js';
 import { roleList } from './validation.js';
 
@@ -61,6 +62,10 @@ export interface UserStore {
   insert(user: UserToInsert): Promise<UserRecord>;
   /** Every user, oldest first. */
   list(): Promise<UserRecord[]>;
+  /** A page of {@link UserStore.list}'s order. */
+  page(query: PageQuery): Promise<Page<UserRecord>>;
+  /** Locks the user's row until the end of the caller's transaction; `id` must be a UUID. undefined: no such user. */
+  lock(id: string): Promise<UserRecord | undefined>;
   /** Replaces the user's roles (creating roles that don't exist yet); undefined: no such user. */
   replaceRoles(username: string, roles: readonly string[]): Promise<UserRecord | undefined>;
   /** Disabling also revokes every grant and session of the user, for good. undefined: no such user. */

@@ -19,7 +19,21 @@ export interface KeyCommand<Input> {
 }
 
 /** A key as commands show it: never the key material. */
-function keyView(key: StoredKey, publishLead: number) {
+export const keyViewSchema = z
+  .object({
+    kid: z.string(),
+    state: z.enum(['next', 'current', 'retired']),
+    alg: z.string(),
+    created_at: z.iso.datetime({ offset: true }),
+    activated_at: z.iso.datetime({ offset: true }).optional(),
+    retired_at: z.iso.datetime({ offset: true }).optional(),
+    may_sign_from: z.iso.datetime({ offset: true }).optional().describe('a next key may be promoted from then on (KEY_PUBLISH_LEAD after its publication)'),
+  })
+  .strict();
+
+export type KeyView = z.infer<typeof keyViewSchema>;
+
+function keyView(key: StoredKey, publishLead: number): KeyView {
   return {
     kid: key.jwk.kid,
     state: key.state,
@@ -27,10 +41,12 @@ function keyView(key: StoredKey, publishLead: number) {
     created_at: key.createdAt,
     ...(key.activatedAt === undefined ? {} : { activated_at: key.activatedAt }),
     ...(key.retiredAt === undefined ? {} : { retired_at: key.retiredAt }),
-    // a next key may be promoted from then on (KEY_PUBLISH_LEAD after its publication)
     ...(key.state === 'next' ? { may_sign_from: new Date(Date.parse(key.createdAt) + publishLead * 1000).toISOString() } : {}),
   };
 }
+
+/** What `keys rotate` answers: the kids now current, retired (null: none was current) and next. */
+export const keyRotationSchema = z.object({ current: z.string(), retired: z.string().nullable(), next: z.string() }).strict();
 
 function databaseStore(store: KeyStore, command: string): DatabaseKeyStore {
   if (store instanceof DatabaseKeyStore) return store;
@@ -62,7 +78,8 @@ export const keyCommands = {
     input: rotateInput,
     run: async ({ store, publishLead }, { force }) => {
       const { current, retired, next } = await rotateKeys(store, { publishLead, force });
-      return { current: current.jwk.kid, retired: retired?.jwk.kid ?? null, next: next.jwk.kid };
+      const rotation: z.infer<typeof keyRotationSchema> = { current: current.jwk.kid, retired: retired?.jwk.kid ?? null, next: next.jwk.kid };
+      return rotation;
     },
   } satisfies KeyCommand<z.infer<typeof rotateInput>>,
   'keys.retire': {

@@ -53,6 +53,11 @@ export class KeyRequestError extends KeyStoreError {
   override name = 'KeyRequestError';
 }
 
+/** The request names a key the store does not hold. */
+export class KeyNotFoundError extends KeyRequestError {
+  override name = 'KeyNotFoundError';
+}
+
 /** The store can be read but not written (a read-only KEYS_DIR, such as a mounted secret). */
 export class KeyStoreReadOnlyError extends KeyStoreError {
   override name = 'KeyStoreReadOnlyError';

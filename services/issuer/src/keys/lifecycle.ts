@@ -2,6 +2,7 @@ import {
   activeSince,
   generateRsaKey,
   KeyChangeRefused,
+  KeyNotFoundError,
   KeyRequestError,
   KeyStoreError,
   type KeyEditor,
@@ -178,7 +179,7 @@ export async function rotateKeys(store: KeyStore, options: RotateOptions): Promi
 export async function retireKey(store: KeyStore, kid: string, now: Date = new Date()): Promise<StoredKey> {
   return store.change(async (keys, editor) => {
     const key = keys.find((candidate) => candidate.jwk.kid === kid);
-    if (key === undefined) throw new KeyRequestError(`no key with kid ${kid} in ${store.description}`);
+    if (key === undefined) throw new KeyNotFoundError(`no key with kid ${kid} in ${store.description}`);
     if (key.state === 'current') {
       throw new KeyRequestError(`${kid} is the current signing key; run "sigil keys rotate" to replace it first`);
     }

@@ -18,6 +18,8 @@ export interface KeyMaintenanceOptions {
 export interface KeyMaintenance {
   /** The keys in use, signing key first. */
   keys(): readonly StoredKey[];
+  /** Re-reads the keys now (after a change made in this process); resolves once they are in use. */
+  refresh(): Promise<void>;
   /** Stops watching and rotating; resolves once a step in progress has finished. */
   stop(): Promise<void>;
 }
@@ -118,6 +120,10 @@ export function startKeyMaintenance(initial: readonly StoredKey[], options: KeyM
 
   return {
     keys: () => keys,
+    async refresh() {
+      enqueue(reload, reloading);
+      await running;
+    },
     async stop() {
       stopped = true;
       clearInterval(timer);

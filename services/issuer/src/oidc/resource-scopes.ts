@@ -8,16 +8,19 @@ export type DeclaredScopes = ReadonlyMap<string, readonly string[]>;
  * The resources' declared scopes, read once and kept until any client changes (the `clients`
  * trigger's notifications): resource services' own clients are few and change rarely, and every
  * token request needs them. While the feed is not live every read goes to the database; a read
- * that a change overtook serves its caller but is not kept.
+ * that a change overtook serves its caller but is not kept. The issuer's own resources (the
+ * admin API) declare their scopes here, `builtIn`, and no client can declare others for them.
  */
 export class ResourceScopes {
   readonly #clients: Pick<ClientStore, 'declaredResourceScopes'>;
   readonly #feed: Pick<ChangeFeed, 'live' | 'subscribe'> | undefined;
+  readonly #builtIn: DeclaredScopes;
   #cached: Promise<DeclaredScopes> | undefined;
 
-  constructor(clients: Pick<ClientStore, 'declaredResourceScopes'>, feed?: Pick<ChangeFeed, 'live' | 'subscribe'>) {
+  constructor(clients: Pick<ClientStore, 'declaredResourceScopes'>, feed?: Pick<ChangeFeed, 'live' | 'subscribe'>, builtIn: DeclaredScopes = new Map()) {
     this.#clients = clients;
     this.#feed = feed;
+    this.#builtIn = builtIn;
     // any change forgets the read, even one still in flight (its caller still gets it)
     feed?.subscribe('clients', () => {
       this.#cached = undefined;
@@ -26,14 +29,20 @@ export class ResourceScopes {
 
   /** Every declared resource with its scopes. */
   declared(): Promise<DeclaredScopes> {
-    if (this.#feed?.live !== true) return this.#clients.declaredResourceScopes();
+    if (this.#feed?.live !== true) return this.#read();
     if (this.#cached !== undefined) return this.#cached;
-    const loading = this.#clients.declaredResourceScopes();
+    const loading = this.#read();
     this.#cached = loading;
     // a failed read is not kept: the next request tries again
     loading.catch(() => {
       if (this.#cached === loading) this.#cached = undefined;
     });
     return loading;
+  }
+
+  async #read(): Promise<DeclaredScopes> {
+    const declared = await this.#clients.declaredResourceScopes();
+    for (const [resource, scopes] of this.#builtIn) declared.set(resource, [...scopes]);
+    return declared;
   }
 }

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 
-import { insertReturning, listByCreation } from './rows.js';
+import { insertReturning, listByCreation, lockRow, pageByCreation } from './rows.js';
 import type { ApiKeyRecord, ApiKeyStore, ApiKeyToInsert, ApiKeyWithSecret } from '../domain/api-keys.js';
 
 /** The `api_keys` table. */
@@ -61,6 +61,13 @@ export function createApiKeyStore(db: Knex): ApiKeyStore {
       const rows = await listByCreation<ApiKeyRow>(db, 'api_keys');
       return rows.map((row) => withoutSecret(toRecord(row)));
     },
+
+    async page(query) {
+      const { items, next } = await pageByCreation<ApiKeyRow>(db, 'api_keys', query);
+      return { items: items.map((row) => withoutSecret(toRecord(row))), next };
+    },
+
+    lock: async (id) => (await lockRow(db, 'api_keys', id)) !== undefined,
 
     async revoke(id) {
       const [row] = await db('api_keys')

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 
 import type { ClientSettings, ClientStore, ClientToInsert, ClientWithSecret, GrantType } from '../domain/clients.js';
 import { recordEndedGrantsSql } from './revocations.js';
-import { insertReturning, listByCreation } from './rows.js';
+import { insertReturning, listByCreation, lockRow, pageByCreation } from './rows.js';
 import { isStorableKey } from './text.js';
 
 /** The `clients` table (its trigger announces every change: see changes.ts). */
@@ -91,6 +91,13 @@ export function createClientStore(db: Knex): ClientStore {
       const rows = await listByCreation<ClientRow>(db, 'clients');
       return rows.map(toRecord);
     },
+
+    async page(query) {
+      const { items, next } = await pageByCreation<ClientRow>(db, 'clients', query);
+      return { items: items.map(toRecord), next };
+    },
+
+    lock: async (id) => (await lockRow(db, 'clients', id)) !== undefined,
 
     async find(id) {
       if (!isStorableKey(id)) return undefined;

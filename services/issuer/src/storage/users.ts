@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { UserConflictError, type LoginCandidate, type UserRecord, type UserStore, type UserToInsert } from '../domain/users.js';
 import { prepared } from './prepared.js';
 import { recordEndedGrantsSql } from './revocations.js';
-import { listByCreation } from './rows.js';
+import { listByCreation, lockRow, pageByCreation } from './rows.js';
 
 /** The `users` table, with `user_roles` (and `roles`, the names in use). */
 interface UserRow {
@@ -110,6 +110,17 @@ export function createUserStore(db: Knex): UserStore {
       const rows = await listByCreation<UserRow>(db, 'users');
       const roles = await rolesOf(db, rows.map((row) => row.id));
       return rows.map((row) => toRecord(row, roles.get(row.id) ?? []));
+    },
+
+    async page(query) {
+      const { items, next } = await pageByCreation<UserRow>(db, 'users', query);
+      const roles = await rolesOf(db, items.map((row) => row.id));
+      return { items: items.map((row) => toRecord(row, roles.get(row.id) ?? [])), next };
+    },
+
+    async lock(id) {
+      const row = await lockRow<UserRow>(db, 'users', id);
+      return row === undefined ? undefined : toRecord(row, (await rolesOf(db, [row.id])).get(row.id) ?? []);
     },
 
     replaceRoles: (username, roles) =>

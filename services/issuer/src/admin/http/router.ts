@@ -1,0 +1,179 @@
+import { GuardError, writeRefusal } from '@sigil/guard';
+import express, { type Request, type RequestHandler, type Response } from 'express';
+
+import type { Logger } from '../../logger.js';
+import { KeyNotFoundError, KeyRequestError, KeyStoreError } from '../../keys/key-store.js';
+import { errorBody, logUnavailable, RETRY_AFTER_SECONDS, SERVER_ERROR, sendError, TEMPORARILY_UNAVAILABLE } from '../../oidc/errors.js';
+import { isDatabaseUnavailable } from '../../storage/unavailable.js';
+import { AdminConflictError, AdminInputError, AdminNotFoundError, AdminPreconditionFailed, runAdminCommand, type AdminContext } from '../commands.js';
+import { adminAudience, authorize, type AdminTokenVerifier } from './authentication.js';
+import { ADMIN_OPERATIONS, pathParameters, type AdminOperation } from './operations.js';
+import { commandFields, describeProblems, entityTag, fieldProblems, ifMatch, parseBody, WireError, type FieldLocation, type FieldProblem } from './wire.js';
+
+/** Where the admin API is served. */
+export const ADMIN_API_PATH = '/admin/v1';
+
+/** Whether a request path is the admin API's. */
+export function isAdminApiPath(path: string): boolean {
+  return path === ADMIN_API_PATH || path.startsWith(`${ADMIN_API_PATH}/`);
+}
+
+/** The largest body an admin request may have (the issuer's body limit). */
+const BODY_LIMIT_BYTES = 56 * 1024;
+
+export interface AdminApiOptions {
+  readonly issuer: string;
+  readonly verifier: AdminTokenVerifier;
+  /** The admin commands' context, without the actor (each request's caller is). */
+  readonly context: Omit<AdminContext, 'actor'>;
+  /** The OpenAPI document (openapi.ts), served at /admin/v1/openapi.json. */
+  readonly openapi: () => unknown;
+  readonly logger: Logger;
+}
+
+/** An error answer of the admin API: RFC 6749 §5.2's shape, with the fields at fault for bad input. */
+function sendProblem(res: Response, status: number, code: string, description: string, fields: readonly FieldProblem[] = []): void {
+  sendError(res, status, { ...errorBody(code, description), ...(fields.length > 0 ? { fields } : {}) });
+}
+
+/** A query string's parameters, each given at most once, as a command's input fields. */
+function queryFields(req: Request, operation: AdminOperation): Record<string, unknown> {
+  const search = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
+  const allowed = operation.query ?? [];
+  const problems: FieldProblem[] = [];
+  const wire: Record<string, unknown> = {};
+  for (const name of new Set(search.keys())) {
+    const values = search.getAll(name);
+    if (!allowed.includes(name)) problems.push({ in: 'query', field: name, message: 'unknown parameter' });
+    else if (values.length > 1) problems.push({ in: 'query', field: name, message: 'given more than once' });
+    // a number parameter: digits only, else NaN, which its schema refuses by name
+    else wire[name] = name === 'limit' ? (/^\d{1,6}$/u.test(String(values[0])) ? Number(values[0]) : Number.NaN) : values[0];
+  }
+  if (problems.length > 0) throw new WireError(describeProblems(problems), problems);
+  return commandFields(wire, 'query');
+}
+
+/** The body's fields as the command's input fields. */
+function bodyFields(req: Request, operation: AdminOperation): Record<string, unknown> {
+  if (req.url.includes('?')) throw new WireError('this operation takes no query parameters', [{ in: 'query', message: 'no query parameters are taken' }]);
+  const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+  if (raw.length > 0 && !req.is('application/json')) throw new WireError('the body must be application/json', [], 415);
+  const body = parseBody(raw);
+  // an operation without body fields takes an empty body or {}
+  const reserved = operation.body === 'fields' ? [...pathParameters(operation.path), ...(operation.bodyOmits ?? [])] : Object.keys(body);
+  return commandFields(body, 'body', reserved);
+}
+
+/** The command input of a request: the operation's defaults, then the query's or the body's fields, then the path parameters. */
+function commandInput(req: Request, operation: AdminOperation): Record<string, unknown> {
+  const fromPath = Object.fromEntries(pathParameters(operation.path).map((name) => [name, String(req.params[name])]));
+  const fields = operation.method === 'get' ? queryFields(req, operation) : bodyFields(req, operation);
+  return { ...operation.defaults, ...fields, ...fromPath };
+}
+
+/** Where a command's top-level input field came from, for the answer's field list. */
+function locator(operation: AdminOperation): (field: string | undefined) => FieldLocation {
+  const parameters = pathParameters(operation.path);
+  return (field) => (field !== undefined && parameters.includes(field) ? 'path' : operation.method === 'get' ? 'query' : 'body');
+}
+
+/** The answer to a failed request; never a stack or an internal detail. */
+function answerFailure(res: Response, operation: AdminOperation, error: unknown, realm: string, logger: Logger): void {
+  if (error instanceof GuardError) return writeRefusal(res, error, realm);
+  if (error instanceof WireError) {
+    return sendProblem(res, error.status, error.status === 415 ? 'unsupported_media_type' : 'invalid_request', error.message, error.problems);
+  }
+  if (error instanceof AdminNotFoundError || error instanceof KeyNotFoundError) return sendProblem(res, 404, 'not_found', error.message);
+  if (error instanceof AdminConflictError) return sendProblem(res, 409, 'conflict', error.message);
+  if (error instanceof AdminInputError) {
+    const problems = fieldProblems(error.issues, locator(operation));
+    // an id in the path that cannot name anything names nothing
+    if (problems.length > 0 && problems.every((problem) => problem.in === 'path')) return sendProblem(res, 404, 'not_found', `no such ${operation.tag.replace(/s$/u, '').replace('-', ' ')}`);
+    return sendProblem(res, 400, 'invalid_request', problems.length > 0 ? describeProblems(problems) : error.message, problems);
+  }
+  if (error instanceof AdminPreconditionFailed) {
+    res.setHeader('ETag', entityTag(error.current));
+    return sendProblem(res, 412, 'precondition_failed', error.message);
+  }
+  if (error instanceof KeyRequestError) return sendProblem(res, 400, 'invalid_request', error.message);
+  // a refusal the operator acts on: a rotation before KEY_PUBLISH_LEAD, a key store that cannot be written
+  if (error instanceof KeyStoreError) return sendProblem(res, 409, 'conflict', error.message);
+  if (isDatabaseUnavailable(error)) {
+    logUnavailable(logger, error);
+    res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+    return sendError(res, 503, TEMPORARILY_UNAVAILABLE);
+  }
+  logger.error({ err: error, operation: operation.id }, 'admin API request failed');
+  return sendError(res, 500, SERVER_ERROR);
+}
+
+/** One operation: authenticate, authorize, build the input, run the command (conditionally on If-Match), answer. */
+function handler(operation: AdminOperation, options: AdminApiOptions): RequestHandler {
+  const realm = adminAudience(options.issuer);
+  const reads = operation.method === 'get';
+  return async (req, res) => {
+    try {
+      const caller = await options.verifier.verify(req.get('authorization'));
+      authorize(caller, reads);
+      const input = commandInput(req, operation);
+      const condition = operation.entity === 'write' ? ifMatch(req.get('if-match')) : undefined;
+      const result = await runAdminCommand({ ...options.context, actor: caller.clientId }, operation.command, input, {
+        ...(condition === undefined ? {} : { precondition: (current) => condition(entityTag(current)) }),
+      });
+      if (operation.entity !== undefined) res.setHeader('ETag', entityTag(operation.entityOf?.(result) ?? result));
+      if (operation.location !== undefined) res.setHeader('Location', `${options.issuer}${ADMIN_API_PATH}${operation.location(result)}`);
+      options.logger.info({ operation: operation.id, actor: caller.clientId }, 'admin API request');
+      res.status(operation.status).json(result);
+    } catch (error) {
+      answerFailure(res, operation, error, realm, options.logger);
+    }
+  };
+}
+
+/** An express path of an OpenAPI one (`/clients/{id}` → `/clients/:id`). */
+const expressPath = (path: string) => path.replace(/\{([a-z_]+)\}/gu, ':$1');
+
+/**
+ * The admin API under /admin/v1 (README, "Administration"): the operations of operations.ts,
+ * the OpenAPI document, and JSON answers for everything else (405 with `Allow` on a known path,
+ * 404 elsewhere). Every answer is `Cache-Control: no-store`: some carry a secret, shown once.
+ */
+export function adminApi(options: AdminApiOptions): express.Router {
+  const router = express.Router({ strict: true, caseSensitive: true });
+  router.use((_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
+  router.get('/openapi.json', (_req, res) => {
+    res.json(options.openapi());
+  });
+  const body = express.raw({ type: () => true, limit: BODY_LIMIT_BYTES });
+  const methods = new Map<string, string[]>();
+  for (const operation of ADMIN_OPERATIONS) {
+    const path = expressPath(operation.path);
+    if (operation.method === 'get') router.get(path, handler(operation, options));
+    else router[operation.method](path, body, handler(operation, options));
+    methods.set(path, [...(methods.get(path) ?? []), operation.method.toUpperCase()]);
+  }
+  for (const [path, allowed] of methods) {
+    const allow = [...allowed, ...(allowed.includes('GET') ? ['HEAD'] : [])].join(', ');
+    router.all(path, (req, res) => {
+      res.setHeader('Allow', allow);
+      sendProblem(res, 405, 'method_not_allowed', `${req.method} is not allowed here (allowed: ${allow})`);
+    });
+  }
+  router.use((_req, res) => {
+    sendProblem(res, 404, 'not_found', 'no such admin API endpoint');
+  });
+  // a body express could not read (too large, aborted): bad input, never a 500
+  router.use(((error, _req, res, _next) => {
+    const status = (error as { status?: unknown }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      sendProblem(res, status, 'invalid_request', status === 413 ? `the body is larger than ${BODY_LIMIT_BYTES} bytes` : 'the request could not be read');
+      return;
+    }
+    options.logger.error({ err: error }, 'admin API request failed');
+    sendError(res, 500, SERVER_ERROR);
+  }) satisfies express.ErrorRequestHandler);
+  return router;
+}

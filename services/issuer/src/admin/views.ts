@@ -1,0 +1,153 @@
+import { z } from 'zod';
+
+import type { ApiKeyRecord } from '../domain/api-keys.js';
+import type { AuditRecord } from '../domain/audit.js';
+import type { ClientRecord } from '../domain/clients.js';
+import type { UserRecord } from '../domain/users.js';
+
+/**
+ * How the admin commands show what they read and change: snake_case JSON, the same for the
+ * CLI's `--json`, the admin socket and the HTTP admin API. Each view has its schema beside it:
+ * the view functions are typed by them, and the admin API's OpenAPI document is generated from
+ * them (admin/http/openapi.ts), so what is documented is what is sent. No view holds a secret,
+ * a hash or key material.
+ */
+
+const timestamp = z.iso.datetime({ offset: true });
+const nullableTimestamp = timestamp.nullable();
+const iso = (value: Date | null) => (value === null ? null : value.toISOString());
+
+export const clientViewSchema = z
+  .object({
+    client_id: z.string(),
+    name: z.string(),
+    grants: z.array(z.string()),
+    scope: z.string().describe('space-separated'),
+    roles: z.array(z.string()),
+    redirect_uris: z.array(z.string()),
+    resources: z.array(z.string()),
+    public: z.boolean(),
+    first_party: z.boolean(),
+    access_token_ttl: z.number().int().nullable().describe("seconds; null: the issuer's ACCESS_TOKEN_TTL"),
+    disabled: z.boolean(),
+    disabled_at: nullableTimestamp,
+    secret_rotated_at: nullableTimestamp,
+    previous_secret_expires_at: nullableTimestamp.describe('the secret the last rotation replaced is accepted until then; null: it is not'),
+    created_at: timestamp,
+  })
+  .strict();
+
+export type ClientView = z.infer<typeof clientViewSchema>;
+
+export function clientView(client: ClientRecord): ClientView {
+  return {
+    client_id: client.id,
+    name: client.name,
+    grants: [...client.grants],
+    scope: client.scopes.join(' '),
+    roles: [...client.roles],
+    redirect_uris: [...client.redirectUris],
+    resources: [...client.resources],
+    public: client.public,
+    first_party: client.firstParty,
+    access_token_ttl: client.accessTokenTtl,
+    disabled: client.disabledAt !== null,
+    disabled_at: iso(client.disabledAt),
+    secret_rotated_at: iso(client.secretRotatedAt),
+    previous_secret_expires_at: iso(client.previousSecretExpiresAt),
+    created_at: client.createdAt.toISOString(),
+  };
+}
+
+export const apiKeyViewSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    owner: z.string().nullable(),
+    scope: z.string().describe('space-separated'),
+    roles: z.array(z.string()),
+    resources: z.array(z.string()),
+    needs_resources: z.boolean().describe('a key from before keys named their services: refused everywhere until given resources'),
+    expires_at: nullableTimestamp,
+    last_used_at: nullableTimestamp,
+    revoked_at: nullableTimestamp,
+    created_at: timestamp,
+  })
+  .strict();
+
+export type ApiKeyView = z.infer<typeof apiKeyViewSchema>;
+
+export function apiKeyView(apiKey: ApiKeyRecord): ApiKeyView {
+  return {
+    id: apiKey.id,
+    name: apiKey.name,
+    owner: apiKey.owner,
+    scope: apiKey.scopes.join(' '),
+    roles: [...apiKey.roles],
+    resources: [...apiKey.resources],
+    needs_resources: apiKey.resources.length === 0,
+    expires_at: iso(apiKey.expiresAt),
+    last_used_at: iso(apiKey.lastUsedAt),
+    revoked_at: iso(apiKey.revokedAt),
+    created_at: apiKey.createdAt.toISOString(),
+  };
+}
+
+export const userViewSchema = z
+  .object({
+    id: z.uuid(),
+    username: z.string(),
+    email: z.string().nullable(),
+    roles: z.array(z.string()),
+    disabled: z.boolean(),
+    created_at: timestamp,
+  })
+  .strict();
+
+export type UserView = z.infer<typeof userViewSchema>;
+
+export function userView(user: UserRecord): UserView {
+  return {
+    id: user.id,
+    username: user.username,
+    email: user.email,
+    roles: [...user.roles],
+    disabled: user.disabled,
+    created_at: user.createdAt.toISOString(),
+  };
+}
+
+export const auditEventViewSchema = z
+  .object({
+    id: z.string().describe('increasing in the order of writing'),
+    type: z.string(),
+    at: timestamp,
+    actor: z.string().nullable().describe('who ran an admin command: an admin client id, or "cli"; null for sign-in events'),
+    object: z.string().nullable(),
+    user_id: z.string().nullable(),
+    username: z.string().nullable(),
+    client_id: z.string().nullable(),
+    ip: z.string().nullable(),
+    detail: z.record(z.string(), z.unknown()).nullable(),
+  })
+  .strict();
+
+export type AuditEventView = z.infer<typeof auditEventViewSchema>;
+
+export function auditEventView(event: AuditRecord): AuditEventView {
+  return {
+    id: event.id,
+    type: event.type,
+    at: event.at.toISOString(),
+    actor: event.actor,
+    object: event.object,
+    user_id: event.userId,
+    username: event.username,
+    client_id: event.clientId,
+    ip: event.ip,
+    detail: event.detail,
+  };
+}
+
+/** Where the next page of a list starts (pass it as `cursor`); null on the last page. */
+export const nextCursorSchema = z.string().nullable().describe('pass as `cursor` for the next page; null on the last page');
