@@ -23,12 +23,12 @@ import type { DataFacts } from '../domain/doctor.js';
 import type { Page, PagePosition, PageQuery } from '../domain/pages.js';
 import type { PasswordHasher } from '../domain/passwords.js';
 import {
-  createUser,
   deleteUser,
+  insertUser,
   newPasswordSchema,
   newUserSchema,
+  replacePassword,
   setUserDisabled,
-  setUserPassword,
   setUserRoles,
   showUser,
   UnknownUserError,
@@ -109,9 +109,15 @@ export interface AdminAudit<Input> {
   readonly ownTransaction?: true;
 }
 
-export interface AdminCommand<Input> {
+export interface AdminCommand<Input, Prepared = undefined> {
   readonly input: z.ZodType<Input, unknown>;
-  run(context: CommandContext, input: Input): Promise<Output>;
+  /**
+   * Work done before the command's transaction opens, its result handed to `run`: hashing a
+   * password, which the transaction (and on the embedded database, every other statement) must
+   * not wait for.
+   */
+  prepare?(context: AdminContext, input: Input): Promise<Prepared>;
+  run(context: CommandContext, input: Input, prepared: Prepared): Promise<Output>;
   /**
    * On a command that changes one object: that object's current view (what its `show` command
    * answers), its row locked until the command's transaction ends, for a precondition (the
@@ -496,9 +502,10 @@ export const adminCommands = {
   } satisfies AdminCommand<z.infer<typeof byId>>,
   'users.create': {
     input: newUserSchema,
-    run: async ({ stores, hasher }, input) => {
+    prepare: ({ hasher }, input) => hasher.hash(input.password),
+    run: async ({ stores }, input, passwordHash) => {
       try {
-        const user = await createUser(stores.users, input, hasher);
+        const user = await insertUser(stores.users, input, passwordHash);
         return { id: user.id, username: user.username, user: userView(user) };
       } catch (error) {
         if (error instanceof UserConflictError) throw new AdminConflictError(error.message);
@@ -511,7 +518,7 @@ export const adminCommands = {
       // never the password
       about: (input, result) => ({ ...aboutUser(input, result), detail: { roles: (result['user'] as Output)['roles'], email: input.email ?? null } }),
     },
-  } satisfies AdminCommand<z.infer<typeof newUserSchema>>,
+  } satisfies AdminCommand<z.infer<typeof newUserSchema>, string>,
   'users.list': {
     input: userPage,
     run: async ({ stores }, input) => {
@@ -560,14 +567,15 @@ export const adminCommands = {
   } satisfies AdminCommand<z.infer<typeof userRef>>,
   'users.set-password': {
     input: userPassword,
+    prepare: ({ hasher }, input) => hasher.hash(input.password),
     // and every grant and session of the user is revoked (domain/users.ts setUserPassword)
-    run: async (context, input) => {
+    run: async (context, input, passwordHash) => {
       const username = await usernameOf(context, input);
-      return { ...userView(await knownUser(() => setUserPassword(context.stores.users, { username, password: input.password }, context.hasher))), grants_revoked: true };
+      return { ...userView(await knownUser(() => replacePassword(context.stores.users, username, passwordHash))), grants_revoked: true };
     },
     current: currentUser,
     audit: { type: 'admin.user.password_set', object: resultId, about: aboutUser },
-  } satisfies AdminCommand<z.infer<typeof userPassword>>,
+  } satisfies AdminCommand<z.infer<typeof userPassword>, string>,
   'users.delete': {
     input: userRef,
     run: async (context, input) => {
@@ -667,17 +675,18 @@ export interface AdminRunOptions {
  * records it right after.
  */
 export async function runAdminCommand(context: AdminContext, name: AdminCommandName, input: unknown, options: AdminRunOptions = {}): Promise<Output> {
-  const command = adminCommands[name] as AdminCommand<unknown>;
+  const command = adminCommands[name] as AdminCommand<unknown, unknown>;
   const parsed = command.input.safeParse(input);
   if (!parsed.success) throw new AdminInputError(describeInputError(parsed.error), parsed.error.issues);
+  const prepared = await command.prepare?.(context, parsed.data);
   const { audit, current } = command;
   const { precondition } = options;
   if (precondition !== undefined && (audit === undefined || current === undefined || audit.ownTransaction === true)) {
     throw new TypeError(`${name} cannot be run with a precondition`);
   }
-  if (audit === undefined) return command.run({ ...context, stores: createStores(context.db) }, parsed.data);
+  if (audit === undefined) return command.run({ ...context, stores: createStores(context.db) }, parsed.data, prepared);
   if (audit.ownTransaction === true) {
-    const result = await command.run({ ...context, stores: createStores(context.db) }, parsed.data);
+    const result = await command.run({ ...context, stores: createStores(context.db) }, parsed.data, prepared);
     await createAuditStore(context.db).appendAdmin(adminEvent(audit, context.actor, parsed.data, result));
     return result;
   }
@@ -687,7 +696,7 @@ export async function runAdminCommand(context: AdminContext, name: AdminCommandN
       const now = await current(commandContext, parsed.data);
       if (!precondition(now)) throw new AdminPreconditionFailed(now);
     }
-    const result = await command.run(commandContext, parsed.data);
+    const result = await command.run(commandContext, parsed.data, prepared);
     await createAuditStore(trx).appendAdmin(adminEvent(audit, context.actor, parsed.data, result));
     return result;
   });

@@ -95,7 +95,16 @@ export class UnknownUserError extends Error {
 /** Creates a user and its roles together. @throws UserConflictError when the username is taken */
 export async function createUser(users: UserStore, input: NewUser, hasher: PasswordHasher): Promise<UserRecord> {
   const user = newUserSchema.parse(input);
-  const passwordHash = await hasher.hash(user.password);
+  return insertUser(users, user, await hasher.hash(user.password));
+}
+
+/**
+ * Stores a validated new user whose password is already hashed: a caller in a transaction hashes
+ * first (an argon2id hash takes tens of milliseconds, which the transaction, and on the embedded
+ * database every other statement, would otherwise wait for).
+ * @throws UserConflictError when the username is taken
+ */
+export function insertUser(users: UserStore, user: z.output<typeof newUserSchema>, passwordHash: string): Promise<UserRecord> {
   return users.insert({ id: randomUUID(), username: user.username, email: user.email ?? null, passwordHash, roles: user.roles });
 }
 
@@ -127,7 +136,12 @@ export async function showUser(users: UserStore, username: string): Promise<User
  */
 export async function setUserPassword(users: UserStore, input: NewPassword, hasher: PasswordHasher): Promise<UserRecord> {
   const { username, password } = newPasswordSchema.parse(input);
-  return known(username, await users.setPassword(username, await hasher.hash(password)));
+  return replacePassword(users, username, await hasher.hash(password));
+}
+
+/** {@link setUserPassword} with the new password already hashed (see {@link insertUser}). @throws UnknownUserError */
+export async function replacePassword(users: UserStore, username: string, passwordHash: string): Promise<UserRecord> {
+  return known(username, await users.setPassword(username, passwordHash));
 }
 
 /** Deletes a user, revoking every grant and session it holds. @throws UnknownUserError */
