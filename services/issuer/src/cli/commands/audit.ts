@@ -17,8 +17,9 @@ export function addAuditCommands(program: Command, context: CliContext): void {
       .description('list events, newest first')
       .option('--since <time>', 'only events at or after this ISO 8601 date or time (2026-12-01, 2026-12-01T09:30:00Z)')
       .option('--type <type>', 'only events of this type (admin.user.deleted), or of types beginning with a prefix ending in "." (admin., login.)')
-      .option('--limit <n>', 'at most this many events, 1 to 1000 (default 100)'),
-    (options) => runChecked(context, 'audit.list', { since: options['since'], type: options['type'], limit: limitValue(options['limit']) }),
+      .option('--limit <n>', 'at most this many events, 1 to 1000 (default 100)')
+      .option('--cursor <cursor>', 'the next_cursor of the previous page: the events older than it'),
+    (options) => runChecked(context, 'audit.list', { since: options['since'], type: options['type'], limit: limitValue(options['limit']), cursor: options['cursor'] }),
     tableOf('events', ['id', 'at', 'type', 'actor', 'object', 'username', 'client_id', 'ip']),
   );
 }
