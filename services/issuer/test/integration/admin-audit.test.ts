@@ -128,6 +128,9 @@ describe.each(backends)('the audit trail of administration ($name)', (backend) =
     expect(new Set(await types(['--type', 'admin.api_key.']))).toEqual(new Set(['admin.api_key.created', 'admin.api_key.updated', 'admin.api_key.revoked']));
     expect(await types(['--type', 'admin.user'])).toEqual([]);
     expect(await types(['--limit', '2'])).toEqual(['login.failure', 'login.success']);
+    // the next page, older: from the cursor of the first
+    const firstPage = await sigilJson<{ events: ListedEvent[]; next_cursor: string | null }>(['audit', 'list', '--limit', '2'], env());
+    expect(await types(['--limit', '2', '--cursor', String(firstPage.next_cursor)])).toEqual(['admin.client.created', 'admin.user.created']);
     expect(await types(['--since', '2999-01-01'])).toEqual([]);
     const since = events[1]?.at ?? '';
     expect(await types(['--since', since])).toEqual(['login.failure', 'login.success']);
@@ -154,6 +157,7 @@ describe.each(backends)('the audit trail of administration ($name)', (backend) =
       [['--since', '2026-12-01T09:30:00'], 'sigil: since: since is an ISO 8601 date or date and time (2026-12-01, 2026-12-01T09:30:00Z)'],
       [['--type', 'Admin.'], 'sigil: type: a type is an event type (admin.user.deleted) or a prefix ending in "." (admin.)'],
       [['--type', 'admin.%'], 'sigil: type: a type is an event type (admin.user.deleted) or a prefix ending in "." (admin.)'],
+      [['--cursor', 'abc'], 'sigil: cursor: a cursor is a next_cursor this list returned'],
       [['--bogus'], "sigil: unknown option '--bogus'"],
     ];
     for (const [args, message] of badArguments) {
