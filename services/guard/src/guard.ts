@@ -33,8 +33,9 @@ export interface GuardOptions extends Omit<AccessTokenVerifierOptions, 'jwksUri'
   /**
    * Revoked tokens, learnt by polling the issuer's revocation feed (`GET /token/revocations`)
    * as this service's own client (registered for the audience; the same client as `apiKeys`'s).
-   * A token whose `jti` or `grant_id` is listed is refused (401 `invalid_token`), also when it
-   * is in the verified-token cache. Off when absent.
+   * A token whose `jti` or `grant_id` is listed, or whose `client_id` is listed with a
+   * `revoked_at` at or after its `iat` (a disabled or deleted client), is refused (401
+   * `invalid_token`), also when it is in the verified-token cache. Off when absent.
    */
   readonly revocations?: {
     readonly clientId: string;

@@ -40,7 +40,8 @@ export interface AccessTokenVerifierOptions {
   readonly verifiedCache?: { readonly maxEntries?: number; readonly maxAgeMs?: number };
   /**
    * The issuer's revocations (createGuard's `revocations` option polls the revocation feed): a token whose
-   * `jti` or `grant_id` is revoked is refused, from the verified-token cache too.
+   * `jti` or `grant_id` is revoked, or whose `client_id` was revoked at or after its `iat`, is
+   * refused, from the verified-token cache too.
    */
   readonly revocationList?: RevocationList;
   /** The clock in milliseconds, for tests. */

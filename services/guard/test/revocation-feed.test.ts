@@ -3,7 +3,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { createGuard, InvalidToken, VerifierUnavailable, type Guard } from '../src/index.js';
 import { accessToken, AUDIENCE, ISSUER, JwksServer, listen, signingKey, type SigningKey } from './support.js';
 
-type Entry = { jti: string; expires_at: number } | { grant_id: string; expires_at: number };
+type Entry =
+  | { jti: string; expires_at: number }
+  | { grant_id: string; expires_at: number }
+  | { client_id: string; revoked_at: number; expires_at: number }
+  // a kind a later issuer may add
+  | Record<string, unknown>;
 
 /**
  * A local revocation feed (the issuer's `GET /token/revocations`): entries are numbered in the
@@ -108,6 +113,49 @@ describe('guard: the revocation feed', () => {
     await expect(guard.verifier.verify(await accessToken(key, { grant_id: 'g-2' }))).resolves.toMatchObject({ sub: 'user-1' });
   });
 
+  it('when a client is listed, its tokens issued at or before revoked_at are refused, from the cache too; its later tokens and other clients\' are not', async () => {
+    const guard = guardWith();
+    const now = Math.floor(clock / 1000);
+    const before = await accessToken(key, { client_id: 'leaky', sub: 'leaky', iat: now - 60 });
+    const atTheMoment = await accessToken(key, { client_id: 'leaky', sub: 'leaky', iat: now });
+    const after = await accessToken(key, { client_id: 'leaky', sub: 'leaky', iat: now + 1 });
+    const otherClient = await accessToken(key, { client_id: 'steady', sub: 'steady', iat: now - 60 });
+    await poll(guard);
+    await expect(guard.verifier.verify(before)).resolves.toMatchObject({ kind: 'client', sub: 'leaky' });
+    expect(guard.verifier.cached(before)).toBeDefined();
+
+    feed.entries.push({ client_id: 'leaky', revoked_at: now, expires_at: now + 86_400 });
+    await poll(guard);
+    expect(guard.verifier.cached(before)).toBeUndefined();
+    for (const token of [before, atTheMoment]) await expect(guard.verifier.verify(token)).rejects.toBeInstanceOf(InvalidToken);
+    await expect(guard.verifier.verify(after)).resolves.toMatchObject({ sub: 'leaky' });
+    await expect(guard.verifier.verify(otherClient)).resolves.toMatchObject({ sub: 'steady' });
+  });
+
+  it('when a client is listed again with a later revoked_at, tokens up to the later moment are refused, whatever the order the entries came in', async () => {
+    const now = Math.floor(clock / 1000);
+    const between = await accessToken(key, { client_id: 'twice', sub: 'twice', iat: now - 30 });
+    for (const moments of [
+      [now - 60, now],
+      [now, now - 60],
+    ]) {
+      const guard = guardWith();
+      for (const moment of moments) feed.entries.push({ client_id: 'twice', revoked_at: moment, expires_at: moment + 86_400 });
+      await poll(guard);
+      await expect(guard.verifier.verify(between)).rejects.toBeInstanceOf(InvalidToken);
+      feed.entries.length = 0;
+    }
+  });
+
+  it('when an entry is of a kind the guard does not know, it is skipped: the poll succeeds and the entries around it count', async () => {
+    const guard = guardWith();
+    feed.entries.push({ jti: 'before', expires_at: inAnHour() }, { subject: 'someone', expires_at: inAnHour() }, { client_id: 'no-moment', expires_at: inAnHour() }, { jti: 'after', expires_at: inAnHour() });
+    await poll(guard);
+    expect(guard.revocations?.size).toBe(2);
+    for (const jti of ['before', 'after']) await expect(guard.verifier.verify(await accessToken(key, { jti }))).rejects.toBeInstanceOf(InvalidToken);
+    await expect(guard.verifier.verify(await accessToken(key, { client_id: 'no-moment' }))).resolves.toMatchObject({ sub: 'user-1' });
+  });
+
   it('when the feed has several pages, one poll reads them all, each asked with the previous cursor, and the next poll only what is new', async () => {
     const guard = guardWith();
     feed.pageSize = 2;
@@ -151,9 +199,10 @@ describe('guard: the revocation feed', () => {
 
   it('when an entry has expired, it is dropped at the next poll', async () => {
     const guard = guardWith(3_600_000);
-    feed.entries.push({ jti: 'soon', expires_at: Math.floor(clock / 1000) + 60 });
+    const now = Math.floor(clock / 1000);
+    feed.entries.push({ jti: 'soon', expires_at: now + 60 }, { client_id: 'gone', revoked_at: now - 86_340, expires_at: now + 60 });
     await poll(guard);
-    expect(guard.revocations?.size).toBe(1);
+    expect(guard.revocations?.size).toBe(2);
     clock += 10 * 60_000;
     await poll(guard);
     expect(guard.revocations?.size).toBe(0);

@@ -3,7 +3,7 @@ import { resourceServiceConfig, serve } from '@sigil/resource-kit';
 import type { Guard } from '@sigil/guard';
 import { pino } from 'pino';
 
-import { createClient } from '../../issuer/src/domain/clients.js';
+import { createClient, setClientDisabled } from '../../issuer/src/domain/clients.js';
 import { PasswordHasher } from '../../issuer/src/domain/passwords.js';
 import { createUser, setUserDisabled } from '../../issuer/src/domain/users.js';
 import { backends, type TestDatabase } from '../../issuer/test/support/backends.js';
@@ -100,6 +100,29 @@ describe.each(backends)('orders-api refuses revoked tokens within one poll of th
     const response = await orders(revoked);
     expect(response.status).toBe(401);
     expect(response.headers.get('www-authenticate')).toContain('error="invalid_token"');
+  });
+
+  it('when a client is disabled, its client credentials token the guard has cached is refused within one poll; enabled again, the old token stays refused and a new one is accepted', async () => {
+    const leaky = await created({ name: 'leaky', grants: ['client_credentials'], scopes: ['orders:read'], resources: [ORDERS] });
+    const old = await tokenOf(await post({ grant_type: 'client_credentials' }, leaky));
+    const kept = await tokenOf(await post({ grant_type: 'client_credentials' }, machine));
+    expect((await orders(old)).status).toBe(200);
+    expect(guard.verifier.cached(old)).toBeDefined();
+
+    await setClientDisabled(issuer.stores.clients, leaky.id, true);
+    expect(await untilRefused(old)).toBeLessThanOrEqual(REFUSED_WITHIN_MS);
+    expect((await orders(kept)).status).toBe(200);
+
+    await setClientDisabled(issuer.stores.clients, leaky.id, false);
+    // a token issued once the whole second of the revocation's moment (a little after the disabling) has passed
+    const recorded = await issuer.db('revocations').where({ kind: 'client', value: leaky.id }).first<{ revoked_at: Date } | undefined>('revoked_at');
+    const nextSecond = (Math.floor(new Date(recorded?.revoked_at ?? 0).getTime() / 1000) + 1) * 1000;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, nextSecond - Date.now()) + 20));
+    const fresh = await tokenOf(await post({ grant_type: 'client_credentials' }, leaky));
+    expect((await orders(fresh)).status).toBe(200);
+    const refused = await orders(old);
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('www-authenticate')).toContain('error="invalid_token"');
   });
 
   it("when a user is disabled, every access token of the user's grants is refused within one poll", async () => {

@@ -162,12 +162,14 @@ export interface ClientStore {
   /**
    * Disables (or enables) the client. Disabling revokes, in the same transaction, every grant it
    * holds and everything issued under them (refresh tokens, codes), each grant recorded ended
-   * (its access tokens read revoked): enabling it again brings none of them back (enabling revokes
-   * once more whatever a token request racing with the disabling stored).
+   * (its access tokens read revoked), and records the client revoked: every access token issued
+   * to it up to that moment reads revoked, client credentials ones included. Enabling it again
+   * brings none of them back (enabling revokes once more whatever a token request racing with
+   * the disabling stored); tokens issued after enabling are not revoked.
    * @returns undefined when there is no such client
    */
   setDisabled(id: string, disabled: boolean): Promise<ClientWithSecret | undefined>;
-  /** Deletes the client, revoking its grants as `setDisabled` does, in the same transaction. */
+  /** Deletes the client, revoking its grants and access tokens as `setDisabled` does, in the same transaction. */
   delete(id: string): Promise<ClientWithSecret | undefined>;
   /**
    * Stores `secretHash` as the client's secret; the one it replaces stays accepted for

@@ -1,9 +1,10 @@
 /**
- * Revoked JWT access tokens and ended grants. A JWT access token is never stored
+ * Revoked JWT access tokens, ended grants and revoked clients. A JWT access token is never stored
  * (docs/engine.md#jwt-access-tokens-are-not-stored), so a revocation is a record of what no
- * longer counts: a token's `jti` until its `exp`, or a grant id until every access token minted
- * under it has expired. Introspection reads them; resource servers learn them from the
- * revocation feed (`GET /token/revocations`).
+ * longer counts: a token's `jti` until its `exp`, a grant id until every access token minted
+ * under it has expired, or a client id with a moment, for every access token issued to that
+ * client up to it (a client credentials token has no grant to end). Introspection reads them;
+ * resource servers learn them from the revocation feed (`GET /token/revocations`).
  */
 
 /**
@@ -14,23 +15,52 @@
  */
 export const ACCESS_TOKEN_TTL_BOUND = 86_400;
 
+/**
+ * How far past the disabling or deletion of a client its revocation reaches, in seconds. A token
+ * request that found the client still enabled (in the database just before the change committed,
+ * or in a replica's client cache before the change notification reached it) signs its token a
+ * moment after the change: the margin covers that moment, and a database clock slightly behind
+ * the issuer's. It fails closed: the tokens it refuses that it need not are those issued after
+ * the change up to the moment (`iat` being whole seconds, up to the end of that second), which
+ * only a client enabled again within about this long of being disabled can have.
+ */
+export const CLIENT_REVOCATION_MARGIN = 2;
+
 /** Entries in one page of the feed, at most. */
 export const FEED_PAGE_SIZE = 1000;
 
-export type RevocationKind = 'jti' | 'grant';
+/**
+ * `jti`: one access token; `grant`: every access token carrying that `grant_id`; `client`: every
+ * access token whose `client_id` is that client and whose `iat` is at or before the entry's
+ * `revokedAt`.
+ */
+export type RevocationKind = 'jti' | 'grant' | 'client';
 
+/** A revocation recorded on its own (a client's is recorded by the client store, with its change). */
 export interface Revocation {
-  readonly kind: RevocationKind;
+  readonly kind: Exclude<RevocationKind, 'client'>;
   readonly value: string;
   /** The resources the revoked tokens are for; empty: unknown (every resource service is told). */
   readonly audiences: readonly string[];
   readonly expiresAt: Date;
 }
 
-export interface RevokedEntry {
-  readonly kind: RevocationKind;
-  readonly value: string;
-  readonly expiresAt: Date;
+export type RevokedEntry =
+  | { readonly kind: 'jti' | 'grant'; readonly value: string; readonly expiresAt: Date }
+  | {
+      readonly kind: 'client';
+      readonly value: string;
+      /** Tokens issued (`iat`) at or before this moment are revoked, later ones are not. */
+      readonly revokedAt: Date;
+      readonly expiresAt: Date;
+    };
+
+/** What a JWT access token is matched on: its own claims (`jti`, `grant_id`, `client_id`, `iat` in seconds). */
+export interface RevocableToken {
+  readonly jti?: string | undefined;
+  readonly grantId?: string | undefined;
+  readonly clientId?: string | undefined;
+  readonly issuedAt?: number | undefined;
 }
 
 /** A position in the feed: the writing transaction and the entry's id (decimal strings). */
@@ -50,8 +80,12 @@ export interface FeedPage {
 export interface RevocationStore {
   /** Records a revoked token or grant (a second record of the same is harmless). */
   record(revocation: Revocation): Promise<void>;
-  /** Whether the access token `jti`, or the grant `grantId`, is recorded revoked and not yet past its expiry. */
-  isRevoked(jti: string | undefined, grantId: string | undefined): Promise<boolean>;
+  /**
+   * Whether the access token is recorded revoked (by its `jti`, its grant, or its client and
+   * `iat`) by an entry not yet past its expiry. A token with a `client_id` but no `iat` counts as
+   * issued before any revocation of its client.
+   */
+  isRevoked(token: RevocableToken): Promise<boolean>;
   /** Unexpired entries after `after` for any of `audiences`, in feed order, at most `limit`. */
   page(audiences: readonly string[], after: FeedCursor, limit: number): Promise<FeedPage>;
   /** Deletes entries past their expiry. @returns how many */
@@ -78,11 +112,35 @@ export function parseCursor(since: string | undefined): FeedCursor | undefined {
   return { xid: BigInt(xid).toString(), id: BigInt(id).toString() };
 }
 
+/**
+ * One entry of the feed, keyed by the claim it matches (README#revocation-feed); a `client_id`
+ * entry stands for every access token with that `client_id` and an `iat` at or before
+ * `revoked_at`. A reader that knows only `jti` and `grant_id` entries skips it (as the guard
+ * did before client revocations).
+ */
+export type FeedEntry =
+  | { jti: string; expires_at: number }
+  | { grant_id: string; expires_at: number }
+  | { client_id: string; revoked_at: number; expires_at: number };
+
 /** What one page of the feed says (README#revocation-feed). */
 export interface FeedAnswer {
-  readonly revocations: ({ jti: string; expires_at: number } | { grant_id: string; expires_at: number })[];
+  readonly revocations: FeedEntry[];
   readonly next_cursor: string;
   readonly has_more: boolean;
+}
+
+function feedEntry(entry: RevokedEntry): FeedEntry {
+  const expires_at = Math.ceil(entry.expiresAt.getTime() / 1000);
+  switch (entry.kind) {
+    case 'jti':
+      return { jti: entry.value, expires_at };
+    case 'grant':
+      return { grant_id: entry.value, expires_at };
+    case 'client':
+      // `iat` is whole seconds: at or before the moment is at or before its whole second
+      return { client_id: entry.value, revoked_at: Math.floor(entry.revokedAt.getTime() / 1000), expires_at };
+  }
 }
 
 /** One page of the feed for a resource service registered for `audiences`. */
@@ -90,10 +148,7 @@ export async function readFeed(store: RevocationStore, audiences: readonly strin
   if (audiences.length === 0) return { revocations: [], next_cursor: formatCursor(after), has_more: false };
   const page = await store.page(audiences, after, FEED_PAGE_SIZE);
   return {
-    revocations: page.entries.map(({ kind, value, expiresAt }) => {
-      const expires_at = Math.ceil(expiresAt.getTime() / 1000);
-      return kind === 'jti' ? { jti: value, expires_at } : { grant_id: value, expires_at };
-    }),
+    revocations: page.entries.map(feedEntry),
     next_cursor: formatCursor(page.next),
     has_more: page.more,
   };

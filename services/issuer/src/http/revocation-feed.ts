@@ -61,9 +61,10 @@ function refuseClient(res: Response, issuer: string): void {
 }
 
 /**
- * `GET /token/revocations?since=<cursor>`: the revoked JWT access tokens (`jti`) and ended
- * grants (`grant_id`) whose access tokens for the calling client's registered audiences may
- * still be unexpired, after `since`, and the cursor to ask with next (README#revocation-feed).
+ * `GET /token/revocations?since=<cursor>`: the revoked JWT access tokens (`jti`), ended grants
+ * (`grant_id`) and revoked clients (`client_id` with `revoked_at`: their tokens issued up to
+ * then) whose access tokens for the calling client's registered audiences may still be
+ * unexpired, after `since`, and the cursor to ask with next (README#revocation-feed).
  * Only a confidential client authenticating with HTTP Basic may read it.
  */
 export function revocationFeed({ issuer, revocations, findClient }: RevocationFeedDependencies): RequestHandler {

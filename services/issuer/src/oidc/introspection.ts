@@ -101,8 +101,14 @@ export function introspectionExtension({ issuer, signingKeys, apiKeys, payloads,
     // a user token is only as alive as its grant (revoked by RFC 7009 revocation or refresh reuse)
     const grantId = typeof claims['grant_id'] === 'string' ? claims['grant_id'] : undefined;
     if (grantId !== undefined && !(await payloads.grantAlive(grantId, new Date()))) return true;
-    // a revoked token (RFC 7009) or ended grant (revocation.ts, storage/revocations.ts)
-    return revocations.isRevoked(typeof claims.jti === 'string' ? claims.jti : undefined, grantId);
+    // a revoked token (RFC 7009), an ended grant (revocation.ts, storage/revocations.ts), or a
+    // client disabled or deleted since the token was issued (storage/clients.ts)
+    return revocations.isRevoked({
+      jti: typeof claims.jti === 'string' ? claims.jti : undefined,
+      grantId,
+      clientId: typeof claims['client_id'] === 'string' ? claims['client_id'] : undefined,
+      issuedAt: claims.iat,
+    });
   }
 
   async function jwtAnswer(client: Client, token: string): Promise<IntrospectionBody> {

@@ -4,6 +4,7 @@ import type { ClientSettings, ClientStore, ClientToInsert, ClientWithSecret, Gra
 import { recordEndedGrantsSql } from './revocations.js';
 import { insertReturning, listByCreation, lockRow, pageByCreation } from './rows.js';
 import { isStorableKey } from './text.js';
+import { recordRevokedClient } from './revocations.js';
 
 /** The `clients` table (its trigger announces every change: see changes.ts). */
 interface ClientRow {
@@ -130,6 +131,9 @@ export function createClientStore(db: Knex): ClientStore {
         // on enabling too: a token request that read the client just before it was disabled may
         // have stored a grant after the revocation; no grant of a disabled client may outlive it
         if (disabled || before.disabled_at !== null) await revokeEverythingOf(trx, id);
+        // and every access token issued to it so far, client credentials ones (no grant) included;
+        // enabling records nothing, so what was issued before the disabling stays refused
+        if (disabled) await recordRevokedClient(trx, id, row.resources);
         return toRecord(row);
       }),
 
@@ -139,6 +143,7 @@ export function createClientStore(db: Knex): ClientStore {
         const [row] = await trx('clients').where({ id }).delete().returning<ClientRow[]>('*');
         if (row === undefined) return undefined;
         await revokeEverythingOf(trx, id);
+        await recordRevokedClient(trx, id, row.resources);
         return toRecord(row);
       }),
 

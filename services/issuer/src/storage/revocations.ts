@@ -1,20 +1,31 @@
 import type { Knex } from 'knex';
 
-import type { FeedCursor, FeedPage, Revocation, RevocationStore, RevokedEntry } from '../domain/revocations.js';
-import { ACCESS_TOKEN_TTL_BOUND } from '../domain/revocations.js';
+import type { FeedCursor, FeedPage, Revocation, RevocationKind, RevocationStore, RevokedEntry } from '../domain/revocations.js';
+import { ACCESS_TOKEN_TTL_BOUND, CLIENT_REVOCATION_MARGIN } from '../domain/revocations.js';
 import { prepared } from './prepared.js';
 import { isStorableKey } from './text.js';
 
-/** Revoked JWT access tokens (`jti`) and ended grants (`grant`), each until its tokens have expired. */
+/**
+ * Revoked JWT access tokens (`jti`), ended grants (`grant`) and revoked clients (`client`, with
+ * `revoked_at` the moment up to which their tokens are revoked), each until its tokens have expired.
+ */
 const TABLE = 'revocations';
 
 interface FeedRow {
   /** `id` and `xid` as text (64-bit). */
   id_text: string;
   xid_text: string;
-  kind: 'jti' | 'grant';
+  kind: RevocationKind;
   value: string;
+  revoked_at: Date;
   expires_at: Date;
+}
+
+function toEntry(row: FeedRow): RevokedEntry {
+  const expiresAt = new Date(row.expires_at);
+  return row.kind === 'client'
+    ? { kind: row.kind, value: row.value, revokedAt: new Date(row.revoked_at), expiresAt }
+    : { kind: row.kind, value: row.value, expiresAt };
 }
 
 /**
@@ -34,6 +45,27 @@ export function recordEndedGrantsSql(ended: string): string {
   )`;
 }
 
+/**
+ * Records, in the transaction that disables or deletes client `clientId`, that every access
+ * token issued to it is revoked up to a moment just after this statement
+ * ({@link CLIENT_REVOCATION_MARGIN}): client credentials tokens have no grant that could end
+ * with them. `revoked_at` is that moment (the database's clock, as every other time here); the
+ * entry lasts the longest access token lifetime after it, and names the client's registered
+ * resources as audiences (none: every resource service is told). A token issued in the same
+ * second as the moment but after it is refused too (`iat` is whole seconds): that fails closed.
+ * A later disabling records a later moment; enabling records nothing, so what was issued before
+ * stays refused and what is issued after works.
+ */
+export async function recordRevokedClient(trx: Knex.Transaction, clientId: string, resources: readonly string[]): Promise<void> {
+  const audiences = resources.filter(isStorableKey);
+  await trx.raw(
+    `INSERT INTO ${TABLE} (kind, value, audiences, revoked_at, expires_at)
+     SELECT 'client', ?::text, ?::text[], moment, moment + interval '${ACCESS_TOKEN_TTL_BOUND} seconds'
+     FROM (SELECT clock_timestamp() + interval '${CLIENT_REVOCATION_MARGIN} seconds' AS moment) AS revocation`,
+    [clientId, audiences.length === 0 ? null : audiences],
+  );
+}
+
 /** Revocations in PostgreSQL (or PGlite). */
 export function createRevocationStore(db: Knex): RevocationStore {
   return {
@@ -42,17 +74,20 @@ export function createRevocationStore(db: Knex): RevocationStore {
       await db(TABLE).insert({ kind, value, audiences: audiences.length === 0 ? null : audiences, expires_at: expiresAt });
     },
 
-    // a named statement: every introspection of a JWT access token runs it
-    async isRevoked(jti, grantId) {
-      const keys = [jti, grantId].map((key) => (key !== undefined && isStorableKey(key) ? key : null));
+    // a named statement: every introspection of a JWT access token runs it (one round trip for
+    // all three kinds; an iat that is no whole number compares as issued before any revocation)
+    async isRevoked({ jti, grantId, clientId, issuedAt }) {
+      const keys = [jti, grantId, clientId].map((key) => (key !== undefined && isStorableKey(key) ? key : null));
       const { rows } = await db
         .raw<{ rows: unknown[] }>(
           `SELECT 1 FROM ${TABLE}
-           WHERE ((kind = 'jti' AND value = ?::text) OR (kind = 'grant' AND value = ?::text)) AND expires_at > CURRENT_TIMESTAMP
+           WHERE ((kind = 'jti' AND value = ?::text) OR (kind = 'grant' AND value = ?::text)
+               OR (kind = 'client' AND value = ?::text AND revoked_at >= COALESCE(to_timestamp(?::double precision), '-infinity'::timestamptz)))
+             AND expires_at > CURRENT_TIMESTAMP
            LIMIT 1`,
-          keys,
+          [...keys, issuedAt !== undefined && Number.isSafeInteger(issuedAt) ? issuedAt : null],
         )
-        .options(prepared('is_revoked'));
+        .options(prepared('token_revoked'));
       return rows.length > 0;
     },
 
@@ -63,7 +98,7 @@ export function createRevocationStore(db: Knex): RevocationStore {
      */
     async page(audiences, after, limit): Promise<FeedPage> {
       const { rows } = await db.raw<{ rows: FeedRow[] }>(
-        `SELECT id::text AS id_text, xid::text AS xid_text, kind, value, expires_at FROM ${TABLE}
+        `SELECT id::text AS id_text, xid::text AS xid_text, kind, value, revoked_at, expires_at FROM ${TABLE}
          WHERE (xid, id) > (?::text::xid8, ?::bigint)
            AND xid < pg_snapshot_xmin(pg_current_snapshot())
            AND expires_at > CURRENT_TIMESTAMP
@@ -73,7 +108,7 @@ export function createRevocationStore(db: Knex): RevocationStore {
         [after.xid, after.id, audiences.filter(isStorableKey), limit],
       );
       const last = rows.at(-1);
-      const entries: RevokedEntry[] = rows.map((row) => ({ kind: row.kind, value: row.value, expiresAt: new Date(row.expires_at) }));
+      const entries: RevokedEntry[] = rows.map(toEntry);
       const next: FeedCursor = last === undefined ? after : { xid: last.xid_text, id: last.id_text };
       return { entries, next, more: rows.length === limit };
     },

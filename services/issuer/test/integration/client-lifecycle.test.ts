@@ -199,7 +199,7 @@ describe.each(backends)('client lifecycle commands ($name)', (backend) => {
 
     expect(await sigilJson(['clients', 'enable', client.id], env)).toMatchObject({ disabled: false, disabled_at: null });
     expect((await machineToken(client)).status).toBe(200);
-    expect((await sigil(['clients', 'disable', client.id], env)).stdout).toBe(`${client.id}: disabled; its grants are revoked\n`);
+    expect((await sigil(['clients', 'disable', client.id], env)).stdout).toBe(`${client.id}: disabled; its grants and access tokens are revoked\n`);
   });
 
   it('when a client is disabled and enabled again, its refresh tokens never work again and its access tokens introspect inactive; other clients keep theirs', async () => {

@@ -69,3 +69,20 @@ describe.each(backends)('migration 20261201002000_api_key_resources ($name)', (b
     });
   }, 150_000);
 });
+
+describe.each(backends)('migration 20261201005000_client_revocations ($name)', (backend) => {
+  it('when undone, the client revocations go and the kind is refused again; applied again, it is accepted', async () => {
+    await withDatabases(backend, 1, async (databases) => {
+      const [{ knex }] = databases as [Awaited<ReturnType<typeof openDatabase>>];
+      await migrate(knex);
+      const revokedClient = { kind: 'client', value: 'c'.repeat(32), expires_at: new Date(Date.now() + 60_000) };
+      await knex('revocations').insert([revokedClient, { kind: 'jti', value: 'kept', expires_at: new Date(Date.now() + 60_000) }]);
+      await knex.migrate.down({ directory: migrationsDirectory, loadExtensions: ['.js'], tableName: 'knex_migrations', name: '20261201005000_client_revocations.js' });
+      expect(await knex('revocations').select('kind', 'value')).toEqual([{ kind: 'jti', value: 'kept' }]);
+      await expect(knex('revocations').insert(revokedClient)).rejects.toThrow(/revocations_kind/u);
+      expect(await migrate(knex)).toEqual(['20261201005000_client_revocations.js']);
+      await knex('revocations').insert(revokedClient);
+      expect(await knex('revocations').where({ kind: 'client' }).select('value')).toEqual([{ value: revokedClient.value }]);
+    });
+  }, 150_000);
+});

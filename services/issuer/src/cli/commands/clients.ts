@@ -136,20 +136,20 @@ export function addClientsCommands(program: Command, context: CliContext): void 
   printing(
     clients
       .command('disable')
-      .description('refuse the client everywhere at once, and revoke every grant it holds (its refresh tokens never work again)')
+      .description('refuse the client everywhere at once, and revoke every grant it holds (its refresh tokens never work again) and every access token issued to it')
       .argument('<client_id>'),
     (_options, id: string) => runChecked(context, 'clients.disable', { id }),
-    (r) => `${String(r['client_id'])}: disabled; its grants are revoked`,
+    (r) => `${String(r['client_id'])}: disabled; its grants and access tokens are revoked`,
   );
   printing(
-    clients.command('enable').description('accept a disabled client again (the grants revoked when it was disabled stay revoked)').argument('<client_id>'),
+    clients.command('enable').description('accept a disabled client again (the grants and access tokens revoked when it was disabled stay revoked)').argument('<client_id>'),
     (_options, id: string) => runChecked(context, 'clients.enable', { id }),
     (r) => `${String(r['client_id'])}: enabled`,
   );
   printing(
-    clients.command('delete').description('delete a client and revoke every grant it holds').argument('<client_id>'),
+    clients.command('delete').description('delete a client and revoke every grant it holds and every access token issued to it').argument('<client_id>'),
     (_options, id: string) => runChecked(context, 'clients.delete', { id }),
-    (r) => `deleted client ${String(r['client_id'])} (${String(r['name'])}); its grants are revoked`,
+    (r) => `deleted client ${String(r['client_id'])} (${String(r['name'])}); its grants and access tokens are revoked`,
   );
   printing(
     clients
