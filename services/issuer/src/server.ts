@@ -186,7 +186,7 @@ async function buildListener({ config, stores, clients, resourceScopes, hasher, 
   const verifier = new AdminTokenVerifier({
     issuer: config.issuer,
     keys: () => maintenance.keys(),
-    revocations: stores.revocations,
+    withdrawals: stores,
     clientEnabled: async (id) => (await clients.find(id)) !== undefined,
   });
   let document: unknown;

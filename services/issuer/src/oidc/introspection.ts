@@ -44,6 +44,30 @@ export function introspectionAllowed(client: Client, token: { readonly clientId?
   return mayKnow(client, { clientId: token.clientId, audiences: [...strings(token.resource), ...strings(token.aud)] });
 }
 
+/** Where the issuer learns that an access token it signed no longer counts. */
+export interface WithdrawalSources {
+  readonly payloads: Pick<PayloadStore, 'grantAlive'>;
+  readonly revocations: Pick<RevocationStore, 'isRevoked'>;
+}
+
+/**
+ * Whether what a valid JWT access token of this issuer stands on has been withdrawn since it was
+ * signed: introspection's rule, and the admin API's.
+ */
+export async function accessTokenWithdrawn({ payloads, revocations }: WithdrawalSources, claims: JWTPayload): Promise<boolean> {
+  // a user token is only as alive as its grant (revoked by RFC 7009 revocation or refresh reuse)
+  const grantId = typeof claims['grant_id'] === 'string' ? claims['grant_id'] : undefined;
+  if (grantId !== undefined && !(await payloads.grantAlive(grantId, new Date()))) return true;
+  // a revoked token (RFC 7009), an ended grant (revocation.ts, storage/revocations.ts), or a
+  // client disabled or deleted since the token was issued (storage/clients.ts)
+  return revocations.isRevoked({
+    jti: typeof claims.jti === 'string' ? claims.jti : undefined,
+    grantId,
+    clientId: typeof claims['client_id'] === 'string' ? claims['client_id'] : undefined,
+    issuedAt: claims.iat,
+  });
+}
+
 export interface IntrospectionDependencies {
   readonly issuer: string;
   readonly signingKeys: readonly PrivateJwk[];
@@ -96,20 +120,7 @@ export function introspectionExtension({ issuer, signingKeys, apiKeys, payloads,
     }
   }
 
-  /** Whether what a valid token stands on has been withdrawn since it was signed. */
-  async function withdrawn(claims: JWTPayload): Promise<boolean> {
-    // a user token is only as alive as its grant (revoked by RFC 7009 revocation or refresh reuse)
-    const grantId = typeof claims['grant_id'] === 'string' ? claims['grant_id'] : undefined;
-    if (grantId !== undefined && !(await payloads.grantAlive(grantId, new Date()))) return true;
-    // a revoked token (RFC 7009), an ended grant (revocation.ts, storage/revocations.ts), or a
-    // client disabled or deleted since the token was issued (storage/clients.ts)
-    return revocations.isRevoked({
-      jti: typeof claims.jti === 'string' ? claims.jti : undefined,
-      grantId,
-      clientId: typeof claims['client_id'] === 'string' ? claims['client_id'] : undefined,
-      issuedAt: claims.iat,
-    });
-  }
+  const withdrawn = (claims: JWTPayload) => accessTokenWithdrawn({ payloads, revocations }, claims);
 
   async function jwtAnswer(client: Client, token: string): Promise<IntrospectionBody> {
     const claims = await verifiedClaims(token);

@@ -1,10 +1,9 @@
 import type { Knex } from 'knex';
 
 import type { ClientSettings, ClientStore, ClientToInsert, ClientWithSecret, GrantType } from '../domain/clients.js';
-import { recordEndedGrantsSql } from './revocations.js';
+import { recordEndedGrantsSql, recordRevokedClient } from './revocations.js';
 import { insertReturning, listByCreation, lockRow, pageByCreation } from './rows.js';
 import { isStorableKey } from './text.js';
-import { recordRevokedClient } from './revocations.js';
 
 /** The `clients` table (its trigger announces every change: see changes.ts). */
 interface ClientRow {

@@ -372,6 +372,11 @@ describe.each(backends)('the admin API ($name)', (backend) => {
     expect((await admin().call('GET', '/clients', { token: secondToken })).status).toBe(200);
     await sigilJson(['clients', 'disable', second.client_id], testEnv(suite.database));
     expect((await admin().call<ErrorAnswer>('GET', '/clients', { token: secondToken })).status).toBe(401);
+    // a token its client revoked (RFC 7009) stops working at once too
+    const revocable = await adminToken(issuer, ready(adminClient), 'sigil:read');
+    expect((await admin().call('GET', '/keys', { token: revocable })).status).toBe(200);
+    expect((await postForm(url, { token: revocable }, ready(adminClient), { path: '/token/revocation' })).status).toBe(200);
+    expect((await admin().call<ErrorAnswer>('GET', '/keys', { token: revocable })).status).toBe(401);
   });
 
   it('gives the same result through the CLI, the admin socket and the API for the same command', async () => {

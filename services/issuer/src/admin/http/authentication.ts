@@ -1,8 +1,8 @@
 import { CredentialsMissing, InsufficientScope, InvalidToken, bearerToken } from '@sigil/guard';
 import { createLocalJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 
-import type { RevocationStore } from '../../domain/revocations.js';
 import { publicJwk, type StoredKey } from '../../keys/key-store.js';
+import { accessTokenWithdrawn, type WithdrawalSources } from '../../oidc/introspection.js';
 
 /** Every admin operation, reads included. */
 export const ADMIN_SCOPE = 'sigil:admin';
@@ -36,7 +36,8 @@ export interface AdminTokenVerifierOptions {
   readonly issuer: string;
   /** The issuer's published keys now (current, next and retired). */
   readonly keys: () => readonly StoredKey[];
-  readonly revocations: Pick<RevocationStore, 'isRevoked'>;
+  /** Revocations and grants: a revoked token, an ended grant, a disabled client's earlier tokens are refused. */
+  readonly withdrawals: WithdrawalSources;
   /** Whether the client exists and is enabled: a disabled or deleted client's tokens stop working at once. */
   readonly clientEnabled: (clientId: string) => Promise<boolean>;
 }
@@ -95,8 +96,7 @@ export class AdminTokenVerifier {
     // a sender-constrained token proves nothing without its proof, which this API does not take
     if (payload['cnf'] !== undefined) throw new InvalidToken('a DPoP-bound token is not accepted by the admin API');
     const clientId = String(payload['client_id']);
-    const grantId = typeof payload['grant_id'] === 'string' ? payload['grant_id'] : undefined;
-    if (await this.#options.revocations.isRevoked(payload.jti, grantId)) throw new InvalidToken('token revoked');
+    if (await accessTokenWithdrawn(this.#options.withdrawals, payload)) throw new InvalidToken('token revoked');
     if (!(await this.#options.clientEnabled(clientId))) throw new InvalidToken(`client ${clientId} is disabled or deleted`);
     const scope = payload['scope'];
     return {
