@@ -307,7 +307,11 @@ describe.each(backends)('the admin API ($name)', (backend) => {
     expect(malformed.body.error).toBe('invalid_request');
     const unknown = await admin().call<ErrorAnswer>('POST', '/clients', { body: { name: 'x', redirectUris: [], colour: 'blue' } });
     expect(unknown.status).toBe(400);
-    expect(unknown.body.fields).toEqual([{ in: 'body', field: 'redirectUris', message: 'unknown field' }]);
+    // every field at fault in one answer: the unmappable name, and what the schema finds in the rest
+    expect(unknown.body.fields).toEqual([
+      { in: 'body', field: 'redirectUris', message: 'unknown field' },
+      { in: 'body', field: 'colour', message: 'unknown field' },
+    ]);
     const unknownSnake = await admin().call<ErrorAnswer>('POST', '/clients', { body: { name: 'x', colour: 'blue' } });
     expect(unknownSnake.body.fields).toEqual([{ in: 'body', field: 'colour', message: 'unknown field' }]);
     const bad = await admin().call<ErrorAnswer>('POST', '/clients', { body: { name: 'x', grants: ['implicit'], redirect_uris: ['not a uri'], access_token_ttl: 5 } });

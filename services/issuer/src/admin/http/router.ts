@@ -5,7 +5,7 @@ import type { Logger } from '../../logger.js';
 import { KeyNotFoundError, KeyRequestError, KeyStoreError } from '../../keys/key-store.js';
 import { errorBody, logUnavailable, RETRY_AFTER_SECONDS, SERVER_ERROR, sendError, TEMPORARILY_UNAVAILABLE } from '../../oidc/errors.js';
 import { isDatabaseUnavailable } from '../../storage/unavailable.js';
-import { AdminConflictError, AdminInputError, AdminNotFoundError, AdminPreconditionFailed, runAdminCommand, type AdminContext } from '../commands.js';
+import { adminCommands, AdminConflictError, AdminInputError, AdminNotFoundError, AdminPreconditionFailed, runAdminCommand, type AdminContext } from '../commands.js';
 import { adminAudience, authorize, type AdminTokenVerifier } from './authentication.js';
 import { ADMIN_OPERATIONS, pathParameters, type AdminOperation } from './operations.js';
 import { commandFields, describeProblems, entityTag, fieldProblems, ifMatch, parseBody, WireError, type FieldLocation, type FieldProblem } from './wire.js';
@@ -36,8 +36,8 @@ function sendProblem(res: Response, status: number, code: string, description: s
   sendError(res, status, { ...errorBody(code, description), ...(fields.length > 0 ? { fields } : {}) });
 }
 
-/** A query string's parameters, each given at most once, as a command's input fields. */
-function queryFields(req: Request, operation: AdminOperation): Record<string, unknown> {
+/** A query string's parameters, each given at most once, as a command's input fields (and the problems of the others). */
+function queryFields(req: Request, operation: AdminOperation): ReturnType<typeof commandFields> {
   const search = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '');
   const allowed = operation.query ?? [];
   const problems: FieldProblem[] = [];
@@ -49,12 +49,12 @@ function queryFields(req: Request, operation: AdminOperation): Record<string, un
     // a number parameter: digits only, else NaN, which its schema refuses by name
     else wire[name] = name === 'limit' ? (/^\d{1,6}$/u.test(String(values[0])) ? Number(values[0]) : Number.NaN) : values[0];
   }
-  if (problems.length > 0) throw new WireError(describeProblems(problems), problems);
-  return commandFields(wire, 'query');
+  const mapped = commandFields(wire, 'query');
+  return { fields: mapped.fields, problems: [...problems, ...mapped.problems] };
 }
 
-/** The body's fields as the command's input fields. */
-function bodyFields(req: Request, operation: AdminOperation): Record<string, unknown> {
+/** The body's fields as the command's input fields (and the problems of the others). */
+function bodyFields(req: Request, operation: AdminOperation): ReturnType<typeof commandFields> {
   if (req.url.includes('?')) throw new WireError('this operation takes no query parameters', [{ in: 'query', message: 'no query parameters are taken' }]);
   const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
   if (raw.length > 0 && !req.is('application/json')) throw new WireError('the body must be application/json', [], 415);
@@ -64,11 +64,20 @@ function bodyFields(req: Request, operation: AdminOperation): Record<string, unk
   return commandFields(body, 'body', reserved);
 }
 
-/** The command input of a request: the operation's defaults, then the query's or the body's fields, then the path parameters. */
+/**
+ * The command input of a request: the operation's defaults, then the query's or the body's
+ * fields, then the path parameters. When some fields cannot be mapped, the others are checked by
+ * the command's schema too, so that one answer names every field at fault.
+ * @throws WireError
+ */
 function commandInput(req: Request, operation: AdminOperation): Record<string, unknown> {
   const fromPath = Object.fromEntries(pathParameters(operation.path).map((name) => [name, String(req.params[name])]));
-  const fields = operation.method === 'get' ? queryFields(req, operation) : bodyFields(req, operation);
-  return { ...operation.defaults, ...fields, ...fromPath };
+  const { fields, problems } = operation.method === 'get' ? queryFields(req, operation) : bodyFields(req, operation);
+  const input = { ...operation.defaults, ...fields, ...fromPath };
+  if (problems.length === 0) return input;
+  const checked = adminCommands[operation.command].input.safeParse(input);
+  const all = [...problems, ...(checked.success ? [] : fieldProblems(checked.error.issues, locator(operation)))];
+  throw new WireError(describeProblems(all), all);
 }
 
 /** Where a command's top-level input field came from, for the answer's field list. */

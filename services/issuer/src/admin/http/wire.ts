@@ -160,11 +160,12 @@ export function parseBody(raw: Buffer): Record<string, unknown> {
 }
 
 /**
- * The fields of a wire object as a command's input fields. A name that is not a wire name, or
- * is one of `reserved` (fields the path sets), is an unknown field; `scope` must be a string.
- * @throws WireError
+ * The fields of a wire object as a command's input fields, and the problems of those that
+ * cannot be: a name that is not a wire name, or is one of `reserved` (fields the path sets), is
+ * an unknown field; `scope` must be a string. The fields that could be mapped are returned
+ * either way, so their own problems can be found too.
  */
-export function commandFields(wire: Record<string, unknown>, location: FieldLocation, reserved: readonly string[] = []): Record<string, unknown> {
+export function commandFields(wire: Record<string, unknown>, location: FieldLocation, reserved: readonly string[] = []): { fields: Record<string, unknown>; problems: FieldProblem[] } {
   const problems: FieldProblem[] = [];
   const fields: [string, unknown][] = [];
   for (const [name, value] of Object.entries(wire)) {
@@ -177,8 +178,7 @@ export function commandFields(wire: Record<string, unknown>, location: FieldLoca
       fields.push([commandField(name), value]);
     }
   }
-  if (problems.length > 0) throw new WireError(describeProblems(problems), problems);
-  return Object.fromEntries(fields);
+  return { fields: Object.fromEntries(fields), problems };
 }
 
 /** One line for a list of problems. */
