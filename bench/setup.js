@@ -2,10 +2,10 @@
 /**
  * The bench's set-up and tear-down. A temp directory (keys, data, logs), a fresh PostgreSQL
  * database (none with --embedded), the real issuer, its clients, API key and user (created with
- * the `sigil` CLI), the many-clients workload's clients (the issuer's admin command path, not one
- * CLI process each), orders-api and the baseline servers, all as child processes on free
- * 127.0.0.1 ports. Whatever happens (success, failure, Ctrl-C, the watchdog), every child is
- * stopped, the temp directory removed and the database dropped.
+ * the `sigil` CLI, the admin API's client among them), the many-clients workload's clients (the
+ * issuer's admin command path, not one CLI process each), orders-api and the baseline servers,
+ * all as child processes on free 127.0.0.1 ports. Whatever happens (success, failure, Ctrl-C,
+ * the watchdog), every child is stopped, the temp directory removed and the database dropped.
  *
  * BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres) names a database the
  * bench connects to in order to create `sigil_bench_<time>` next to it.
@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 
 import pg from 'pg';
 
+import { ADMIN_SCOPE, adminAudience } from './lib/admin.js';
 import { byCommand, processGroup, readCpu } from './lib/cpu.js';
 import { asRecord, once } from './lib/http.js';
 import { fail, progress } from './lib/log.js';
@@ -28,7 +29,8 @@ import { createClients } from './lib/provision.js';
 export const here = path.dirname(fileURLToPath(import.meta.url));
 /** the repository */
 export const root = path.resolve(here, '..');
-const ISSUER_DIST = path.join(root, 'services/issuer/dist');
+/** the issuer's build output (the command-path baseline loads its admin commands from it) */
+export const ISSUER_DIST = path.join(root, 'services/issuer/dist');
 const ISSUER_MAIN = path.join(ISSUER_DIST, 'main.js');
 const ORDERS_MAIN = path.join(root, 'services/orders-api/dist/main.js');
 /** How often the bench's orders-api reads the revocation feed, in ms (the default is 10 s). */
@@ -102,6 +104,7 @@ export function openSession(quick) {
  * @property {{ id: string, secret: string }} guard orders-api's own client, which authenticates its API-key introspection calls (RFC 7662)
  * @property {{ id: string, secret: string }} password a first-party client with the password grant
  * @property {{ id: string, secret: string }} refresh a first-party client with the password and refresh grants
+ * @property {{ id: string, secret: string }} admin the admin API's client: client credentials, scope sigil:admin, resource `<ISSUER>/admin`
  * @property {string} apiKey
  * @property {string} username an admin user
  * @property {string} userPassword
@@ -313,16 +316,17 @@ async function provisionWithCli(env) {
   const sigil = async (args, stdin) => asRecord(JSON.parse(await runNode(SIGIL_CLI, [...args, '--json'], env, { stdin: stdin ?? '' })));
   const username = `bench-${randomBytes(3).toString('hex')}`;
   const userPassword = randomBytes(15).toString('base64url');
-  const [machine, guard, password, refresh, apiKey] = await Promise.all([
+  const [machine, guard, password, refresh, admin, apiKey] = await Promise.all([
     sigil(['clients', 'create', '--name', 'bench-machine', '--grant', 'client_credentials', '--scope', 'orders:read', '--role', 'admin', '--resource', AUDIENCE]),
     sigil(['clients', 'create', '--name', 'bench-orders-api', '--grant', 'client_credentials', '--resource', AUDIENCE]),
     sigil(['clients', 'create', '--name', 'bench-password', '--grant', 'password', '--scope', 'orders:read', '--resource', AUDIENCE, '--first-party']),
     sigil(['clients', 'create', '--name', 'bench-refresh', '--grant', 'password', '--grant', 'refresh_token', '--scope', 'orders:read', '--resource', AUDIENCE, '--first-party']),
+    sigil(['clients', 'create', '--name', 'bench-admin', '--grant', 'client_credentials', '--scope', ADMIN_SCOPE, '--resource', adminAudience(env['ISSUER'] ?? '')]),
     sigil(['api-keys', 'create', '--name', 'bench-key', '--resource', AUDIENCE, '--scope', 'orders:read']),
     sigil(['users', 'create', '--username', username, '--password-stdin', '--role', 'admin'], `${userPassword}\n`),
   ]);
   const client = (/** @type {Record<string, unknown>} */ created) => ({ id: String(created['client_id']), secret: String(created['client_secret']) });
-  return { machine: client(machine), guard: client(guard), password: client(password), refresh: client(refresh), apiKey: String(apiKey['key']), username, userPassword };
+  return { machine: client(machine), guard: client(guard), password: client(password), refresh: client(refresh), admin: client(admin), apiKey: String(apiKey['key']), username, userPassword };
 }
 
 /**

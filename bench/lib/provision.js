@@ -1,11 +1,12 @@
 // @ts-check
 /**
- * Provisioning many clients quickly, through the issuer's own admin command path (its build
- * output), instead of one `sigil` CLI process per client:
+ * Creating clients with the `clients.create` admin command, as the CLI runs it
+ * (`openCommandPath`): the baseline of the `admin_create_clients` row, and the many-clients
+ * workload's clients (`createClients`, instead of one `sigil` CLI process per client).
  *
  * - PostgreSQL: what `sigil clients create` does in-process (services/issuer/src/cli/run-command.ts):
- *   `openDatabase`, `migrate`, then `runAdminCommand({ db, hasher, actor }, 'clients.create', input)`,
- *   a few commands in flight on one knex pool.
+ *   `openDatabase`, `migrate`, then `runAdminCommand({ db, hasher, actor }, 'clients.create', input)`
+ *   on one knex pool, in the bench process.
  * - embedded (PGlite): the running issuer owns the database, so each command goes through its
  *   admin socket in DATA_DIR (`sendAdminCommand`), as the CLI does beside a running issuer.
  */
@@ -64,44 +65,74 @@ function credentials(result) {
 }
 
 /**
- * Creates `count` clients with the `clients.create` admin command, `inFlight` at a time.
+ * @typedef {object} CommandPath the `clients.create` admin command, one client per call
+ * @property {(input: Record<string, unknown>) => Promise<{ id: string, secret: string }>} create
+ * @property {boolean} inBenchProcess whether the command runs in this process (PostgreSQL), or in the issuer (embedded, through its admin socket)
+ * @property {string} path how the commands run, for the report
+ * @property {() => Promise<void>} close
+ */
+
+/**
+ * Opens the `clients.create` command path: on PostgreSQL a knex pool in this process (closed by
+ * `close`), on the embedded database the running issuer's admin socket.
  * @param {object} options
  * @param {string} options.issuerDist
  * @param {string | undefined} options.databaseUrl PostgreSQL; undefined: the embedded database of the issuer running on `dataDir`
  * @param {string} options.dataDir the issuer's DATA_DIR
  * @param {{ memoryKib: number, timeCost: number, parallelism: number }} options.argon2 the issuer's argon2 parameters (the command context's hasher)
- * @param {number} options.count
- * @param {number} options.inFlight
- * @param {(index: number) => Record<string, unknown>} options.input the command's input for client `index`
  * @param {(message: string) => void} options.log
- * @returns {Promise<{ clients: { id: string, secret: string }[], ms: number, path: string }>}
+ * @returns {Promise<CommandPath>}
  */
-export async function createClients(options) {
-  const { issuerDist, databaseUrl, dataDir, count, inFlight, input, log } = options;
+export async function openCommandPath(options) {
+  const { issuerDist, databaseUrl, dataDir, log } = options;
   if (databaseUrl === undefined) {
     const { sendAdminCommand } = /** @type {SocketModule} */ (await load(issuerDist, 'admin/socket.js'));
-    const started = performance.now();
-    const clients = await pooled(count, inFlight, async (index) => {
-      const reply = await sendAdminCommand(dataDir, 'clients.create', input(index));
-      if (reply === undefined) throw new Error(`no issuer answers on the admin socket in ${dataDir}`);
-      if (!reply.ok) throw new Error(`clients.create through the admin socket failed: ${reply.error.code}: ${reply.error.message}`);
-      return credentials(reply.result);
-    });
-    return { clients, ms: performance.now() - started, path: `admin socket of the running issuer (sendAdminCommand), ${inFlight} in flight` };
+    return {
+      create: async (input) => {
+        const reply = await sendAdminCommand(dataDir, 'clients.create', input);
+        if (reply === undefined) throw new Error(`no issuer answers on the admin socket in ${dataDir}`);
+        if (!reply.ok) throw new Error(`clients.create through the admin socket failed: ${reply.error.code}: ${reply.error.message}`);
+        return credentials(reply.result);
+      },
+      inBenchProcess: false,
+      path: 'clients.create through the admin socket of the running issuer (sendAdminCommand)',
+      close: async () => {},
+    };
   }
-
   const { openDatabase, migrate } = /** @type {DbModule} */ (await load(issuerDist, 'storage/db.js'));
   const { runAdminCommand } = /** @type {CommandsModule} */ (await load(issuerDist, 'admin/commands.js'));
   const { PasswordHasher } = /** @type {PasswordsModule} */ (await load(issuerDist, 'domain/passwords.js'));
-  const started = performance.now();
-  const database = await openDatabase({ databaseUrl, dataDir, log: (level, message) => log(`provisioning database ${level}: ${message}`) });
+  const database = await openDatabase({ databaseUrl, dataDir, log: (level, message) => log(`command path database ${level}: ${message}`) });
   try {
     await migrate(database.knex); // nothing to apply (the issuer did it); the CLI does the same before a command
-    // the CLI's actor: this is the path `sigil clients create` takes against PostgreSQL (each writes its audit event)
-    const context = { db: database.knex, hasher: new PasswordHasher(options.argon2), actor: 'cli' };
-    const clients = await pooled(count, inFlight, async (index) => credentials(await runAdminCommand(context, 'clients.create', input(index))));
-    return { clients, ms: performance.now() - started, path: `runAdminCommand in the bench process against PostgreSQL (openDatabase), ${inFlight} in flight` };
-  } finally {
+  } catch (error) {
     await database.close();
+    throw error;
+  }
+  // the CLI's actor: this is the path `sigil clients create` takes against PostgreSQL (each writes its audit event)
+  const context = { db: database.knex, hasher: new PasswordHasher(options.argon2), actor: 'cli' };
+  return {
+    create: async (input) => credentials(await runAdminCommand(context, 'clients.create', input)),
+    inBenchProcess: true,
+    path: 'runAdminCommand(\'clients.create\') in the bench process against PostgreSQL (openDatabase, one knex pool)',
+    close: () => database.close(),
+  };
+}
+
+/**
+ * Creates `count` clients with the `clients.create` admin command, `inFlight` at a time.
+ * @param {Parameters<typeof openCommandPath>[0] & { count: number, inFlight: number, input: (index: number) => Record<string, unknown> }} options
+ *   `input`: the command's input for client `index`
+ * @returns {Promise<{ clients: { id: string, secret: string }[], ms: number, path: string }>}
+ */
+export async function createClients(options) {
+  const { count, inFlight, input } = options;
+  const started = performance.now();
+  const commands = await openCommandPath(options);
+  try {
+    const clients = await pooled(count, inFlight, (index) => commands.create(input(index)));
+    return { clients, ms: performance.now() - started, path: `${commands.path}, ${inFlight} in flight` };
+  } finally {
+    await commands.close();
   }
 }
