@@ -122,7 +122,7 @@ function notes(context) {
     'password grant: the right password every time, so the brute-force throttle (failures only) never engages.',
     `refresh grant: a pool of ${context.refresh.seeded} refresh tokens from password grants; each 200 puts its rotated token back, every token is sent once.`,
     `client_credentials_10k: ${manyClients.toLocaleString('en-US')} confidential clients${quick ? ' (1,000 with --quick; the id stays client_credentials_10k)' : ''}, ` +
-      'created with the issuer\'s clients.create admin command (runAdminCommand against PostgreSQL, or the issuer\'s admin socket with --embedded); ' +
+      'created over the issuer\'s HTTP admin API (POST /admin/v1/clients, an admin client\'s token, setup.manyClients.inFlight at a time; setup.manyClients.clientsPerSec is the provisioning rate); ' +
       'each request takes the next client round-robin in autocannon\'s setupRequest. client_credentials_1 runs the same code with a list of one ' +
       '(the first of those clients), so ratio = many clients / 1 client shows only the cost of distinct clients. ' +
       'Before the measured run every client makes one request to every issuer worker (bench/lib/prime.js: connections opened one at a time alternate over the workers; ' +
@@ -215,7 +215,12 @@ function print(context, report, resultsFile) {
   const { provisioning } = stack;
   const write = (/** @type {string} */ text) => process.stdout.write(text);
   write(`\n${table(rows)}\n\n`);
-  if (provisioning !== null) write(`${provisioning.count.toLocaleString('en-US')} client(s) provisioned in ${(provisioning.ms / 1000).toFixed(1)} s (${provisioning.path})\n`);
+  if (provisioning !== null) {
+    write(
+      `${provisioning.count.toLocaleString('en-US')} client(s) provisioned in ${(provisioning.ms / 1000).toFixed(1)} s, ` +
+        `${Math.round(provisioning.clientsPerSec).toLocaleString('en-US')} clients/s (${provisioning.path})\n`,
+    );
+  }
   if (report.scaling !== null) write(`worker scaling: client credentials with ${workers} workers = ${report.scaling.speedup.toFixed(2)}× 1 worker (ideal ${workers}×)\n`);
   if (report.keyStores !== null) {
     const { cpuPerRequest, withinTarget } = report.keyStores;

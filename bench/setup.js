@@ -2,8 +2,8 @@
 /**
  * The bench's set-up and tear-down. A temp directory (keys, data, logs), a fresh PostgreSQL
  * database (none with --embedded), the real issuer, its clients, API key and user (created with
- * the `sigil` CLI, the admin API's client among them), the many-clients workload's clients (the
- * issuer's admin command path, not one CLI process each), orders-api and the baseline servers,
+ * the `sigil` CLI, the admin API's client among them), the many-clients workload's clients (over
+ * the issuer's HTTP admin API, not one CLI process each), orders-api and the baseline servers,
  * all as child processes on free 127.0.0.1 ports. Whatever happens (success, failure, Ctrl-C,
  * the watchdog), every child is stopped, the temp directory removed and the database dropped.
  *
@@ -18,12 +18,12 @@ import { fileURLToPath } from 'node:url';
 
 import pg from 'pg';
 
-import { ADMIN_SCOPE, adminAudience } from './lib/admin.js';
+import { ADMIN_SCOPE, adminAudience, adminToken, machineClientBody } from './lib/admin.js';
 import { byCommand, processGroup, readCpu } from './lib/cpu.js';
 import { asRecord, once } from './lib/http.js';
 import { fail, progress } from './lib/log.js';
 import { freePort, runNode, sleep, startChild, stopChild, waitForOk } from './lib/processes.js';
-import { createClients } from './lib/provision.js';
+import { createClientsOverHttp } from './lib/provision.js';
 
 /** bench/ */
 export const here = path.dirname(fileURLToPath(import.meta.url));
@@ -40,8 +40,8 @@ export const AUDIENCE = 'http://localhost:4001';
 const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 /** The issuer's defaults (config.ts); the bench does not override them. */
 export const ARGON2 = { memoryKib: 19_456, timeCost: 2, parallelism: 1 };
-/** `clients.create` commands in flight while provisioning the many-clients workload. */
-const PROVISION_IN_FLIGHT = 8;
+/** `POST /admin/v1/clients` requests in flight while provisioning the many-clients workload. */
+const PROVISION_IN_FLIGHT = 16;
 
 /** @typedef {import('./lib/processes.js').Child} Child */
 /** @typedef {import('./workloads/measure.js').Options} Options */
@@ -130,14 +130,14 @@ export function openSession(quick) {
  * @property {{ discovery: string, token: string, jwks: string }} endpoints the issuer's, from its discovery document
  * @property {Credentials} credentials
  * @property {{ id: string, secret: string }[]} manyClients the many-clients workload's clients, in creation order (none when neither of its rows runs)
- * @property {{ count: number, ms: number, path: string, inFlight: number } | null} provisioning how those clients were created
+ * @property {{ count: number, ms: number, clientsPerSec: number, path: string, inFlight: number } | null} provisioning how those clients were created, and how fast
  */
 
 /** @typedef {Base & Started} Stack everything the workloads run against */
 
 /**
- * Starts everything, in this order: database, issuer, the CLI's provisioning, the many clients,
- * orders-api and the baseline servers.
+ * Starts everything, in this order: database, issuer, the CLI's provisioning, the issuer's
+ * discovery, the many clients, orders-api and the baseline servers.
  * @param {Session} session
  * @param {Options} options
  * @returns {Promise<Stack>}
@@ -163,10 +163,10 @@ export async function setUp(session, options) {
   progress(`issuer up on ${urls.issuer} (${options.workers} worker${options.workers === 1 ? '' : 's'}, ${options.embedded ? 'PGlite' : 'PostgreSQL'})`);
   const credentials = await provisionWithCli({ ...base.issuerEnv, PORT: String(issuerPort) });
   progress('clients, API key and user provisioned');
-  const many = await provisionManyClients(base, database.url);
-  await startOthers(base, urls, credentials, { orders: ordersPort, minimal: minimalPort, unguarded: unguardedPort, engine: enginePort, ordersNoFeed: ordersNoFeedPort });
   const [token = '', jwks = ''] = await discover(urls.issuer, ['token_endpoint', 'jwks_uri'], 'discovery');
   const endpoints = { discovery: `${urls.issuer}/.well-known/openid-configuration`, token, jwks };
+  const many = await provisionManyClients(base, urls.issuer, token, credentials.admin);
+  await startOthers(base, urls, credentials, { orders: ordersPort, minimal: minimalPort, unguarded: unguardedPort, engine: enginePort, ordersNoFeed: ordersNoFeedPort });
   return { ...base, startedAt, loadBefore, postgresVersion: database.version, urls, endpoints, credentials, manyClients: many.clients, provisioning: many.provisioning };
 }
 
@@ -330,31 +330,26 @@ async function provisionWithCli(env) {
 }
 
 /**
- * The many-clients workload's clients (its 1-client baseline uses the first of them), through
- * the issuer's admin command path: as many as that workload needs when it runs, 1 when only the
+ * The many-clients workload's clients (its 1-client baseline uses the first of them), created
+ * over the issuer's HTTP admin API (`POST /admin/v1/clients`, PROVISION_IN_FLIGHT at a time,
+ * with the admin client's token): as many as that workload needs when it runs, 1 when only the
  * baseline does, none when neither does.
  * @param {Base} base
- * @param {string} databaseUrl blank with --embedded
+ * @param {string} issuerUrl
+ * @param {string} tokenUrl
+ * @param {{ id: string, secret: string }} admin the admin API's client
  * @returns {Promise<{ clients: Started['manyClients'], provisioning: Started['provisioning'] }>}
  */
-async function provisionManyClients(base, databaseUrl) {
+async function provisionManyClients(base, issuerUrl, tokenUrl, admin) {
   const { options } = base;
   if (!options.selected('client_credentials_1') && !options.selected('client_credentials_10k')) return { clients: [], provisioning: null };
   const count = options.selected('client_credentials_10k') ? options.manyClients : 1;
-  const how = options.embedded ? 'through the issuer\'s admin socket' : 'runAdminCommand against PostgreSQL';
-  progress(`provisioning ${count.toLocaleString('en-US')} client(s) for the many-clients workload (clients.create, ${how}, ${PROVISION_IN_FLIGHT} in flight)`);
-  const created = await createClients({
-    issuerDist: ISSUER_DIST,
-    databaseUrl: options.embedded ? undefined : databaseUrl,
-    dataDir: base.issuerEnv['DATA_DIR'] ?? '',
-    argon2: ARGON2,
-    count,
-    inFlight: PROVISION_IN_FLIGHT,
-    input: (index) => ({ name: `bench-many-${index}`, grants: ['client_credentials'], scopes: ['orders:read'], resources: [AUDIENCE] }),
-    log: progress,
-  });
-  progress(`${count.toLocaleString('en-US')} client(s) provisioned in ${(created.ms / 1000).toFixed(1)} s (${Math.round(count / (created.ms / 1000)).toLocaleString('en-US')}/s)`);
-  return { clients: created.clients, provisioning: { count, ms: created.ms, path: created.path, inFlight: PROVISION_IN_FLIGHT } };
+  progress(`provisioning ${count.toLocaleString('en-US')} client(s) for the many-clients workload (POST /admin/v1/clients, ${PROVISION_IN_FLIGHT} in flight)`);
+  const token = await adminToken(tokenUrl, issuerUrl, admin);
+  const created = await createClientsOverHttp({ issuerUrl, token, count, inFlight: PROVISION_IN_FLIGHT, body: (index) => machineClientBody(`bench-many-${index}`, AUDIENCE) });
+  const clientsPerSec = count / (created.ms / 1000);
+  progress(`${count.toLocaleString('en-US')} client(s) provisioned in ${(created.ms / 1000).toFixed(1)} s (${Math.round(clientsPerSec).toLocaleString('en-US')} clients/s)`);
+  return { clients: created.clients, provisioning: { count, ms: created.ms, clientsPerSec, path: created.path, inFlight: PROVISION_IN_FLIGHT } };
 }
 
 /**

@@ -43,3 +43,15 @@ export async function adminToken(tokenUrl, issuer, client) {
  * @param {string} resource the audience its tokens are for
  */
 export const machineClientBody = (name, resource) => JSON.stringify({ name, grants: ['client_credentials'], scope: 'orders:read', resources: [resource] });
+
+/**
+ * The credentials in a `201 Created` answer of `POST /admin/v1/clients`.
+ * @param {string} text the answer's body
+ */
+export function createdClient(text) {
+  const created = asRecord(JSON.parse(text));
+  const id = created['client_id'];
+  const secret = created['client_secret'];
+  if (typeof id !== 'string' || typeof secret !== 'string') throw new Error(`POST /admin/v1/clients answered without client_id/client_secret: ${text.slice(0, 300)}`);
+  return { id, secret };
+}

@@ -1,18 +1,24 @@
 // @ts-check
 /**
- * Creating clients with the `clients.create` admin command, as the CLI runs it
- * (`openCommandPath`): the baseline of the `admin_create_clients` row, and the many-clients
- * workload's clients (`createClients`, instead of one `sigil` CLI process per client).
+ * Creating clients, two ways:
  *
- * - PostgreSQL: what `sigil clients create` does in-process (services/issuer/src/cli/run-command.ts):
- *   `openDatabase`, `migrate`, then `runAdminCommand({ db, hasher, actor }, 'clients.create', input)`
- *   on one knex pool, in the bench process.
- * - embedded (PGlite): the running issuer owns the database, so each command goes through its
- *   admin socket in DATA_DIR (`sendAdminCommand`), as the CLI does beside a running issuer.
+ * - over the issuer's HTTP admin API (`createClientsOverHttp`): `POST /admin/v1/clients` with an
+ *   admin API token, a bounded number in flight. The set-up creates the many-clients workload's
+ *   clients this way (instead of one `sigil` CLI process per client).
+ * - the `clients.create` admin command without HTTP (`openCommandPath`), as the CLI runs it:
+ *   the baseline of the `admin_create_clients` row. On PostgreSQL, what `sigil clients create`
+ *   does in-process (services/issuer/src/cli/run-command.ts): `openDatabase`, `migrate`, then
+ *   `runAdminCommand({ db, hasher, actor }, 'clients.create', input)` on one knex pool, in the
+ *   bench process. On the embedded database (PGlite), which the running issuer owns, each
+ *   command goes through its admin socket in DATA_DIR (`sendAdminCommand`), as the CLI does
+ *   beside a running issuer.
  */
+import http from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+
+import { ADMIN_API_PATH, createdClient, JSON_TYPE } from './admin.js';
 
 /**
  * The parts of the issuer's build output used here (services/issuer/dist, which has no .d.ts).
@@ -120,19 +126,54 @@ export async function openCommandPath(options) {
 }
 
 /**
- * Creates `count` clients with the `clients.create` admin command, `inFlight` at a time.
- * @param {Parameters<typeof openCommandPath>[0] & { count: number, inFlight: number, input: (index: number) => Record<string, unknown> }} options
- *   `input`: the command's input for client `index`
+ * One POST over `agent` (a keep-alive connection of the pool): the status and the body.
+ * @param {http.Agent} agent
+ * @param {URL} url
+ * @param {Record<string, string>} headers
+ * @param {string} body
+ * @returns {Promise<{ status: number, text: string }>}
+ */
+function post(agent, url, headers, body) {
+  return new Promise((resolve, reject) => {
+    const outgoing = http.request(url, { agent, method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, timeout: 10_000 }, (response) => {
+      /** @type {Buffer[]} */
+      const chunks = [];
+      response.on('data', (chunk) => chunks.push(chunk));
+      response.once('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      response.once('error', reject);
+    });
+    outgoing.once('timeout', () => outgoing.destroy(new Error(`no answer from ${url.href} within 10 s`)));
+    outgoing.once('error', reject);
+    outgoing.end(body);
+  });
+}
+
+/**
+ * Creates `count` clients with `POST <issuer>/admin/v1/clients`, `inFlight` at a time over as
+ * many keep-alive connections (node:http, lighter on the shared cores than fetch). Anything but
+ * a 201 stops the provisioning with the answer's body.
+ * @param {object} options
+ * @param {string} options.issuerUrl the issuer's origin
+ * @param {string} options.token an admin API access token (scope sigil:admin)
+ * @param {number} options.count
+ * @param {number} options.inFlight
+ * @param {(index: number) => string} options.body the JSON body for client `index`
  * @returns {Promise<{ clients: { id: string, secret: string }[], ms: number, path: string }>}
  */
-export async function createClients(options) {
-  const { count, inFlight, input } = options;
+export async function createClientsOverHttp(options) {
+  const { issuerUrl, token, count, inFlight, body } = options;
+  const url = new URL(`${ADMIN_API_PATH}/clients`, issuerUrl);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: inFlight });
+  const headers = { authorization: `Bearer ${token}`, 'content-type': JSON_TYPE };
   const started = performance.now();
-  const commands = await openCommandPath(options);
   try {
-    const clients = await pooled(count, inFlight, (index) => commands.create(input(index)));
-    return { clients, ms: performance.now() - started, path: `${commands.path}, ${inFlight} in flight` };
+    const clients = await pooled(count, inFlight, async (index) => {
+      const answer = await post(agent, url, headers, body(index));
+      if (answer.status !== 201) throw new Error(`POST ${ADMIN_API_PATH}/clients answered ${answer.status}: ${answer.text.slice(0, 300)}`);
+      return createdClient(answer.text);
+    });
+    return { clients, ms: performance.now() - started, path: `POST ${ADMIN_API_PATH}/clients on the issuer, ${inFlight} in flight` };
   } finally {
-    await commands.close();
+    agent.destroy();
   }
 }
