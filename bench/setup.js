@@ -2,10 +2,10 @@
 /**
  * The bench's set-up and tear-down. A temp directory (keys, data, logs), a fresh PostgreSQL
  * database (none with --embedded), the real issuer, its clients, API key and user (created with
- * the `sigil` CLI), the many-clients workload's clients (the issuer's admin command path, not one
- * CLI process each), orders-api and the baseline servers, all as child processes on free
- * 127.0.0.1 ports. Whatever happens (success, failure, Ctrl-C, the watchdog), every child is
- * stopped, the temp directory removed and the database dropped.
+ * the `sigil` CLI, the admin API's client among them), the many-clients workload's clients (over
+ * the issuer's HTTP admin API, not one CLI process each), orders-api and the baseline servers,
+ * all as child processes on free 127.0.0.1 ports. Whatever happens (success, failure, Ctrl-C,
+ * the watchdog), every child is stopped, the temp directory removed and the database dropped.
  *
  * BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres) names a database the
  * bench connects to in order to create `sigil_bench_<time>` next to it.
@@ -18,17 +18,19 @@ import { fileURLToPath } from 'node:url';
 
 import pg from 'pg';
 
+import { ADMIN_SCOPE, adminAudience, adminToken, machineClientBody } from './lib/admin.js';
 import { byCommand, processGroup, readCpu } from './lib/cpu.js';
 import { asRecord, once } from './lib/http.js';
 import { fail, progress } from './lib/log.js';
 import { freePort, runNode, sleep, startChild, stopChild, waitForOk } from './lib/processes.js';
-import { createClients } from './lib/provision.js';
+import { createClientsOverHttp } from './lib/provision.js';
 
 /** bench/ */
 export const here = path.dirname(fileURLToPath(import.meta.url));
 /** the repository */
 export const root = path.resolve(here, '..');
-const ISSUER_DIST = path.join(root, 'services/issuer/dist');
+/** the issuer's build output (the command-path baseline loads its admin commands from it) */
+export const ISSUER_DIST = path.join(root, 'services/issuer/dist');
 const ISSUER_MAIN = path.join(ISSUER_DIST, 'main.js');
 const ORDERS_MAIN = path.join(root, 'services/orders-api/dist/main.js');
 /** How often the bench's orders-api reads the revocation feed, in ms (the default is 10 s). */
@@ -38,8 +40,8 @@ export const AUDIENCE = 'http://localhost:4001';
 const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 /** The issuer's defaults (config.ts); the bench does not override them. */
 export const ARGON2 = { memoryKib: 19_456, timeCost: 2, parallelism: 1 };
-/** `clients.create` commands in flight while provisioning the many-clients workload. */
-const PROVISION_IN_FLIGHT = 8;
+/** `POST /admin/v1/clients` requests in flight while provisioning the many-clients workload. */
+const PROVISION_IN_FLIGHT = 16;
 
 /** @typedef {import('./lib/processes.js').Child} Child */
 /** @typedef {import('./workloads/measure.js').Options} Options */
@@ -102,6 +104,7 @@ export function openSession(quick) {
  * @property {{ id: string, secret: string }} guard orders-api's own client, which authenticates its API-key introspection calls (RFC 7662)
  * @property {{ id: string, secret: string }} password a first-party client with the password grant
  * @property {{ id: string, secret: string }} refresh a first-party client with the password and refresh grants
+ * @property {{ id: string, secret: string }} admin the admin API's client: client credentials, scope sigil:admin, resource `<ISSUER>/admin`
  * @property {string} apiKey
  * @property {string} username an admin user
  * @property {string} userPassword
@@ -127,14 +130,14 @@ export function openSession(quick) {
  * @property {{ discovery: string, token: string, jwks: string }} endpoints the issuer's, from its discovery document
  * @property {Credentials} credentials
  * @property {{ id: string, secret: string }[]} manyClients the many-clients workload's clients, in creation order (none when neither of its rows runs)
- * @property {{ count: number, ms: number, path: string, inFlight: number } | null} provisioning how those clients were created
+ * @property {{ count: number, ms: number, clientsPerSec: number, path: string, inFlight: number } | null} provisioning how those clients were created, and how fast
  */
 
 /** @typedef {Base & Started} Stack everything the workloads run against */
 
 /**
- * Starts everything, in this order: database, issuer, the CLI's provisioning, the many clients,
- * orders-api and the baseline servers.
+ * Starts everything, in this order: database, issuer, the CLI's provisioning, the issuer's
+ * discovery, the many clients, orders-api and the baseline servers.
  * @param {Session} session
  * @param {Options} options
  * @returns {Promise<Stack>}
@@ -160,10 +163,10 @@ export async function setUp(session, options) {
   progress(`issuer up on ${urls.issuer} (${options.workers} worker${options.workers === 1 ? '' : 's'}, ${options.embedded ? 'PGlite' : 'PostgreSQL'})`);
   const credentials = await provisionWithCli({ ...base.issuerEnv, PORT: String(issuerPort) });
   progress('clients, API key and user provisioned');
-  const many = await provisionManyClients(base, database.url);
-  await startOthers(base, urls, credentials, { orders: ordersPort, minimal: minimalPort, unguarded: unguardedPort, engine: enginePort, ordersNoFeed: ordersNoFeedPort });
   const [token = '', jwks = ''] = await discover(urls.issuer, ['token_endpoint', 'jwks_uri'], 'discovery');
   const endpoints = { discovery: `${urls.issuer}/.well-known/openid-configuration`, token, jwks };
+  const many = await provisionManyClients(base, urls.issuer, token, credentials.admin);
+  await startOthers(base, urls, credentials, { orders: ordersPort, minimal: minimalPort, unguarded: unguardedPort, engine: enginePort, ordersNoFeed: ordersNoFeedPort });
   return { ...base, startedAt, loadBefore, postgresVersion: database.version, urls, endpoints, credentials, manyClients: many.clients, provisioning: many.provisioning };
 }
 
@@ -313,44 +316,40 @@ async function provisionWithCli(env) {
   const sigil = async (args, stdin) => asRecord(JSON.parse(await runNode(SIGIL_CLI, [...args, '--json'], env, { stdin: stdin ?? '' })));
   const username = `bench-${randomBytes(3).toString('hex')}`;
   const userPassword = randomBytes(15).toString('base64url');
-  const [machine, guard, password, refresh, apiKey] = await Promise.all([
+  const [machine, guard, password, refresh, admin, apiKey] = await Promise.all([
     sigil(['clients', 'create', '--name', 'bench-machine', '--grant', 'client_credentials', '--scope', 'orders:read', '--role', 'admin', '--resource', AUDIENCE]),
     sigil(['clients', 'create', '--name', 'bench-orders-api', '--grant', 'client_credentials', '--resource', AUDIENCE]),
     sigil(['clients', 'create', '--name', 'bench-password', '--grant', 'password', '--scope', 'orders:read', '--resource', AUDIENCE, '--first-party']),
     sigil(['clients', 'create', '--name', 'bench-refresh', '--grant', 'password', '--grant', 'refresh_token', '--scope', 'orders:read', '--resource', AUDIENCE, '--first-party']),
+    sigil(['clients', 'create', '--name', 'bench-admin', '--grant', 'client_credentials', '--scope', ADMIN_SCOPE, '--resource', adminAudience(env['ISSUER'] ?? '')]),
     sigil(['api-keys', 'create', '--name', 'bench-key', '--resource', AUDIENCE, '--scope', 'orders:read']),
     sigil(['users', 'create', '--username', username, '--password-stdin', '--role', 'admin'], `${userPassword}\n`),
   ]);
   const client = (/** @type {Record<string, unknown>} */ created) => ({ id: String(created['client_id']), secret: String(created['client_secret']) });
-  return { machine: client(machine), guard: client(guard), password: client(password), refresh: client(refresh), apiKey: String(apiKey['key']), username, userPassword };
+  return { machine: client(machine), guard: client(guard), password: client(password), refresh: client(refresh), admin: client(admin), apiKey: String(apiKey['key']), username, userPassword };
 }
 
 /**
- * The many-clients workload's clients (its 1-client baseline uses the first of them), through
- * the issuer's admin command path: as many as that workload needs when it runs, 1 when only the
+ * The many-clients workload's clients (its 1-client baseline uses the first of them), created
+ * over the issuer's HTTP admin API (`POST /admin/v1/clients`, PROVISION_IN_FLIGHT at a time,
+ * with the admin client's token): as many as that workload needs when it runs, 1 when only the
  * baseline does, none when neither does.
  * @param {Base} base
- * @param {string} databaseUrl blank with --embedded
+ * @param {string} issuerUrl
+ * @param {string} tokenUrl
+ * @param {{ id: string, secret: string }} admin the admin API's client
  * @returns {Promise<{ clients: Started['manyClients'], provisioning: Started['provisioning'] }>}
  */
-async function provisionManyClients(base, databaseUrl) {
+async function provisionManyClients(base, issuerUrl, tokenUrl, admin) {
   const { options } = base;
   if (!options.selected('client_credentials_1') && !options.selected('client_credentials_10k')) return { clients: [], provisioning: null };
   const count = options.selected('client_credentials_10k') ? options.manyClients : 1;
-  const how = options.embedded ? 'through the issuer\'s admin socket' : 'runAdminCommand against PostgreSQL';
-  progress(`provisioning ${count.toLocaleString('en-US')} client(s) for the many-clients workload (clients.create, ${how}, ${PROVISION_IN_FLIGHT} in flight)`);
-  const created = await createClients({
-    issuerDist: ISSUER_DIST,
-    databaseUrl: options.embedded ? undefined : databaseUrl,
-    dataDir: base.issuerEnv['DATA_DIR'] ?? '',
-    argon2: ARGON2,
-    count,
-    inFlight: PROVISION_IN_FLIGHT,
-    input: (index) => ({ name: `bench-many-${index}`, grants: ['client_credentials'], scopes: ['orders:read'], resources: [AUDIENCE] }),
-    log: progress,
-  });
-  progress(`${count.toLocaleString('en-US')} client(s) provisioned in ${(created.ms / 1000).toFixed(1)} s (${Math.round(count / (created.ms / 1000)).toLocaleString('en-US')}/s)`);
-  return { clients: created.clients, provisioning: { count, ms: created.ms, path: created.path, inFlight: PROVISION_IN_FLIGHT } };
+  progress(`provisioning ${count.toLocaleString('en-US')} client(s) for the many-clients workload (POST /admin/v1/clients, ${PROVISION_IN_FLIGHT} in flight)`);
+  const token = await adminToken(tokenUrl, issuerUrl, admin);
+  const created = await createClientsOverHttp({ issuerUrl, token, count, inFlight: PROVISION_IN_FLIGHT, body: (index) => machineClientBody(`bench-many-${index}`, AUDIENCE) });
+  const clientsPerSec = count / (created.ms / 1000);
+  progress(`${count.toLocaleString('en-US')} client(s) provisioned in ${(created.ms / 1000).toFixed(1)} s (${Math.round(clientsPerSec).toLocaleString('en-US')} clients/s)`);
+  return { clients: created.clients, provisioning: { count, ms: created.ms, clientsPerSec, path: created.path, inFlight: PROVISION_IN_FLIGHT } };
 }
 
 /**

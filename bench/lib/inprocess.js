@@ -69,3 +69,30 @@ export async function rawArgon2Verify(parameters, concurrency, ms) {
   const at = (/** @type {number} */ q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
   return { opsPerSec: latencies.length / seconds, ops: latencies.length, seconds, p50Ms: at(0.5), p99Ms: at(0.99), cpuMsPerOp: cpu / latencies.length };
 }
+
+/**
+ * `operation` run `width` at a time for `ms` (each lane starts its next one as soon as its last
+ * one ends): operations/s and the latency of each.
+ * @param {number} ms
+ * @param {number} width
+ * @param {() => Promise<unknown>} operation
+ * @returns {Promise<{ opsPerSec: number, ops: number, seconds: number, p50Ms: number, p99Ms: number }>}
+ */
+export async function inFlightFor(ms, width, operation) {
+  /** @type {number[]} */
+  const latencies = [];
+  const start = performance.now();
+  const end = start + ms;
+  const lane = async () => {
+    while (performance.now() < end) {
+      const t0 = performance.now();
+      await operation();
+      latencies.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: width }, lane));
+  const seconds = (performance.now() - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  const at = (/** @type {number} */ q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  return { opsPerSec: latencies.length / seconds, ops: latencies.length, seconds, p50Ms: at(0.5), p99Ms: at(0.99) };
+}

@@ -1,17 +1,24 @@
 // @ts-check
 /**
- * Provisioning many clients quickly, through the issuer's own admin command path (its build
- * output), instead of one `sigil` CLI process per client:
+ * Creating clients, two ways:
  *
- * - PostgreSQL: what `sigil clients create` does in-process (services/issuer/src/cli/run-command.ts):
- *   `openDatabase`, `migrate`, then `runAdminCommand({ db, hasher, actor }, 'clients.create', input)`,
- *   a few commands in flight on one knex pool.
- * - embedded (PGlite): the running issuer owns the database, so each command goes through its
- *   admin socket in DATA_DIR (`sendAdminCommand`), as the CLI does beside a running issuer.
+ * - over the issuer's HTTP admin API (`createClientsOverHttp`): `POST /admin/v1/clients` with an
+ *   admin API token, a bounded number in flight. The set-up creates the many-clients workload's
+ *   clients this way (instead of one `sigil` CLI process per client).
+ * - the `clients.create` admin command without HTTP (`openCommandPath`), as the CLI runs it:
+ *   the baseline of the `admin_create_clients` row. On PostgreSQL, what `sigil clients create`
+ *   does in-process (services/issuer/src/cli/run-command.ts): `openDatabase`, `migrate`, then
+ *   `runAdminCommand({ db, hasher, actor }, 'clients.create', input)` on one knex pool, in the
+ *   bench process. On the embedded database (PGlite), which the running issuer owns, each
+ *   command goes through its admin socket in DATA_DIR (`sendAdminCommand`), as the CLI does
+ *   beside a running issuer.
  */
+import http from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+
+import { ADMIN_API_PATH, createdClient, JSON_TYPE } from './admin.js';
 
 /**
  * The parts of the issuer's build output used here (services/issuer/dist, which has no .d.ts).
@@ -64,44 +71,109 @@ function credentials(result) {
 }
 
 /**
- * Creates `count` clients with the `clients.create` admin command, `inFlight` at a time.
+ * @typedef {object} CommandPath the `clients.create` admin command, one client per call
+ * @property {(input: Record<string, unknown>) => Promise<{ id: string, secret: string }>} create
+ * @property {boolean} inBenchProcess whether the command runs in this process (PostgreSQL), or in the issuer (embedded, through its admin socket)
+ * @property {string} path how the commands run, for the report
+ * @property {() => Promise<void>} close
+ */
+
+/**
+ * Opens the `clients.create` command path: on PostgreSQL a knex pool in this process (closed by
+ * `close`), on the embedded database the running issuer's admin socket.
  * @param {object} options
  * @param {string} options.issuerDist
  * @param {string | undefined} options.databaseUrl PostgreSQL; undefined: the embedded database of the issuer running on `dataDir`
  * @param {string} options.dataDir the issuer's DATA_DIR
  * @param {{ memoryKib: number, timeCost: number, parallelism: number }} options.argon2 the issuer's argon2 parameters (the command context's hasher)
- * @param {number} options.count
- * @param {number} options.inFlight
- * @param {(index: number) => Record<string, unknown>} options.input the command's input for client `index`
  * @param {(message: string) => void} options.log
- * @returns {Promise<{ clients: { id: string, secret: string }[], ms: number, path: string }>}
+ * @returns {Promise<CommandPath>}
  */
-export async function createClients(options) {
-  const { issuerDist, databaseUrl, dataDir, count, inFlight, input, log } = options;
+export async function openCommandPath(options) {
+  const { issuerDist, databaseUrl, dataDir, log } = options;
   if (databaseUrl === undefined) {
     const { sendAdminCommand } = /** @type {SocketModule} */ (await load(issuerDist, 'admin/socket.js'));
-    const started = performance.now();
-    const clients = await pooled(count, inFlight, async (index) => {
-      const reply = await sendAdminCommand(dataDir, 'clients.create', input(index));
-      if (reply === undefined) throw new Error(`no issuer answers on the admin socket in ${dataDir}`);
-      if (!reply.ok) throw new Error(`clients.create through the admin socket failed: ${reply.error.code}: ${reply.error.message}`);
-      return credentials(reply.result);
-    });
-    return { clients, ms: performance.now() - started, path: `admin socket of the running issuer (sendAdminCommand), ${inFlight} in flight` };
+    return {
+      create: async (input) => {
+        const reply = await sendAdminCommand(dataDir, 'clients.create', input);
+        if (reply === undefined) throw new Error(`no issuer answers on the admin socket in ${dataDir}`);
+        if (!reply.ok) throw new Error(`clients.create through the admin socket failed: ${reply.error.code}: ${reply.error.message}`);
+        return credentials(reply.result);
+      },
+      inBenchProcess: false,
+      path: 'clients.create through the admin socket of the running issuer (sendAdminCommand)',
+      close: async () => {},
+    };
   }
-
   const { openDatabase, migrate } = /** @type {DbModule} */ (await load(issuerDist, 'storage/db.js'));
   const { runAdminCommand } = /** @type {CommandsModule} */ (await load(issuerDist, 'admin/commands.js'));
   const { PasswordHasher } = /** @type {PasswordsModule} */ (await load(issuerDist, 'domain/passwords.js'));
-  const started = performance.now();
-  const database = await openDatabase({ databaseUrl, dataDir, log: (level, message) => log(`provisioning database ${level}: ${message}`) });
+  const database = await openDatabase({ databaseUrl, dataDir, log: (level, message) => log(`command path database ${level}: ${message}`) });
   try {
     await migrate(database.knex); // nothing to apply (the issuer did it); the CLI does the same before a command
-    // the CLI's actor: this is the path `sigil clients create` takes against PostgreSQL (each writes its audit event)
-    const context = { db: database.knex, hasher: new PasswordHasher(options.argon2), actor: 'cli' };
-    const clients = await pooled(count, inFlight, async (index) => credentials(await runAdminCommand(context, 'clients.create', input(index))));
-    return { clients, ms: performance.now() - started, path: `runAdminCommand in the bench process against PostgreSQL (openDatabase), ${inFlight} in flight` };
-  } finally {
+  } catch (error) {
     await database.close();
+    throw error;
+  }
+  // the CLI's actor: this is the path `sigil clients create` takes against PostgreSQL (each writes its audit event)
+  const context = { db: database.knex, hasher: new PasswordHasher(options.argon2), actor: 'cli' };
+  return {
+    create: async (input) => credentials(await runAdminCommand(context, 'clients.create', input)),
+    inBenchProcess: true,
+    path: 'runAdminCommand(\'clients.create\') in the bench process against PostgreSQL (openDatabase, one knex pool)',
+    close: () => database.close(),
+  };
+}
+
+/**
+ * One POST over `agent` (a keep-alive connection of the pool): the status and the body.
+ * @param {http.Agent} agent
+ * @param {URL} url
+ * @param {Record<string, string>} headers
+ * @param {string} body
+ * @returns {Promise<{ status: number, text: string }>}
+ */
+function post(agent, url, headers, body) {
+  return new Promise((resolve, reject) => {
+    const outgoing = http.request(url, { agent, method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, timeout: 10_000 }, (response) => {
+      /** @type {Buffer[]} */
+      const chunks = [];
+      response.on('data', (chunk) => chunks.push(chunk));
+      response.once('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      response.once('error', reject);
+    });
+    outgoing.once('timeout', () => outgoing.destroy(new Error(`no answer from ${url.href} within 10 s`)));
+    outgoing.once('error', reject);
+    outgoing.end(body);
+  });
+}
+
+/**
+ * Creates `count` clients with `POST <issuer>/admin/v1/clients`, `inFlight` at a time over as
+ * many keep-alive connections (node:http, lighter on the shared cores than fetch). Anything but
+ * a 201 stops the provisioning with the answer's body.
+ * @param {object} options
+ * @param {string} options.issuerUrl the issuer's origin
+ * @param {string} options.token an admin API access token (scope sigil:admin)
+ * @param {number} options.count
+ * @param {number} options.inFlight
+ * @param {(index: number) => string} options.body the JSON body for client `index`
+ * @returns {Promise<{ clients: { id: string, secret: string }[], ms: number, path: string }>}
+ */
+export async function createClientsOverHttp(options) {
+  const { issuerUrl, token, count, inFlight, body } = options;
+  const url = new URL(`${ADMIN_API_PATH}/clients`, issuerUrl);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: inFlight });
+  const headers = { authorization: `Bearer ${token}`, 'content-type': JSON_TYPE };
+  const started = performance.now();
+  try {
+    const clients = await pooled(count, inFlight, async (index) => {
+      const answer = await post(agent, url, headers, body(index));
+      if (answer.status !== 201) throw new Error(`POST ${ADMIN_API_PATH}/clients answered ${answer.status}: ${answer.text.slice(0, 300)}`);
+      return createdClient(answer.text);
+    });
+    return { clients, ms: performance.now() - started, path: `POST ${ADMIN_API_PATH}/clients on the issuer, ${inFlight} in flight` };
+  } finally {
+    agent.destroy();
   }
 }

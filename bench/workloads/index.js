@@ -4,6 +4,7 @@
  * the rows --only selects.
  */
 import { fail } from '../lib/log.js';
+import { adminCreateClients, adminCreateClientsCommand } from './admin-clients.js';
 import { clientCredentialsAt80, guardedOrdersAt80 } from './at-80.js';
 import { clientCredentials, databaseKeys, oneWorker } from './client-credentials.js';
 import { engineToken, minimalToken, rawRs256 } from './floors.js';
@@ -36,6 +37,8 @@ export const WORKLOADS = [
   refresh,
   rawArgon2id,
   password,
+  adminCreateClientsCommand,
+  adminCreateClients,
 ];
 
 /**

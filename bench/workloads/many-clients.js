@@ -3,7 +3,8 @@
  * Many clients: the client credentials grant spread over many distinct clients
  * (`client_credentials_10k`: 10,000, or 1,000 with --quick) against the same code path with a
  * list of one (`client_credentials_1`, the first of those clients), so that the ratio shows only
- * what distinct clients cost. setup.js provisions them through the issuer's admin command path.
+ * what distinct clients cost. setup.js provisions them over the issuer's HTTP admin API
+ * (`POST /admin/v1/clients`).
  */
 import { asRecord, FORM } from '../lib/http.js';
 import { progress } from '../lib/log.js';

@@ -132,7 +132,7 @@ export function addHttpRow(context, spec, workload, result, extra) {
  * The row of an in-process baseline (operations/s; no HTTP, so no statuses).
  * @param {Context} context
  * @param {RowSpec} spec
- * @param {{ opsPerSec: number, cpuMsPerOp: number, p50Ms?: number, p99Ms?: number }} result
+ * @param {{ opsPerSec: number, cpuMsPerOp: number | null, p50Ms?: number, p99Ms?: number }} result
  * @param {Record<string, unknown>} details
  */
 export function addInProcessRow(context, spec, result, details) {

@@ -1,11 +1,13 @@
 // @ts-check
 /**
  * Between set-up and the first measurement: the requests the workloads send (from the
- * provisioned credentials and the issuer's discovery), an access token for the guarded rows,
- * the preflight (one request of each kind, so a failure shows with its body before any load),
- * and the refresh workload's pool of refresh tokens.
+ * provisioned credentials and the issuer's discovery), an access token for the guarded rows and
+ * one for the admin API, the preflight (one request of each kind, so a failure shows with its
+ * body before any load), and the refresh workload's pool of refresh tokens.
  */
+import { ADMIN_API_PATH, adminToken, JSON_TYPE, machineClientBody } from '../lib/admin.js';
 import { asRecord, basic, FORM, form, once } from '../lib/http.js';
+import { AUDIENCE } from '../setup.js';
 import { check } from './measure.js';
 import { seedRefreshPool } from './refresh.js';
 
@@ -20,6 +22,7 @@ import { seedRefreshPool } from './refresh.js';
  * @property {Record<string, string>} refreshAuth the refresh client's authorization and content type
  * @property {Record<string, string>} bearer an access token of the machine client
  * @property {Record<string, string>} apiKey
+ * @property {Record<string, string>} admin an admin API access token of the admin client (scope sigil:admin), and the JSON content type
  * @property {string[]} manyAuthorizations Basic authorizations of the many-clients workload's clients, in creation order
  */
 
@@ -34,6 +37,8 @@ async function buildRequests(stack) {
   const tokenAnswer = await once(stack.endpoints.token, cc);
   if (!tokenAnswer.ok) throw new Error(`client credentials token request failed: ${tokenAnswer.status} ${tokenAnswer.text}`);
   const accessToken = String(asRecord(JSON.parse(tokenAnswer.text))['access_token']);
+  // valid for ACCESS_TOKEN_TTL (15 minutes by default), longer than the watchdog lets a run last
+  const adminAccessToken = await adminToken(stack.endpoints.token, stack.urls.issuer, credentials.admin);
   return {
     ccBody,
     cc,
@@ -46,6 +51,7 @@ async function buildRequests(stack) {
     refreshAuth: { authorization: basic(credentials.refresh.id, credentials.refresh.secret), 'content-type': FORM },
     bearer: { authorization: `Bearer ${accessToken}` },
     apiKey: { 'x-api-key': credentials.apiKey },
+    admin: { authorization: `Bearer ${adminAccessToken}`, 'content-type': JSON_TYPE },
     manyAuthorizations: stack.manyClients.map((client) => basic(client.id, client.secret)),
   };
 }
@@ -67,6 +73,7 @@ async function runPreflight(preflight, stack, requests) {
   await check(preflight, 'jwks', endpoints.jwks);
   await check(preflight, 'discovery', endpoints.discovery);
   await check(preflight, 'password', endpoints.token, requests.password);
+  await check(preflight, 'admin_create_clients', `${urls.issuer}${ADMIN_API_PATH}/clients`, { method: 'POST', headers: requests.admin, body: machineClientBody('bench-preflight', AUDIENCE) });
   const many = requests.manyAuthorizations;
   const lastOfMany = many[many.length - 1];
   if (lastOfMany !== undefined) {
