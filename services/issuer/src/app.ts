@@ -199,6 +199,8 @@ function readiness(databaseReachable: (timeoutMs: number) => Promise<boolean>): 
 function sigilRoutes({ config, oidc, databaseReachable, logger, interactions, metrics, trust, revocationFeed, adminApi }: AppDependencies): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // an ETag is the admin API's to give, of an object (admin/http/router.ts), not of any answer
+  app.set('etag', false);
   app.set('trust proxy', trust);
 
   app.get('/healthz', (_req, res) => {
@@ -213,7 +215,8 @@ function sigilRoutes({ config, oidc, databaseReachable, logger, interactions, me
     });
   }
   app.get(REVOCATION_FEED_PATH, revocationFeed);
-  app.use(ADMIN_API_PATH, adminApi);
+  // only the exact path (express matches mount paths in any case; a proxy rule on /admin/ would not)
+  app.use(ADMIN_API_PATH, (req, res, next) => (isAdminApiPath(pathOf(req.originalUrl)) ? adminApi(req, res, next) : next()));
   app.use(interactions);
 
   // after every express route: the engine answers whatever reaches it, unknown paths as JSON 404s (oidc/errors.ts)

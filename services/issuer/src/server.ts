@@ -29,7 +29,7 @@ import { openKeyStore } from './keys/open.js';
 import type { Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { ClientCache } from './oidc/client-cache.js';
-import { loadClientMetadata } from './oidc/client-metadata.js';
+import { allowedScopes, loadClientMetadata, registeredResources } from './oidc/client-metadata.js';
 import { createProvider, ID_TOKEN_TTL } from './oidc/provider.js';
 import { ResourceScopes } from './oidc/resource-scopes.js';
 import { startChangeFeed } from './storage/changes.js';
@@ -187,7 +187,10 @@ async function buildListener({ config, stores, clients, resourceScopes, hasher, 
     issuer: config.issuer,
     keys: () => maintenance.keys(),
     withdrawals: stores,
-    clientEnabled: async (id) => (await clients.find(id)) !== undefined,
+    client: async (id) => {
+      const metadata = await clients.find(id);
+      return metadata === undefined ? undefined : { scopes: allowedScopes(metadata), resources: registeredResources(metadata) };
+    },
   });
   let document: unknown;
   const adminContext = { ...admin, keysChanged: () => maintenance.refresh() };

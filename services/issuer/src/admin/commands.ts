@@ -42,7 +42,7 @@ import { createAuditStore } from '../storage/audit.js';
 import { migrate } from '../storage/db.js';
 import { connectionLimits, passwordHashParameters } from '../storage/doctor.js';
 import { createStores, type Stores } from '../storage/index.js';
-import { apiKeyView, auditEventView, clientView, userView } from './views.js';
+import { apiKeyView, auditEventView, clientView, userView, wireName } from './views.js';
 
 /**
  * Administrative commands that need the database. The CLI runs them against the database
@@ -92,11 +92,9 @@ type AdminEventType = AdminEvent['type'];
  * them from the input's names and the result's ids and views, never from a field that carries
  * one (`client_secret`, `key`, `password`).
  *
- * A new command that writes gets its descriptor beside its `run`, as `clients.create` has: say,
- * `clients.update` → `admin.client.updated`, `clients.disable`/`enable` → `admin.client.disabled`
- * / `admin.client.enabled`, `clients.delete` → `admin.client.deleted`, `clients.rotate-secret` →
- * `admin.client.secret_rotated` (its detail: the grace period, never either secret), each with
- * the client id as `object` and `clientId`. `runAdminCommand` does the rest.
+ * A command that writes has its descriptor beside its `run`: `clients.rotate-secret`'s, for
+ * one, is `admin.client.secret_rotated` with the client id as `object` and `clientId` and the
+ * grace period (never either secret) as its detail. `runAdminCommand` does the rest.
  */
 export interface AdminAudit<Input> {
   readonly type: AdminEventType | ((input: Input, result: Output) => AdminEventType);
@@ -258,9 +256,19 @@ function encodeCursor(position: PagePosition | undefined): string | null {
   return position === undefined ? null : Buffer.from(JSON.stringify([position.at, position.id])).toString('base64url');
 }
 
+/**
+ * A time the database can compare: ISO 8601 as `Date#toISOString` writes it (what a cursor
+ * carries), within years 1970–9999.
+ */
+const cursorTime = z.iso.datetime().refine((at) => {
+  const time = new Date(at);
+  // (a refinement runs even when the format failed: no toISOString of an invalid date)
+  return !Number.isNaN(time.getTime()) && time.toISOString() === at && time.getUTCFullYear() >= 1970 && time.getUTCFullYear() <= 9999;
+});
+
 /** The input of a list in creation order: everything, or a page of `limit` after `cursor` (whose id `id` checks). */
 function pageInput(id: z.ZodType<string>) {
-  const position = z.tuple([z.iso.datetime(), id]);
+  const position = z.tuple([cursorTime, id]);
   return z
     .object({
       limit: pageLimit.optional(),
@@ -284,29 +292,43 @@ function pageInput(id: z.ZodType<string>) {
     .strict();
 }
 
+/** A page's size when none is asked for: the admin API's lists, `audit list`, and a cursor given without a limit. */
+export const DEFAULT_PAGE_SIZE = 100;
+
 /** A whole list (no limit: the CLI's) or one page of it (`next_cursor` null on the last). */
 async function listed<T, View>(input: { limit?: number | undefined; cursor?: PagePosition | undefined }, all: () => Promise<T[]>, page: (query: PageQuery) => Promise<Page<T>>, view: (item: T) => View) {
   if (input.limit === undefined && input.cursor === undefined) return { items: (await all()).map(view), next_cursor: null };
-  const { items, next } = await page({ after: input.cursor, limit: input.limit ?? DEFAULT_PAGE });
+  const { items, next } = await page({ after: input.cursor, limit: input.limit ?? DEFAULT_PAGE_SIZE });
   return { items: items.map(view), next_cursor: encodeCursor(next) };
 }
 
-/** A page's size when a cursor is given without a limit. */
-const DEFAULT_PAGE = 100;
 
 const clientPage = pageInput(clientIdSchema);
 const userPage = pageInput(z.uuid());
 const apiKeyPage = pageInput(apiKeyId);
-const AUDIT_CURSOR = z.string(CURSOR_MESSAGE).regex(/^[1-9][0-9]{0,18}$/u, CURSOR_MESSAGE);
+/** An event id: a positive bigint (at most 2^63 − 1). */
+const AUDIT_CURSOR = z
+  .string(CURSOR_MESSAGE)
+  .regex(/^[1-9][0-9]{0,18}$/u, { error: CURSOR_MESSAGE, abort: true })
+  // (a refinement runs even when the pattern failed, unless it aborts: BigInt only on digits)
+  .refine((cursor) => /^[0-9]+$/u.test(cursor) && BigInt(cursor) <= 9_223_372_036_854_775_807n, CURSOR_MESSAGE);
+const SINCE_MESSAGE = 'since is an ISO 8601 date or date and time (2026-12-01, 2026-12-01T09:30:00Z), in years 1 to 9999';
 const auditQuery = z
   .object({
-    since: z.union([z.iso.datetime({ offset: true }), z.iso.date()], 'since is an ISO 8601 date or date and time (2026-12-01, 2026-12-01T09:30:00Z)').optional(),
+    since: z
+      .union([z.iso.datetime({ offset: true }), z.iso.date()], SINCE_MESSAGE)
+      // what PostgreSQL's timestamptz holds, once the offset is applied
+      .refine((since) => {
+        const year = new Date(since).getUTCFullYear();
+        return year >= 1 && year <= 9999;
+      }, SINCE_MESSAGE)
+      .optional(),
     type: z
       .string()
       .max(100)
       .regex(/^[a-z][a-z_]*(\.[a-z][a-z_]*)*\.?$/u, 'a type is an event type (admin.user.deleted) or a prefix ending in "." (admin.)')
       .optional(),
-    limit: pageLimit.default(100),
+    limit: pageLimit.default(DEFAULT_PAGE_SIZE),
     // the id of the last event of the previous page: newer events never shift the next page
     cursor: AUDIT_CURSOR.optional(),
   })
@@ -324,9 +346,20 @@ function aboutClient<Input extends { readonly id: string }>(type: AdminEventType
   };
 }
 
-/** The fields an update was given (its selector left out). */
+/** The fields an update was given (its selector left out), by their names in the views. */
 const changedFields = (input: Record<string, unknown>) =>
-  Object.entries(input).flatMap(([field, value]) => (field === 'id' || field === 'username' || value === undefined ? [] : [field]));
+  Object.entries(input).flatMap(([field, value]) => (field === 'id' || field === 'username' || value === undefined ? [] : [wireName(field)]));
+
+/**
+ * The event type of an update: a change of `disabled` alone is a disabling or enabling, one of
+ * `roles` alone (a user's) a roles change, as their own commands record them.
+ */
+function updateEvent(kind: 'client' | 'user', input: { readonly disabled?: boolean | undefined } & Record<string, unknown>): AdminEventType {
+  const changed = changedFields(input).join();
+  if (changed === 'disabled') return input.disabled === true ? `admin.${kind}.disabled` : `admin.${kind}.enabled`;
+  if (kind === 'user' && changed === 'roles') return 'admin.user.roles_set';
+  return `admin.${kind}.updated`;
+}
 
 /** A key command run on the context's key store (keys/commands.ts), with the same input schema. */
 function keyCommand(name: KeyCommandName, audit?: AdminAudit<never>): AdminCommand<unknown> {
@@ -361,6 +394,7 @@ async function currentApiKey({ stores }: CommandContext, { id }: { readonly id: 
 
 export const adminCommands = {
   'keys.list': keyCommand('keys.list'),
+  'keys.show': keyCommand('keys.show'),
   'keys.generate': keyCommand('keys.generate', {
     type: 'admin.key.generated',
     object: (_input, result) => String(result['kid']),
@@ -420,7 +454,7 @@ export const adminCommands = {
     current: currentClient,
     // what was asked for, and the client as it is now (no secret is ever in either); a change of `disabled` alone is a disabling or enabling
     audit: aboutClient(
-      (input) => (changedFields(input).join() === 'disabled' ? (input.disabled === true ? 'admin.client.disabled' : 'admin.client.enabled') : 'admin.client.updated'),
+      (input) => updateEvent('client', input),
       (input, result) => ({ changed: changedFields(input), client: result }),
     ),
   } satisfies AdminCommand<z.infer<typeof clientUpdateSchema>>,
@@ -549,14 +583,15 @@ export const adminCommands = {
     input: userUpdate,
     run: async (context, input) => {
       const username = await usernameOf(context, input);
-      let user = await knownUser(() => showUser(context.stores.users, username));
-      if (input.roles !== undefined) user = await knownUser(() => setUserRoles(context.stores.users, username, input.roles ?? []));
-      if (input.disabled !== undefined) user = await knownUser(() => setUserDisabled(context.stores.users, username, input.disabled === true));
-      return userView(user);
+      const { roles, disabled } = input;
+      // the schema asks for one of them at least
+      let user = roles === undefined ? undefined : await knownUser(() => setUserRoles(context.stores.users, username, roles));
+      if (disabled !== undefined) user = await knownUser(() => setUserDisabled(context.stores.users, username, disabled));
+      return userView(user ?? (await knownUser(() => showUser(context.stores.users, username))));
     },
     current: currentUser,
     audit: {
-      type: (input) => (changedFields(input).join() === 'disabled' ? (input.disabled === true ? 'admin.user.disabled' : 'admin.user.enabled') : 'admin.user.updated'),
+      type: (input) => updateEvent('user', input),
       object: resultId,
       about: (input, result) => ({ ...aboutUser(input, result), detail: { changed: changedFields(input), roles: result['roles'], disabled: result['disabled'] } }),
     },
@@ -590,6 +625,14 @@ export const adminCommands = {
     input: empty,
     run: async (context) => ({ ...(await doctorFacts(context)) }),
   } satisfies AdminCommand<z.infer<typeof empty>>,
+  'audit.show': {
+    input: z.object({ id: AUDIT_CURSOR }).strict(),
+    run: async ({ stores }, { id }) => {
+      const event = await stores.audit.find(id);
+      if (event === undefined) throw new AdminNotFoundError(`no audit event with id ${id}`);
+      return auditEventView(event);
+    },
+  } satisfies AdminCommand<{ id: string }>,
   'audit.list': {
     input: auditQuery,
     run: async ({ stores }, { since, type, limit, cursor }) => {

@@ -13,6 +13,27 @@ import type { UserRecord } from '../domain/users.js';
  * a hash or key material.
  */
 
+/*
+ * Field names: the commands' inputs are camelCase (`redirectUris`), their views and the admin
+ * API's wire format snake_case (`redirect_uris`); one mechanical rule maps between them, and
+ * `scope`, a space-separated string on the wire as in every view and in OAuth, is the
+ * commands' `scopes` list.
+ */
+
+/** Wire fields whose command field is not their camelCase form. */
+const RENAMED: Readonly<Record<string, string>> = { scope: 'scopes' };
+export const RENAMED_BACK: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(RENAMED).map(([wire, field]) => [field, wire]));
+
+/** The command field of wire field `name` (`redirect_uris` → `redirectUris`, `scope` → `scopes`). */
+export function commandField(name: string): string {
+  return Object.hasOwn(RENAMED, name) ? String(RENAMED[name]) : name.replace(/_([a-z0-9])/gu, (_match, letter: string) => letter.toUpperCase());
+}
+
+/** The wire name of command field `field` (`redirectUris` → `redirect_uris`, `scopes` → `scope`). */
+export function wireName(field: string): string {
+  return Object.hasOwn(RENAMED_BACK, field) ? String(RENAMED_BACK[field]) : field.replace(/[A-Z]/gu, (letter) => `_${letter.toLowerCase()}`);
+}
+
 const timestamp = z.iso.datetime({ offset: true });
 const nullableTimestamp = timestamp.nullable();
 const iso = (value: Date | null) => (value === null ? null : value.toISOString());

@@ -25,11 +25,19 @@ const apiKeyResources = z
   .max(20)
   .transform((resources) => [...new Set(resources)]);
 
+/**
+ * Scopes the issuer keeps for itself (the admin API's `sigil:admin`, `sigil:read`): a key is
+ * never accepted by the admin API, and carrying one would only mislead a service.
+ */
+const RESERVED_SCOPE_PREFIX = 'sigil:';
+
 export const newApiKeySchema = z
   .object({
     name: z.string().trim().min(1, 'a name is required').max(200, 'a name is at most 200 characters'),
     owner: z.string().trim().min(1).max(200).optional(),
-    scopes: scopeList.default([]),
+    scopes: scopeList
+      .refine((scopes) => !scopes.some((scope) => scope.startsWith(RESERVED_SCOPE_PREFIX)), `scopes beginning with "${RESERVED_SCOPE_PREFIX}" are the issuer's own (the admin API takes tokens, not API keys)`)
+      .default([]),
     resources: apiKeyResources,
     roles: roleList.default([]),
     expiresIn: z

@@ -61,6 +61,8 @@ export interface AuditStore {
   appendAdmin(event: AdminEvent): Promise<void>;
   /** Events matching `query`, newest first. */
   list(query: AuditQuery): Promise<AuditRecord[]>;
+  /** One event by id (a positive 64-bit integer, as text). */
+  find(id: string): Promise<AuditRecord | undefined>;
   /** Deletes the events recorded before `before`. @returns how many */
   removeBefore(before: Date): Promise<number>;
 }

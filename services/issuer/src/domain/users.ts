@@ -17,7 +17,8 @@ export const newUserSchema = z
     password: z
       .string()
       .refine((value) => [...value].length >= PASSWORD_MIN_LENGTH, `a password must be at least ${PASSWORD_MIN_LENGTH} characters`)
-      .refine((value) => Buffer.byteLength(value) <= PASSWORD_MAX_BYTES, `a password must be at most ${PASSWORD_MAX_BYTES} bytes`),
+      .refine((value) => Buffer.byteLength(value) <= PASSWORD_MAX_BYTES, `a password must be at most ${PASSWORD_MAX_BYTES} bytes`)
+      .describe(`at least ${PASSWORD_MIN_LENGTH} characters and at most ${PASSWORD_MAX_BYTES} bytes of UTF-8`),
     roles: roleList.default([]),
     email: z.email('an email must be a valid address').max(254).optional(),
   })

@@ -4,7 +4,7 @@ import { z } from 'zod';
 
 import { DatabaseKeyStore } from './database-store.js';
 import { readKeys } from './file-store.js';
-import { KeyRequestError, KeyStoreError, type KeyStore, type StoredKey } from './key-store.js';
+import { KeyNotFoundError, KeyRequestError, KeyStoreError, type KeyStore, type StoredKey } from './key-store.js';
 import { generateKey, retireKey, rotateKeys } from './lifecycle.js';
 
 /** What a key command runs with: the configured store and KEY_PUBLISH_LEAD. */
@@ -57,6 +57,7 @@ const empty = z.object({}).strict();
 /** A key id: an RFC 7638 thumbprint, 43 base64url characters. */
 const kid = z.string().regex(/^[A-Za-z0-9_-]{43}$/u, 'a kid is 43 base64url characters (see sigil keys list)');
 const rotateInput = z.object({ force: z.boolean().default(false) }).strict();
+/** One key, by kid (`keys show`, `keys retire`). */
 const retireInput = z.object({ kid }).strict();
 const importInput = z.object({ from_dir: z.string().min(1).refine((dir) => path.isAbsolute(dir), 'must be an absolute path') }).strict();
 
@@ -70,6 +71,14 @@ export const keyCommands = {
     input: empty,
     run: async ({ store, publishLead }) => ({ keys: (await store.list()).map((key) => keyView(key, publishLead)) }),
   } satisfies KeyCommand<z.infer<typeof empty>>,
+  'keys.show': {
+    input: retireInput,
+    run: async ({ store, publishLead }, { kid: wanted }) => {
+      const key = (await store.list()).find((candidate) => candidate.jwk.kid === wanted);
+      if (key === undefined) throw new KeyNotFoundError(`no key with kid ${wanted} in ${store.description}`);
+      return keyView(key, publishLead);
+    },
+  } satisfies KeyCommand<z.infer<typeof retireInput>>,
   'keys.generate': {
     input: empty,
     run: async ({ store, publishLead }) => keyView(await generateKey(store), publishLead),

@@ -60,13 +60,16 @@ function stringList(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
 }
 
+/** The engine's client, or the metadata it is made from. */
+type ClientData = Client | AdapterPayload;
+
 /** The resources (audiences) a client registered, in registration order. */
-export function registeredResources(client: Client): string[] {
+export function registeredResources(client: ClientData): string[] {
   return stringList(client['resources']);
 }
 
 /** Every scope the client is registered for (resource scopes and OpenID scopes). */
-export function allowedScopes(client: Client): string[] {
+export function allowedScopes(client: ClientData): string[] {
   return stringList(client['allowed_scopes']);
 }
 

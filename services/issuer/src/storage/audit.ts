@@ -82,6 +82,14 @@ export function createAuditStore(db: Knex): AuditStore {
       return (await query).map(toRecord);
     },
 
+    async find(id) {
+      const row = await db('auth_events')
+        .select<EventRow[]>(db.raw('id::text AS id_text'), 'at', 'event', 'actor', 'object', 'user_id', 'username', 'client_id', 'ip', 'detail')
+        .where('id', id)
+        .first();
+      return row === undefined ? undefined : toRecord(row);
+    },
+
     // returning() rather than delete()'s count: knex-pglite returns no count for deletes
     async removeBefore(before) {
       const removed = await db('auth_events').where('at', '<', before).delete().returning('id');

@@ -132,7 +132,7 @@ export function createClientStore(db: Knex): ClientStore {
         if (disabled || before.disabled_at !== null) await revokeEverythingOf(trx, id);
         // and every access token issued to it so far, client credentials ones (no grant) included;
         // enabling records nothing, so what was issued before the disabling stays refused
-        if (disabled) await recordRevokedClient(trx, id, row.resources);
+        if (disabled) await recordRevokedClient(trx, id);
         return toRecord(row);
       }),
 
@@ -142,7 +142,7 @@ export function createClientStore(db: Knex): ClientStore {
         const [row] = await trx('clients').where({ id }).delete().returning<ClientRow[]>('*');
         if (row === undefined) return undefined;
         await revokeEverythingOf(trx, id);
-        await recordRevokedClient(trx, id, row.resources);
+        await recordRevokedClient(trx, id);
         return toRecord(row);
       }),
 

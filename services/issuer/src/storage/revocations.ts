@@ -50,19 +50,20 @@ export function recordEndedGrantsSql(ended: string): string {
  * token issued to it is revoked up to a moment just after this statement
  * ({@link CLIENT_REVOCATION_MARGIN}): client credentials tokens have no grant that could end
  * with them. `revoked_at` is that moment (the database's clock, as every other time here); the
- * entry lasts the longest access token lifetime after it, and names the client's registered
- * resources as audiences (none: every resource service is told). A token issued in the same
+ * entry lasts the longest access token lifetime after it, and names no audience, so every
+ * resource service is told: the client's tokens may be for resources it was registered for
+ * earlier (a change in the same update, or one made within a token's lifetime), which its
+ * registration no longer names. A token issued in the same
  * second as the moment but after it is refused too (`iat` is whole seconds): that fails closed.
  * A later disabling records a later moment; enabling records nothing, so what was issued before
  * stays refused and what is issued after works.
  */
-export async function recordRevokedClient(trx: Knex.Transaction, clientId: string, resources: readonly string[]): Promise<void> {
-  const audiences = resources.filter(isStorableKey);
+export async function recordRevokedClient(trx: Knex.Transaction, clientId: string): Promise<void> {
   await trx.raw(
     `INSERT INTO ${TABLE} (kind, value, audiences, revoked_at, expires_at)
-     SELECT 'client', ?::text, ?::text[], moment, moment + interval '${ACCESS_TOKEN_TTL_BOUND} seconds'
+     SELECT 'client', ?::text, NULL, moment, moment + interval '${ACCESS_TOKEN_TTL_BOUND} seconds'
      FROM (SELECT clock_timestamp() + interval '${CLIENT_REVOCATION_MARGIN} seconds' AS moment) AS revocation`,
-    [clientId, audiences.length === 0 ? null : audiences],
+    [clientId],
   );
 }
 

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 
+import { importJWK, SignJWT } from 'jose';
+
 import { sendAdminCommand } from '../../src/admin/socket.js';
+import { readKeys } from '../../src/keys/file-store.js';
 import { AdminApi, adminToken, OpenApiContract, type AdminResponse } from '../support/admin-api.js';
 import { backends, describeOnPostgres, ready } from '../support/backends.js';
 import { sigil, sigilJson } from '../support/cli.js';
@@ -91,7 +94,7 @@ describe.each(backends)('the admin API ($name)', (backend) => {
     const document = ready(contract).document;
     expect(document['openapi']).toBe('3.1.0');
     expect(Object.keys(document.paths).sort()).toEqual(
-      ['/api-keys', '/api-keys/{id}', '/audit-events', '/clients', '/clients/{id}', '/clients/{id}/secret', '/keys', '/keys/rotate', '/keys/{kid}', '/users', '/users/{id}', '/users/{id}/password'].sort(),
+      ['/api-keys', '/api-keys/{id}', '/audit-events', '/audit-events/{id}', '/clients', '/clients/{id}', '/clients/{id}/secret', '/keys', '/keys/rotate', '/keys/{kid}', '/users', '/users/{id}', '/users/{id}/password'].sort(),
     );
     const create = document.paths['/clients']?.['post'] as unknown as { requestBody: { content: Record<string, { schema: { properties: Record<string, unknown>; additionalProperties: boolean } }> } };
     const fields = create.requestBody.content['application/json']?.schema;
@@ -381,6 +384,92 @@ describe.each(backends)('the admin API ($name)', (backend) => {
     expect((await admin().call('GET', '/keys', { token: revocable })).status).toBe(200);
     expect((await postForm(url, { token: revocable }, ready(adminClient), { path: '/token/revocation' })).status).toBe(200);
     expect((await admin().call<ErrorAnswer>('GET', '/keys', { token: revocable })).status).toBe(401);
+  });
+
+  it('takes only a client\'s own token, and only for what the client is still registered for', async () => {
+    const { issuer, url } = suite.issuer;
+    // a person's token through a client registered for the admin audience speaks for the person: refused
+    const portal = await registerClient(suite.issuer.stores.clients, { name: 'portal', grants: ['password'], resources: [`${issuer}/admin`], scopes: ['sigil:admin'] });
+    await admin().call('POST', '/users', { body: { username: 'nobody', password: PASSWORD } });
+    const personal = (await (await postForm(url, { grant_type: 'password', username: 'nobody', password: PASSWORD, resource: `${issuer}/admin` }, portal)).json()) as { access_token: string };
+    expect(claimsOf(personal.access_token)['scope']).toBe('sigil:admin');
+    const asPerson = await admin().call<ErrorAnswer>('GET', '/clients', { token: personal.access_token });
+    expect(asPerson.status).toBe(401);
+    expect(asPerson.headers.get('www-authenticate')).toContain('error="invalid_token"');
+
+    // a scope taken from the client is taken from its tokens already issued
+    const created = await admin().call<ClientCreated>('POST', '/clients', { body: { name: 'shrinking', grants: ['client_credentials'], scope: 'sigil:admin sigil:read', resources: [`${issuer}/admin`] } });
+    const token = await adminToken(issuer, { id: created.body.client_id, secret: created.body.client_secret }, 'sigil:admin sigil:read');
+    expect((await admin().call('POST', '/keys/rotate', { token })).status).toBe(409);
+    await admin().call('PATCH', `/clients/${created.body.client_id}`, { body: { scope: 'sigil:read' } });
+    expect((await admin().call<ErrorAnswer>('POST', '/keys/rotate', { token })).status).toBe(403);
+    expect((await admin().call('GET', '/keys', { token })).status).toBe(200);
+    // and the admin audience taken away: nothing
+    await admin().call('PATCH', `/clients/${created.body.client_id}`, { body: { resources: [ORDERS] } });
+    expect((await admin().call<ErrorAnswer>('GET', '/keys', { token })).status).toBe(401);
+  });
+
+  it('refuses tokens it did not issue as they are, even when signed with its own key: several audiences, an iat in the future, a client_id that is no string', async () => {
+    const { issuer } = suite.issuer;
+    const current = (await readKeys(suite.database.keysDir)).find((key) => key.state === 'current');
+    const key = await importJWK({ ...current?.jwk }, 'RS256');
+    const now = Math.floor(Date.now() / 1000);
+    const forge = (claims: Record<string, unknown>) =>
+      new SignJWT({ client_id: ready(adminClient).id, scope: 'sigil:admin', jti: `forged-${Math.random()}`, ...claims })
+        .setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid: String(current?.jwk.kid) })
+        .setIssuer(issuer)
+        .setSubject(typeof claims['sub'] === 'string' ? claims['sub'] : ready(adminClient).id)
+        .setIssuedAt(typeof claims['iat'] === 'number' ? claims['iat'] : now)
+        .setExpirationTime(now + 300)
+        .setAudience((claims['aud'] as string | string[] | undefined) ?? `${issuer}/admin`)
+        .sign(key);
+    // the control: a token as the issuer makes them passes
+    expect((await admin().call('GET', '/keys', { token: await forge({}) })).status).toBe(200);
+    for (const claims of [{ aud: [`${issuer}/admin`, ORDERS] }, { iat: now + 3600 }, { client_id: { id: ready(adminClient).id } }]) {
+      const answer = await admin().call<ErrorAnswer>('GET', '/keys', { token: await forge(claims) });
+      expect([JSON.stringify(claims), answer.status]).toEqual([JSON.stringify(claims), 401]);
+    }
+  });
+
+  it('answers input the database could not hold with 400, never a 5xx', async () => {
+    const status = async (path: string, options: Parameters<AdminApi['call']>[2] = {}) => (await admin().call<ErrorAnswer>(options.body === undefined && options.raw === undefined ? 'GET' : 'POST', path, options)).status;
+    expect(await status('/audit-events?cursor=9223372036854775808')).toBe(400);
+    expect(await status('/audit-events?cursor=9223372036854775807')).toBe(200);
+    expect(await status('/audit-events?since=0000-01-01')).toBe(400);
+    expect(await status('/audit-events?since=9999-12-31T23:59:59-23:59')).toBe(400);
+    const yearZero = Buffer.from(JSON.stringify(['0000-01-01T00:00:00.000Z', '0'.repeat(32)])).toString('base64url');
+    expect(await status(`/clients?cursor=${yearZero}`)).toBe(400);
+    // the shape is wrong and the refinements still run: no exception from them either
+    expect(await status('/audit-events?cursor=abc')).toBe(400);
+    expect(await status(`/clients?cursor=${Buffer.from(JSON.stringify(['garbage', '0'.repeat(32)])).toString('base64url')}`)).toBe(400);
+    expect(await status('/audit-events/99999999999')).toBe(404);
+    // nesting and odd names
+    expect(await status('/clients', { raw: `{"name":"x","roles":${'['.repeat(5000)}${']'.repeat(5000)}}`, headers: { 'content-type': 'application/json' } })).toBe(400);
+    const odd = await admin().call<ErrorAnswer>('POST', '/clients', { body: { name: 'x', constructor: 1, scopes: ['a'] } });
+    expect(odd.body.fields).toEqual([
+      { in: 'body', field: 'scopes', message: 'unknown field' },
+      { in: 'body', field: 'constructor', message: 'unknown field' },
+    ]);
+    for (const name of ['a\u0085b', 'a\u202eb', 'a\u2028b']) {
+      expect(await status('/clients', { raw: `{"name":"${name}"}`, headers: { 'content-type': 'application/json' } })).toBe(400);
+    }
+    // an API key cannot carry the issuer's own scopes
+    const reserved = await admin().call<ErrorAnswer>('POST', '/api-keys', { body: { name: 'k', resources: [ORDERS], scope: 'sigil:admin' } });
+    expect(reserved.status).toBe(400);
+    expect(reserved.body.fields?.[0]?.field).toBe('scope');
+  });
+
+  it('reads one signing key and one audit event; serves the exact path only', async () => {
+    const { keys } = (await admin().call<{ keys: { kid: string }[] }>('GET', '/keys')).body;
+    const first = keys[0]?.kid ?? '';
+    expect((await admin().call<{ kid: string }>('GET', `/keys/${first}`)).body.kid).toBe(first);
+    expect((await admin().call('GET', `/keys/${'B'.repeat(43)}`)).status).toBe(404);
+    const { events } = (await admin().call<{ events: AuditEvent[] }>('GET', '/audit-events?limit=1')).body;
+    const event = events[0];
+    expect((await admin().call<AuditEvent>('GET', `/audit-events/${String(event?.id)}`)).body).toEqual(event);
+    // another case is another path: not the admin API
+    const upper = await fetch(`${suite.issuer.url}/ADMIN/v1/clients`, { headers: { authorization: `Bearer ${admin().token}` } });
+    expect(upper.status).toBe(404);
   });
 
   it('gives the same result through the CLI, the admin socket and the API for the same command', async () => {

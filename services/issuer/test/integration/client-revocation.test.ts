@@ -1,6 +1,9 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 
+import { runAdminCommand } from '../../src/admin/commands.js';
+import { PasswordHasher } from '../../src/domain/passwords.js';
 import { ACCESS_TOKEN_TTL_BOUND } from '../../src/domain/revocations.js';
+import { FileKeyStore } from '../../src/keys/file-store.js';
 import { backends } from '../support/backends.js';
 import { sigilJson } from '../support/cli.js';
 import { basicAuth } from '../support/http.js';
@@ -77,7 +80,7 @@ describe.each(backends)('disabling or deleting a client revokes its access token
     reportsService = await create(['--name', 'reports-api', '--resource', REPORTS]);
   });
 
-  it('when a client is disabled, its client credentials token introspects inactive and the feed tells its audience only; enabled again, the old token stays inactive and a new one is active', async () => {
+  it('when a client is disabled, its client credentials token introspects inactive and the feed tells every resource service; enabled again, the old token stays inactive and a new one is active', async () => {
     const client = await machine('leaky');
     const bystander = await machine('bystander');
     const old = await token(client);
@@ -95,9 +98,9 @@ describe.each(backends)('disabling or deleting a client revokes its access token
     expect(entry.revoked_at).toBeGreaterThanOrEqual(claimsOf(old)['iat'] as number);
     expect(entry.expires_at - entry.revoked_at).toBeGreaterThanOrEqual(ACCESS_TOKEN_TTL_BOUND);
     expect(entry.expires_at - entry.revoked_at).toBeLessThanOrEqual(ACCESS_TOKEN_TTL_BOUND + 1);
-    // reports-api is not told: the client's tokens are not for it
-    expect((await readFeed(reportsService, reportsCursor)).revocations).toEqual([]);
-    expect(await suite.issuer.db('revocations').where({ kind: 'client', value: client.id }).select('audiences')).toEqual([{ audiences: [ORDERS] }]);
+    // every service is told: the client may hold tokens for resources it is no longer registered for
+    expect(await clientEntries(reportsService, reportsCursor)).toEqual(entries);
+    expect(await suite.issuer.db('revocations').where({ kind: 'client', value: client.id }).select('audiences')).toEqual([{ audiences: null }]);
 
     expect(await sigilJson(['clients', 'enable', client.id], env)).toMatchObject({ disabled: false });
     expect(await active(old)).toBe(false);
@@ -126,7 +129,7 @@ describe.each(backends)('disabling or deleting a client revokes its access token
     expect(entries[1]?.revoked_at).toBeGreaterThan(first.revoked_at);
   });
 
-  it('when a client is deleted, its client credentials tokens introspect inactive and the feed lists it to its audience', async () => {
+  it('when a client is deleted, its client credentials tokens introspect inactive and the feed lists it to every service', async () => {
     const client = await machine('doomed');
     const jwt = await token(client);
     expect(await active(jwt)).toBe(true);
@@ -135,7 +138,21 @@ describe.each(backends)('disabling or deleting a client revokes its access token
     expect(await sigilJson(['clients', 'delete', client.id], env)).toMatchObject({ deleted: true });
     expect(await active(jwt)).toBe(false);
     expect(await clientEntries(ordersService, ordersCursor)).toEqual([{ client_id: client.id, revoked_at: expect.any(Number), expires_at: expect.any(Number) }]);
-    expect((await readFeed(reportsService, reportsCursor)).revocations).toEqual([]);
+    expect(await clientEntries(reportsService, reportsCursor)).toHaveLength(1);
+  });
+
+  it('when a client is moved to another resource and disabled in one change, the service it left is told too', async () => {
+    const client = await machine('moved');
+    const jwt = await token(client);
+    const ordersCursor = await feedEnd(ordersService);
+    // the admin API's PATCH: resources and disabled together (clients.update)
+    await runAdminCommand(
+      { db: suite.issuer.db, hasher: new PasswordHasher(), keys: () => ({ store: new FileKeyStore(suite.database.keysDir), publishLead: 3600 }), notifications: () => Promise.resolve(false), actor: 'test' },
+      'clients.update',
+      { id: client.id, resources: [REPORTS], disabled: true },
+    );
+    expect(await active(jwt)).toBe(false);
+    expect(await clientEntries(ordersService, ordersCursor)).toEqual([{ client_id: client.id, revoked_at: expect.any(Number), expires_at: expect.any(Number) }]);
   });
 
   it('when tokens are requested while the client is being disabled, none issued before the refusals begin survives', async () => {

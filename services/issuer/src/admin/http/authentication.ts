@@ -16,13 +16,20 @@ export function adminAudience(issuer: string): string {
   return `${issuer}/admin`;
 }
 
-/** Who calls the admin API: the client its token was issued to, with what it may do. */
+/** Who calls the admin API: an admin client, with what it may do now. */
 export interface AdminCaller {
   /** The audit trail's actor. */
   readonly clientId: string;
-  /** The client id for client credentials, the user's id for a token a person was issued through a client. */
-  readonly subject: string;
+  /** The token's scopes that the client is still registered for. */
   readonly scopes: ReadonlySet<string>;
+}
+
+/** What the issuer holds now about an admin client: what its tokens may still do. */
+export interface AdminClientState {
+  /** Every scope the client is registered for. */
+  readonly scopes: readonly string[];
+  /** The audiences it is registered for. */
+  readonly resources: readonly string[];
 }
 
 /** JWS compact serialization (RFC 7515 §7.1). */
@@ -38,17 +45,28 @@ export interface AdminTokenVerifierOptions {
   readonly keys: () => readonly StoredKey[];
   /** Revocations and grants: a revoked token, an ended grant, a disabled client's earlier tokens are refused. */
   readonly withdrawals: WithdrawalSources;
-  /** Whether the client exists and is enabled: a disabled or deleted client's tokens stop working at once. */
-  readonly clientEnabled: (clientId: string) => Promise<boolean>;
+  /**
+   * The client as registered now; undefined when it is disabled or deleted. Its tokens stop
+   * working at once when it is, and carry no more than it is still registered for.
+   */
+  readonly client: (clientId: string) => Promise<AdminClientState | undefined>;
 }
 
 /**
  * Verifies the admin API's access tokens: Sigil's own RFC 9068 JWTs for the audience
  * `<ISSUER>/admin`, checked as the guard checks a resource service's (signature by a published
  * key, RS256 only, `typ` `at+jwt`, `iss`, `aud`, `exp`), against the issuer's keys in memory,
- * and then — the admin API being the issuer — against its own state: a revoked token or grant,
- * and a disabled or deleted client, are refused on the next request. Refusals are the guard's
- * errors, so the answers are the guard's (RFC 6750).
+ * and then — the admin API being the issuer — against its own state, on every request:
+ *
+ * - only a client's own token (client credentials, RFC 9068 §2.2: `sub` is the client id)
+ *   administers: a token a person got through a client speaks for that person, and a person's
+ *   rights are not the client's (a portal calls with its own credentials, and its users' rights
+ *   are the portal's business);
+ * - a revoked token or grant, and a client disabled or deleted, are refused;
+ * - the token's scopes count only while the client is still registered for them and for the
+ *   admin audience, so taking a scope away takes it from the tokens already issued.
+ *
+ * Refusals are the guard's errors, so the answers are the guard's (RFC 6750).
  */
 export class AdminTokenVerifier {
   readonly #options: AdminTokenVerifierOptions;
@@ -95,15 +113,19 @@ export class AdminTokenVerifier {
     }
     // a sender-constrained token proves nothing without its proof, which this API does not take
     if (payload['cnf'] !== undefined) throw new InvalidToken('a DPoP-bound token is not accepted by the admin API');
-    const clientId = String(payload['client_id']);
+    // one audience, this one (RFC 9068 §3: Sigil issues one per token); no token from the future
+    if (Array.isArray(payload.aud) && payload.aud.length !== 1) throw new InvalidToken('an admin token has the admin API as its only audience');
+    if (typeof payload.iat !== 'number' || payload.iat > Date.now() / 1000 + CLOCK_TOLERANCE_S) throw new InvalidToken('iat is in the future');
+    const clientId = payload['client_id'];
+    if (typeof clientId !== 'string') throw new InvalidToken('client_id is not a string');
+    if (payload.sub !== clientId) throw new InvalidToken('the admin API takes client credentials tokens only, not a token issued to a person');
     if (await accessTokenWithdrawn(this.#options.withdrawals, payload)) throw new InvalidToken('token revoked');
-    if (!(await this.#options.clientEnabled(clientId))) throw new InvalidToken(`client ${clientId} is disabled or deleted`);
+    const client = await this.#options.client(clientId);
+    if (client === undefined) throw new InvalidToken(`client ${clientId} is disabled or deleted`);
+    if (!client.resources.includes(this.#audience)) throw new InvalidToken(`client ${clientId} is no longer registered for the admin API`);
     const scope = payload['scope'];
-    return {
-      clientId,
-      subject: String(payload.sub),
-      scopes: new Set(typeof scope === 'string' ? scope.split(' ').filter((name) => name !== '') : []),
-    };
+    const registered = new Set(client.scopes);
+    return { clientId, scopes: new Set((typeof scope === 'string' ? scope.split(' ') : []).filter((name) => registered.has(name))) };
   }
 }
 

@@ -2,11 +2,10 @@ import { z } from 'zod';
 
 import { keyViewSchema } from '../../keys/commands.js';
 import { adminCommands } from '../commands.js';
-import { apiKeyViewSchema, auditEventViewSchema, clientViewSchema, userViewSchema } from '../views.js';
+import { apiKeyViewSchema, auditEventViewSchema, clientViewSchema, commandField, userViewSchema, wireName } from '../views.js';
 import { ADMIN_SCOPE, adminAudience, READ_SCOPE } from './authentication.js';
 import { ADMIN_OPERATIONS, pathParameters, type AdminOperation } from './operations.js';
 import { ADMIN_API_PATH } from './router.js';
-import { commandField, wireName } from './wire.js';
 
 /**
  * The admin API's OpenAPI 3.1 document, generated from the schemas that run: each operation's
@@ -36,8 +35,12 @@ function responseSchemas(): { readonly schemas: Record<string, JsonSchema>; read
   return { schemas: Object.fromEntries(Object.entries(schemas).map(([id, schema]) => [id, withoutDialect(schema as JsonSchema)])), idOf };
 }
 
-/** A schema inside the document: OpenAPI 3.1's dialect is the default, no `$schema` each. */
-function withoutDialect({ $schema: _dialect, ...schema }: JsonSchema): JsonSchema {
+/**
+ * A schema inside the document: OpenAPI 3.1's dialect is the default, no `$schema` each, and
+ * no `$id` (the generator names each by a fragment, which JSON Schema 2020-12 does not allow in
+ * `$id`; components are found by their place in the document).
+ */
+function withoutDialect({ $schema: _dialect, $id: _id, ...schema }: JsonSchema): JsonSchema {
   return schema;
 }
 

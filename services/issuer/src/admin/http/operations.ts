@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import type { AdminCommandName } from '../commands.js';
+import { DEFAULT_PAGE_SIZE, type AdminCommandName } from '../commands.js';
 import { apiKeyViewSchema, auditEventViewSchema, clientViewSchema, nextCursorSchema, userViewSchema } from '../views.js';
 import { keyRotationSchema, keyViewSchema } from '../../keys/commands.js';
 
@@ -20,7 +20,7 @@ export interface AdminOperation {
   readonly tag: 'clients' | 'users' | 'api-keys' | 'keys' | 'audit-events';
   /** The command's input fields the body may set; none: the body must be empty or `{}`. */
   readonly body?: 'fields';
-  /** Fields of the command's input the body may not set (the path's). */
+  /** Fields of the command's input the body may not set, beside the path's (a user's other selector, `username`). */
   readonly bodyOmits?: readonly string[];
   /** Query parameters (wire names), each a field of the command's input. */
   readonly query?: readonly string[];
@@ -44,7 +44,7 @@ export interface AdminOperation {
 const listOf = (name: string, item: z.ZodType) => z.object({ [name]: z.array(item), next_cursor: nextCursorSchema }).strict();
 const PAGE = ['limit', 'cursor'] as const;
 /** A page's size when the caller gives no `limit` (the CLI, given none, lists everything). */
-const DEFAULT_LIMIT = { limit: 100 };
+const DEFAULT_LIMIT = { limit: DEFAULT_PAGE_SIZE };
 
 const clientCreated = z
   .object({ client_id: z.string(), client_secret: z.string().optional().describe('shown only here; none for a public client'), client: clientViewSchema })
@@ -192,6 +192,7 @@ export const ADMIN_OPERATIONS: readonly AdminOperation[] = [
     entity: 'write',
   },
   { id: 'listKeys', method: 'get', path: '/keys', command: 'keys.list', tag: 'keys', summary: 'List the signing keys (public facts only; never paged: a key set holds a few)', status: 200, response: z.object({ keys: z.array(keyViewSchema) }).strict() },
+  { id: 'getKey', method: 'get', path: '/keys/{kid}', command: 'keys.show', tag: 'keys', summary: 'One signing key (public facts only)', status: 200, response: keyViewSchema },
   { id: 'generateKey', method: 'post', path: '/keys', command: 'keys.generate', tag: 'keys', summary: 'Publish a new next key (it signs after a rotation)', status: 201, response: keyViewSchema, location: (result) => `/keys/${String(result['kid'])}` },
   {
     id: 'rotateKeys',
@@ -216,6 +217,7 @@ export const ADMIN_OPERATIONS: readonly AdminOperation[] = [
     status: 200,
     response: listOf('events', auditEventViewSchema),
   },
+  { id: 'getAuditEvent', method: 'get', path: '/audit-events/{id}', command: 'audit.show', tag: 'audit-events', summary: 'One event', status: 200, response: auditEventViewSchema },
 ];
 
 /** The path parameters of an operation's path, in order (`/clients/{id}/secret` → `['id']`). */

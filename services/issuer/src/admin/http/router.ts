@@ -1,6 +1,7 @@
 import { GuardError, writeRefusal } from '@sigil/guard';
 import express, { type Request, type RequestHandler, type Response } from 'express';
 
+import { BODY_LIMIT } from '../../http/input-gate.js';
 import type { Logger } from '../../logger.js';
 import { KeyNotFoundError, KeyRequestError, KeyStoreError } from '../../keys/key-store.js';
 import { errorBody, logUnavailable, RETRY_AFTER_SECONDS, SERVER_ERROR, sendError, TEMPORARILY_UNAVAILABLE } from '../../oidc/errors.js';
@@ -8,18 +9,22 @@ import { isDatabaseUnavailable } from '../../storage/unavailable.js';
 import { adminCommands, AdminConflictError, AdminInputError, AdminNotFoundError, AdminPreconditionFailed, runAdminCommand, type AdminContext } from '../commands.js';
 import { adminAudience, authorize, type AdminTokenVerifier } from './authentication.js';
 import { ADMIN_OPERATIONS, pathParameters, type AdminOperation } from './operations.js';
-import { commandFields, describeProblems, entityTag, fieldProblems, ifMatch, parseBody, WireError, type FieldLocation, type FieldProblem } from './wire.js';
+import { commandFields, describeProblems, entityTag, fieldProblems, ifMatch, parseBody, WireError, wireMessage, type FieldLocation, type FieldProblem } from './wire.js';
+
+/** A PostgreSQL data exception (SQLSTATE class 22: a value out of range, an invalid datetime…). */
+function isDataException(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^22[0-9A-Z]{3}$/u.test(code);
+}
 
 /** Where the admin API is served. */
 export const ADMIN_API_PATH = '/admin/v1';
 
-/** Whether a request path is the admin API's. */
+/** Whether a request path is the admin API's (exactly: paths are case-sensitive, RFC 3986 §6.2.2.1). */
 export function isAdminApiPath(path: string): boolean {
   return path === ADMIN_API_PATH || path.startsWith(`${ADMIN_API_PATH}/`);
 }
 
-/** The largest body an admin request may have (the issuer's body limit). */
-const BODY_LIMIT_BYTES = 56 * 1024;
 
 export interface AdminApiOptions {
   readonly issuer: string;
@@ -88,7 +93,11 @@ function locator(operation: AdminOperation): (field: string | undefined) => Fiel
 
 /** The answer to a failed request; never a stack or an internal detail. */
 function answerFailure(res: Response, operation: AdminOperation, error: unknown, realm: string, logger: Logger): void {
-  if (error instanceof GuardError) return writeRefusal(res, error, realm);
+  if (error instanceof GuardError) {
+    // why, for the operator (never the token): a refused admin call is worth knowing about
+    logger.info({ operation: operation.id, refusal: error.code, reason: error.reason }, 'admin API request refused');
+    return writeRefusal(res, error, realm);
+  }
   if (error instanceof WireError) {
     return sendProblem(res, error.status, error.status === 415 ? 'unsupported_media_type' : 'invalid_request', error.message, error.problems);
   }
@@ -98,15 +107,20 @@ function answerFailure(res: Response, operation: AdminOperation, error: unknown,
     const problems = fieldProblems(error.issues, locator(operation));
     // an id in the path that cannot name anything names nothing
     if (problems.length > 0 && problems.every((problem) => problem.in === 'path')) return sendProblem(res, 404, 'not_found', `no such ${operation.tag.replace(/s$/u, '').replace('-', ' ')}`);
-    return sendProblem(res, 400, 'invalid_request', problems.length > 0 ? describeProblems(problems) : error.message, problems);
+    return sendProblem(res, 400, 'invalid_request', problems.length > 0 ? describeProblems(problems) : wireMessage(error.message), problems);
   }
   if (error instanceof AdminPreconditionFailed) {
     res.setHeader('ETag', entityTag(error.current));
     return sendProblem(res, 412, 'precondition_failed', error.message);
   }
-  if (error instanceof KeyRequestError) return sendProblem(res, 400, 'invalid_request', error.message);
+  if (error instanceof KeyRequestError) return sendProblem(res, 400, 'invalid_request', wireMessage(error.message));
   // a refusal the operator acts on: a rotation before KEY_PUBLISH_LEAD, a key store that cannot be written
-  if (error instanceof KeyStoreError) return sendProblem(res, 409, 'conflict', error.message);
+  if (error instanceof KeyStoreError) return sendProblem(res, 409, 'conflict', wireMessage(error.message));
+  // a value the database cannot hold (SQLSTATE class 22, data exception) that no schema caught: still the caller's
+  if (isDataException(error)) {
+    logger.warn({ err: error, operation: operation.id }, 'admin API input refused by the database');
+    return sendProblem(res, 400, 'invalid_request', 'a value is out of the range the database can hold');
+  }
   if (isDatabaseUnavailable(error)) {
     logUnavailable(logger, error);
     res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
@@ -129,7 +143,8 @@ function handler(operation: AdminOperation, options: AdminApiOptions): RequestHa
       const result = await runAdminCommand({ ...options.context, actor: caller.clientId }, operation.command, input, {
         ...(condition === undefined ? {} : { precondition: (current) => condition(entityTag(current)) }),
       });
-      if (operation.entity !== undefined) res.setHeader('ETag', entityTag(operation.entityOf?.(result) ?? result));
+      // a deleted object has no representation left to tag
+      if (operation.entity !== undefined && operation.method !== 'delete') res.setHeader('ETag', entityTag(operation.entityOf?.(result) ?? result));
       if (operation.location !== undefined) res.setHeader('Location', `${options.issuer}${ADMIN_API_PATH}${operation.location(result)}`);
       options.logger.info({ operation: operation.id, actor: caller.clientId }, 'admin API request');
       res.status(operation.status).json(result);
@@ -156,7 +171,7 @@ export function adminApi(options: AdminApiOptions): express.Router {
   router.get('/openapi.json', (_req, res) => {
     res.json(options.openapi());
   });
-  const body = express.raw({ type: () => true, limit: BODY_LIMIT_BYTES });
+  const body = express.raw({ type: () => true, limit: BODY_LIMIT });
   const methods = new Map<string, string[]>();
   for (const operation of ADMIN_OPERATIONS) {
     const path = expressPath(operation.path);
@@ -178,7 +193,8 @@ export function adminApi(options: AdminApiOptions): express.Router {
   router.use(((error, _req, res, _next) => {
     const status = (error as { status?: unknown }).status;
     if (typeof status === 'number' && status >= 400 && status < 500) {
-      sendProblem(res, status, 'invalid_request', status === 413 ? `the body is larger than ${BODY_LIMIT_BYTES} bytes` : 'the request could not be read');
+      // 400 as the input gate answers an oversized POST before it gets here
+      sendProblem(res, 400, 'invalid_request', status === 413 ? 'the request body is too large' : 'the request could not be read');
       return;
     }
     options.logger.error({ err: error }, 'admin API request failed');

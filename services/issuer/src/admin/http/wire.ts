@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { z } from 'zod';
 
 import { splitScope } from '../../domain/validation.js';
+import { commandField, RENAMED_BACK, wireName } from '../views.js';
 
 /**
  * The admin API's wire format: snake_case JSON fields, as the CLI's `--json` prints them, over
@@ -26,20 +27,6 @@ export interface FieldProblem {
 /** A wire field name: lower-case words joined by `_`. Anything else names no field. */
 const WIRE_NAME = /^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$/u;
 
-/** Wire fields whose command field is not their camelCase form. */
-const RENAMED: Readonly<Record<string, string>> = { scope: 'scopes' };
-const RENAMED_BACK: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(RENAMED).map(([wire, field]) => [field, wire]));
-
-/** The command field of wire field `name` (`redirect_uris` → `redirectUris`, `scope` → `scopes`). */
-export function commandField(name: string): string {
-  return RENAMED[name] ?? name.replace(/_([a-z0-9])/gu, (_match, letter: string) => letter.toUpperCase());
-}
-
-/** The wire name of command field `field` (`redirectUris` → `redirect_uris`, `scopes` → `scope`). */
-export function wireName(field: string): string {
-  return RENAMED_BACK[field] ?? field.replace(/[A-Z]/gu, (letter) => `_${letter.toLowerCase()}`);
-}
-
 /** CLI flags that command messages name, as the wire fields they set. */
 const FLAG_FIELDS: Readonly<Record<string, string>> = {
   '--grant': 'grants',
@@ -57,7 +44,7 @@ const FLAG_FIELDS: Readonly<Record<string, string>> = {
 
 /** A command's message in the API's words: the fields a CLI flag sets instead of the flag. */
 export function wireMessage(message: string): string {
-  return message.replace(/--[a-z][a-z-]*/gu, (flag) => FLAG_FIELDS[flag] ?? flag);
+  return message.replace(/--[a-z][a-z-]*/gu, (flag) => (Object.hasOwn(FLAG_FIELDS, flag) ? String(FLAG_FIELDS[flag]) : flag));
 }
 
 /** `['redirectUris', 0]` → `redirect_uris[0]`. */
@@ -94,13 +81,20 @@ export class WireError extends Error {
 }
 
 /**
- * Whether `value` is text a field may hold: no C0 control or DEL (no name, URI or role holds
- * one, and PostgreSQL cannot store U+0000) and no lone surrogate (it has no UTF-8 form).
+ * Code units no field holds: C0 and C1 controls and DEL (no name, URI or role holds one, and
+ * PostgreSQL cannot store U+0000), the line and paragraph separators, and the bidirectional
+ * embeddings, overrides and isolates, which would reorder what a consent page or a terminal
+ * shows of a name.
  */
+function isInvisibleControl(unit: number): boolean {
+  return unit < 0x20 || (unit >= 0x7f && unit <= 0x9f) || unit === 0x2028 || unit === 0x2029 || (unit >= 0x202a && unit <= 0x202e) || (unit >= 0x2066 && unit <= 0x2069);
+}
+
+/** Whether `value` is text a field may hold: none of {@link isInvisibleControl}, and no lone surrogate (it has no UTF-8 form). */
 function isFieldText(value: string): boolean {
   for (let index = 0; index < value.length; index += 1) {
     const unit = value.charCodeAt(index);
-    if (unit < 0x20 || unit === 0x7f || (unit >= 0xdc00 && unit <= 0xdfff)) return false;
+    if (isInvisibleControl(unit) || (unit >= 0xdc00 && unit <= 0xdfff)) return false;
     if (unit >= 0xd800 && unit <= 0xdbff) {
       const next = value.charCodeAt(index + 1);
       if (!(next >= 0xdc00 && next <= 0xdfff)) return false;
@@ -110,23 +104,27 @@ function isFieldText(value: string): boolean {
   return true;
 }
 
-/** Where `value` holds a string (or a field name) with a control character or a lone surrogate, if anywhere. */
-function badText(value: unknown, path: string): string | undefined {
-  const bad = (text: string) => !isFieldText(text);
-  if (typeof value === 'string') return bad(value) ? path : undefined;
-  if (Array.isArray(value)) {
-    for (const [index, item] of value.entries()) {
-      const found = badText(item, `${path}[${index}]`);
-      if (found !== undefined) return found;
-    }
-    return undefined;
-  }
-  if (typeof value === 'object' && value !== null) {
-    for (const [key, item] of Object.entries(value)) {
-      const here = path === '' ? key : `${path}.${key}`;
-      if (bad(key)) return path === '' ? '(a field name)' : path;
-      const found = badText(item, here);
-      if (found !== undefined) return found;
+/** How deep a body may nest (no admin input nests more than two levels). */
+const MAX_DEPTH = 16;
+
+/**
+ * What is wrong with the text of a parsed body, if anything: where a string (or a field name)
+ * holds a control character or a lone surrogate, or that it nests deeper than MAX_DEPTH.
+ * Walked with a stack of its own, so no body can exhaust the call stack.
+ */
+function badText(body: Record<string, unknown>): FieldProblem | undefined {
+  const pending: { value: unknown; path: string; depth: number }[] = [{ value: body, path: '', depth: 0 }];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const { value, path, depth } = next;
+    if (typeof value === 'string') {
+      if (!isFieldText(value)) return { in: 'body', field: path, message: 'control characters are not allowed' };
+    } else if (typeof value === 'object' && value !== null) {
+      if (depth >= MAX_DEPTH) return { in: 'body', field: path, message: `nested more than ${MAX_DEPTH} levels deep` };
+      const entries = Array.isArray(value) ? value.map((item, index) => [`[${index}]`, item] as const) : Object.entries(value).map(([key, item]) => [key, item] as const);
+      for (const [key, item] of entries.reverse()) {
+        if (!Array.isArray(value) && !isFieldText(key)) return { in: 'body', ...(path === '' ? {} : { field: path }), message: 'control characters are not allowed in a field name' };
+        pending.push({ value: item, path: Array.isArray(value) ? `${path}${key}` : path === '' ? key : `${path}.${key}`, depth: depth + 1 });
+      }
     }
   }
   return undefined;
@@ -152,11 +150,10 @@ export function parseBody(raw: Buffer): Record<string, unknown> {
     throw new WireError('the body is not valid JSON');
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new WireError('the body is a JSON object');
-  const bad = badText(value, '');
-  if (bad !== undefined) {
-    throw new WireError(`${bad}: control characters are not allowed`, [{ in: 'body', field: bad, message: 'control characters are not allowed' }]);
-  }
-  return value as Record<string, unknown>;
+  const body = value as Record<string, unknown>;
+  const bad = badText(body);
+  if (bad !== undefined) throw new WireError(describeProblems([bad]), [bad]);
+  return body;
 }
 
 /**
@@ -169,7 +166,8 @@ export function commandFields(wire: Record<string, unknown>, location: FieldLoca
   const problems: FieldProblem[] = [];
   const fields: [string, unknown][] = [];
   for (const [name, value] of Object.entries(wire)) {
-    if (!WIRE_NAME.test(name) || reserved.includes(name)) {
+    // a command field with a wire name of its own (`scopes`) is known only by that name
+    if (!WIRE_NAME.test(name) || reserved.includes(name) || Object.hasOwn(RENAMED_BACK, name)) {
       problems.push({ in: location, field: name, message: 'unknown field' });
     } else if (name === 'scope') {
       if (typeof value === 'string') fields.push(['scopes', splitScope(value)]);
@@ -186,9 +184,15 @@ export function describeProblems(problems: readonly FieldProblem[]): string {
   return problems.map((problem) => (problem.field === undefined ? problem.message : `${problem.field}: ${problem.message}`)).join('; ');
 }
 
-/** A strong entity tag (RFC 9110 §8.8.3) of a view: the digest of its JSON, so it changes whenever the view does. */
+/**
+ * A strong entity tag (RFC 9110 §8.8.3) of a view: the digest of its JSON, so it changes
+ * whenever what an administrator set does. A usage stamp (`last_used_at`, written as an API key
+ * is used) is no change of the object and is left out, or every key in use would fail its
+ * `If-Match`.
+ */
 export function entityTag(view: unknown): string {
-  return `"${createHash('sha256').update(JSON.stringify(view)).digest('base64url').slice(0, 27)}"`;
+  const versioned = typeof view === 'object' && view !== null && 'last_used_at' in view ? { ...view, last_used_at: undefined } : view;
+  return `"${createHash('sha256').update(JSON.stringify(versioned)).digest('base64url').slice(0, 27)}"`;
 }
 
 /** One entity-tag of a list: `W/` (weak) or not, then a quoted opaque tag (RFC 9110 §8.8.3). */
