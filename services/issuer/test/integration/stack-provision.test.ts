@@ -144,7 +144,7 @@ describe.each(backends)('npm run stack provisioning ($name)', (backend) => {
     // one update, of the one client that had drifted, naming what it changed
     const updates = await events('admin.client.updated');
     // newest first
-    expect(updates.slice(0, updates.length - updatesBefore).map((event) => [event.client_id, event.detail?.['changed']])).toEqual([[machine.id, ['scopes', 'roles']]]);
+    expect(updates.slice(0, updates.length - updatesBefore).map((event) => [event.client_id, event.detail?.['changed']])).toEqual([[machine.id, ['scope', 'roles']]]);
     expect((await users()).find((user) => user.username === DEMO_USERNAME)).toMatchObject({ roles: ['admin'], disabled: false });
 
     expect((await machineToken(third.machine)).status).toBe(200);
