@@ -38,7 +38,7 @@ const pglite: Backend = {
   name: 'pglite',
   async create() {
     const { root, dataDir, keysDir } = await directories();
-    return { databaseUrl: undefined, dataDir, keysDir, drop: () => fs.rm(root, { recursive: true, force: true }) };
+    return { databaseUrl: undefined, dataDir, keysDir, drop: () => fs.rm(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) };
   },
 };
 
@@ -63,7 +63,7 @@ function postgres(adminUrl: string): Backend {
           await client.connect();
           await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
           await client.end();
-          await fs.rm(root, { recursive: true, force: true });
+          await fs.rm(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
         },
       };
     },
