@@ -16,6 +16,7 @@ import { providerConfiguration } from './configuration.js';
 import { logServerErrors, rfc6749Answers } from './errors.js';
 import * as password from './grants/password.js';
 import { introspectionExtension } from './introspection.js';
+import { atomicReplayDetection } from './replay-detection.js';
 import { finishRotationAfterEachRequest } from './refresh-rotation.js';
 import { resourceServerResolver } from './resource-indicators.js';
 import { ResourceScopes } from './resource-scopes.js';
@@ -119,6 +120,8 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
 
   if (clients !== undefined) findClientsThroughCache(provider, clients);
   compareHashedSecrets(provider);
+  // one-time JWTs (client assertions, DPoP proofs): each jti used once across replicas
+  atomicReplayDetection(provider, stores.payloads);
   logServerErrors(provider, logger);
   logEscapedErrors(provider, logger);
 
