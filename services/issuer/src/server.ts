@@ -186,7 +186,13 @@ async function buildListener({ config, stores, clients, resourceScopes, hasher, 
     return { activeSince: current === undefined ? undefined : new Date(activeSince(current)), nextRotationAt: nextRotationAt(inUse, policy, new Date()) };
   });
   const interactions = interactionRoutes({ provider: () => provider, stores, hasher, metrics, cookieKeys, logger });
-  const revocationFeed = revocationFeedRoute({ issuer: config.issuer, revocations: stores.revocations, findClient: (id) => provider.Client.find(id) });
+  const revocationFeed = revocationFeedRoute({
+    issuer: config.issuer,
+    revocations: stores.revocations,
+    findClient: (id) => provider.Client.find(id),
+    jwks: clientJwks,
+    unique: (iss, jti, exp) => provider.ReplayDetection.unique(iss, jti, exp),
+  });
   const verifier = new AdminTokenVerifier({
     issuer: config.issuer,
     keys: () => maintenance.keys(),
