@@ -185,7 +185,7 @@ export function boundKeySetFreshness(provider: Provider, floorSeconds: number): 
   const prototype: unknown = probe.asymmetricKeyStore === undefined ? undefined : Object.getPrototypeOf(probe.asymmetricKeyStore);
   const shape = prototype as { fresh?: unknown; refresh?: unknown } | undefined;
   if (typeof shape?.fresh !== 'function' || typeof shape.refresh !== 'function' || Object.getOwnPropertyDescriptor(shape, 'freshUntil') !== undefined) {
-    throw new Error('oidc-provider\'s client key store is not what Sigil expects (docs/engine.md#private_key_jwt): check the engine version');
+    throw new Error('oidc-provider\'s client key store is not what Sigil expects (docs/engine.md#private_key_jwt-client-assertions): check the engine version');
   }
   Object.defineProperty(prototype, 'freshUntil', {
     configurable: true,

@@ -137,7 +137,7 @@ describe.each(backends)('private_key_jwt client authentication ($name)', (backen
     expect(jwksServer.requests).toBe(1);
   });
 
-  it('when one assertion is presented twice, the second is refused (its jti is used once)', async () => {
+  it('when one assertion is presented twice, the second is refused (its jti is used once) (S7)', async () => {
     const jwt = await assertion(inlineKey, inline);
     expect((await withAssertion(inline, jwt)).status).toBe(200);
     const replay = await withAssertion(inline, jwt);
@@ -145,7 +145,7 @@ describe.each(backends)('private_key_jwt client authentication ($name)', (backen
     expect(await errorOf(replay)).toBe('invalid_client');
   });
 
-  it('when one assertion is presented by several requests at once, exactly one gets a token', async () => {
+  it('when one assertion is presented by several requests at once, exactly one gets a token (S7)', async () => {
     for (const clientId of [inline, byUri]) {
       const jwt = await assertion(clientId === inline ? inlineKey : uriKey, clientId);
       const statuses = await Promise.all(Array.from({ length: 6 }, () => withAssertion(clientId, jwt).then((response) => response.status)));
@@ -154,7 +154,7 @@ describe.each(backends)('private_key_jwt client authentication ($name)', (backen
     }
   });
 
-  it('the assertion audience may be the issuer or the token endpoint, nothing else', async () => {
+  it('the assertion audience may be the issuer or the token endpoint, nothing else (S7)', async () => {
     expect((await withAssertion(inline, await assertion(inlineKey, inline, { aud: `${suite.issuer.issuer}/token` }))).status).toBe(200);
     expect((await withAssertion(inline, await assertion(inlineKey, inline, { aud: [suite.issuer.issuer, 'https://elsewhere.example'] }))).status).toBe(200);
     for (const aud of ['https://elsewhere.example', `${suite.issuer.issuer}/other`, ORDERS]) {
@@ -163,7 +163,7 @@ describe.each(backends)('private_key_jwt client authentication ($name)', (backen
     }
   });
 
-  it('an assertion that has expired, lives too long (over 300 s from now) or has no exp or jti is refused', async () => {
+  it('an assertion that has expired, lives too long (over 300 s from now) or has no exp or jti is refused (S7)', async () => {
     const refused: [Record<string, unknown>, number][] = [
       [{ exp: now() - 60, iat: now() - 120 }, 401],
       [{ exp: now() + 3600 }, 401],
@@ -182,7 +182,7 @@ describe.each(backends)('private_key_jwt client authentication ($name)', (backen
     expect((await withAssertion(inline, await assertion(inlineKey, inline, { exp: now() + 290 }))).status).toBe(200);
   });
 
-  it('an assertion signed with HS256 (keyed with anything), with alg none, or by a key the client does not have is refused', async () => {
+  it('an assertion signed with HS256 (keyed with anything), with alg none, or by a key the client does not have is refused (S7)', async () => {
     const issued = now();
     const claims = { iss: inline, sub: inline, aud: suite.issuer.issuer, iat: issued, exp: issued + 60 };
     const hs256 = await new SignJWT({ ...claims, jti: randomUUID() }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('a'.repeat(32)));
@@ -196,7 +196,7 @@ describe.each(backends)('private_key_jwt client authentication ($name)', (backen
     }
   });
 
-  it('a private_key_jwt client cannot authenticate with a secret (Basic or post), and a secret client cannot with an assertion', async () => {
+  it('a private_key_jwt client cannot authenticate with a secret (Basic or post), and a secret client cannot with an assertion (S7)', async () => {
     const basic = await postForm(suite.issuer.url, { grant_type: 'client_credentials' }, { id: inline, secret: 'anything-at-all' });
     expect([basic.status, await errorOf(basic)]).toEqual([401, 'invalid_client']);
     const post = await postForm(suite.issuer.url, { grant_type: 'client_credentials', client_id: inline, client_secret: 'anything-at-all' });
@@ -379,7 +379,7 @@ describe.each(backends)('private_key_jwt client authentication ($name)', (backen
     expect(api.nonconforming).toEqual([]);
   });
 
-  it('an unknown kid makes the jwks_uri be fetched again once the refetch floor (30 s) has passed, never more often', async () => {
+  it('an unknown kid makes the jwks_uri be fetched again once the refetch floor (30 s) has passed, never more often (S7)', async () => {
     expect(rotatingServer.requests).toBe(1);
     const next = await clientKey('PS256');
     // the client publishes its next key and signs with it at once: the copy is younger than the floor
