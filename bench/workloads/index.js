@@ -11,6 +11,7 @@ import { manyClients, oneClient } from './many-clients.js';
 import { jwks, discovery } from './metadata.js';
 import { apiKeyOrders, guardedOrders, unguardedOrders } from './orders.js';
 import { password, rawArgon2id } from './password.js';
+import { clientCredentialsPrivateKeyJwt } from './private-key-jwt.js';
 import { refresh } from './refresh.js';
 import { guardedOrdersFeed, guardedOrdersNoFeed } from './revocation-feed.js';
 
@@ -20,6 +21,7 @@ export const WORKLOADS = [
   minimalToken,
   engineToken,
   clientCredentials,
+  clientCredentialsPrivateKeyJwt,
   oneClient,
   manyClients,
   oneWorker,
