@@ -12,6 +12,7 @@ import { manyClients, oneClient } from './many-clients.js';
 import { jwks, discovery } from './metadata.js';
 import { apiKeyOrders, guardedOrders, unguardedOrders } from './orders.js';
 import { password, rawArgon2id } from './password.js';
+import { clientCredentialsPrivateKeyJwt } from './private-key-jwt.js';
 import { refresh } from './refresh.js';
 import { guardedOrdersFeed, guardedOrdersNoFeed } from './revocation-feed.js';
 
@@ -21,6 +22,7 @@ export const WORKLOADS = [
   minimalToken,
   engineToken,
   clientCredentials,
+  clientCredentialsPrivateKeyJwt,
   oneClient,
   manyClients,
   oneWorker,

@@ -32,8 +32,8 @@ export interface AppDependencies {
   /** Which proxies' X-Forwarded-For counts (TRUST_PROXY), for express's `req.ip`. */
   readonly trust: TrustProxy;
   readonly cors: CorsPolicy;
-  /** `GET /token/revocations` (http/revocation-feed.ts). */
-  readonly revocationFeed: RequestHandler;
+  /** `GET` and `POST /token/revocations` (http/revocation-feed.ts). */
+  readonly revocationFeed: readonly RequestHandler[];
   /** The admin API, served under ADMIN_API_PATH (admin/http/router.ts). */
   readonly adminApi: RequestHandler;
 }
@@ -214,7 +214,9 @@ function sigilRoutes({ config, oidc, databaseReachable, logger, interactions, me
       res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
     });
   }
-  app.get(REVOCATION_FEED_PATH, revocationFeed);
+  app.get(REVOCATION_FEED_PATH, ...revocationFeed);
+  // a POST carries a client assertion (private_key_jwt) or client_secret_post in its form
+  app.post(REVOCATION_FEED_PATH, ...revocationFeed);
   // only the exact path (express matches mount paths in any case; a proxy rule on /admin/ would not)
   app.use(ADMIN_API_PATH, (req, res, next) => (isAdminApiPath(pathOf(req.originalUrl)) ? adminApi(req, res, next) : next()));
   app.use(interactions);

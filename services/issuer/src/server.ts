@@ -29,6 +29,7 @@ import { openKeyStore } from './keys/open.js';
 import type { Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { ClientCache } from './oidc/client-cache.js';
+import { ClientJwksFetcher } from './oidc/client-jwks.js';
 import { allowedScopes, loadClientMetadata, registeredResources } from './oidc/client-metadata.js';
 import { createProvider, ID_TOKEN_TTL } from './oidc/provider.js';
 import { ResourceScopes } from './oidc/resource-scopes.js';
@@ -148,6 +149,8 @@ async function buildListener({ config, stores, clients, resourceScopes, hasher, 
   // one rule for the client address, in express (login form) and in the engine (password grant)
   const trust = trustProxy(config.trustProxy);
   const cors = corsPolicy(config.corsOrigins);
+  // one per process: every engine built here shares the clients' jwks_uri answers and their refetch floor
+  const clientJwks = new ClientJwksFetcher();
   const buildProvider = (signing: readonly StoredKey[]) =>
     createProvider({
       config,
@@ -161,6 +164,7 @@ async function buildListener({ config, stores, clients, resourceScopes, hasher, 
       resourceScopes,
       clientAddress: (req) => clientAddress(req, trust),
       edgeMiddlewares: [cors.withholdEngineHeaders],
+      clientJwks,
     });
   let provider = buildProvider(keys);
   let oidc = provider.callback();
@@ -182,7 +186,13 @@ async function buildListener({ config, stores, clients, resourceScopes, hasher, 
     return { activeSince: current === undefined ? undefined : new Date(activeSince(current)), nextRotationAt: nextRotationAt(inUse, policy, new Date()) };
   });
   const interactions = interactionRoutes({ provider: () => provider, stores, hasher, metrics, cookieKeys, logger });
-  const revocationFeed = revocationFeedRoute({ issuer: config.issuer, revocations: stores.revocations, findClient: (id) => provider.Client.find(id) });
+  const revocationFeed = revocationFeedRoute({
+    issuer: config.issuer,
+    revocations: stores.revocations,
+    findClient: (id) => provider.Client.find(id),
+    jwks: clientJwks,
+    unique: (iss, jti, exp) => provider.ReplayDetection.unique(iss, jti, exp),
+  });
   const verifier = new AdminTokenVerifier({
     issuer: config.issuer,
     keys: () => maintenance.keys(),

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 import type { ApiKeyRecord } from '../domain/api-keys.js';
 import type { AuditRecord } from '../domain/audit.js';
-import type { ClientRecord } from '../domain/clients.js';
+import { CLIENT_AUTH_METHODS, type ClientRecord } from '../domain/clients.js';
 import type { UserRecord } from '../domain/users.js';
 
 /**
@@ -54,6 +54,10 @@ export const clientViewSchema = z
     disabled_at: nullableTimestamp,
     secret_rotated_at: nullableTimestamp,
     previous_secret_expires_at: nullableTimestamp.describe('the secret the last rotation replaced is accepted until then; null: it is not'),
+    auth: z.enum(CLIENT_AUTH_METHODS).nullable().describe('how it authenticates; null: its secret, by client_secret_basic or client_secret_post (a public client: none)'),
+    has_secret: z.boolean().describe('whether it holds a secret (a client switched back from private_key_jwt has none until rotate-secret)'),
+    jwks_uri: z.string().nullable().describe('where its public keys are fetched from (private_key_jwt)'),
+    jwks_kids: z.array(z.string()).describe('the kids of its inline public keys (private_key_jwt); the keys themselves are not shown'),
     created_at: timestamp,
   })
   .strict();
@@ -76,6 +80,10 @@ export function clientView(client: ClientRecord): ClientView {
     disabled_at: iso(client.disabledAt),
     secret_rotated_at: iso(client.secretRotatedAt),
     previous_secret_expires_at: iso(client.previousSecretExpiresAt),
+    auth: client.auth,
+    has_secret: client.hasSecret,
+    jwks_uri: client.jwksUri,
+    jwks_kids: client.jwks === null ? [] : client.jwks.keys.map((key) => key.kid),
     created_at: client.createdAt.toISOString(),
   };
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 import type { Page, PageQuery } from './pages.js';
 
+import { clientJwksSchema, clientJwksUri, type ClientKeySet } from './client-keys.js';
 import { generateId, generateSecret, hashSecret } from './secrets.js';
 import { redirectUri, resourceUri, roleList, scopeList } from './validation.js';
 
@@ -10,6 +11,13 @@ export const GRANT_TYPES = ['client_credentials', 'password', 'authorization_cod
 export const MIN_ACCESS_TOKEN_TTL = 60;
 export const MAX_ACCESS_TOKEN_TTL = 86_400;
 export type GrantType = (typeof GRANT_TYPES)[number];
+/**
+ * How a confidential client may authenticate (`--auth`): one way of presenting its secret
+ * (RFC 6749 §2.3.1), or a JWT signed with one of its keys (RFC 7523 §2.2). A client registered
+ * with none of them (null) may present its secret either way.
+ */
+export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
+export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 
 const ACCESS_TOKEN_TTL_RULE = `--access-token-ttl is a whole number of seconds from ${MIN_ACCESS_TOKEN_TTL} to ${MAX_ACCESS_TOKEN_TTL}`;
 
@@ -31,6 +39,9 @@ const clientFields = {
     .min(MIN_ACCESS_TOKEN_TTL, `--access-token-ttl is at least ${MIN_ACCESS_TOKEN_TTL} seconds`)
     .max(MAX_ACCESS_TOKEN_TTL, `--access-token-ttl is at most ${MAX_ACCESS_TOKEN_TTL} seconds (one day)`)
     .nullable(),
+  auth: z.enum(CLIENT_AUTH_METHODS, { error: `--auth is one of ${CLIENT_AUTH_METHODS.join(', ')}` }).nullable(),
+  jwks: clientJwksSchema.nullable(),
+  jwksUri: clientJwksUri.nullable(),
 };
 
 /** What an administrator decides about a client: everything but its id, secret and lifecycle. */
@@ -45,6 +56,12 @@ export interface ClientSettings {
   readonly firstParty: boolean;
   /** Lifetime of its access tokens in seconds; null: the issuer's ACCESS_TOKEN_TTL. */
   readonly accessTokenTtl: number | null;
+  /** How it authenticates; null: a confidential client presents its secret either way, a public one none. */
+  readonly auth: ClientAuthMethod | null;
+  /** Its public keys, given inline (`--jwks-file`), for `private_key_jwt`; null otherwise. */
+  readonly jwks: ClientKeySet | null;
+  /** Where it publishes its public keys (`--jwks-uri`), for `private_key_jwt`; null otherwise. */
+  readonly jwksUri: string | null;
 }
 
 /** The rules between settings, for a new client and for the result of an update alike. */
@@ -68,6 +85,19 @@ function checkClientRules(client: ClientSettings, problem: (message: string) => 
     if (client.firstParty) problem('--first-party is only meaningful with the authorization_code grant');
     if (client.accessTokenTtl !== null) problem('--access-token-ttl is only meaningful for a client with a grant');
   }
+  checkAuthenticationRules(client, problem);
+}
+
+/** A client's way of authenticating and the keys it needs (RFC 7523 §2.2): keys only, and exactly one source of them, for private_key_jwt. */
+function checkAuthenticationRules(client: ClientSettings, problem: (message: string) => void): void {
+  if (client.public && client.auth !== null) problem('a public client does not authenticate: --auth is for confidential clients');
+  const keySources = (client.jwks === null ? 0 : 1) + (client.jwksUri === null ? 0 : 1);
+  if (client.auth === 'private_key_jwt') {
+    if (keySources === 0) problem('--auth private_key_jwt needs the client\'s public keys: --jwks-file or --jwks-uri');
+    if (keySources === 2) problem('--jwks-file and --jwks-uri exclude each other: give one of them');
+  } else if (keySources > 0) {
+    problem('--jwks-file and --jwks-uri are only meaningful with --auth private_key_jwt');
+  }
 }
 
 /** What an administrator asks for when registering a client. */
@@ -82,6 +112,9 @@ export const newClientSchema = z
     public: clientFields.public.default(false),
     firstParty: clientFields.firstParty.default(false),
     accessTokenTtl: clientFields.accessTokenTtl.default(null),
+    auth: clientFields.auth.default(null),
+    jwks: clientFields.jwks.default(null),
+    jwksUri: clientFields.jwksUri.default(null),
   })
   .strict()
   .superRefine((client, ctx) => checkClientRules(client, (message) => ctx.addIssue({ code: 'custom', message })));
@@ -108,6 +141,9 @@ export const clientUpdateSchema = z
     public: clientFields.public.optional(),
     firstParty: clientFields.firstParty.optional(),
     accessTokenTtl: clientFields.accessTokenTtl.optional(),
+    auth: clientFields.auth.optional(),
+    jwks: clientFields.jwks.optional(),
+    jwksUri: clientFields.jwksUri.optional(),
   })
   .strict()
   .refine(({ id: _id, ...changes }) => Object.values(changes).some((value) => value !== undefined), 'nothing to change: give at least one setting (the flags of clients create)');
@@ -128,6 +164,8 @@ export interface ClientRecord extends ClientSettings {
   readonly secretRotatedAt: Date | null;
   /** Until when the secret the last rotation replaced is still accepted; null: it is not. */
   readonly previousSecretExpiresAt: Date | null;
+  /** Whether it holds a secret (never the secret itself). */
+  readonly hasSecret: boolean;
 }
 
 /** A stored client with its secret digests; only the client authentication path reads this. */
@@ -155,7 +193,8 @@ export interface ClientStore {
   find(id: string): Promise<ClientWithSecret | undefined>;
   /**
    * Replaces the settings of client `id` with what `change` makes of the stored client, the row
-   * locked meanwhile; when `change` throws, nothing is written.
+   * locked meanwhile; when `change` throws, nothing is written. Settings that make it a
+   * private_key_jwt client drop its secret (and a previous one) in the same change.
    * @returns undefined when there is no such client
    */
   update(id: string, change: (stored: ClientWithSecret) => ClientSettings): Promise<ClientWithSecret | undefined>;
@@ -175,7 +214,7 @@ export interface ClientStore {
    * Stores `secretHash` as the client's secret; the one it replaces stays accepted for
    * `graceSeconds` (database time), or not at all for 0. A secret an earlier rotation
    * replaced is dropped.
-   * @returns undefined when there is no such client, or it is public
+   * @returns undefined when there is no such client, or it is public or authenticates with its keys (private_key_jwt)
    */
   rotateSecret(id: string, secretHash: string, graceSeconds: number): Promise<ClientWithSecret | undefined>;
   /**
@@ -204,7 +243,13 @@ function withoutSecret({ secretHash: _secretHash, previousSecretHash: _previousS
 
 function settingsOf(client: ClientSettings): ClientSettings {
   const { name, grants, scopes, roles, redirectUris, resources, firstParty, accessTokenTtl } = client;
-  return { name, grants, scopes, roles, redirectUris, resources, public: client.public, firstParty, accessTokenTtl };
+  const { auth, jwks, jwksUri } = client;
+  return { name, grants, scopes, roles, redirectUris, resources, public: client.public, firstParty, accessTokenTtl, auth, jwks, jwksUri };
+}
+
+/** Whether the client holds a secret: a confidential client that does not authenticate with its keys. */
+export function usesSecret(client: Pick<ClientSettings, 'public' | 'auth'>): boolean {
+  return !client.public && client.auth !== 'private_key_jwt';
 }
 
 export interface CreatedClient {
@@ -213,10 +258,10 @@ export interface CreatedClient {
   readonly clientSecret: string | undefined;
 }
 
-/** Registers a client. The secret is generated here and never stored in the clear. */
+/** Registers a client. The secret is generated here and never stored in the clear; a public or private_key_jwt client gets none. */
 export async function createClient(clients: ClientStore, input: NewClient): Promise<CreatedClient> {
   const client = newClientSchema.parse(input);
-  const clientSecret = client.public ? undefined : generateSecret();
+  const clientSecret = usesSecret(client) ? generateSecret() : undefined;
   const stored = await clients.insert({
     id: generateId(),
     secretHash: clientSecret === undefined ? null : hashSecret(clientSecret),
@@ -252,7 +297,20 @@ export function mergeClientUpdate(stored: ClientSettings, changes: Omit<z.output
     );
   }
   const defined = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
-  return settingsOf(newClientSchema.parse({ ...settingsOf(stored), ...defined }));
+  return settingsOf(newClientSchema.parse(withKeyChanges({ ...settingsOf(stored), ...defined }, changes)));
+}
+
+/**
+ * The keys an update leaves: a key source given replaces the other one (`--jwks-uri` after
+ * `--jwks-file`), and a client that stops using private_key_jwt (with no keys given) drops its
+ * keys. A client that takes up private_key_jwt drops its secret with them (ClientStore.update);
+ * one that goes back to a secret has none until `clients rotate-secret` gives it one.
+ */
+function withKeyChanges(merged: ClientSettings, changes: { readonly jwks?: ClientKeySet | null | undefined; readonly jwksUri?: string | null | undefined }): ClientSettings {
+  const jwksGiven = changes.jwks !== undefined;
+  const uriGiven = changes.jwksUri !== undefined;
+  if (!jwksGiven && !uriGiven) return merged.auth === 'private_key_jwt' ? merged : { ...merged, jwks: null, jwksUri: null };
+  return { ...merged, jwks: jwksGiven ? merged.jwks : null, jwksUri: uriGiven ? merged.jwksUri : null };
 }
 
 /**
@@ -306,9 +364,12 @@ export async function rotateClientSecret(clients: ClientStore, id: string, grace
   const stored = await clients.find(id);
   if (stored === undefined) throw new UnknownClientError(id);
   if (stored.public) throw new ClientChangeError(`client ${id} is public: it has no secret to rotate`);
+  if (stored.auth === 'private_key_jwt') {
+    throw new ClientChangeError(`client ${id} authenticates with private_key_jwt (its keys): it has no secret to rotate; clients update --jwks-file or --jwks-uri changes its keys`);
+  }
   const clientSecret = generateSecret();
   const rotated = await clients.rotateSecret(id, hashSecret(clientSecret), graceSeconds);
-  // deleted meanwhile (a client never turns public)
+  // deleted meanwhile (a client never turns public; one that took up private_key_jwt meanwhile is refused the same way)
   if (rotated === undefined) throw new UnknownClientError(id);
   return { client: withoutSecret(rotated), clientSecret };
 }

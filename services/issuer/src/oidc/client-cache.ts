@@ -78,7 +78,7 @@ export class ClientCache {
       // the row changed while it was being read: read it again, uncached
       return this.#load(id);
     }
-    return entry?.metadata === undefined ? undefined : structuredClone(entry.metadata);
+    return entry?.metadata === undefined ? undefined : jsonCopy(entry.metadata);
   }
 
   /**
@@ -112,6 +112,15 @@ export class ClientCache {
   get size(): number {
     return this.#entries.size;
   }
+}
+
+/**
+ * A copy of metadata (JSON from the database) made of this realm's plain objects: the engine
+ * accepts a client's `jwks` keys only if `key.constructor === Object`, which `structuredClone`'s
+ * copies are not where the realm differs from node's own (under jest's VM, say).
+ */
+function jsonCopy(metadata: AdapterPayload): AdapterPayload {
+  return JSON.parse(JSON.stringify(metadata)) as AdapterPayload;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -13,7 +13,43 @@ export const EXTRA_CLIENT_METADATA = [
   'access_token_ttl',
   'previous_client_secret',
   'previous_client_secret_expires_at',
+  'secret_methods',
 ];
+
+/** The ways a client may present its secret (RFC 6749 §2.3.1). */
+export const SECRET_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
+export type SecretMethod = (typeof SECRET_METHODS)[number];
+
+/**
+ * The engine needs a `client_secret` for every client that authenticates with one. A client
+ * switched back from private_key_jwt has none until `clients rotate-secret`: this stands in
+ * for it, and no presented secret matches it (it is no SHA-256 digest: `secretMatches`).
+ */
+const NO_SECRET = 'none: clients rotate-secret gives this client a secret';
+
+/**
+ * How the client authenticates (RFC 7591 §2 `token_endpoint_auth_method`, the same at every
+ * endpoint): none for a public client; a JWT signed with one of its keys (RFC 7523 §2.2),
+ * given inline or at its jwks_uri; or its secret's SHA-256 digest (client-authentication.ts
+ * hashes the presented secret to compare), with the ways it may present it in
+ * `secret_methods` (the engine itself accepts either for a client of either).
+ */
+function authenticationMetadata(client: ClientWithSecret): AdapterPayload {
+  if (client.public) return { token_endpoint_auth_method: 'none' };
+  if (client.auth === 'private_key_jwt') {
+    return {
+      token_endpoint_auth_method: 'private_key_jwt',
+      // the engine takes only plain objects of its own realm as keys (client-cache.ts jsonCopy)
+      ...(client.jwks === null ? {} : { jwks: { keys: client.jwks.keys.map((key) => ({ ...key })) } }),
+      ...(client.jwksUri === null ? {} : { jwks_uri: client.jwksUri }),
+    };
+  }
+  return {
+    token_endpoint_auth_method: client.auth ?? 'client_secret_basic',
+    secret_methods: client.auth === null ? [...SECRET_METHODS] : [client.auth],
+    client_secret: client.secretHash ?? NO_SECRET,
+  };
+}
 
 /** Client metadata (RFC 7591 names plus Sigil's extra members) the engine validates. */
 export function clientMetadata(client: ClientWithSecret): AdapterPayload {
@@ -24,13 +60,11 @@ export function clientMetadata(client: ClientWithSecret): AdapterPayload {
   return {
     client_id: client.id,
     client_name: client.name,
-    // the SHA-256 digest: client-authentication.ts hashes the presented secret to compare
-    ...(client.secretHash === null ? {} : { client_secret: client.secretHash }),
+    ...authenticationMetadata(client),
     // after a rotation with a grace period: the replaced secret's digest, and until when (epoch ms)
     ...(client.previousSecretHash === null || client.previousSecretExpiresAt === null || client.previousSecretExpiresAt.getTime() <= Date.now()
       ? {}
       : { previous_client_secret: client.previousSecretHash, previous_client_secret_expires_at: client.previousSecretExpiresAt.getTime() }),
-    token_endpoint_auth_method: client.public ? 'none' : 'client_secret_basic',
     grant_types: [...client.grants],
     response_types: client.grants.includes('authorization_code') ? ['code'] : [],
     redirect_uris: [...client.redirectUris],
@@ -91,6 +125,11 @@ export function previousClientSecret(client: Client): { readonly hash: string; r
   const hash = client['previous_client_secret'];
   const expiresAt = client['previous_client_secret_expires_at'];
   return typeof hash === 'string' && typeof expiresAt === 'number' ? { hash, expiresAt } : undefined;
+}
+
+/** The ways the client may present its secret: either (its default), or the one it was registered with (`--auth`). */
+export function secretMethods(client: Client): SecretMethod[] {
+  return stringList(client['secret_methods']).filter((method): method is SecretMethod => (SECRET_METHODS as readonly string[]).includes(method));
 }
 
 /** The client's own access-token lifetime in seconds (`--access-token-ttl`), if it has one. */

@@ -1,11 +1,14 @@
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 
 import type { Config } from '../config.js';
+import { CLIENT_ASSERTION_ALGORITHMS } from '../domain/client-keys.js';
 import { findUser, type UserRecord } from '../domain/users.js';
 import type { PrivateJwk } from '../keys/key-store.js';
 import type { Stores } from '../storage/index.js';
 import { adapterFactory } from './adapter.js';
+import { assertShortLived, CLOCK_TOLERANCE_S } from './client-assertions.js';
 import type { ClientCache } from './client-cache.js';
+import type { ClientJwksFetcher } from './client-jwks.js';
 import { clientAccessTokenTtl, clientRoles, EXTRA_CLIENT_METADATA, loadClientMetadata } from './client-metadata.js';
 import { renderError } from './error-page.js';
 import { loadExistingGrant } from './first-party-consent.js';
@@ -28,6 +31,8 @@ export interface ConfigurationDependencies {
   /** Client metadata kept between requests (absent: every lookup reads the database). */
   readonly clients?: ClientCache | undefined;
   readonly resolveResourceServer: ResourceServerResolver;
+  /** Fetches the key sets of private_key_jwt clients registered with a jwks_uri (one per process). */
+  readonly clientJwks: ClientJwksFetcher;
 }
 
 /** The account and claims of a user (OpenID Connect Core §5.1), or none for a missing or disabled user. */
@@ -83,7 +88,7 @@ function lifetimes(config: Config): NonNullable<Configuration['ttl']> {
 }
 
 /** oidc-provider options. Each non-default key says why it is set. */
-export function providerConfiguration({ config, stores, signingKeys, cookieKeys, clients, resolveResourceServer }: ConfigurationDependencies): Configuration {
+export function providerConfiguration({ config, stores, signingKeys, cookieKeys, clients, resolveResourceServer, clientJwks }: ConfigurationDependencies): Configuration {
   const corsOrigins = new Set(config.corsOrigins);
   // one read of a user per request: the engine asks for the account and for the token's roles
   // separately (and a refresh token brings its user along: see request-read-ahead.ts)
@@ -108,13 +113,22 @@ export function providerConfiguration({ config, stores, signingKeys, cookieKeys,
     // RFC 9700 §2.1.1: PKCE for every authorization request; the engine accepts S256 only
     pkce: { required: () => true },
     // secrets are SHA-256 digests at rest, so no HMAC-based client auth (client-authentication.ts)
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt'],
     enabledJWA: {
       idTokenSigningAlgValues: ['RS256'],
       userinfoSigningAlgValues: ['RS256'],
       introspectionSigningAlgValues: ['RS256'],
       authorizationSigningAlgValues: ['RS256'],
+      // private_key_jwt assertions (RFC 7523): asymmetric algorithms only, never HS* or none
+      clientAuthSigningAlgValues: [...CLIENT_ASSERTION_ALGORITHMS],
     },
+    // the engine's default, named: Sigil's own assertion checks use the same (client-assertions.ts)
+    clockTolerance: CLOCK_TOLERANCE_S,
+    // RFC 7523 §3 sets no bound on an assertion's lifetime; Sigil's is MAX_ASSERTION_LIFETIME_S
+    assertJwtClientAuthClaimsAndHeader: assertShortLived,
+    // the engine's only outgoing requests, for clients' jwks_uri: Sigil's timeout, size limit,
+    // URL rule and refetch floor (client-jwks.ts)
+    fetch: (input) => clientJwks.engineFetch(input instanceof Request ? input.url : input),
     // RFC 9700 §2.6: cross-origin calls with client authentication only from the allowlist
     clientBasedCORS: (_ctx, origin) => corsOrigins.has(origin),
     extraClientMetadata: { properties: EXTRA_CLIENT_METADATA },

@@ -12,10 +12,12 @@ import type { IssuerMetrics } from '../metrics.js';
 import type { Stores } from '../storage/index.js';
 import type { ClientCache } from './client-cache.js';
 import { compareHashedSecrets, findClientsThroughCache } from './client-authentication.js';
+import { boundKeySetFreshness, type ClientJwksFetcher } from './client-jwks.js';
 import { providerConfiguration } from './configuration.js';
 import { logServerErrors, rfc6749Answers } from './errors.js';
 import * as password from './grants/password.js';
 import { introspectionExtension } from './introspection.js';
+import { atomicReplayDetection } from './replay-detection.js';
 import { finishRotationAfterEachRequest } from './refresh-rotation.js';
 import { resourceServerResolver } from './resource-indicators.js';
 import { ResourceScopes } from './resource-scopes.js';
@@ -41,6 +43,8 @@ export interface ProviderDependencies {
   readonly edgeMiddlewares: readonly KoaMiddleware[];
   /** The scopes resources declare, kept between requests (absent: read on every token request). */
   readonly resourceScopes?: ResourceScopes;
+  /** Fetches the key sets of private_key_jwt clients registered with a jwks_uri (one per process, shared by every engine it builds). */
+  readonly clientJwks: ClientJwksFetcher;
 }
 
 /** The path and query of a request target: an absolute-form target (`GET http://host/x`) loses its origin, `*` and the like become `/`. */
@@ -119,6 +123,10 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
 
   if (clients !== undefined) findClientsThroughCache(provider, clients);
   compareHashedSecrets(provider);
+  // one-time JWTs (client assertions, DPoP proofs): each jti used once across replicas
+  atomicReplayDetection(provider, stores.payloads);
+  // private_key_jwt clients' jwks_uri keys: looked up again on a missing kid once older than the refetch floor
+  boundKeySetFreshness(provider, dependencies.clientJwks.floorSeconds);
   logServerErrors(provider, logger);
   logEscapedErrors(provider, logger);
 

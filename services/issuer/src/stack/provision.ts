@@ -56,6 +56,8 @@ interface DemoClient {
   readonly resources: readonly string[];
   readonly firstParty: boolean;
   readonly accessTokenTtl: number | null;
+  /** Always null: the demo clients authenticate with a secret (a client switched to private_key_jwt is switched back). */
+  readonly auth: null;
 }
 
 /** A client as `clients.list` shows it (admin/commands.ts), the fields read here. */
@@ -70,6 +72,7 @@ interface ClientView {
   readonly public: boolean;
   readonly first_party: boolean;
   readonly access_token_ttl: number | null;
+  readonly auth: string | null;
   readonly disabled: boolean;
 }
 
@@ -86,7 +89,7 @@ interface ApiKeyView {
 }
 
 function demoClient(settings: Pick<DemoClient, 'name'> & Partial<DemoClient>): DemoClient {
-  return { grants: [], scopes: [], roles: [], redirectUris: [], resources: [], firstParty: false, accessTokenTtl: null, ...settings };
+  return { grants: [], scopes: [], roles: [], redirectUris: [], resources: [], firstParty: false, accessTokenTtl: null, auth: null, ...settings };
 }
 
 /** The stack's clients, by the role each plays in it. */
@@ -126,7 +129,7 @@ function clientToReuse(clients: readonly ClientView[], name: string): ClientView
 
 /** The settings in which `found` differs from `wanted`, as `clients.update` takes them: none when it matches. */
 function settingsToChange(wanted: DemoClient, found: ClientView): Partial<DemoClient> {
-  const current: DemoClient = {
+  const current: Omit<DemoClient, 'auth'> & { readonly auth: string | null } = {
     name: found.name,
     grants: found.grants,
     scopes: splitScope(found.scope),
@@ -135,6 +138,7 @@ function settingsToChange(wanted: DemoClient, found: ClientView): Partial<DemoCl
     resources: found.resources,
     firstParty: found.first_party,
     accessTokenTtl: found.access_token_ttl,
+    auth: found.auth,
   };
   // lists in order: a client's first resource is its default audience
   const differs = (field: keyof DemoClient) => JSON.stringify(wanted[field]) !== JSON.stringify(current[field]);

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 
-import type { ClientSettings, ClientStore, ClientToInsert, ClientWithSecret, GrantType } from '../domain/clients.js';
+import type { ClientKeySet } from '../domain/client-keys.js';
+import type { ClientAuthMethod, ClientSettings, ClientStore, ClientToInsert, ClientWithSecret, GrantType } from '../domain/clients.js';
 import { recordEndedGrantsSql, recordRevokedClient } from './revocations.js';
 import { insertReturning, listByCreation, lockRow, pageByCreation } from './rows.js';
 import { isStorableKey } from './text.js';
@@ -23,6 +24,9 @@ interface ClientRow {
   secret_rotated_at: Date | null;
   previous_secret_hash: string | null;
   previous_secret_expires_at: Date | null;
+  auth: ClientAuthMethod | null;
+  jwks: ClientKeySet | null;
+  jwks_uri: string | null;
 }
 
 const dateOrNull = (value: Date | null) => (value === null ? null : new Date(value));
@@ -45,6 +49,10 @@ function toRecord(row: ClientRow): ClientWithSecret {
     secretRotatedAt: dateOrNull(row.secret_rotated_at),
     previousSecretHash: row.previous_secret_hash,
     previousSecretExpiresAt: dateOrNull(row.previous_secret_expires_at),
+    hasSecret: row.secret_hash !== null,
+    auth: row.auth,
+    jwks: row.jwks,
+    jwksUri: row.jwks_uri,
   };
 }
 
@@ -60,7 +68,15 @@ function settingsColumns(client: ClientSettings): Record<string, unknown> {
     public: client.public,
     first_party: client.firstParty,
     access_token_ttl: client.accessTokenTtl,
+    auth: client.auth,
+    jwks: client.jwks === null ? null : JSON.stringify(client.jwks),
+    jwks_uri: client.jwksUri,
   };
+}
+
+/** A client that authenticates with its keys holds no secret: taking up private_key_jwt drops both digests. */
+function secretColumns(client: ClientSettings): Record<string, unknown> {
+  return client.auth === 'private_key_jwt' ? { secret_hash: null, previous_secret_hash: null, previous_secret_expires_at: null } : {};
 }
 
 /**
@@ -110,9 +126,10 @@ export function createClientStore(db: Knex): ClientStore {
         if (!isStorableKey(id)) return undefined;
         const row = await trx<ClientRow>('clients').where({ id }).forUpdate().first();
         if (row === undefined) return undefined;
+        const settings = change(toRecord(row));
         const [updated] = await trx('clients')
           .where({ id })
-          .update({ ...settingsColumns(change(toRecord(row))), updated_at: trx.fn.now() })
+          .update({ ...settingsColumns(settings), ...secretColumns(settings), updated_at: trx.fn.now() })
           .returning<ClientRow[]>('*');
         return updated === undefined ? undefined : toRecord(updated);
       }),
@@ -152,9 +169,9 @@ export function createClientStore(db: Knex): ClientStore {
       const { rows } = await db.raw<{ rows: ClientRow[] }>(
         `UPDATE clients SET
            previous_secret_hash = CASE WHEN ?::integer > 0 THEN secret_hash END,
-           previous_secret_expires_at = CASE WHEN ?::integer > 0 THEN CURRENT_TIMESTAMP + ?::integer * interval '1 second' END,
+           previous_secret_expires_at = CASE WHEN ?::integer > 0 AND secret_hash IS NOT NULL THEN CURRENT_TIMESTAMP + ?::integer * interval '1 second' END,
            secret_hash = ?, secret_rotated_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP
-         WHERE id = ? AND NOT public
+         WHERE id = ? AND NOT public AND auth IS DISTINCT FROM 'private_key_jwt'
          RETURNING *`,
         [grace, grace, grace, secretHash, id],
       );

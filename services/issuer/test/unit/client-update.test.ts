@@ -17,6 +17,9 @@ const machine: ClientSettings = {
   public: false,
   firstParty: false,
   accessTokenTtl: null,
+  auth: null,
+  jwks: null,
+  jwksUri: null,
 };
 
 /** The changes of an update as its schema makes them. */

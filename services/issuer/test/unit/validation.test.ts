@@ -119,6 +119,9 @@ describe('newClientSchema', () => {
       public: false,
       firstParty: false,
       accessTokenTtl: null,
+      auth: null,
+      jwks: null,
+      jwksUri: null,
     });
   });
 

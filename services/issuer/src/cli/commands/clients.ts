@@ -1,8 +1,11 @@
+import fs from 'node:fs';
+
 import type { Command } from 'commander';
 
-import { MAX_ACCESS_TOKEN_TTL, MAX_SECRET_GRACE, MIN_ACCESS_TOKEN_TTL } from '../../domain/clients.js';
+import { CLIENT_AUTH_METHODS, MAX_ACCESS_TOKEN_TTL, MAX_SECRET_GRACE, MIN_ACCESS_TOKEN_TTL } from '../../domain/clients.js';
 import { splitScope } from '../../domain/validation.js';
 import { printing, tableOf, type Options, type Output } from '../output.js';
+import { CliError } from '../run-command.js';
 import { collect, runChecked, type CliContext } from './context.js';
 
 /** A whole number of seconds as given, or NaN for anything else (the schema then names the option); null when absent. */
@@ -15,6 +18,51 @@ function seconds(value: unknown): number | null {
 const collectFresh = (value: string, previous: unknown) => [...(Array.isArray(previous) ? (previous as string[]) : []), value];
 
 const GRANT_HELP = 'allowed grant (repeatable): client_credentials, password, authorization_code, refresh_token';
+
+const AUTH_HELP = `how it authenticates: ${CLIENT_AUTH_METHODS.join(', ')} (default: its secret, either way)`;
+const JWKS_FILE_HELP = 'a JSON file with its public keys (a JWK Set), for --auth private_key_jwt';
+const JWKS_URI_HELP = 'where it publishes its public keys (https, or http on loopback), for --auth private_key_jwt';
+/** A key set file larger than this is no handful of public keys. */
+const MAX_JWKS_FILE_BYTES = 64 * 1024;
+
+/** The JWK Set in `file` (`--jwks-file`), parsed; the schema checks what is in it. */
+function readJwksFile(file: string): unknown {
+  let text: string;
+  try {
+    if (fs.statSync(file).size > MAX_JWKS_FILE_BYTES) throw new CliError(`--jwks-file ${file} is larger than ${MAX_JWKS_FILE_BYTES} bytes: a key set holds a few public keys`, 2);
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`--jwks-file: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 2);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new CliError(`--jwks-file ${file} is not JSON (a JWK Set: {"keys": [...]})`, 2);
+  }
+}
+
+/** The settings of `--auth`, `--jwks-file` and `--jwks-uri`, as given (`--auth default`: back to either secret method). */
+function authenticationInput(options: Options): Record<string, unknown> {
+  const auth = options['auth'];
+  const file = options['jwksFile'];
+  return {
+    ...(auth === undefined ? {} : { auth: auth === 'default' ? null : auth }),
+    ...(typeof file === 'string' ? { jwks: readJwksFile(file) } : {}),
+    ...(options['jwksUri'] === undefined ? {} : { jwksUri: options['jwksUri'] }),
+  };
+}
+
+/** How the client authenticates, for people. */
+function describeAuth(r: Output): string {
+  if (r['public'] === true) return 'none (public client)';
+  if (r['auth'] === 'private_key_jwt') {
+    const kids = Array.isArray(r['jwks_kids']) ? (r['jwks_kids'] as unknown[]).map(String) : [];
+    return `private_key_jwt, keys ${r['jwks_uri'] === null ? `inline (kids ${kids.join(' ')})` : `at ${String(r['jwks_uri'])}`}`;
+  }
+  const method = r['auth'] === null ? 'client_secret_basic or client_secret_post' : String(r['auth']);
+  return r['has_secret'] === false ? `${method} (no secret yet: clients rotate-secret gives it one)` : method;
+}
 
 /** The lines `show`, `update`, `disable` and `enable` print for people. */
 function describeClient(r: Output): string {
@@ -30,6 +78,7 @@ function describeClient(r: Output): string {
     `redirect_uris:    ${list(r['redirect_uris'])}`,
     `resources:        ${list(r['resources'])}`,
     `access_token_ttl: ${r['access_token_ttl'] === null ? '(ACCESS_TOKEN_TTL)' : String(r['access_token_ttl'])}`,
+    `auth:             ${describeAuth(r)}`,
     `created_at:       ${String(r['created_at'])}`,
   ];
   if (r['secret_rotated_at'] !== null) lines.push(`secret rotated:   ${String(r['secret_rotated_at'])}`);
@@ -53,6 +102,7 @@ function updateInput(id: string, options: Options): Record<string, unknown> {
     public: options['public'] === true ? true : undefined,
     firstParty: options['firstParty'],
     accessTokenTtl: ttl === undefined ? undefined : ttl === 'default' ? null : seconds(ttl),
+    ...authenticationInput(options),
   };
 }
 
@@ -78,7 +128,10 @@ function addUpdateCommand(clients: Command, context: CliContext): void {
       .option(
         '--access-token-ttl <seconds>',
         `lifetime of its access tokens, ${MIN_ACCESS_TOKEN_TTL} to ${MAX_ACCESS_TOKEN_TTL} seconds, or "default" for ACCESS_TOKEN_TTL`,
-      ),
+      )
+      .option('--auth <method>', `${AUTH_HELP}, or "default"; leaving private_key_jwt drops its keys, and a secret comes from rotate-secret; taking it up drops its secret`)
+      .option('--jwks-file <file>', `${JWKS_FILE_HELP} (replaces its keys)`)
+      .option('--jwks-uri <uri>', `${JWKS_URI_HELP} (replaces its keys)`),
     (options, id: string) => runChecked(context, 'clients.update', updateInput(id, options)),
     describeClient,
   );
@@ -98,7 +151,10 @@ export function addClientsCommands(program: Command, context: CliContext): void 
       .option('--resource <uri>', 'resource (audience) the client may get tokens for; the first is the default (repeatable)', collect, [])
       .option('--public', 'a public client (no secret; authorization code with PKCE only)')
       .option('--first-party', 'a first-party client: no consent page')
-      .option('--access-token-ttl <seconds>', `lifetime of its access tokens, ${MIN_ACCESS_TOKEN_TTL} to ${MAX_ACCESS_TOKEN_TTL} seconds (default: ACCESS_TOKEN_TTL)`),
+      .option('--access-token-ttl <seconds>', `lifetime of its access tokens, ${MIN_ACCESS_TOKEN_TTL} to ${MAX_ACCESS_TOKEN_TTL} seconds (default: ACCESS_TOKEN_TTL)`)
+      .option('--auth <method>', `${AUTH_HELP}; private_key_jwt: no secret, its keys instead`)
+      .option('--jwks-file <file>', JWKS_FILE_HELP)
+      .option('--jwks-uri <uri>', JWKS_URI_HELP),
     (options) => {
       const input = {
         name: options['name'],
@@ -110,6 +166,7 @@ export function addClientsCommands(program: Command, context: CliContext): void 
         public: options['public'] === true,
         firstParty: options['firstParty'] === true,
         accessTokenTtl: seconds(options['accessTokenTtl']),
+        ...authenticationInput(options),
       };
       // the client's full record stays out: --json prints exactly its id and its secret
       return runChecked(context, 'clients.create', input, 'client');
@@ -118,14 +175,14 @@ export function addClientsCommands(program: Command, context: CliContext): void 
       [
         `client_id:     ${String(r['client_id'])}`,
         r['client_secret'] === undefined
-          ? 'client_secret: (none: public client)'
+          ? 'client_secret: (none: a public client, or one that authenticates with its keys)'
           : `client_secret: ${String(r['client_secret'])}\n\nThe secret is shown only now; Sigil keeps only its hash.`,
       ].join('\n'),
   );
   printing(
     clients.command('list').description('list registered clients'),
     () => context.database('clients.list', {}),
-    tableOf('clients', ['client_id', 'name', 'grants', 'scope', 'roles', 'resources', 'disabled', 'access_token_ttl']),
+    tableOf('clients', ['client_id', 'name', 'grants', 'scope', 'roles', 'resources', 'auth', 'disabled', 'access_token_ttl']),
   );
   printing(
     clients.command('show').description('show one client (never its secret)').argument('<client_id>'),
