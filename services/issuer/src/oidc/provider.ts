@@ -17,6 +17,7 @@ import { logServerErrors, rfc6749Answers } from './errors.js';
 import * as password from './grants/password.js';
 import { introspectionExtension } from './introspection.js';
 import { finishRotationAfterEachRequest } from './refresh-rotation.js';
+import { detectReplaysAtomically } from './replay-detection.js';
 import { resourceServerResolver } from './resource-indicators.js';
 import { ResourceScopes } from './resource-scopes.js';
 import { revocationExtension } from './revocation.js';
@@ -119,6 +120,7 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
 
   if (clients !== undefined) findClientsThroughCache(provider, clients);
   compareHashedSecrets(provider);
+  detectReplaysAtomically(provider, stores.payloads);
   logServerErrors(provider, logger);
   logEscapedErrors(provider, logger);
 

@@ -56,6 +56,14 @@ export interface PayloadStore {
    */
   insertRefreshToken(token: PayloadToStore): Promise<boolean>;
   /**
+   * Stores the instance unless one with its type and id is stored and has not expired, in one
+   * statement: of any number of callers racing with the same id, on any replicas, exactly one
+   * is told true. An expired instance is replaced. What replay detection needs (DPoP proofs'
+   * and client assertions' `jti`s, RFC 9449 §11.1, RFC 7523 §3).
+   * @returns false when a live instance with that id exists: nothing was stored
+   */
+  insertUnique(instance: PayloadToStore): Promise<boolean>;
+  /**
    * Marks a single-use instance consumed, atomically.
    * @returns false when it was already consumed (or does not exist): a reuse
    */
@@ -197,6 +205,20 @@ class KnexPayloadStore implements PayloadStore {
       grant: row.grant_payload === null ? undefined : stored(row.grant_payload, row.grant_expires_at, row.grant_consumed_at),
       account: userFromJson(row.account),
     };
+  }
+
+  async insertUnique(instance: PayloadToStore): Promise<boolean> {
+    assertStorable(instance);
+    // on a conflict the row is locked and re-read: a live one is left alone and nothing is returned
+    const inserted = await this.db
+      .raw<{ rows: unknown[] }>(
+        `INSERT INTO ${TABLE} ${UPSERT_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
+         ${ON_CONFLICT_REPLACE} WHERE ${TABLE}.expires_at <= CURRENT_TIMESTAMP
+         RETURNING id`,
+        columns(instance),
+      )
+      .options(prepared('insert_unique_payload'));
+    return inserted.rows.length > 0;
   }
 
   async consume(type: string, id: string): Promise<boolean> {
