@@ -31,6 +31,8 @@ const clientFields = {
     .min(MIN_ACCESS_TOKEN_TTL, `--access-token-ttl is at least ${MIN_ACCESS_TOKEN_TTL} seconds`)
     .max(MAX_ACCESS_TOKEN_TTL, `--access-token-ttl is at most ${MAX_ACCESS_TOKEN_TTL} seconds (one day)`)
     .nullable(),
+  // RFC 9449 §5.2 dpop_bound_access_tokens: token requests without a DPoP proof are refused
+  requireDpop: z.boolean(),
 };
 
 /** What an administrator decides about a client: everything but its id, secret and lifecycle. */
@@ -45,6 +47,8 @@ export interface ClientSettings {
   readonly firstParty: boolean;
   /** Lifetime of its access tokens in seconds; null: the issuer's ACCESS_TOKEN_TTL. */
   readonly accessTokenTtl: number | null;
+  /** Whether every token request must carry a DPoP proof, so that its tokens are bound to the client's key (RFC 9449). */
+  readonly requireDpop: boolean;
 }
 
 /** The rules between settings, for a new client and for the result of an update alike. */
@@ -67,6 +71,7 @@ function checkClientRules(client: ClientSettings, problem: (message: string) => 
     if (client.public) problem('a client with no --grant (a resource service\'s own client) must be confidential: it authenticates with its secret');
     if (client.firstParty) problem('--first-party is only meaningful with the authorization_code grant');
     if (client.accessTokenTtl !== null) problem('--access-token-ttl is only meaningful for a client with a grant');
+    if (client.requireDpop) problem('--require-dpop is only meaningful for a client with a grant (it asks for no token)');
   }
 }
 
@@ -82,6 +87,7 @@ export const newClientSchema = z
     public: clientFields.public.default(false),
     firstParty: clientFields.firstParty.default(false),
     accessTokenTtl: clientFields.accessTokenTtl.default(null),
+    requireDpop: clientFields.requireDpop.default(false),
   })
   .strict()
   .superRefine((client, ctx) => checkClientRules(client, (message) => ctx.addIssue({ code: 'custom', message })));
@@ -108,6 +114,7 @@ export const clientUpdateSchema = z
     public: clientFields.public.optional(),
     firstParty: clientFields.firstParty.optional(),
     accessTokenTtl: clientFields.accessTokenTtl.optional(),
+    requireDpop: clientFields.requireDpop.optional(),
   })
   .strict()
   .refine(({ id: _id, ...changes }) => Object.values(changes).some((value) => value !== undefined), 'nothing to change: give at least one setting (the flags of clients create)');
@@ -204,7 +211,7 @@ function withoutSecret({ secretHash: _secretHash, previousSecretHash: _previousS
 
 function settingsOf(client: ClientSettings): ClientSettings {
   const { name, grants, scopes, roles, redirectUris, resources, firstParty, accessTokenTtl } = client;
-  return { name, grants, scopes, roles, redirectUris, resources, public: client.public, firstParty, accessTokenTtl };
+  return { name, grants, scopes, roles, redirectUris, resources, public: client.public, firstParty, accessTokenTtl, requireDpop: client.requireDpop };
 }
 
 export interface CreatedClient {

@@ -56,6 +56,7 @@ interface DemoClient {
   readonly resources: readonly string[];
   readonly firstParty: boolean;
   readonly accessTokenTtl: number | null;
+  readonly requireDpop: boolean;
 }
 
 /** A client as `clients.list` shows it (admin/commands.ts), the fields read here. */
@@ -70,6 +71,7 @@ interface ClientView {
   readonly public: boolean;
   readonly first_party: boolean;
   readonly access_token_ttl: number | null;
+  readonly require_dpop: boolean;
   readonly disabled: boolean;
 }
 
@@ -86,7 +88,7 @@ interface ApiKeyView {
 }
 
 function demoClient(settings: Pick<DemoClient, 'name'> & Partial<DemoClient>): DemoClient {
-  return { grants: [], scopes: [], roles: [], redirectUris: [], resources: [], firstParty: false, accessTokenTtl: null, ...settings };
+  return { grants: [], scopes: [], roles: [], redirectUris: [], resources: [], firstParty: false, accessTokenTtl: null, requireDpop: false, ...settings };
 }
 
 /** The stack's clients, by the role each plays in it. */
@@ -135,6 +137,7 @@ function settingsToChange(wanted: DemoClient, found: ClientView): Partial<DemoCl
     resources: found.resources,
     firstParty: found.first_party,
     accessTokenTtl: found.access_token_ttl,
+    requireDpop: found.require_dpop,
   };
   // lists in order: a client's first resource is its default audience
   const differs = (field: keyof DemoClient) => JSON.stringify(wanted[field]) !== JSON.stringify(current[field]);

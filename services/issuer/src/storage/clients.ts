@@ -18,6 +18,7 @@ interface ClientRow {
   public: boolean;
   first_party: boolean;
   access_token_ttl: number | null;
+  require_dpop: boolean;
   created_at: Date;
   disabled_at: Date | null;
   secret_rotated_at: Date | null;
@@ -40,6 +41,7 @@ function toRecord(row: ClientRow): ClientWithSecret {
     public: row.public,
     firstParty: row.first_party,
     accessTokenTtl: row.access_token_ttl,
+    requireDpop: row.require_dpop,
     createdAt: new Date(row.created_at),
     disabledAt: dateOrNull(row.disabled_at),
     secretRotatedAt: dateOrNull(row.secret_rotated_at),
@@ -60,6 +62,7 @@ function settingsColumns(client: ClientSettings): Record<string, unknown> {
     public: client.public,
     first_party: client.firstParty,
     access_token_ttl: client.accessTokenTtl,
+    require_dpop: client.requireDpop,
   };
 }
 

@@ -50,6 +50,7 @@ const FLAG_FIELDS: Readonly<Record<string, string>> = {
   '--public': 'public',
   '--first-party': 'first_party',
   '--access-token-ttl': 'access_token_ttl',
+  '--require-dpop': 'require_dpop',
   '--grace': 'grace_seconds',
   '--expires-in': 'expires_in',
   '--force': 'force',

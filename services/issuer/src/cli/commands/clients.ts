@@ -15,6 +15,7 @@ function seconds(value: unknown): number | null {
 const collectFresh = (value: string, previous: unknown) => [...(Array.isArray(previous) ? (previous as string[]) : []), value];
 
 const GRANT_HELP = 'allowed grant (repeatable): client_credentials, password, authorization_code, refresh_token';
+const DPOP_HELP = 'refuse token requests without a DPoP proof (RFC 9449): every token is bound to the client\'s key';
 
 /** The lines `show`, `update`, `disable` and `enable` print for people. */
 function describeClient(r: Output): string {
@@ -30,6 +31,7 @@ function describeClient(r: Output): string {
     `redirect_uris:    ${list(r['redirect_uris'])}`,
     `resources:        ${list(r['resources'])}`,
     `access_token_ttl: ${r['access_token_ttl'] === null ? '(ACCESS_TOKEN_TTL)' : String(r['access_token_ttl'])}`,
+    `require_dpop:     ${r['require_dpop'] === true ? 'yes (token requests need a DPoP proof)' : 'no'}`,
     `created_at:       ${String(r['created_at'])}`,
   ];
   if (r['secret_rotated_at'] !== null) lines.push(`secret rotated:   ${String(r['secret_rotated_at'])}`);
@@ -53,6 +55,7 @@ function updateInput(id: string, options: Options): Record<string, unknown> {
     public: options['public'] === true ? true : undefined,
     firstParty: options['firstParty'],
     accessTokenTtl: ttl === undefined ? undefined : ttl === 'default' ? null : seconds(ttl),
+    requireDpop: options['requireDpop'],
   };
 }
 
@@ -78,7 +81,9 @@ function addUpdateCommand(clients: Command, context: CliContext): void {
       .option(
         '--access-token-ttl <seconds>',
         `lifetime of its access tokens, ${MIN_ACCESS_TOKEN_TTL} to ${MAX_ACCESS_TOKEN_TTL} seconds, or "default" for ACCESS_TOKEN_TTL`,
-      ),
+      )
+      .option('--require-dpop', DPOP_HELP)
+      .option('--no-require-dpop', 'token requests without a DPoP proof get bearer tokens'),
     (options, id: string) => runChecked(context, 'clients.update', updateInput(id, options)),
     describeClient,
   );
@@ -98,7 +103,8 @@ export function addClientsCommands(program: Command, context: CliContext): void 
       .option('--resource <uri>', 'resource (audience) the client may get tokens for; the first is the default (repeatable)', collect, [])
       .option('--public', 'a public client (no secret; authorization code with PKCE only)')
       .option('--first-party', 'a first-party client: no consent page')
-      .option('--access-token-ttl <seconds>', `lifetime of its access tokens, ${MIN_ACCESS_TOKEN_TTL} to ${MAX_ACCESS_TOKEN_TTL} seconds (default: ACCESS_TOKEN_TTL)`),
+      .option('--access-token-ttl <seconds>', `lifetime of its access tokens, ${MIN_ACCESS_TOKEN_TTL} to ${MAX_ACCESS_TOKEN_TTL} seconds (default: ACCESS_TOKEN_TTL)`)
+      .option('--require-dpop', DPOP_HELP),
     (options) => {
       const input = {
         name: options['name'],
@@ -110,6 +116,7 @@ export function addClientsCommands(program: Command, context: CliContext): void 
         public: options['public'] === true,
         firstParty: options['firstParty'] === true,
         accessTokenTtl: seconds(options['accessTokenTtl']),
+        requireDpop: options['requireDpop'] === true,
       };
       // the client's full record stays out: --json prints exactly its id and its secret
       return runChecked(context, 'clients.create', input, 'client');
