@@ -114,6 +114,9 @@ export function providerConfiguration({ config, stores, signingKeys, cookieKeys,
       userinfoSigningAlgValues: ['RS256'],
       introspectionSigningAlgValues: ['RS256'],
       authorizationSigningAlgValues: ['RS256'],
+      // the engine's default proof algorithms, named so that discovery's
+      // dpop_signing_alg_values_supported and the guard's default say the same
+      dPoPSigningAlgValues: ['ES256', 'Ed25519', 'EdDSA'],
     },
     // RFC 9700 §2.6: cross-origin calls with client authentication only from the allowlist
     clientBasedCORS: (_ctx, origin) => corsOrigins.has(origin),
@@ -131,8 +134,10 @@ export function providerConfiguration({ config, stores, signingKeys, cookieKeys,
       // stored tokens (refresh tokens): only their own client; JWT access tokens and API keys: introspection.ts
       introspection: { enabled: true, allowedPolicy: (_ctx, client, token) => introspectionAllowed(client, token) },
       revocation: { enabled: true, allowedPolicy: (_ctx, client, token) => revocationAllowed(client, token) },
-      // sender-constrained tokens need a guard that checks the proof; until then, bearer only
-      dPoP: { enabled: false },
+      // RFC 9449: a token request with a DPoP proof gets tokens bound to the proof's key (cnf.jkt),
+      // which the guard accepts only with a fresh proof; the proofs' jtis are recorded in the
+      // database, atomically (replay-detection.ts). No server nonces at the token endpoint.
+      dPoP: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource,
