@@ -4,7 +4,7 @@ import { DpopNonces, DpopReplayCache, VerifierUnavailable } from '../src/index.j
 
 const START = Date.UTC(2026, 11, 1, 12);
 
-describe('guard: the DPoP replay cache (RFC 9449 §11.1)', () => {
+describe('guard: the DPoP replay cache (RFC 9449 §11.1, R13)', () => {
   const frozen = () => {
     const clock = { now: START };
     return { clock, now: () => clock.now };
@@ -74,7 +74,7 @@ describe('guard: the DPoP replay cache (RFC 9449 §11.1)', () => {
   });
 });
 
-describe('guard: DPoP server nonces (RFC 9449 §9)', () => {
+describe('guard: DPoP server nonces (RFC 9449 §9, R12)', () => {
   const SECRET = 'a-secret-of-at-least-thirty-two-bytes!';
 
   it('when asked twice within a lifetime, hands out the same nonce; a new one after it, while the previous stays accepted for one more lifetime', () => {

@@ -66,7 +66,7 @@ async function pathProxy(prefix: string): Promise<Served & { target: string }> {
   });
 }
 
-describe.each(backends)('orders-api: DPoP-bound tokens, checked locally (RFC 9449) ($name)', (backend) => {
+describe.each(backends)('orders-api: DPoP-bound tokens, checked locally (RFC 9449; R11, R12, R13) ($name)', (backend) => {
   let database: TestDatabase;
   let issuer: TestIssuer;
   let service: Served;

@@ -23,7 +23,7 @@ interface TokenAnswer {
   error_description?: string;
 }
 
-describe.each(backends)('DPoP at the issuer (RFC 9449) ($name)', (backend) => {
+describe.each(backends)('DPoP at the issuer (RFC 9449, S18) ($name)', (backend) => {
   const suite = issuerSuite(backend);
   let machine: Credentials;
   let cliApp: Credentials;

@@ -9,7 +9,7 @@ import { storageSuite } from '../support/storage.js';
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
-describe.each(backends)('replay detection of DPoP proofs and client assertions ($name)', (backend) => {
+describe.each(backends)('replay detection of DPoP proofs and client assertions (S18) ($name)', (backend) => {
   const storage = storageSuite(backend);
   let provider: Provider;
 
