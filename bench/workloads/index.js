@@ -7,6 +7,7 @@ import { fail } from '../lib/log.js';
 import { adminCreateClients, adminCreateClientsCommand } from './admin-clients.js';
 import { clientCredentialsAt80, guardedOrdersAt80 } from './at-80.js';
 import { clientCredentials, databaseKeys, oneWorker } from './client-credentials.js';
+import { guardedOrdersDpop } from './dpop.js';
 import { engineToken, minimalToken, rawRs256 } from './floors.js';
 import { manyClients, oneClient } from './many-clients.js';
 import { jwks, discovery } from './metadata.js';
@@ -30,6 +31,7 @@ export const WORKLOADS = [
   clientCredentialsAt80,
   unguardedOrders,
   guardedOrders,
+  guardedOrdersDpop,
   guardedOrdersAt80,
   guardedOrdersNoFeed,
   guardedOrdersFeed,

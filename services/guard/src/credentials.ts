@@ -1,6 +1,7 @@
 import type { Request } from 'express';
 
 import type { ApiKeyResolver } from './api-key.js';
+import type { DpopRequest } from './dpop-proof.js';
 import { InvalidRequest } from './errors.js';
 import type { Principal } from './principal.js';
 import type { AccessTokenVerifier } from './verify-access-token.js';
@@ -24,11 +25,19 @@ import type { AccessTokenVerifier } from './verify-access-token.js';
  * anything else (a miss, another scheme, a malformed header) goes through the full path. A
  * change to either parser, or to what the cache admits, must keep this rule (the test
  * credentials.test.ts checks it).
+ *
+ * A DPoP-bound token (RFC 9449 §7.1: `Authorization: DPoP <token>` and a `DPoP` proof) never
+ * takes the cached path: its proof is new on every request and must be checked. The full path
+ * finds it with `dpopToken`, the same frame as `bearerToken` with the scheme "DPoP", and the
+ * cached path refuses to serve a DPoP-bound token that came as Bearer (verify-access-token.ts).
  */
 
 /** `Bearer`, one or more spaces, a b64token (RFC 6750 §2.1), optional spaces. */
 const BEARER_CREDENTIALS = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/iu;
 const BEARER_SCHEME = /^Bearer\b/iu;
+/** `DPoP`, one or more spaces, a token68 (RFC 9449 §7.1, RFC 9110 §11.2: the b64token syntax), optional spaces. */
+const DPOP_CREDENTIALS = /^DPoP +([A-Za-z0-9\-._~+/]+=*) *$/iu;
+const DPOP_SCHEME = /^DPoP\b/iu;
 
 /**
  * The bearer token in an Authorization header, by the strict rule (see the top of this file):
@@ -47,6 +56,30 @@ export function bearerToken(header: string | undefined): string | undefined {
   const match = BEARER_CREDENTIALS.exec(header);
   if (match === null) return BEARER_SCHEME.test(header) ? '' : undefined;
   return match[1];
+}
+
+/**
+ * The DPoP-bound access token in an Authorization header (RFC 9449 §7.1), by the same rule as
+ * {@link bearerToken}: `undefined` for no header or another scheme, `''` for a malformed DPoP
+ * header, which is then refused as a bad token.
+ *
+ * @example
+ * ```ts
+ * dpopToken('DPoP eyJ.eyJ.sig'); // 'eyJ.eyJ.sig'
+ * dpopToken('Bearer eyJ.eyJ.sig'); // undefined
+ * ```
+ */
+export function dpopToken(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const match = DPOP_CREDENTIALS.exec(header);
+  if (match === null) return DPOP_SCHEME.test(header) ? '' : undefined;
+  return match[1];
+}
+
+/** Whether the request's Authorization header uses the DPoP scheme (its refusals then answer a DPoP challenge, RFC 9449 §7.1). */
+export function usesDpopScheme(req: Request): boolean {
+  const header = req.headers.authorization;
+  return header !== undefined && DPOP_SCHEME.test(header);
 }
 
 const SPACE = 0x20;
@@ -77,15 +110,49 @@ export function bearerCandidate(header: string): string | undefined {
   return start === 6 || end === start ? undefined : header.slice(start, end);
 }
 
-/** What a request presents: a bearer token, an API key, both or neither. */
+/** What a request presents: a bearer token, a DPoP-bound token with the request's proof, an API key, or none. */
 export interface Credentials {
   readonly bearer?: string | undefined;
   readonly apiKey?: string | undefined;
+  /** `Authorization: DPoP <token>` (RFC 9449 §7.1) and what the proof must match. */
+  readonly dpop?: DpopCredentials | undefined;
+}
+
+/**
+ * A DPoP-bound access token and the request its proof must be for.
+ *
+ * @example
+ * ```ts
+ * await guard.authenticate({ dpop: { accessToken, proof: req.get('dpop'), method: 'GET', url: 'https://orders.example.com/orders' } });
+ * ```
+ */
+export interface DpopCredentials extends DpopRequest {
+  readonly accessToken: string;
+}
+
+/**
+ * The URL a client addressed the request to, as its proof's `htu` names it (RFC 9449 §4.3
+ * step 9: no query, no fragment). Behind a proxy that changes the scheme, host or path, it is
+ * `publicUrl` (the service's public base URL) followed by the path the service received;
+ * otherwise the request's own: its scheme and `Host` as express reads them (`trust proxy`
+ * decides whether X-Forwarded-Proto and -Host count) and its path.
+ *
+ * @example
+ * ```ts
+ * requestUrl(req, 'https://api.example.com/orders-service'); // 'https://api.example.com/orders-service/orders' for GET /orders?x=1
+ * ```
+ */
+export function requestUrl(req: Request, publicUrl: string | undefined): string {
+  const target = req.originalUrl;
+  const query = target.indexOf('?');
+  const path = query === -1 ? target : target.slice(0, query);
+  return publicUrl === undefined ? `${req.protocol}://${req.host}${path}` : `${publicUrl}${path}`;
 }
 
 /**
  * The full path: the credentials of `req` by every rule. An API key comes from `X-API-Key`
- * or, when the route allows it, the `api_key` query parameter.
+ * or, when the route allows it, the `api_key` query parameter. A DPoP-bound token comes with
+ * the request's `DPoP` header, method and URL (`publicUrl`: see {@link requestUrl}).
  *
  * @throws InvalidRequest for an API key that is repeated or sent both ways
  * @example
@@ -93,13 +160,19 @@ export interface Credentials {
  * const principal = await guard.authenticate(requestCredentials(req, false));
  * ```
  */
-export function requestCredentials(req: Request, apiKeyInQuery: boolean): Credentials {
+export function requestCredentials(req: Request, apiKeyInQuery: boolean, publicUrl?: string): Credentials {
   const headerKey = req.headers['x-api-key'];
   const queryKey = apiKeyInQuery ? req.query['api_key'] : undefined;
   if (Array.isArray(headerKey) || Array.isArray(queryKey)) throw new InvalidRequest('repeated API key');
   const apiKey = typeof headerKey === 'string' ? headerKey : typeof queryKey === 'string' ? queryKey : undefined;
   if (typeof headerKey === 'string' && typeof queryKey === 'string') throw new InvalidRequest('API key sent twice');
-  return { bearer: bearerToken(req.headers.authorization), apiKey };
+  const authorization = req.headers.authorization;
+  const dpop = dpopToken(authorization);
+  if (dpop !== undefined) {
+    const proof = req.headers['dpop'];
+    return { apiKey, dpop: { accessToken: dpop, proof: typeof proof === 'string' ? proof : undefined, method: req.method, url: requestUrl(req, publicUrl) } };
+  }
+  return { bearer: bearerToken(authorization), apiKey };
 }
 
 /** Whether `req` carries a query string at all (`req.query` parses it anew on every read). */

@@ -11,6 +11,8 @@ export type GuardErrorCode =
   | 'ERR_INVALID_TOKEN'
   | 'ERR_INSUFFICIENT_SCOPE'
   | 'ERR_INSUFFICIENT_ROLE'
+  | 'ERR_INVALID_DPOP_PROOF'
+  | 'ERR_USE_DPOP_NONCE'
   | 'ERR_VERIFIER_UNAVAILABLE';
 
 /**
@@ -140,6 +142,51 @@ export class InsufficientRole extends GuardError {
   ) {
     super(reason);
     this.publicDescription = `requires role ${acceptedRoles.join(' or ')}`;
+  }
+}
+
+/**
+ * A DPoP-bound access token came without a valid DPoP proof for this request and for the key
+ * it is bound to: no proof, a proof that fails any check of RFC 9449 §4.3 (its type, algorithm,
+ * key, signature, method, URL, age, access token hash, or a `jti` already seen), a proof by
+ * another key than the token's `cnf.jkt`, or the token sent with the `Bearer` scheme (RFC 9449
+ * §7.2). 401 `invalid_dpop_proof`, always with the DPoP challenge (RFC 9449 §7.1).
+ *
+ * @example
+ * ```ts
+ * throw new InvalidDpopProof('htm "POST" is not the request method GET');
+ * ```
+ */
+export class InvalidDpopProof extends GuardError {
+  override name = 'InvalidDpopProof';
+  readonly code = 'ERR_INVALID_DPOP_PROOF';
+  readonly status = 401;
+  readonly oauthError = 'invalid_dpop_proof';
+  readonly publicDescription = 'a DPoP-bound access token needs the DPoP scheme and a valid DPoP proof of its key for this request';
+}
+
+/**
+ * The service asks for server nonces (RFC 9449 §9) and the proof carries none, or one that is
+ * not (or no longer) valid: 401 `use_dpop_nonce` with the nonce to use in `DPoP-Nonce`.
+ *
+ * @example
+ * ```ts
+ * throw new UseDpopNonce(nonces.current(), 'the proof has no nonce');
+ * ```
+ */
+export class UseDpopNonce extends GuardError {
+  override name = 'UseDpopNonce';
+  readonly code = 'ERR_USE_DPOP_NONCE';
+  readonly status = 401;
+  readonly oauthError = 'use_dpop_nonce';
+  readonly publicDescription = 'the DPoP proof must carry the nonce of the DPoP-Nonce header';
+
+  constructor(
+    /** The nonce the client is to put in its next proof (the answer's `DPoP-Nonce` header). */
+    readonly nonce: string,
+    reason: string,
+  ) {
+    super(reason);
   }
 }
 

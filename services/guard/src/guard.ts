@@ -50,6 +50,13 @@ export interface GuardOptions extends Omit<AccessTokenVerifierOptions, 'jwksUri'
   };
   /** `realm` of the WWW-Authenticate challenge. Default: the audience. */
   readonly realm?: string;
+  /**
+   * The service's public base URL when a proxy in front of it changes the scheme, host or path
+   * of requests (`https://api.example.com/orders-service`): DPoP proofs name the URL the client
+   * called (RFC 9449 §4.3 step 9), this followed by the path the service receives. Default: the
+   * request's own scheme, `Host` and path, as express reads them.
+   */
+  readonly publicUrl?: string;
   readonly logger?: GuardLogger;
 }
 
@@ -75,6 +82,15 @@ export interface Guard extends GuardMiddleware {
   readonly revocations: RevocationFeed | undefined;
   /** Stops polling the revocation feed (nothing else of the guard holds a timer). */
   close(): void;
+}
+
+/** `publicUrl`, checked (an absolute http(s) URL, no query or fragment) and without a trailing slash. */
+function publicBaseUrl(value: string): string {
+  const url = URL.parse(value);
+  if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw new TypeError(`publicUrl must be an absolute http(s) URL without query or fragment (got "${value}")`);
+  }
+  return url.href.replace(/\/$/u, '');
 }
 
 /** The poller of `options.revocations`, started; undefined when it is not configured. */
@@ -142,8 +158,9 @@ export function createGuard(options: GuardOptions): Guard {
   });
   const apiKeys = apiKeyResolver(options, metadata);
 
-  async function authenticate({ bearer, apiKey }: Credentials): Promise<Principal> {
-    if (bearer !== undefined && apiKey !== undefined) throw new InvalidRequest('both a bearer token and an API key were sent');
+  async function authenticate({ bearer, dpop, apiKey }: Credentials): Promise<Principal> {
+    if ((bearer !== undefined || dpop !== undefined) && apiKey !== undefined) throw new InvalidRequest('both an access token and an API key were sent');
+    if (dpop !== undefined) return verifier.verifyDpop(dpop.accessToken, dpop);
     if (bearer !== undefined) return verifier.verify(bearer);
     if (apiKey !== undefined) {
       if (apiKeys === undefined) throw new CredentialsMissing('API keys are not enabled for this service');
@@ -156,6 +173,7 @@ export function createGuard(options: GuardOptions): Guard {
     if (options.jwksUri === undefined || needsIntrospection) await metadata();
   }
 
-  const middleware = guardMiddleware({ verifier, apiKeys, authenticate, realm: options.realm ?? options.audience, logger });
+  const publicUrl = options.publicUrl === undefined ? undefined : publicBaseUrl(options.publicUrl);
+  const middleware = guardMiddleware({ verifier, apiKeys, authenticate, realm: options.realm ?? options.audience, publicUrl, logger });
   return { verifier, authenticate, ready, revocations, close: () => revocations?.stop(), ...middleware };
 }

@@ -1,8 +1,8 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
 import type { ApiKeyResolver } from './api-key.js';
-import { cachedPrincipal, requestCredentials, type Credentials } from './credentials.js';
-import { CredentialsMissing, GuardError, InsufficientRole, InsufficientScope, VerifierUnavailable } from './errors.js';
+import { cachedPrincipal, requestCredentials, usesDpopScheme, type Credentials } from './credentials.js';
+import { CredentialsMissing, GuardError, InsufficientRole, InsufficientScope, InvalidDpopProof, UseDpopNonce, VerifierUnavailable } from './errors.js';
 import type { Principal } from './principal.js';
 import { writeRefusal } from './refusal.js';
 import type { AccessTokenVerifier } from './verify-access-token.js';
@@ -60,6 +60,8 @@ export interface MiddlewareParts {
   readonly authenticate: (credentials: Credentials) => Promise<Principal>;
   /** `realm` of the WWW-Authenticate challenge. */
   readonly realm: string;
+  /** The service's public base URL behind a proxy: what DPoP proofs' `htu` name (credentials.ts `requestUrl`). */
+  readonly publicUrl?: string | undefined;
   readonly logger: GuardLogger | undefined;
 }
 
@@ -97,22 +99,28 @@ const hasAnyRole =
  * ```
  */
 export function guardMiddleware(parts: MiddlewareParts): GuardMiddleware {
-  const { verifier, apiKeys, authenticate, realm, logger } = parts;
+  const { verifier, apiKeys, authenticate, realm, publicUrl, logger } = parts;
+  const dpopChallenge = { algs: verifier.dpop.algorithms };
+  const { nonces } = verifier.dpop;
 
   const fail = (req: Request, res: Response, error: unknown) => {
     const guardError = error instanceof GuardError ? error : new VerifierUnavailable('unexpected verification error', { cause: error });
     logger?.warn({ code: guardError.code, reason: guardError.reason, method: req.method, path: req.path }, 'request refused by guard');
-    writeRefusal(res, guardError, realm);
+    // RFC 9449 §7.1: the DPoP scheme for a request that used it, and for a bound token without its proof
+    const dpop = guardError instanceof InvalidDpopProof || guardError instanceof UseDpopNonce || usesDpopScheme(req);
+    writeRefusal(res, guardError, realm, dpop ? dpopChallenge : undefined);
   };
 
   /** The full path: every credential rule, then verification or introspection (cache included). */
   async function authenticateRequest(req: Request, res: Response, next: NextFunction, apiKeyInQuery: boolean): Promise<void> {
     try {
-      req.auth = await authenticate(requestCredentials(req, apiKeyInQuery));
+      req.auth = await authenticate(requestCredentials(req, apiKeyInQuery, publicUrl));
     } catch (error) {
       fail(req, res, error);
       return;
     }
+    // RFC 9449 §9: a fresh nonce with every answer to a proof, so that the client's next one stays valid
+    if (nonces !== undefined && req.auth.confirmation !== undefined) res.setHeader('DPoP-Nonce', nonces.current());
     next();
   }
 

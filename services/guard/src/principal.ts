@@ -33,6 +33,12 @@ export interface Principal {
   readonly expiresAt: Date | undefined;
   /** The verified claims (token) or the introspection answer (API key). */
   readonly claims: Readonly<Record<string, unknown>>;
+  /**
+   * Present when the token is sender-constrained (DPoP, RFC 9449): the thumbprint (RFC 7638)
+   * of the key it is bound to, `cnf.jkt`, whose holder signed this request's proof. Absent
+   * for bearer tokens and API keys.
+   */
+  readonly confirmation?: { readonly jkt: string };
 }
 
 export function stringArray(value: unknown): string[] {
@@ -54,6 +60,7 @@ export function scopeList(value: unknown): string[] {
  */
 export function frozenPrincipal(principal: Principal): Principal {
   deepFreeze(principal.claims);
+  if (principal.confirmation !== undefined) Object.freeze(principal.confirmation);
   Object.freeze(principal.scopes);
   Object.freeze(principal.roles);
   return Object.freeze(principal);

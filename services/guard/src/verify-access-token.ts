@@ -1,12 +1,13 @@
 import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 
-import { GuardError, InvalidToken, VerifierUnavailable } from './errors.js';
+import { asymmetricAlgorithms } from './algorithms.js';
+import { createDpopProofVerifier, type DpopOptions, type DpopProofVerifier, type DpopRequest } from './dpop-proof.js';
+import { GuardError, InvalidDpopProof, InvalidToken, VerifierUnavailable } from './errors.js';
 import { JwksCache, type JwksCacheOptions } from './jwks-cache.js';
 import { frozenPrincipal, scopeList, stringArray, type Principal } from './principal.js';
 import type { RevocableClaims } from './revocation-feed.js';
 import { VerdictCache } from './verified-cache.js';
 
-const ASYMMETRIC = /^(RS|PS|ES)(256|384|512)$|^EdDSA$|^Ed25519$/u;
 /** Header parameters that could point at a key; the key comes only from the JWKS (RFC 8725 §3.10). */
 const KEY_POINTERS = ['jku', 'jwk', 'x5u', 'x5c'] as const;
 /** JWS compact serialization (RFC 7515 §7.1): three unpadded base64url parts, nothing else. */
@@ -44,6 +45,8 @@ export interface AccessTokenVerifierOptions {
    * refused, from the verified-token cache too.
    */
   readonly revocationList?: RevocationList;
+  /** How the proofs of DPoP-bound tokens are checked (RFC 9449; see {@link DpopOptions}). */
+  readonly dpop?: DpopOptions;
   /** The clock in milliseconds, for tests. */
   readonly now?: () => number;
 }
@@ -64,12 +67,32 @@ export interface RevocationList {
  * ```
  */
 export interface AccessTokenVerifier {
-  /** @throws InvalidToken, or VerifierUnavailable when no keys can be had */
+  /**
+   * A token sent with the `Bearer` scheme (RFC 6750).
+   * @throws InvalidToken; InvalidDpopProof for a DPoP-bound token (RFC 9449 §7.2: it is not a
+   *   bearer token); VerifierUnavailable when no keys can be had
+   */
   verify(token: string): Promise<Principal>;
   /**
+   * A token sent with the `DPoP` scheme (RFC 9449 §7.1), with the proof of `request`. The
+   * token is verified as a bearer token is (the verified-token cache included), must be bound
+   * to a key (`cnf.jkt`), and the request must carry a fresh, unreplayed proof made with that
+   * key for it and for this token: checked on every request, cached token or not.
+   *
+   * @throws InvalidToken (a bad token, or one not DPoP-bound); InvalidDpopProof; UseDpopNonce;
+   *   VerifierUnavailable
+   * @example
+   * ```ts
+   * const principal = await verifier.verifyDpop(token, { proof: req.get('dpop'), method: req.method, url: 'https://orders.example.com/orders' });
+   * principal.confirmation?.jkt; // the key the caller proved it holds
+   * ```
+   */
+  verifyDpop(token: string, request: DpopRequest): Promise<Principal>;
+  /**
    * The principal of `token` if exactly this token was fully verified before and that verdict
-   * is still valid (see `verifiedCache`); `undefined` otherwise. Never verifies, never throws:
-   * on `undefined`, call {@link AccessTokenVerifier.verify}.
+   * is still valid (see `verifiedCache`) and it may be used as a bearer token (it is not
+   * DPoP-bound); `undefined` otherwise. Never verifies, never throws: on `undefined`, call
+   * {@link AccessTokenVerifier.verify}.
    *
    * @example
    * ```ts
@@ -78,10 +101,26 @@ export interface AccessTokenVerifier {
    */
   cached(token: string): Principal | undefined;
   readonly keys: JwksCache;
+  /** The proof checks of DPoP-bound tokens. */
+  readonly dpop: DpopProofVerifier;
+}
+
+/**
+ * The key a token is bound to (RFC 7800 `cnf`, RFC 9449 §6.1 `jkt`), if any.
+ * @throws InvalidToken for a binding this guard cannot check (`cnf` without a `jkt`, such as
+ *   an mTLS certificate's `x5t#S256`): such a token is not accepted at all, as bearer or not
+ */
+function confirmationOf(payload: JWTPayload): Principal['confirmation'] {
+  const cnf = payload['cnf'];
+  if (cnf === undefined) return undefined;
+  const jkt = typeof cnf === 'object' && cnf !== null ? (cnf as Record<string, unknown>)['jkt'] : undefined;
+  if (typeof jkt !== 'string' || jkt === '') throw new InvalidToken('the token is bound (cnf) to something other than a DPoP key');
+  return { jkt };
 }
 
 function principalOf(payload: JWTPayload, issuer: string): Principal {
   const sub = payload.sub ?? '';
+  const confirmation = confirmationOf(payload);
   const clientId = typeof payload['client_id'] === 'string' ? payload['client_id'] : undefined;
   // frozen: the same principal is handed to every request that presents this token
   return frozenPrincipal({
@@ -94,13 +133,14 @@ function principalOf(payload: JWTPayload, issuer: string): Principal {
     issuer,
     expiresAt: payload.exp === undefined ? undefined : new Date(payload.exp * 1000),
     claims: payload,
+    ...(confirmation === undefined ? {} : { confirmation }),
   });
 }
 
 /**
  * Verifies RFC 9068 JWT access tokens locally: signature by a key from the issuer's JWKS,
  * `alg` from the allowlist, `typ` `at+jwt`, `iss` and `aud` pinned, `exp`/`nbf` with a small
- * tolerance.
+ * tolerance; a DPoP-bound token only with the `DPoP` scheme and a valid proof (RFC 9449).
  *
  * @example
  * ```ts
@@ -113,11 +153,7 @@ function principalOf(payload: JWTPayload, issuer: string): Principal {
  * ```
  */
 export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): AccessTokenVerifier {
-  const algorithms = [...(options.algorithms ?? ['RS256'])];
-  const refused = algorithms.find((alg) => !ASYMMETRIC.test(alg));
-  if (algorithms.length === 0 || refused !== undefined) {
-    throw new TypeError(`algorithms must be asymmetric JWS algorithms (refused: ${refused ?? 'empty list'})`);
-  }
+  const algorithms = asymmetricAlgorithms(options.algorithms ?? ['RS256'], 'algorithms');
   if (options.jwksUri === undefined) {
     throw new TypeError('jwksUri is required (createGuard discovers it from the issuer)');
   }
@@ -126,6 +162,7 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
   const keys = new JwksCache({ ...options.jwks, jwksUri: options.jwksUri, now });
   const maxAgeMs = options.verifiedCache?.maxAgeMs ?? 60_000;
   const verified = new VerdictCache<Principal>(options.verifiedCache?.maxEntries ?? 10_000);
+  const dpop = createDpopProofVerifier({ ...options.dpop, now });
 
   async function verifyUncached(token: string): Promise<Principal> {
     // also guarantees that a cached token is a b64token (RFC 6750 §2.1; credentials.ts relies on it)
@@ -170,27 +207,44 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
     if (revoked) throw new InvalidToken('token revoked');
   }
 
+  /** The token's principal, from the cache or verified now (and then cached), whatever the scheme. */
+  async function verifiedPrincipal(token: string): Promise<Principal> {
+    const hit = verified.get(token, now());
+    if (hit !== undefined) {
+      await refuseRevoked(hit);
+      return hit;
+    }
+    const principal = await verifyUncached(token);
+    await refuseRevoked(principal);
+    const expiresAt = principal.expiresAt?.getTime();
+    if (expiresAt !== undefined) {
+      // never past the instant a fresh verification would refuse the token (exp + tolerance)
+      const at = now();
+      verified.set(token, principal, Math.min(expiresAt + tolerance * 1000, at + maxAgeMs), at);
+    }
+    return principal;
+  }
+
   return {
     keys,
+    dpop,
     cached(token) {
       const hit = verified.get(token, now());
-      // a revoked token, or one that cannot be checked now, takes the full path (which refuses it)
-      return hit === undefined || (revocations !== undefined && revocations.revoked(hit.claims) !== false) ? undefined : hit;
+      // a DPoP-bound token, a revoked one, or one that cannot be checked now takes the full path (which refuses it)
+      if (hit === undefined || hit.confirmation !== undefined) return undefined;
+      return revocations !== undefined && revocations.revoked(hit.claims) !== false ? undefined : hit;
     },
     async verify(token) {
-      const hit = verified.get(token, now());
-      if (hit !== undefined) {
-        await refuseRevoked(hit);
-        return hit;
-      }
-      const principal = await verifyUncached(token);
-      await refuseRevoked(principal);
-      const expiresAt = principal.expiresAt?.getTime();
-      if (expiresAt !== undefined) {
-        // never past the instant a fresh verification would refuse the token (exp + tolerance)
-        const at = now();
-        verified.set(token, principal, Math.min(expiresAt + tolerance * 1000, at + maxAgeMs), at);
-      }
+      const principal = await verifiedPrincipal(token);
+      // RFC 9449 §7.2: a DPoP-bound token is not a bearer token, whoever presents it
+      if (principal.confirmation !== undefined) throw new InvalidDpopProof('a DPoP-bound token sent with the Bearer scheme');
+      return principal;
+    },
+    async verifyDpop(token, request) {
+      const principal = await verifiedPrincipal(token);
+      if (principal.confirmation === undefined) throw new InvalidToken('a token that is not DPoP-bound sent with the DPoP scheme');
+      // the proof every time: a cached token proves nothing about who sends it now
+      await dpop.verify(request, token, principal.confirmation.jkt);
       return principal;
     },
   };

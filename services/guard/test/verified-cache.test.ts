@@ -168,7 +168,8 @@ describe('guard: access tokens served from the verified-token cache', () => {
 
   it('hands out a frozen principal: one request cannot alter what the next one is served', async () => {
     const v = verifier();
-    const t = await token({ scope: 'orders:read', roles: ['viewer'], cnf: { 'x5t#S256': 'abc' } });
+    // a nested claim: act (RFC 8693 §4.1), the chain of an exchanged token
+    const t = await token({ scope: 'orders:read', roles: ['viewer'], act: { sub: 'abc' } });
     const principal = await v.verify(t);
     expect(Object.isFrozen(principal)).toBe(true);
     expect(() => (principal.scopes as string[]).push('orders:write')).toThrow(TypeError);
@@ -177,8 +178,8 @@ describe('guard: access tokens served from the verified-token cache', () => {
       (principal.claims as Record<string, unknown>)['scope'] = 'orders:write';
     }).toThrow(TypeError);
     expect(() => {
-      ((principal.claims as Record<string, Record<string, unknown>>)['cnf'] ?? {})['x5t#S256'] = 'other';
+      ((principal.claims as Record<string, Record<string, unknown>>)['act'] ?? {})['sub'] = 'other';
     }).toThrow(TypeError);
-    expect(v.cached(t)).toMatchObject({ scopes: ['orders:read'], roles: ['viewer'], claims: { scope: 'orders:read', cnf: { 'x5t#S256': 'abc' } } });
+    expect(v.cached(t)).toMatchObject({ scopes: ['orders:read'], roles: ['viewer'], claims: { scope: 'orders:read', act: { sub: 'abc' } } });
   });
 });

@@ -203,7 +203,14 @@ async function buildListener({ config, stores, clients, resourceScopes, hasher, 
     },
   });
   let document: unknown;
-  const adminContext = { ...admin, keysChanged: () => maintenance.refresh() };
+  const adminContext = {
+    ...admin,
+    keysChanged: () => maintenance.refresh(),
+    clientChanged: (id: string) => {
+      clients.forget(id);
+      resourceScopes.forget();
+    },
+  };
   const adminRoutes = adminApi({ issuer: config.issuer, verifier, context: adminContext, openapi: () => (document ??= openApiDocument(config.issuer, ADMIN_API_VERSION)), logger });
   const app = createApp({ config, oidc: (req, res) => oidc(req, res), databaseReachable: stores.reachable, logger, interactions, metrics, trust, cors, revocationFeed, adminApi: adminRoutes });
   return { app, metrics: metricsListener(metrics, logger), adminContext };

@@ -50,6 +50,8 @@ export function createResourceApp(options: ResourceServiceOptions): { app: Expre
     issuer: config.issuer,
     audience: config.audience,
     logger,
+    // the URL clients call (a proxy in front may change it): what their DPoP proofs name
+    ...(config.publicUrl === undefined ? {} : { publicUrl: config.publicUrl }),
     ...(client === undefined ? {} : { apiKeys: { ...client, ...apiKeyCache } }),
     // the service's own client reads the revocation feed: revoked tokens are refused without a call per request
     ...(client === undefined || !pollRevocations ? {} : { revocations: { ...client, ...feedOptions, intervalMs: config.revocationPollMs } }),

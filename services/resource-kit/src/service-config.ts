@@ -15,6 +15,11 @@ export interface ResourceServiceConfig {
   readonly guardClient: { readonly clientId: string; readonly clientSecret: string } | undefined;
   /** Milliseconds between two reads of the issuer's revocation feed (with a guard client). */
   readonly revocationPollMs: number;
+  /**
+   * The service's public base URL when a proxy in front of it changes the scheme, host or path
+   * (the URL clients call, which their DPoP proofs name); undefined: the request's own.
+   */
+  readonly publicUrl: string | undefined;
   readonly logLevel: string;
 }
 
@@ -37,7 +42,7 @@ function absoluteUrl(value: string): boolean {
 
 /**
  * Reads `PORT`, `ISSUER`, `AUDIENCE`, `GUARD_CLIENT_ID`, `GUARD_CLIENT_SECRET`,
- * `REVOCATION_POLL_INTERVAL_MS` and `LOG_LEVEL`.
+ * `REVOCATION_POLL_INTERVAL_MS`, `PUBLIC_URL` and `LOG_LEVEL`.
  * Every bad variable is named in one line.
  *
  * @example
@@ -70,6 +75,10 @@ export function resourceServiceConfig(
   if (!/^\d+$/u.test(pollText ?? '10000') || revocationPollMs < 100 || revocationPollMs > 3_600_000) {
     problems.push(`REVOCATION_POLL_INTERVAL_MS must be a whole number of milliseconds between 100 and 3600000 (got "${pollText ?? ''}")`);
   }
+  const publicUrl = value('PUBLIC_URL')?.replace(/\/$/u, '');
+  if (publicUrl !== undefined && (!absoluteUrl(publicUrl) || URL.parse(publicUrl)?.search !== '')) {
+    problems.push(`PUBLIC_URL must be an absolute http(s) URL without query or fragment (got "${publicUrl}")`);
+  }
   const logLevel = value('LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.has(logLevel)) problems.push(`LOG_LEVEL must be one of ${[...LOG_LEVELS].join(', ')} (got "${logLevel}")`);
   if (problems.length > 0) throw new ServiceConfigError(`invalid configuration: ${problems.join('; ')}`);
@@ -79,6 +88,7 @@ export function resourceServiceConfig(
     audience,
     guardClient: clientId !== undefined && clientSecret !== undefined ? { clientId, clientSecret } : undefined,
     revocationPollMs,
+    publicUrl,
     logLevel,
   });
 }

@@ -106,19 +106,20 @@ describe('resource kit: configuration from the environment', () => {
   });
 
   it('when every variable is set, reads them (blank ones count as unset, a trailing slash leaves the issuer)', () => {
-    const env = { PORT: '8080', ISSUER: 'https://auth.test/', AUDIENCE: 'https://orders.test', GUARD_CLIENT_ID: 'c', GUARD_CLIENT_SECRET: 's', REVOCATION_POLL_INTERVAL_MS: '500', LOG_LEVEL: ' ' };
+    const env = { PORT: '8080', ISSUER: 'https://auth.test/', AUDIENCE: 'https://orders.test', GUARD_CLIENT_ID: 'c', GUARD_CLIENT_SECRET: 's', REVOCATION_POLL_INTERVAL_MS: '500', PUBLIC_URL: 'https://api.test/orders/', LOG_LEVEL: ' ' };
     expect(resourceServiceConfig(env, defaults)).toEqual({
       port: 8080,
       issuer: 'https://auth.test',
       audience: 'https://orders.test',
       guardClient: { clientId: 'c', clientSecret: 's' },
       revocationPollMs: 500,
+      publicUrl: 'https://api.test/orders',
       logLevel: 'info',
     });
   });
 
   it('when several variables are bad, names every one of them in one error', () => {
-    const env = { PORT: '80x', ISSUER: 'ftp://auth.test', AUDIENCE: 'not a uri', GUARD_CLIENT_ID: 'c', REVOCATION_POLL_INTERVAL_MS: '50', LOG_LEVEL: 'loud' };
+    const env = { PORT: '80x', ISSUER: 'ftp://auth.test', AUDIENCE: 'not a uri', GUARD_CLIENT_ID: 'c', REVOCATION_POLL_INTERVAL_MS: '50', PUBLIC_URL: 'https://api.test/?x=1', LOG_LEVEL: 'loud' };
     let error: unknown;
     try {
       resourceServiceConfig(env, defaults);
@@ -127,7 +128,7 @@ describe('resource kit: configuration from the environment', () => {
     }
     expect(error).toBeInstanceOf(ServiceConfigError);
     const message = (error as Error).message;
-    for (const name of ['PORT', 'ISSUER', 'AUDIENCE', 'GUARD_CLIENT_ID and GUARD_CLIENT_SECRET', 'REVOCATION_POLL_INTERVAL_MS', 'LOG_LEVEL']) expect(message).toContain(name);
+    for (const name of ['PORT', 'ISSUER', 'AUDIENCE', 'GUARD_CLIENT_ID and GUARD_CLIENT_SECRET', 'REVOCATION_POLL_INTERVAL_MS', 'PUBLIC_URL', 'LOG_LEVEL']) expect(message).toContain(name);
     expect(message).not.toContain('\n');
   });
 });

@@ -60,6 +60,12 @@ export interface AdminContext {
    * they would a CLI's).
    */
   readonly keysChanged?: () => Promise<void>;
+  /**
+   * Called after a command changed client `id` and committed, in an issuer: its cached copy is
+   * dropped at once, so that a rotated secret or a disabling is in effect here when the command
+   * answers (other replicas drop theirs on the change notification).
+   */
+  readonly clientChanged?: (id: string) => void;
   /** Whether change notifications (LISTEN/NOTIFY) arrive on this database now. */
   readonly notifications: () => Promise<boolean>;
   /**
@@ -733,14 +739,17 @@ export async function runAdminCommand(context: AdminContext, name: AdminCommandN
     await createAuditStore(context.db).appendAdmin(adminEvent(audit, context.actor, parsed.data, result));
     return result;
   }
-  return context.db.transaction(async (trx) => {
+  const { result, event } = await context.db.transaction(async (trx) => {
     const commandContext = { ...context, db: trx, stores: createStores(trx) };
     if (precondition !== undefined && current !== undefined) {
       const now = await current(commandContext, parsed.data);
       if (!precondition(now)) throw new AdminPreconditionFailed(now);
     }
-    const result = await command.run(commandContext, parsed.data, prepared);
-    await createAuditStore(trx).appendAdmin(adminEvent(audit, context.actor, parsed.data, result));
-    return result;
+    const changed = await command.run(commandContext, parsed.data, prepared);
+    const recorded = adminEvent(audit, context.actor, parsed.data, changed);
+    await createAuditStore(trx).appendAdmin(recorded);
+    return { result: changed, event: recorded };
   });
+  if (event.type.startsWith('admin.client.')) context.clientChanged?.(event.object);
+  return result;
 }

@@ -42,6 +42,8 @@ const clientFields = {
   auth: z.enum(CLIENT_AUTH_METHODS, { error: `--auth is one of ${CLIENT_AUTH_METHODS.join(', ')}` }).nullable(),
   jwks: clientJwksSchema.nullable(),
   jwksUri: clientJwksUri.nullable(),
+  // RFC 9449 §5.2 dpop_bound_access_tokens: token requests without a DPoP proof are refused
+  requireDpop: z.boolean(),
 };
 
 /** What an administrator decides about a client: everything but its id, secret and lifecycle. */
@@ -62,6 +64,8 @@ export interface ClientSettings {
   readonly jwks: ClientKeySet | null;
   /** Where it publishes its public keys (`--jwks-uri`), for `private_key_jwt`; null otherwise. */
   readonly jwksUri: string | null;
+  /** Whether every token request must carry a DPoP proof, so that its tokens are bound to the client's key (RFC 9449). */
+  readonly requireDpop: boolean;
 }
 
 /** The rules between settings, for a new client and for the result of an update alike. */
@@ -84,6 +88,7 @@ function checkClientRules(client: ClientSettings, problem: (message: string) => 
     if (client.public) problem('a client with no --grant (a resource service\'s own client) must be confidential: it authenticates with its secret');
     if (client.firstParty) problem('--first-party is only meaningful with the authorization_code grant');
     if (client.accessTokenTtl !== null) problem('--access-token-ttl is only meaningful for a client with a grant');
+    if (client.requireDpop) problem('--require-dpop is only meaningful for a client with a grant (it asks for no token)');
   }
   checkAuthenticationRules(client, problem);
 }
@@ -115,6 +120,7 @@ export const newClientSchema = z
     auth: clientFields.auth.default(null),
     jwks: clientFields.jwks.default(null),
     jwksUri: clientFields.jwksUri.default(null),
+    requireDpop: clientFields.requireDpop.default(false),
   })
   .strict()
   .superRefine((client, ctx) => checkClientRules(client, (message) => ctx.addIssue({ code: 'custom', message })));
@@ -144,6 +150,7 @@ export const clientUpdateSchema = z
     auth: clientFields.auth.optional(),
     jwks: clientFields.jwks.optional(),
     jwksUri: clientFields.jwksUri.optional(),
+    requireDpop: clientFields.requireDpop.optional(),
   })
   .strict()
   .refine(({ id: _id, ...changes }) => Object.values(changes).some((value) => value !== undefined), 'nothing to change: give at least one setting (the flags of clients create)');
@@ -243,8 +250,8 @@ function withoutSecret({ secretHash: _secretHash, previousSecretHash: _previousS
 
 function settingsOf(client: ClientSettings): ClientSettings {
   const { name, grants, scopes, roles, redirectUris, resources, firstParty, accessTokenTtl } = client;
-  const { auth, jwks, jwksUri } = client;
-  return { name, grants, scopes, roles, redirectUris, resources, public: client.public, firstParty, accessTokenTtl, auth, jwks, jwksUri };
+  const { auth, jwks, jwksUri, requireDpop } = client;
+  return { name, grants, scopes, roles, redirectUris, resources, public: client.public, firstParty, accessTokenTtl, auth, jwks, jwksUri, requireDpop };
 }
 
 /** Whether the client holds a secret: a confidential client that does not authenticate with its keys. */

@@ -67,6 +67,14 @@ export class ClientCache {
     });
   }
 
+  /**
+   * Drops the cached copy of client `id` now: a change made in this process (an admin command)
+   * is in effect here when it answers, not only once its notification comes back.
+   */
+  forget(id: string): void {
+    this.#entries.delete(id);
+  }
+
   /** The client's metadata (a copy the caller may change), or undefined when there is no such client. */
   async find(id: string): Promise<AdapterPayload | undefined> {
     if (!this.#feed.live) return this.#load(id);

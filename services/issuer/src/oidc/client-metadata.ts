@@ -78,6 +78,8 @@ export function clientMetadata(client: ClientWithSecret): AdapterPayload {
     resources: [...client.resources],
     first_party: client.firstParty,
     ...(client.accessTokenTtl === null ? {} : { access_token_ttl: client.accessTokenTtl }),
+    // RFC 9449 §5.2: the engine refuses this client's token requests without a DPoP proof
+    ...(client.requireDpop ? { dpop_bound_access_tokens: true } : {}),
   };
 }
 

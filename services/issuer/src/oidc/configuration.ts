@@ -121,6 +121,9 @@ export function providerConfiguration({ config, stores, signingKeys, cookieKeys,
       authorizationSigningAlgValues: ['RS256'],
       // private_key_jwt assertions (RFC 7523): asymmetric algorithms only, never HS* or none
       clientAuthSigningAlgValues: [...CLIENT_ASSERTION_ALGORITHMS],
+      // the engine's default proof algorithms, named so that discovery's
+      // dpop_signing_alg_values_supported and the guard's default say the same
+      dPoPSigningAlgValues: ['ES256', 'Ed25519', 'EdDSA'],
     },
     // the engine's default, named: Sigil's own assertion checks use the same (client-assertions.ts)
     clockTolerance: CLOCK_TOLERANCE_S,
@@ -145,8 +148,10 @@ export function providerConfiguration({ config, stores, signingKeys, cookieKeys,
       // stored tokens (refresh tokens): only their own client; JWT access tokens and API keys: introspection.ts
       introspection: { enabled: true, allowedPolicy: (_ctx, client, token) => introspectionAllowed(client, token) },
       revocation: { enabled: true, allowedPolicy: (_ctx, client, token) => revocationAllowed(client, token) },
-      // sender-constrained tokens need a guard that checks the proof; until then, bearer only
-      dPoP: { enabled: false },
+      // RFC 9449: a token request with a DPoP proof gets tokens bound to the proof's key (cnf.jkt),
+      // which the guard accepts only with a fresh proof; the proofs' jtis are recorded in the
+      // database, atomically (replay-detection.ts). No server nonces at the token endpoint.
+      dPoP: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource,

@@ -128,7 +128,8 @@ export function introspectionExtension({ issuer, signingKeys, apiKeys, payloads,
     const clientId = typeof claims['client_id'] === 'string' ? claims['client_id'] : undefined;
     if (!mayKnow(client, { clientId, audiences: strings(claims.aud) })) return inactive();
     if (await withdrawn(claims)) return inactive();
-    return { ...claims, active: true, token_type: 'Bearer' };
+    // a token bound to a key says so (RFC 9449 §6.2): its cnf is among its claims
+    return { ...claims, active: true, token_type: claims['cnf'] === undefined ? 'Bearer' : 'DPoP' };
   }
 
   return async (ctx, next) => {

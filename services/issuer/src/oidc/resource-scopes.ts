@@ -27,6 +27,11 @@ export class ResourceScopes {
     });
   }
 
+  /** Forgets the read now (a client changed in this process), as a notification would. */
+  forget(): void {
+    this.#cached = undefined;
+  }
+
   /** Every declared resource with its scopes. */
   declared(): Promise<DeclaredScopes> {
     if (this.#feed?.live !== true) return this.#read();

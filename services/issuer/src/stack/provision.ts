@@ -58,6 +58,7 @@ interface DemoClient {
   readonly accessTokenTtl: number | null;
   /** Always null: the demo clients authenticate with a secret (a client switched to private_key_jwt is switched back). */
   readonly auth: null;
+  readonly requireDpop: boolean;
 }
 
 /** A client as `clients.list` shows it (admin/commands.ts), the fields read here. */
@@ -73,6 +74,7 @@ interface ClientView {
   readonly first_party: boolean;
   readonly access_token_ttl: number | null;
   readonly auth: string | null;
+  readonly require_dpop: boolean;
   readonly disabled: boolean;
 }
 
@@ -89,7 +91,7 @@ interface ApiKeyView {
 }
 
 function demoClient(settings: Pick<DemoClient, 'name'> & Partial<DemoClient>): DemoClient {
-  return { grants: [], scopes: [], roles: [], redirectUris: [], resources: [], firstParty: false, accessTokenTtl: null, auth: null, ...settings };
+  return { grants: [], scopes: [], roles: [], redirectUris: [], resources: [], firstParty: false, accessTokenTtl: null, auth: null, requireDpop: false, ...settings };
 }
 
 /** The stack's clients, by the role each plays in it. */
@@ -139,6 +141,7 @@ function settingsToChange(wanted: DemoClient, found: ClientView): Partial<DemoCl
     firstParty: found.first_party,
     accessTokenTtl: found.access_token_ttl,
     auth: found.auth,
+    requireDpop: found.require_dpop,
   };
   // lists in order: a client's first resource is its default audience
   const differs = (field: keyof DemoClient) => JSON.stringify(wanted[field]) !== JSON.stringify(current[field]);

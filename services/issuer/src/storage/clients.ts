@@ -19,6 +19,7 @@ interface ClientRow {
   public: boolean;
   first_party: boolean;
   access_token_ttl: number | null;
+  require_dpop: boolean;
   created_at: Date;
   disabled_at: Date | null;
   secret_rotated_at: Date | null;
@@ -44,6 +45,7 @@ function toRecord(row: ClientRow): ClientWithSecret {
     public: row.public,
     firstParty: row.first_party,
     accessTokenTtl: row.access_token_ttl,
+    requireDpop: row.require_dpop,
     createdAt: new Date(row.created_at),
     disabledAt: dateOrNull(row.disabled_at),
     secretRotatedAt: dateOrNull(row.secret_rotated_at),
@@ -71,6 +73,7 @@ function settingsColumns(client: ClientSettings): Record<string, unknown> {
     auth: client.auth,
     jwks: client.jwks === null ? null : JSON.stringify(client.jwks),
     jwks_uri: client.jwksUri,
+    require_dpop: client.requireDpop,
   };
 }
 

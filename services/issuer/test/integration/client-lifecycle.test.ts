@@ -23,6 +23,7 @@ interface ClientView {
   public: boolean;
   first_party: boolean;
   access_token_ttl: number | null;
+  require_dpop: boolean;
   disabled: boolean;
   disabled_at: string | null;
   secret_rotated_at: string | null;
@@ -129,6 +130,8 @@ describe.each(backends)('client lifecycle commands ($name)', (backend) => {
       [['--grant', 'authorization_code', '--grant', 'refresh_token', '--redirect-uri', 'https://app.example.com/cb'], { grants: ['authorization_code', 'refresh_token'], redirect_uris: ['https://app.example.com/cb'] }],
       [['--first-party'], { first_party: true }],
       [['--no-first-party'], { first_party: false }],
+      [['--require-dpop'], { require_dpop: true }],
+      [['--no-require-dpop'], { require_dpop: false }],
       [['--grant', 'client_credentials', '--no-redirect-uri'], { grants: ['client_credentials'], redirect_uris: [] }],
       [['--no-grant', '--no-resource'], { grants: [], resources: [] }],
     ];
@@ -154,6 +157,7 @@ describe.each(backends)('client lifecycle commands ($name)', (backend) => {
       [['update', client.id, '--grant', 'implicit'], /a grant is one of/u],
       [['update', client.id, '--name', ' '], 'a name is required'],
       [['update', client.id, '--no-grant', '--access-token-ttl', '300'], '--access-token-ttl is only meaningful for a client with a grant'],
+      [['update', client.id, '--no-grant', '--require-dpop'], '--require-dpop is only meaningful for a client with a grant'],
       [['update', client.id, '--public'], 'a confidential client cannot be made public'],
       [['update', client.id], 'nothing to change'],
       [['update', spa.id, '--grant', 'client_credentials', '--no-redirect-uri'], 'a public client cannot use the client_credentials or password grant'],

@@ -104,6 +104,7 @@ describe('a client\'s way of authenticating', () => {
     auth: null,
     jwks: null,
     jwksUri: null,
+    requireDpop: false,
   };
   const changes = (input: Record<string, unknown>) => {
     const { id: _id, disabled: _disabled, ...parsed } = clientUpdateSchema.parse({ id: ID, ...input });

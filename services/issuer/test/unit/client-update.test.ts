@@ -20,6 +20,7 @@ const machine: ClientSettings = {
   auth: null,
   jwks: null,
   jwksUri: null,
+  requireDpop: false,
 };
 
 /** The changes of an update as its schema makes them. */

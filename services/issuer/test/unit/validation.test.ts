@@ -122,6 +122,7 @@ describe('newClientSchema', () => {
       auth: null,
       jwks: null,
       jwksUri: null,
+      requireDpop: false,
     });
   });
 

@@ -40,6 +40,7 @@ const FLAG_FIELDS: Readonly<Record<string, string>> = {
   '--auth': 'auth',
   '--jwks-file': 'jwks',
   '--jwks-uri': 'jwks_uri',
+  '--require-dpop': 'require_dpop',
   '--grace': 'grace_seconds',
   '--expires-in': 'expires_in',
   '--force': 'force',

@@ -18,6 +18,7 @@ function seconds(value: unknown): number | null {
 const collectFresh = (value: string, previous: unknown) => [...(Array.isArray(previous) ? (previous as string[]) : []), value];
 
 const GRANT_HELP = 'allowed grant (repeatable): client_credentials, password, authorization_code, refresh_token';
+const DPOP_HELP = 'refuse token requests without a DPoP proof (RFC 9449): every token is bound to the client\'s key';
 
 const AUTH_HELP = `how it authenticates: ${CLIENT_AUTH_METHODS.join(', ')} (default: its secret, either way)`;
 const JWKS_FILE_HELP = 'a JSON file with its public keys (a JWK Set), for --auth private_key_jwt';
@@ -79,6 +80,7 @@ function describeClient(r: Output): string {
     `resources:        ${list(r['resources'])}`,
     `access_token_ttl: ${r['access_token_ttl'] === null ? '(ACCESS_TOKEN_TTL)' : String(r['access_token_ttl'])}`,
     `auth:             ${describeAuth(r)}`,
+    `require_dpop:     ${r['require_dpop'] === true ? 'yes (token requests need a DPoP proof)' : 'no'}`,
     `created_at:       ${String(r['created_at'])}`,
   ];
   if (r['secret_rotated_at'] !== null) lines.push(`secret rotated:   ${String(r['secret_rotated_at'])}`);
@@ -103,6 +105,7 @@ function updateInput(id: string, options: Options): Record<string, unknown> {
     firstParty: options['firstParty'],
     accessTokenTtl: ttl === undefined ? undefined : ttl === 'default' ? null : seconds(ttl),
     ...authenticationInput(options),
+    requireDpop: options['requireDpop'],
   };
 }
 
@@ -131,7 +134,9 @@ function addUpdateCommand(clients: Command, context: CliContext): void {
       )
       .option('--auth <method>', `${AUTH_HELP}, or "default"; leaving private_key_jwt drops its keys, and a secret comes from rotate-secret; taking it up drops its secret`)
       .option('--jwks-file <file>', `${JWKS_FILE_HELP} (replaces its keys)`)
-      .option('--jwks-uri <uri>', `${JWKS_URI_HELP} (replaces its keys)`),
+      .option('--jwks-uri <uri>', `${JWKS_URI_HELP} (replaces its keys)`)
+      .option('--require-dpop', DPOP_HELP)
+      .option('--no-require-dpop', 'token requests without a DPoP proof get bearer tokens'),
     (options, id: string) => runChecked(context, 'clients.update', updateInput(id, options)),
     describeClient,
   );
@@ -154,7 +159,8 @@ export function addClientsCommands(program: Command, context: CliContext): void 
       .option('--access-token-ttl <seconds>', `lifetime of its access tokens, ${MIN_ACCESS_TOKEN_TTL} to ${MAX_ACCESS_TOKEN_TTL} seconds (default: ACCESS_TOKEN_TTL)`)
       .option('--auth <method>', `${AUTH_HELP}; private_key_jwt: no secret, its keys instead`)
       .option('--jwks-file <file>', JWKS_FILE_HELP)
-      .option('--jwks-uri <uri>', JWKS_URI_HELP),
+      .option('--jwks-uri <uri>', JWKS_URI_HELP)
+      .option('--require-dpop', DPOP_HELP),
     (options) => {
       const input = {
         name: options['name'],
@@ -167,6 +173,7 @@ export function addClientsCommands(program: Command, context: CliContext): void 
         firstParty: options['firstParty'] === true,
         accessTokenTtl: seconds(options['accessTokenTtl']),
         ...authenticationInput(options),
+        requireDpop: options['requireDpop'] === true,
       };
       // the client's full record stays out: --json prints exactly its id and its secret
       return runChecked(context, 'clients.create', input, 'client');

@@ -9,13 +9,15 @@ import { InvalidCredentials, TooManyAttempts } from '../errors.js';
 import { readAheadOf } from '../request-read-ahead.js';
 import { defaultResource, type ResourceServerResolver } from '../resource-indicators.js';
 import { grantedScope } from '../scope-policy.js';
+import { bindRefreshToken, bindToProofKey, dpopProof, refuseReplayedProof, type DpopProof } from '../sender-constraint.js';
 import { splitScope } from '../../domain/validation.js';
 
 /**
  * The resource owner password credentials grant (RFC 6749 §4.3), opt-in per client (the
  * security BCP discourages it, RFC 9700 §2.4): only clients registered with the `password`
  * grant reach this handler. Issues an RFC 9068 access token for one resource, and a refresh
- * token when the client may refresh. Shaped like the engine's own grants: `grantType`,
+ * token when the client may refresh; with a DPoP proof, the access token is bound to its key
+ * (RFC 9449, sender-constraint.ts). Shaped like the engine's own grants: `grantType`,
  * `parameters`, `handler`.
  */
 export const grantType = 'password';
@@ -57,7 +59,7 @@ function requestedResource(ctx: KoaContextWithOIDC): string {
 }
 
 /** Mints the access token (and the refresh token, when the client may refresh) for a signed-in user. */
-async function issueTokens(provider: Provider, ctx: KoaContextWithOIDC, accountId: string, resource: string, scope: string, info: ResourceServer) {
+async function issueTokens(provider: Provider, ctx: KoaContextWithOIDC, accountId: string, resource: string, scope: string, info: ResourceServer, proof: DpopProof | undefined) {
   const client = ctx.oidc.client;
   if (client === undefined) throw new errors.InvalidClient('client not found');
   const grant = new provider.Grant({ accountId, clientId: client.clientId });
@@ -66,14 +68,17 @@ async function issueTokens(provider: Provider, ctx: KoaContextWithOIDC, accountI
 
   const accessToken = new provider.AccessToken({ accountId, client, grantId, gty: grantType, scope });
   accessToken.resourceServer = new provider.ResourceServer(resource, info);
+  bindToProofKey(accessToken, proof);
   const body: Record<string, unknown> = {
     access_token: await accessToken.save(),
     expires_in: accessToken.expiration,
-    token_type: 'Bearer',
+    // DPoP when bound to a proof's key (RFC 9449 §5.1), Bearer otherwise
+    token_type: accessToken.tokenType,
     scope: scope || undefined,
   };
   if (client.grantTypeAllowed('refresh_token')) {
     const refreshToken = new provider.RefreshToken({ accountId, client, grantId, gty: grantType, resource, scope, rotations: 0 });
+    await bindRefreshToken(provider, ctx, accessToken, refreshToken);
     body['refresh_token'] = await refreshToken.save();
   }
   return body;
@@ -88,6 +93,8 @@ export function handler(provider: Provider, { stores, hasher, resolveResourceSer
     if (typeof username !== 'string' || username === '' || typeof password !== 'string' || password === '') {
       throw new errors.InvalidRequest('username and password are required');
     }
+    // a bad or missing (--require-dpop) proof is refused before any password work
+    const proof = await dpopProof(provider, ctx);
 
     // the request is checked before any password work: a bad scope or resource is not a sign-in
     const resource = requestedResource(ctx);
@@ -95,6 +102,8 @@ export function handler(provider: Provider, { stores, hasher, resolveResourceSer
     // the token carries what was asked for within the audience's scopes, as the engine's grants do
     const info = await resolveResourceServer(ctx, resource, client);
     const scope = grantedScope(splitScope(String(params?.['scope'] ?? '')), info.scope);
+    // and a replayed one too: refused after the sign-in, it would tell a right password from a wrong one
+    await refuseReplayedProof(provider, ctx, proof);
 
     const result = await signIn(stores, hasher, { username, password, ip: clientAddress(ctx.req), clientId: client.clientId });
     onSignIn?.(result.outcome);
@@ -108,6 +117,6 @@ export function handler(provider: Provider, { stores, hasher, resolveResourceSer
 
     // the engine asks for this user again (account, token roles): it was just read
     readAheadOf(ctx).users.set(result.user.id, Promise.resolve(result.user));
-    ctx.body = await issueTokens(provider, ctx, result.user.id, resource, scope, info);
+    ctx.body = await issueTokens(provider, ctx, result.user.id, resource, scope, info, proof);
   };
 }
