@@ -13,6 +13,7 @@ export const EXTRA_CLIENT_METADATA = [
   'access_token_ttl',
   'previous_client_secret',
   'previous_client_secret_expires_at',
+  'may_exchange_for',
 ];
 
 /** Client metadata (RFC 7591 names plus Sigil's extra members) the engine validates. */
@@ -44,6 +45,7 @@ export function clientMetadata(client: ClientWithSecret): AdapterPayload {
     resources: [...client.resources],
     first_party: client.firstParty,
     ...(client.accessTokenTtl === null ? {} : { access_token_ttl: client.accessTokenTtl }),
+    ...(client.mayExchangeFor.length === 0 ? {} : { may_exchange_for: [...client.mayExchangeFor] }),
   };
 }
 
@@ -66,6 +68,11 @@ type ClientData = Client | AdapterPayload;
 /** The resources (audiences) a client registered, in registration order. */
 export function registeredResources(client: ClientData): string[] {
   return stringList(client['resources']);
+}
+
+/** The resources the client may exchange tokens into (RFC 8693, `--may-exchange-for`), in registration order. */
+export function exchangeTargets(client: ClientData): string[] {
+  return stringList(client['may_exchange_for']);
 }
 
 /** Every scope the client is registered for (resource scopes and OpenID scopes). */

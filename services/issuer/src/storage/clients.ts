@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 
-import type { ClientSettings, ClientStore, ClientToInsert, ClientWithSecret, GrantType } from '../domain/clients.js';
+import { TOKEN_EXCHANGE, type ClientSettings, type ClientStore, type ClientToInsert, type ClientWithSecret, type GrantType } from '../domain/clients.js';
 import { recordEndedGrantsSql, recordRevokedClient } from './revocations.js';
 import { insertReturning, listByCreation, lockRow, pageByCreation } from './rows.js';
 import { isStorableKey } from './text.js';
@@ -18,6 +18,7 @@ interface ClientRow {
   public: boolean;
   first_party: boolean;
   access_token_ttl: number | null;
+  may_exchange_for: string[];
   created_at: Date;
   disabled_at: Date | null;
   secret_rotated_at: Date | null;
@@ -40,6 +41,7 @@ function toRecord(row: ClientRow): ClientWithSecret {
     public: row.public,
     firstParty: row.first_party,
     accessTokenTtl: row.access_token_ttl,
+    mayExchangeFor: row.may_exchange_for,
     createdAt: new Date(row.created_at),
     disabledAt: dateOrNull(row.disabled_at),
     secretRotatedAt: dateOrNull(row.secret_rotated_at),
@@ -60,6 +62,7 @@ function settingsColumns(client: ClientSettings): Record<string, unknown> {
     public: client.public,
     first_party: client.firstParty,
     access_token_ttl: client.accessTokenTtl,
+    may_exchange_for: JSON.stringify(client.mayExchangeFor),
   };
 }
 
@@ -163,14 +166,26 @@ export function createClientStore(db: Knex): ClientStore {
     },
 
     async declaredResourceScopes() {
+      // a service's own client may exchange the tokens it is sent (RFC 8693) and still declare its audience
       const rows = await db<ClientRow>('clients')
         .select('resources', 'scopes')
-        .whereRaw("grant_types = '[]'::jsonb");
+        .whereRaw("grant_types = '[]'::jsonb OR grant_types = jsonb_build_array(?::text)", [TOKEN_EXCHANGE]);
       const declared = new Map<string, string[]>();
       for (const { resources, scopes } of rows) {
         for (const resource of resources) declared.set(resource, [...new Set([...(declared.get(resource) ?? []), ...scopes])]);
       }
       return declared;
+    },
+
+    async exchangeTargets() {
+      const rows = await db<ClientRow>('clients')
+        .select('resources', 'may_exchange_for')
+        .whereRaw("may_exchange_for <> '[]'::jsonb AND grant_types @> jsonb_build_array(?::text)", [TOKEN_EXCHANGE]);
+      const targets = new Map<string, string[]>();
+      for (const { resources, may_exchange_for: into } of rows) {
+        for (const resource of resources) targets.set(resource, [...new Set([...(targets.get(resource) ?? []), ...into])]);
+      }
+      return targets;
     },
   };
 }

@@ -17,6 +17,7 @@ const machine: ClientSettings = {
   public: false,
   firstParty: false,
   accessTokenTtl: null,
+  mayExchangeFor: [],
 };
 
 /** The changes of an update as its schema makes them. */

@@ -37,6 +37,7 @@ const FLAG_FIELDS: Readonly<Record<string, string>> = {
   '--public': 'public',
   '--first-party': 'first_party',
   '--access-token-ttl': 'access_token_ttl',
+  '--may-exchange-for': 'may_exchange_for',
   '--grace': 'grace_seconds',
   '--expires-in': 'expires_in',
   '--force': 'force',

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 
-import { MAX_ACCESS_TOKEN_TTL, MAX_SECRET_GRACE, MIN_ACCESS_TOKEN_TTL } from '../../domain/clients.js';
+import { MAX_ACCESS_TOKEN_TTL, MAX_SECRET_GRACE, MIN_ACCESS_TOKEN_TTL, TOKEN_EXCHANGE } from '../../domain/clients.js';
 import { splitScope } from '../../domain/validation.js';
 import { printing, tableOf, type Options, type Output } from '../output.js';
 import { collect, runChecked, type CliContext } from './context.js';
@@ -14,7 +14,8 @@ function seconds(value: unknown): number | null {
 /** For a repeatable option with no default: each use adds one value (after a `--no-…`, to none). */
 const collectFresh = (value: string, previous: unknown) => [...(Array.isArray(previous) ? (previous as string[]) : []), value];
 
-const GRANT_HELP = 'allowed grant (repeatable): client_credentials, password, authorization_code, refresh_token';
+const GRANT_HELP = `allowed grant (repeatable): client_credentials, password, authorization_code, refresh_token, ${TOKEN_EXCHANGE}`;
+const EXCHANGE_HELP = `resource it may exchange the tokens sent to its --resource for (RFC 8693, with the ${TOKEN_EXCHANGE} grant; repeatable)`;
 
 /** The lines `show`, `update`, `disable` and `enable` print for people. */
 function describeClient(r: Output): string {
@@ -30,6 +31,7 @@ function describeClient(r: Output): string {
     `redirect_uris:    ${list(r['redirect_uris'])}`,
     `resources:        ${list(r['resources'])}`,
     `access_token_ttl: ${r['access_token_ttl'] === null ? '(ACCESS_TOKEN_TTL)' : String(r['access_token_ttl'])}`,
+    `may_exchange_for: ${list(r['may_exchange_for'])}`,
     `created_at:       ${String(r['created_at'])}`,
   ];
   if (r['secret_rotated_at'] !== null) lines.push(`secret rotated:   ${String(r['secret_rotated_at'])}`);
@@ -53,6 +55,7 @@ function updateInput(id: string, options: Options): Record<string, unknown> {
     public: options['public'] === true ? true : undefined,
     firstParty: options['firstParty'],
     accessTokenTtl: ttl === undefined ? undefined : ttl === 'default' ? null : seconds(ttl),
+    mayExchangeFor: list(options['mayExchangeFor']),
   };
 }
 
@@ -78,7 +81,9 @@ function addUpdateCommand(clients: Command, context: CliContext): void {
       .option(
         '--access-token-ttl <seconds>',
         `lifetime of its access tokens, ${MIN_ACCESS_TOKEN_TTL} to ${MAX_ACCESS_TOKEN_TTL} seconds, or "default" for ACCESS_TOKEN_TTL`,
-      ),
+      )
+      .option('--may-exchange-for <uri>', EXCHANGE_HELP, collectFresh)
+      .option('--no-may-exchange-for', 'no token exchange target'),
     (options, id: string) => runChecked(context, 'clients.update', updateInput(id, options)),
     describeClient,
   );
@@ -98,7 +103,8 @@ export function addClientsCommands(program: Command, context: CliContext): void 
       .option('--resource <uri>', 'resource (audience) the client may get tokens for; the first is the default (repeatable)', collect, [])
       .option('--public', 'a public client (no secret; authorization code with PKCE only)')
       .option('--first-party', 'a first-party client: no consent page')
-      .option('--access-token-ttl <seconds>', `lifetime of its access tokens, ${MIN_ACCESS_TOKEN_TTL} to ${MAX_ACCESS_TOKEN_TTL} seconds (default: ACCESS_TOKEN_TTL)`),
+      .option('--access-token-ttl <seconds>', `lifetime of its access tokens, ${MIN_ACCESS_TOKEN_TTL} to ${MAX_ACCESS_TOKEN_TTL} seconds (default: ACCESS_TOKEN_TTL)`)
+      .option('--may-exchange-for <uri>', EXCHANGE_HELP, collect, []),
     (options) => {
       const input = {
         name: options['name'],
@@ -110,6 +116,7 @@ export function addClientsCommands(program: Command, context: CliContext): void 
         public: options['public'] === true,
         firstParty: options['firstParty'] === true,
         accessTokenTtl: seconds(options['accessTokenTtl']),
+        mayExchangeFor: options['mayExchangeFor'],
       };
       // the client's full record stays out: --json prints exactly its id and its secret
       return runChecked(context, 'clients.create', input, 'client');
