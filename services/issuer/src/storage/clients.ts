@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 import { TOKEN_EXCHANGE, type ClientSettings, type ClientStore, type ClientToInsert, type ClientWithSecret, type GrantType } from '../domain/clients.js';
-import { recordEndedGrantsSql, recordRevokedClient } from './revocations.js';
+import { ENDED_GRANT_COLUMNS, recordEndedGrantsSql, recordRevokedClient } from './revocations.js';
 import { insertReturning, listByCreation, lockRow, pageByCreation } from './rows.js';
 import { isStorableKey } from './text.js';
 
@@ -75,7 +75,7 @@ function settingsColumns(client: ClientSettings): Record<string, unknown> {
  */
 async function revokeEverythingOf(trx: Knex.Transaction, clientId: string): Promise<void> {
   const { rows } = await trx.raw<{ rows: { id: string }[] }>(
-    `WITH ended AS (DELETE FROM oidc_payloads WHERE type = 'Grant' AND payload->>'clientId' = ? RETURNING id, payload), ${recordEndedGrantsSql('ended')}
+    `WITH ended AS (DELETE FROM oidc_payloads WHERE type = 'Grant' AND payload->>'clientId' = ? RETURNING ${ENDED_GRANT_COLUMNS}), ${recordEndedGrantsSql('ended')}
      SELECT id FROM ended`,
     [clientId],
   );
