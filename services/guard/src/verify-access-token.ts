@@ -2,7 +2,7 @@ import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose'
 
 import { GuardError, InvalidToken, VerifierUnavailable } from './errors.js';
 import { JwksCache, type JwksCacheOptions } from './jwks-cache.js';
-import { frozenPrincipal, scopeList, stringArray, type Principal } from './principal.js';
+import { actorChain, frozenPrincipal, scopeList, stringArray, type Principal } from './principal.js';
 import type { RevocableClaims } from './revocation-feed.js';
 import { VerdictCache } from './verified-cache.js';
 
@@ -83,6 +83,9 @@ export interface AccessTokenVerifier {
 function principalOf(payload: JWTPayload, issuer: string): Principal {
   const sub = payload.sub ?? '';
   const clientId = typeof payload['client_id'] === 'string' ? payload['client_id'] : undefined;
+  // an exchanged token (RFC 8693 §4.1); a malformed chain could hide who acts, so it is refused
+  const act = payload['act'] === undefined ? undefined : actorChain(payload['act']);
+  if (act === null) throw new InvalidToken('malformed act claim');
   // frozen: the same principal is handed to every request that presents this token
   return frozenPrincipal({
     // RFC 9068 §2.2: for client credentials, sub is the client id
@@ -94,6 +97,7 @@ function principalOf(payload: JWTPayload, issuer: string): Principal {
     issuer,
     expiresAt: payload.exp === undefined ? undefined : new Date(payload.exp * 1000),
     claims: payload,
+    ...(act === undefined ? {} : { act }),
   });
 }
 
