@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 import type { AdminCommandName } from '../admin/commands.js';
+import { TOKEN_EXCHANGE } from '../domain/clients.js';
 import { splitScope } from '../domain/validation.js';
 
 /**
@@ -56,6 +57,7 @@ interface DemoClient {
   readonly resources: readonly string[];
   readonly firstParty: boolean;
   readonly accessTokenTtl: number | null;
+  readonly mayExchangeFor: readonly string[];
 }
 
 /** A client as `clients.list` shows it (admin/commands.ts), the fields read here. */
@@ -70,6 +72,7 @@ interface ClientView {
   readonly public: boolean;
   readonly first_party: boolean;
   readonly access_token_ttl: number | null;
+  readonly may_exchange_for: readonly string[];
   readonly disabled: boolean;
 }
 
@@ -86,7 +89,7 @@ interface ApiKeyView {
 }
 
 function demoClient(settings: Pick<DemoClient, 'name'> & Partial<DemoClient>): DemoClient {
-  return { grants: [], scopes: [], roles: [], redirectUris: [], resources: [], firstParty: false, accessTokenTtl: null, ...settings };
+  return { grants: [], scopes: [], roles: [], redirectUris: [], resources: [], firstParty: false, accessTokenTtl: null, mayExchangeFor: [], ...settings };
 }
 
 /** The stack's clients, by the role each plays in it. */
@@ -99,13 +102,15 @@ function demoClients({ issuer, orders, reports }: StackAddresses): Record<keyof 
       roles: ['admin'],
       resources: [orders, reports],
     }),
-    // each service's own client (no grant: it only introspects) declares the scopes of its audience
-    ordersApi: demoClient({ name: 'orders-api', scopes: ['orders:read', 'orders:write'], resources: [orders] }),
+    // each service's own client declares the scopes of its audience; reports-api's only introspects,
+    // orders-api's also exchanges the tokens it is sent for reports-api tokens (GET /orders/summary)
+    ordersApi: demoClient({ name: 'orders-api', grants: [TOKEN_EXCHANGE], scopes: ['orders:read', 'orders:write'], resources: [orders], mayExchangeFor: [reports] }),
     reportsApi: demoClient({ name: 'reports-api', scopes: ['reports:read'], resources: [reports] }),
     web: demoClient({
       name: 'demo-web',
       grants: ['authorization_code', 'refresh_token', 'password'],
-      scopes: ['openid', 'profile', 'orders:read', 'orders:write'],
+      // reports:read rides in its tokens for orders-api, which may pass it on to reports-api
+      scopes: ['openid', 'profile', 'orders:read', 'orders:write', 'reports:read'],
       redirectUris: [DEMO_REDIRECT_URI],
       resources: [orders],
       firstParty: true,
@@ -135,6 +140,7 @@ function settingsToChange(wanted: DemoClient, found: ClientView): Partial<DemoCl
     resources: found.resources,
     firstParty: found.first_party,
     accessTokenTtl: found.access_token_ttl,
+    mayExchangeFor: found.may_exchange_for,
   };
   // lists in order: a client's first resource is its default audience
   const differs = (field: keyof DemoClient) => JSON.stringify(wanted[field]) !== JSON.stringify(current[field]);
