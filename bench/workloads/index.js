@@ -14,6 +14,7 @@ import { apiKeyOrders, guardedOrders, unguardedOrders } from './orders.js';
 import { password, rawArgon2id } from './password.js';
 import { refresh } from './refresh.js';
 import { guardedOrdersFeed, guardedOrdersNoFeed } from './revocation-feed.js';
+import { tokenExchange } from './token-exchange.js';
 
 /** @type {import('./measure.js').RowSpec[]} */
 export const WORKLOADS = [
@@ -39,6 +40,8 @@ export const WORKLOADS = [
   password,
   adminCreateClientsCommand,
   adminCreateClients,
+  // last: it registers a client (a service's own, declaring orders:read as before)
+  tokenExchange,
 ];
 
 /**
