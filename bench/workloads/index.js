@@ -16,6 +16,7 @@ import { password, rawArgon2id } from './password.js';
 import { clientCredentialsPrivateKeyJwt } from './private-key-jwt.js';
 import { refresh } from './refresh.js';
 import { guardedOrdersFeed, guardedOrdersNoFeed } from './revocation-feed.js';
+import { tokenExchange } from './token-exchange.js';
 
 /** @type {import('./measure.js').RowSpec[]} */
 export const WORKLOADS = [
@@ -43,6 +44,8 @@ export const WORKLOADS = [
   password,
   adminCreateClientsCommand,
   adminCreateClients,
+  // last: it registers a client (a service's own, declaring orders:read as before)
+  tokenExchange,
 ];
 
 /**

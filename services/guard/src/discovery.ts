@@ -11,6 +11,8 @@ export interface IssuerMetadata {
   readonly issuer: string;
   readonly jwks_uri: string;
   readonly introspection_endpoint: string | undefined;
+  /** Where a service's own client asks for tokens (a token exchange, RFC 8693); the guard itself never calls it. */
+  readonly token_endpoint: string | undefined;
 }
 
 /**
@@ -73,6 +75,8 @@ async function discover(issuer: string, { timeoutMs = 5000, introspectionRequire
     issuer,
     jwks_uri: onIssuerOrigin(issuer, 'jwks_uri', members['jwks_uri']),
     introspection_endpoint: introspection === undefined ? undefined : onIssuerOrigin(issuer, 'introspection_endpoint', introspection),
+    // a client secret is sent there too
+    token_endpoint: members['token_endpoint'] === undefined ? undefined : onIssuerOrigin(issuer, 'token_endpoint', members['token_endpoint']),
   };
 }
 

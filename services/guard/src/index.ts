@@ -21,6 +21,7 @@ export { createGuard, type Guard, type GuardOptions } from './guard.js';
 export { JwksCache, type JwksCacheOptions } from './jwks-cache.js';
 export type { GuardLogger, GuardMiddleware, RequireAuthOptions } from './middleware.js';
 export type { Principal, PrincipalKind } from './principal.js';
+export { actorChain, type Actor } from './principal.js';
 export { writeErrorResponse, writeRefusal, type DpopChallenge } from './refusal.js';
 export { RevocationFeed, type RevocableClaims, type RevocationFeedOptions } from './revocation-feed.js';
 export {

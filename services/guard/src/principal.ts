@@ -39,6 +39,50 @@ export interface Principal {
    * for bearer tokens and API keys.
    */
   readonly confirmation?: { readonly jkt: string };
+  /**
+   * Who acts on `sub`'s behalf (RFC 8693 §4.1 `act`): set for an exchanged token, where `sub`
+   * is the person and `act.sub` the client of the service that exchanged it, with earlier
+   * actors nested in `act.act`. Undefined for a token its caller was issued directly, and for
+   * an API key. Decide on `sub` and the current actor (`act.sub`); earlier actors are for the
+   * record only (RFC 8693 §4.1).
+   */
+  readonly act?: Actor;
+}
+
+/**
+ * One party of a delegation chain: its `sub` (a client id, for Sigil's exchanges) and the
+ * actor before it, if any.
+ *
+ * @example
+ * ```ts
+ * const chain: string[] = [];
+ * for (let actor = req.auth?.act; actor !== undefined; actor = actor.act) chain.push(actor.sub);
+ * ```
+ */
+export interface Actor {
+  readonly sub: string;
+  readonly act?: Actor;
+}
+
+/** Most actors a chain may name; a longer one is refused as malformed (Sigil's issuer mints at most 8). */
+export const MAX_ACTORS = 16;
+
+/**
+ * The delegation chain of an `act` claim, or null when the value is not one (not an object
+ * with a non-empty string `sub`, an `act` that is not one either, or more than MAX_ACTORS deep).
+ *
+ * @example
+ * ```ts
+ * actorChain({ sub: 'orders-api', act: { sub: 'gateway' } }); // { sub: 'orders-api', act: { sub: 'gateway' } }
+ * ```
+ */
+export function actorChain(value: unknown, room = MAX_ACTORS): Actor | null {
+  if (room <= 0 || typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const { sub, act } = value as { sub?: unknown; act?: unknown };
+  if (typeof sub !== 'string' || sub === '') return null;
+  if (act === undefined) return { sub };
+  const prior = actorChain(act, room - 1);
+  return prior === null ? null : { sub, act: prior };
 }
 
 export function stringArray(value: unknown): string[] {
@@ -61,6 +105,7 @@ export function scopeList(value: unknown): string[] {
 export function frozenPrincipal(principal: Principal): Principal {
   deepFreeze(principal.claims);
   if (principal.confirmation !== undefined) Object.freeze(principal.confirmation);
+  deepFreeze(principal.act);
   Object.freeze(principal.scopes);
   Object.freeze(principal.roles);
   return Object.freeze(principal);

@@ -4,7 +4,7 @@ import { asymmetricAlgorithms } from './algorithms.js';
 import { createDpopProofVerifier, type DpopOptions, type DpopProofVerifier, type DpopRequest } from './dpop-proof.js';
 import { GuardError, InvalidDpopProof, InvalidToken, VerifierUnavailable } from './errors.js';
 import { JwksCache, type JwksCacheOptions } from './jwks-cache.js';
-import { frozenPrincipal, scopeList, stringArray, type Principal } from './principal.js';
+import { actorChain, frozenPrincipal, scopeList, stringArray, type Principal } from './principal.js';
 import type { RevocableClaims } from './revocation-feed.js';
 import { VerdictCache } from './verified-cache.js';
 
@@ -122,6 +122,9 @@ function principalOf(payload: JWTPayload, issuer: string): Principal {
   const sub = payload.sub ?? '';
   const confirmation = confirmationOf(payload);
   const clientId = typeof payload['client_id'] === 'string' ? payload['client_id'] : undefined;
+  // an exchanged token (RFC 8693 §4.1); a malformed chain could hide who acts, so it is refused
+  const act = payload['act'] === undefined ? undefined : actorChain(payload['act']);
+  if (act === null) throw new InvalidToken('malformed act claim');
   // frozen: the same principal is handed to every request that presents this token
   return frozenPrincipal({
     // RFC 9068 §2.2: for client credentials, sub is the client id
@@ -134,6 +137,7 @@ function principalOf(payload: JWTPayload, issuer: string): Principal {
     expiresAt: payload.exp === undefined ? undefined : new Date(payload.exp * 1000),
     claims: payload,
     ...(confirmation === undefined ? {} : { confirmation }),
+    ...(act === undefined ? {} : { act }),
   });
 }
 

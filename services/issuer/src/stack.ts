@@ -86,6 +86,7 @@ async function main(): Promise<void> {
     AUDIENCE: ORDERS,
     GUARD_CLIENT_ID: demo.ordersApi.id,
     GUARD_CLIENT_SECRET: demo.ordersApi.secret,
+    REPORTS_URL: REPORTS,
   });
   start('reports-api', 'services/reports-api/dist/main.js', {
     ...common,
@@ -133,6 +134,7 @@ Try:
   curl -i -H "Authorization: Bearer $TOKEN" ${REPORTS}/reports   # 401: that token's audience is orders-api
   USER_TOKEN=$(curl -s -u '${web.id}:${web.secret}' -d grant_type=password -d username=${user.username} --data-urlencode 'password=${user.password}' ${issuer}/token | ${accessToken})
   curl -i -H "Authorization: Bearer $USER_TOKEN" ${ORDERS}/orders/admin/stats   # a person with the admin role
+  curl -i -H "Authorization: Bearer $USER_TOKEN" ${ORDERS}/orders/summary   # orders-api exchanges the token and calls reports-api as the user: reports-api saw requested_by (the user) and act (orders-api)
   ADMIN_TOKEN=$(curl -s -u '${admin.id}:${admin.secret}' -d grant_type=client_credentials -d resource=${issuer}/admin ${issuer}/token | ${accessToken})
   curl -i -H "Authorization: Bearer $ADMIN_TOKEN" ${issuer}/admin/v1/clients
 

@@ -6,7 +6,9 @@ import { clientJwksSchema, clientJwksUri, type ClientKeySet } from './client-key
 import { generateId, generateSecret, hashSecret } from './secrets.js';
 import { redirectUri, resourceUri, roleList, scopeList } from './validation.js';
 
-export const GRANT_TYPES = ['client_credentials', 'password', 'authorization_code', 'refresh_token'] as const;
+/** RFC 8693 §2.1's grant type: a client exchanges a token it was sent for one for another resource. */
+export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const GRANT_TYPES = ['client_credentials', 'password', 'authorization_code', 'refresh_token', TOKEN_EXCHANGE] as const;
 /** Bounds of a client's own access-token lifetime, in seconds (one minute to one day). */
 export const MIN_ACCESS_TOKEN_TTL = 60;
 export const MAX_ACCESS_TOKEN_TTL = 86_400;
@@ -44,6 +46,8 @@ const clientFields = {
   jwksUri: clientJwksUri.nullable(),
   // RFC 9449 §5.2 dpop_bound_access_tokens: token requests without a DPoP proof are refused
   requireDpop: z.boolean(),
+  // RFC 8693: the resources a client may exchange the tokens it is sent for (its --resource) into
+  mayExchangeFor: z.array(resourceUri).max(20).transform((targets) => [...new Set(targets)]),
 };
 
 /** What an administrator decides about a client: everything but its id, secret and lifecycle. */
@@ -66,6 +70,8 @@ export interface ClientSettings {
   readonly jwksUri: string | null;
   /** Whether every token request must carry a DPoP proof, so that its tokens are bound to the client's key (RFC 9449). */
   readonly requireDpop: boolean;
+  /** Token exchange targets (RFC 8693): the resources it may exchange tokens for its own resources into. */
+  readonly mayExchangeFor: readonly string[];
 }
 
 /** The rules between settings, for a new client and for the result of an update alike. */
@@ -82,6 +88,12 @@ function checkClientRules(client: ClientSettings, problem: (message: string) => 
   }
   if (has('refresh_token') && !has('authorization_code') && !has('password')) {
     problem('the refresh_token grant needs the authorization_code or password grant');
+  }
+  if (has(TOKEN_EXCHANGE) && client.public) {
+    problem('a public client cannot use the token exchange grant (it cannot authenticate)');
+  }
+  if (!has(TOKEN_EXCHANGE) && client.mayExchangeFor.length > 0) {
+    problem(`--may-exchange-for is only meaningful with the ${TOKEN_EXCHANGE} grant`);
   }
   if (client.grants.length === 0) {
     // a resource service's own client: it authenticates to introspection and the revocation feed
@@ -121,6 +133,7 @@ export const newClientSchema = z
     jwks: clientFields.jwks.default(null),
     jwksUri: clientFields.jwksUri.default(null),
     requireDpop: clientFields.requireDpop.default(false),
+    mayExchangeFor: clientFields.mayExchangeFor.default([]),
   })
   .strict()
   .superRefine((client, ctx) => checkClientRules(client, (message) => ctx.addIssue({ code: 'custom', message })));
@@ -151,6 +164,7 @@ export const clientUpdateSchema = z
     jwks: clientFields.jwks.optional(),
     jwksUri: clientFields.jwksUri.optional(),
     requireDpop: clientFields.requireDpop.optional(),
+    mayExchangeFor: clientFields.mayExchangeFor.optional(),
   })
   .strict()
   .refine(({ id: _id, ...changes }) => Object.values(changes).some((value) => value !== undefined), 'nothing to change: give at least one setting (the flags of clients create)');
@@ -226,9 +240,16 @@ export interface ClientStore {
   rotateSecret(id: string, secretHash: string, graceSeconds: number): Promise<ClientWithSecret | undefined>;
   /**
    * The scopes each resource declares: those of the resource services' own clients (clients
-   * with no grant) registered for it, merged. Resources without such a client are absent.
+   * with no grant, or with the token exchange grant alone) registered for it, merged. Resources
+   * without such a client are absent.
    */
   declaredResourceScopes(): Promise<Map<string, string[]>>;
+  /**
+   * For each resource, the resources that a client registered for it with the token exchange
+   * grant may exchange tokens into (its `mayExchangeFor`), merged. Resources without such a
+   * client are absent.
+   */
+  exchangeTargets(): Promise<Map<string, string[]>>;
 }
 
 /** Thrown when no client has the id given (the CLI exits 2 on it). */
@@ -250,8 +271,8 @@ function withoutSecret({ secretHash: _secretHash, previousSecretHash: _previousS
 
 function settingsOf(client: ClientSettings): ClientSettings {
   const { name, grants, scopes, roles, redirectUris, resources, firstParty, accessTokenTtl } = client;
-  const { auth, jwks, jwksUri, requireDpop } = client;
-  return { name, grants, scopes, roles, redirectUris, resources, public: client.public, firstParty, accessTokenTtl, auth, jwks, jwksUri, requireDpop };
+  const { auth, jwks, jwksUri, requireDpop, mayExchangeFor } = client;
+  return { name, grants, scopes, roles, redirectUris, resources, public: client.public, firstParty, accessTokenTtl, auth, jwks, jwksUri, requireDpop, mayExchangeFor };
 }
 
 /** Whether the client holds a secret: a confidential client that does not authenticate with its keys. */

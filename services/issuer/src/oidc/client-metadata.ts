@@ -14,6 +14,7 @@ export const EXTRA_CLIENT_METADATA = [
   'previous_client_secret',
   'previous_client_secret_expires_at',
   'secret_methods',
+  'may_exchange_for',
 ];
 
 /** The ways a client may present its secret (RFC 6749 §2.3.1). */
@@ -80,6 +81,7 @@ export function clientMetadata(client: ClientWithSecret): AdapterPayload {
     ...(client.accessTokenTtl === null ? {} : { access_token_ttl: client.accessTokenTtl }),
     // RFC 9449 §5.2: the engine refuses this client's token requests without a DPoP proof
     ...(client.requireDpop ? { dpop_bound_access_tokens: true } : {}),
+    ...(client.mayExchangeFor.length === 0 ? {} : { may_exchange_for: [...client.mayExchangeFor] }),
   };
 }
 
@@ -102,6 +104,11 @@ type ClientData = Client | AdapterPayload;
 /** The resources (audiences) a client registered, in registration order. */
 export function registeredResources(client: ClientData): string[] {
   return stringList(client['resources']);
+}
+
+/** The resources the client may exchange tokens into (RFC 8693, `--may-exchange-for`), in registration order. */
+export function exchangeTargets(client: ClientData): string[] {
+  return stringList(client['may_exchange_for']);
 }
 
 /** Every scope the client is registered for (resource scopes and OpenID scopes). */

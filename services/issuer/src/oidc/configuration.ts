@@ -12,6 +12,7 @@ import type { ClientJwksFetcher } from './client-jwks.js';
 import { clientAccessTokenTtl, clientRoles, EXTRA_CLIENT_METADATA, loadClientMetadata } from './client-metadata.js';
 import { renderError } from './error-page.js';
 import { loadExistingGrant } from './first-party-consent.js';
+import { actClaimOf } from './grants/token-exchange.js';
 import { introspectionAllowed } from './introspection.js';
 import { logoutSource, postLogoutSuccessSource } from './logout.js';
 import { readAheadOf } from './request-read-ahead.js';
@@ -61,6 +62,8 @@ function tokenClaims(userFor: (ctx: object, id: string) => Promise<UserRecord | 
       roles: [...(user?.roles ?? [])],
       // lets introspection tell when the grant behind a user token was revoked (RFC 7662)
       ...(token.grantId === undefined ? {} : { grant_id: token.grantId }),
+      // RFC 8693 §4.1: who acts on the user's behalf, for a token exchange's token
+      ...actClaimOf(token),
     };
   };
 }

@@ -16,6 +16,7 @@ import { boundKeySetFreshness, type ClientJwksFetcher } from './client-jwks.js';
 import { providerConfiguration } from './configuration.js';
 import { logServerErrors, rfc6749Answers } from './errors.js';
 import * as password from './grants/password.js';
+import * as tokenExchange from './grants/token-exchange.js';
 import { introspectionExtension } from './introspection.js';
 import { atomicReplayDetection } from './replay-detection.js';
 import { finishRotationAfterEachRequest } from './refresh-rotation.js';
@@ -106,7 +107,8 @@ function logEscapedErrors(provider: Provider, logger: Logger): void {
 /** Builds the engine with Sigil's storage, keys, grants, secret handling and answers. */
 export function createProvider(dependencies: ProviderDependencies): Provider {
   const { config, stores, logger, metrics, clients } = dependencies;
-  const resolveResourceServer = resourceServerResolver(dependencies.resourceScopes ?? new ResourceScopes(stores.clients));
+  const resourceScopes = dependencies.resourceScopes ?? new ResourceScopes(stores.clients);
+  const resolveResourceServer = resourceServerResolver(resourceScopes);
   const provider = new Provider(config.issuer, providerConfiguration({ ...dependencies, resolveResourceServer }));
   provider.registerGrantType(
     password.grantType,
@@ -118,6 +120,19 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
       onSignIn: (outcome) => metrics.signIns.inc({ outcome }),
     }),
     password.parameters,
+  );
+  provider.registerGrantType(
+    tokenExchange.grantType,
+    tokenExchange.handler(provider, {
+      issuer: config.issuer,
+      signingKeys: dependencies.signingKeys,
+      payloads: stores.payloads,
+      revocations: stores.revocations,
+      users: stores.users,
+      resourceScopes,
+      accessTokenTtl: config.accessTokenTtl,
+    }),
+    tokenExchange.parameters,
   );
   pinOriginToIssuer(provider, config.issuer);
 

@@ -41,11 +41,11 @@ export function resourceServerResolver(resourceScopes: ResourceScopes): Resource
     const registered = allowedScopes(client);
     const audience = audienceScopes(registered, indicator, await resourceScopes.declared());
     if (isDirectGrant(ctx)) applyDirectGrantScope(ctx, new Set(registered), audience);
-    return {
-      scope: audience.join(' '),
-      audience: indicator,
-      accessTokenFormat: 'jwt',
-      jwt: { sign: { alg: 'RS256' } },
-    };
+    return jwtResourceServer(indicator, audience.join(' '));
   };
+}
+
+/** A resource server whose tokens are RFC 9068 JWTs (RS256) with the single audience `audience`, carrying at most `scope`. */
+export function jwtResourceServer(audience: string, scope: string): ResourceServer {
+  return { scope, audience, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } };
 }

@@ -1,7 +1,11 @@
 import type { ClientStore } from '../domain/clients.js';
 import type { ChangeFeed } from '../storage/changes.js';
+import { withDelegatedScopes } from './scope-policy.js';
 
-/** Which scopes each resource declares (see {@link ClientStore.declaredResourceScopes}). */
+/**
+ * Which scopes each resource declares (see {@link ClientStore.declaredResourceScopes}), with
+ * those it may pass on by token exchange ({@link withDelegatedScopes}).
+ */
 export type DeclaredScopes = ReadonlyMap<string, readonly string[]>;
 
 /**
@@ -12,12 +16,12 @@ export type DeclaredScopes = ReadonlyMap<string, readonly string[]>;
  * admin API) declare their scopes here, `builtIn`, and no client can declare others for them.
  */
 export class ResourceScopes {
-  readonly #clients: Pick<ClientStore, 'declaredResourceScopes'>;
+  readonly #clients: Pick<ClientStore, 'declaredResourceScopes' | 'exchangeTargets'>;
   readonly #feed: Pick<ChangeFeed, 'live' | 'subscribe'> | undefined;
   readonly #builtIn: DeclaredScopes;
   #cached: Promise<DeclaredScopes> | undefined;
 
-  constructor(clients: Pick<ClientStore, 'declaredResourceScopes'>, feed?: Pick<ChangeFeed, 'live' | 'subscribe'>, builtIn: DeclaredScopes = new Map()) {
+  constructor(clients: Pick<ClientStore, 'declaredResourceScopes' | 'exchangeTargets'>, feed?: Pick<ChangeFeed, 'live' | 'subscribe'>, builtIn: DeclaredScopes = new Map()) {
     this.#clients = clients;
     this.#feed = feed;
     this.#builtIn = builtIn;
@@ -46,7 +50,8 @@ export class ResourceScopes {
   }
 
   async #read(): Promise<DeclaredScopes> {
-    const declared = await this.#clients.declaredResourceScopes();
+    const [own, targets] = await Promise.all([this.#clients.declaredResourceScopes(), this.#clients.exchangeTargets()]);
+    const declared = withDelegatedScopes(own, targets, new Set(this.#builtIn.keys()));
     for (const [resource, scopes] of this.#builtIn) declared.set(resource, [...scopes]);
     return declared;
   }

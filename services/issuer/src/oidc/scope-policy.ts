@@ -29,6 +29,37 @@ export function audienceScopes(clientScopes: Iterable<string>, resource: string,
   return [...new Set(clientScopes)].filter((scope) => !OIDC_SCOPES.has(scope) && belongs(scope));
 }
 
+/**
+ * The declared scopes (resource → scopes) with what each resource may pass on by token
+ * exchange (RFC 8693): a resource whose services may exchange the tokens they are sent for
+ * another resource's (`targets`, their `--may-exchange-for`) also declares that resource's
+ * scopes, and those of the resources it may pass on to in turn. An exchanged token carries no
+ * scope its subject token lacks, so a token can only hand on what it carries: a person's token
+ * for orders-api carries `reports:read` when orders-api may ask reports-api for them, and its
+ * exchange for reports-api keeps just that. Only declared resources are widened; `fixed` ones
+ * (the issuer's own audiences) are neither widened nor passed on.
+ */
+export function withDelegatedScopes(
+  declared: ReadonlyMap<string, readonly string[]>,
+  targets: ReadonlyMap<string, readonly string[]>,
+  fixed: ReadonlySet<string> = new Set(),
+): Map<string, string[]> {
+  const widened = new Map<string, string[]>();
+  for (const [resource, own] of declared) {
+    const scopes = new Set(own);
+    const seen = new Set([resource]);
+    const pending = fixed.has(resource) ? [] : [...(targets.get(resource) ?? [])];
+    for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+      if (seen.has(next) || fixed.has(next)) continue;
+      seen.add(next);
+      for (const scope of declared.get(next) ?? []) scopes.add(scope);
+      pending.push(...(targets.get(next) ?? []));
+    }
+    widened.set(resource, [...scopes]);
+  }
+  return widened;
+}
+
 /** The scope a token carries: what was asked for (or granted) within the audience's scopes, in the order asked. */
 export function grantedScope(requested: Iterable<string>, audience: string): string {
   const allowed = new Set(splitScope(audience));

@@ -1,5 +1,6 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 
+import { TOKEN_EXCHANGE } from '../domain/clients.js';
 import type { IssuerMetrics } from '../metrics.js';
 import type { KoaMiddleware } from './koa.js';
 import { routes } from './routes.js';
@@ -19,7 +20,7 @@ export function countTokenRequests(metrics: IssuerMetrics): KoaMiddleware {
     const grantType = typeof params?.['grant_type'] === 'string' ? params['grant_type'] : 'unknown';
     const error = (ctx.body as { error?: unknown } | undefined)?.error;
     metrics.tokenRequests.inc({
-      grant_type: KNOWN_GRANT_TYPES.has(grantType) ? grantType : 'other',
+      grant_type: KNOWN_GRANT_TYPES.has(grantType) || grantType === TOKEN_EXCHANGE ? grantType : 'other',
       outcome: ctx.status < 400 ? 'success' : typeof error === 'string' ? error.slice(0, 40) : 'error',
     });
   };

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 import type { AdminCommandName } from '../admin/commands.js';
+import { TOKEN_EXCHANGE } from '../domain/clients.js';
 import { splitScope } from '../domain/validation.js';
 
 /**
@@ -59,6 +60,7 @@ interface DemoClient {
   /** Always null: the demo clients authenticate with a secret (a client switched to private_key_jwt is switched back). */
   readonly auth: null;
   readonly requireDpop: boolean;
+  readonly mayExchangeFor: readonly string[];
 }
 
 /** A client as `clients.list` shows it (admin/commands.ts), the fields read here. */
@@ -75,6 +77,7 @@ interface ClientView {
   readonly access_token_ttl: number | null;
   readonly auth: string | null;
   readonly require_dpop: boolean;
+  readonly may_exchange_for: readonly string[];
   readonly disabled: boolean;
 }
 
@@ -91,7 +94,7 @@ interface ApiKeyView {
 }
 
 function demoClient(settings: Pick<DemoClient, 'name'> & Partial<DemoClient>): DemoClient {
-  return { grants: [], scopes: [], roles: [], redirectUris: [], resources: [], firstParty: false, accessTokenTtl: null, auth: null, requireDpop: false, ...settings };
+  return { grants: [], scopes: [], roles: [], redirectUris: [], resources: [], firstParty: false, accessTokenTtl: null, auth: null, requireDpop: false, mayExchangeFor: [], ...settings };
 }
 
 /** The stack's clients, by the role each plays in it. */
@@ -104,13 +107,15 @@ function demoClients({ issuer, orders, reports }: StackAddresses): Record<keyof 
       roles: ['admin'],
       resources: [orders, reports],
     }),
-    // each service's own client (no grant: it only introspects) declares the scopes of its audience
-    ordersApi: demoClient({ name: 'orders-api', scopes: ['orders:read', 'orders:write'], resources: [orders] }),
+    // each service's own client declares the scopes of its audience; reports-api's only introspects,
+    // orders-api's also exchanges the tokens it is sent for reports-api tokens (GET /orders/summary)
+    ordersApi: demoClient({ name: 'orders-api', grants: [TOKEN_EXCHANGE], scopes: ['orders:read', 'orders:write'], resources: [orders], mayExchangeFor: [reports] }),
     reportsApi: demoClient({ name: 'reports-api', scopes: ['reports:read'], resources: [reports] }),
     web: demoClient({
       name: 'demo-web',
       grants: ['authorization_code', 'refresh_token', 'password'],
-      scopes: ['openid', 'profile', 'orders:read', 'orders:write'],
+      // reports:read rides in its tokens for orders-api, which may pass it on to reports-api
+      scopes: ['openid', 'profile', 'orders:read', 'orders:write', 'reports:read'],
       redirectUris: [DEMO_REDIRECT_URI],
       resources: [orders],
       firstParty: true,
@@ -142,6 +147,7 @@ function settingsToChange(wanted: DemoClient, found: ClientView): Partial<DemoCl
     accessTokenTtl: found.access_token_ttl,
     auth: found.auth,
     requireDpop: found.require_dpop,
+    mayExchangeFor: found.may_exchange_for,
   };
   // lists in order: a client's first resource is its default audience
   const differs = (field: keyof DemoClient) => JSON.stringify(wanted[field]) !== JSON.stringify(current[field]);

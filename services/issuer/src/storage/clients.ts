@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
 
 import type { ClientKeySet } from '../domain/client-keys.js';
-import type { ClientAuthMethod, ClientSettings, ClientStore, ClientToInsert, ClientWithSecret, GrantType } from '../domain/clients.js';
-import { recordEndedGrantsSql, recordRevokedClient } from './revocations.js';
+import { TOKEN_EXCHANGE, type ClientAuthMethod, type ClientSettings, type ClientStore, type ClientToInsert, type ClientWithSecret, type GrantType } from '../domain/clients.js';
+import { ENDED_GRANT_COLUMNS, recordEndedGrantsSql, recordRevokedClient } from './revocations.js';
 import { insertReturning, listByCreation, lockRow, pageByCreation } from './rows.js';
 import { isStorableKey } from './text.js';
 
@@ -20,6 +20,7 @@ interface ClientRow {
   first_party: boolean;
   access_token_ttl: number | null;
   require_dpop: boolean;
+  may_exchange_for: string[];
   created_at: Date;
   disabled_at: Date | null;
   secret_rotated_at: Date | null;
@@ -46,6 +47,7 @@ function toRecord(row: ClientRow): ClientWithSecret {
     firstParty: row.first_party,
     accessTokenTtl: row.access_token_ttl,
     requireDpop: row.require_dpop,
+    mayExchangeFor: row.may_exchange_for,
     createdAt: new Date(row.created_at),
     disabledAt: dateOrNull(row.disabled_at),
     secretRotatedAt: dateOrNull(row.secret_rotated_at),
@@ -74,6 +76,7 @@ function settingsColumns(client: ClientSettings): Record<string, unknown> {
     jwks: client.jwks === null ? null : JSON.stringify(client.jwks),
     jwks_uri: client.jwksUri,
     require_dpop: client.requireDpop,
+    may_exchange_for: JSON.stringify(client.mayExchangeFor),
   };
 }
 
@@ -91,7 +94,7 @@ function secretColumns(client: ClientSettings): Record<string, unknown> {
  */
 async function revokeEverythingOf(trx: Knex.Transaction, clientId: string): Promise<void> {
   const { rows } = await trx.raw<{ rows: { id: string }[] }>(
-    `WITH ended AS (DELETE FROM oidc_payloads WHERE type = 'Grant' AND payload->>'clientId' = ? RETURNING id, payload), ${recordEndedGrantsSql('ended')}
+    `WITH ended AS (DELETE FROM oidc_payloads WHERE type = 'Grant' AND payload->>'clientId' = ? RETURNING ${ENDED_GRANT_COLUMNS}), ${recordEndedGrantsSql('ended')}
      SELECT id FROM ended`,
     [clientId],
   );
@@ -183,14 +186,26 @@ export function createClientStore(db: Knex): ClientStore {
     },
 
     async declaredResourceScopes() {
+      // a service's own client may exchange the tokens it is sent (RFC 8693) and still declare its audience
       const rows = await db<ClientRow>('clients')
         .select('resources', 'scopes')
-        .whereRaw("grant_types = '[]'::jsonb");
+        .whereRaw("grant_types = '[]'::jsonb OR grant_types = jsonb_build_array(?::text)", [TOKEN_EXCHANGE]);
       const declared = new Map<string, string[]>();
       for (const { resources, scopes } of rows) {
         for (const resource of resources) declared.set(resource, [...new Set([...(declared.get(resource) ?? []), ...scopes])]);
       }
       return declared;
+    },
+
+    async exchangeTargets() {
+      const rows = await db<ClientRow>('clients')
+        .select('resources', 'may_exchange_for')
+        .whereRaw("may_exchange_for <> '[]'::jsonb AND grant_types @> jsonb_build_array(?::text)", [TOKEN_EXCHANGE]);
+      const targets = new Map<string, string[]>();
+      for (const { resources, may_exchange_for: into } of rows) {
+        for (const resource of resources) targets.set(resource, [...new Set([...(targets.get(resource) ?? []), ...into])]);
+      }
+      return targets;
     },
   };
 }

@@ -3,7 +3,7 @@ import type { AdapterPayload } from 'oidc-provider';
 
 import type { UserRecord } from '../domain/users.js';
 import { prepared } from './prepared.js';
-import { recordEndedGrantsSql } from './revocations.js';
+import { ENDED_GRANT_COLUMNS, recordEndedGrantsSql } from './revocations.js';
 import { assertStorable, isStorableKey } from './text.js';
 import { userFromJson, userJsonSql } from './users.js';
 
@@ -95,6 +95,14 @@ export interface PayloadStore {
   destroyByGrant(type: string, grantId: string): Promise<void>;
   /** Whether the grant exists and has not expired at `now`. */
   grantAlive(grantId: string, now: Date): Promise<boolean>;
+  /**
+   * Records that an access token of the grant is being exchanged for `audience` (RFC 8693), so
+   * that the grant's revocation names it too and that audience's services hear of it. Race-free
+   * against the grant's deletion: either it is recorded in the row the deletion returns, or the
+   * grant is already gone and this answers false.
+   * @returns false when the grant is gone or expired: nothing may be issued under it
+   */
+  recordExchangeAudience(grantId: string, audience: string): Promise<boolean>;
   /**
    * Deletes expired rows, and reduces refresh tokens spent more than `retryWindow` seconds ago
    * to what reuse detection reads (docs/storage.md#spent-refresh-tokens), `batchSize` rows at a
@@ -301,6 +309,35 @@ class KnexPayloadStore implements PayloadStore {
     return row !== undefined;
   }
 
+  async recordExchangeAudience(grantId: string, audience: string): Promise<boolean> {
+    if (!isStorableKey(grantId) || !isStorableKey(audience)) return false;
+    // the common case reads only: the audience was recorded by an earlier exchange, and a
+    // deletion's RETURNING, even one running now, holds every value committed before it
+    const recorded = async () => {
+      const { rows } = await this.db
+        .raw<{ rows: { has: boolean }[] }>(
+          `SELECT COALESCE(exchange_audiences, '[]'::jsonb) @> jsonb_build_array(?::text) AS has FROM ${TABLE}
+           WHERE type = 'Grant' AND id = ? AND (expires_at IS NULL OR expires_at > CURRENT_TIMESTAMP)`,
+          [audience, grantId],
+        )
+        .options(prepared('grant_exchange_audience'));
+      return rows[0]?.has;
+    };
+    const before = await recorded();
+    if (before !== false) return before === true;
+    // an update waits for a deletion in progress and then finds no row; one it precedes is seen
+    // by that deletion (READ COMMITTED re-reads the updated row, and RETURNING gives it)
+    const { rows } = await this.db.raw<{ rows: unknown[] }>(
+      `UPDATE ${TABLE} SET exchange_audiences = COALESCE(exchange_audiences, '[]'::jsonb) || jsonb_build_array(?::text)
+       WHERE type = 'Grant' AND id = ? AND (expires_at IS NULL OR expires_at > CURRENT_TIMESTAMP)
+         AND NOT COALESCE(exchange_audiences, '[]'::jsonb) @> jsonb_build_array(?::text)
+       RETURNING 1`,
+      [audience, grantId, audience],
+    );
+    // no row: the grant went, or a concurrent exchange recorded the same audience first
+    return rows.length > 0 || (await recorded()) === true;
+  }
+
   async sweepExpired({ retryWindow = 0, batchSize = 1000 }: SweepOptions = {}): Promise<number> {
     return (await this.inBatches(batchSize, () => this.deleteExpired(batchSize))) + (await this.inBatches(batchSize, () => this.reduceSpent(retryWindow, batchSize)));
   }
@@ -317,7 +354,7 @@ class KnexPayloadStore implements PayloadStore {
   /** Deletes the grant row and records the grant ended, in one statement (so every access token it issued reads revoked). */
   private async endGrant(grantId: string): Promise<void> {
     await this.db.raw(
-      `WITH ended AS (DELETE FROM ${TABLE} WHERE type = 'Grant' AND id = ? RETURNING id, payload), ${recordEndedGrantsSql('ended')} SELECT 1`,
+      `WITH ended AS (DELETE FROM ${TABLE} WHERE type = 'Grant' AND id = ? RETURNING ${ENDED_GRANT_COLUMNS}), ${recordEndedGrantsSql('ended')} SELECT 1`,
       [grantId],
     );
   }

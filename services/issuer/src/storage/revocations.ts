@@ -28,18 +28,25 @@ function toEntry(row: FeedRow): RevokedEntry {
     : { kind: row.kind, value: row.value, expiresAt };
 }
 
+/** What a statement that deletes grants returns of each, for {@link recordEndedGrantsSql}. */
+export const ENDED_GRANT_COLUMNS = 'id, payload, exchange_audiences';
+
 /**
  * SQL of a data-modifying CTE named `recorded` that records every grant in the CTE `ended`
- * (rows of `oidc_payloads` with `id` and `payload`) as ended: its access tokens may live until
- * the longest access token lifetime from now, and were minted for the resources of the grant
- * (none known: every resource service is told). For the statement that deletes the grants, so
- * that no grant ends unrecorded.
+ * (rows of `oidc_payloads` with {@link ENDED_GRANT_COLUMNS}) as ended: its access tokens may
+ * live until the longest access token lifetime from now, and were minted for the resources of
+ * the grant and those its tokens were exchanged for (RFC 8693, `exchange_audiences`; none
+ * known: every resource service is told). For the statement that deletes the grants, so that
+ * no grant ends unrecorded.
  */
 export function recordEndedGrantsSql(ended: string): string {
   return `recorded AS (
     INSERT INTO ${TABLE} (kind, value, audiences, expires_at)
     SELECT 'grant', e.id,
-      NULLIF(ARRAY(SELECT jsonb_object_keys(CASE WHEN jsonb_typeof(e.payload->'resources') = 'object' THEN e.payload->'resources' ELSE '{}'::jsonb END)), '{}'::text[]),
+      NULLIF(ARRAY(
+        SELECT jsonb_object_keys(CASE WHEN jsonb_typeof(e.payload->'resources') = 'object' THEN e.payload->'resources' ELSE '{}'::jsonb END)
+        UNION SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(e.exchange_audiences) = 'array' THEN e.exchange_audiences ELSE '[]'::jsonb END)
+      ), '{}'::text[]),
       CURRENT_TIMESTAMP + interval '${ACCESS_TOKEN_TTL_BOUND} seconds'
     FROM ${ended} e
   )`;

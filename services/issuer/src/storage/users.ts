@@ -3,7 +3,7 @@ import { z } from 'zod';
 
 import { UserConflictError, type LoginCandidate, type UserRecord, type UserStore, type UserToInsert } from '../domain/users.js';
 import { prepared } from './prepared.js';
-import { recordEndedGrantsSql } from './revocations.js';
+import { ENDED_GRANT_COLUMNS, recordEndedGrantsSql } from './revocations.js';
 import { listByCreation, lockRow, pageByCreation } from './rows.js';
 
 /** The `users` table, with `user_roles` (and `roles`, the names in use). */
@@ -48,7 +48,7 @@ async function assignRoles(trx: Knex.Transaction, userId: string, roles: readonl
 async function revokeEverythingOf(trx: Knex.Transaction, userId: string): Promise<void> {
   // each grant is recorded ended as it is deleted, so the access tokens it issued read revoked too
   const { rows } = await trx.raw<{ rows: { id: string }[] }>(
-    `WITH ended AS (DELETE FROM oidc_payloads WHERE type = 'Grant' AND payload->>'accountId' = ? RETURNING id, payload), ${recordEndedGrantsSql('ended')}
+    `WITH ended AS (DELETE FROM oidc_payloads WHERE type = 'Grant' AND payload->>'accountId' = ? RETURNING ${ENDED_GRANT_COLUMNS}), ${recordEndedGrantsSql('ended')}
      SELECT id FROM ended`,
     [userId],
   );

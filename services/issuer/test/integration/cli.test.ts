@@ -93,7 +93,7 @@ describe.each(backends)('sigil CLI ($name)', (backend) => {
 
   const badArguments: [string[], string | ReturnType<typeof expect.stringMatching>][] = [
     [['clients', 'create', '--grant', 'client_credentials'], "sigil: required option '--name <name>' not specified"],
-    [['clients', 'create', '--name', 'x', '--grant', 'implicit', '--resource', 'https://api'], 'sigil: grants.0: a grant is one of client_credentials, password, authorization_code, refresh_token'],
+    [['clients', 'create', '--name', 'x', '--grant', 'implicit', '--resource', 'https://api'], 'sigil: grants.0: a grant is one of client_credentials, password, authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:token-exchange'],
     [['clients', 'create', '--name', 'x', '--resource', 'https://api', '--public'], "sigil: a client with no --grant (a resource service's own client) must be confidential: it authenticates with its secret"],
     [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--access-token-ttl', '59'], 'sigil: accessTokenTtl: --access-token-ttl is at least 60 seconds'],
     [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--access-token-ttl', '86401'], 'sigil: accessTokenTtl: --access-token-ttl is at most 86400 seconds (one day)'],

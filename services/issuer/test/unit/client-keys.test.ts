@@ -105,6 +105,7 @@ describe('a client\'s way of authenticating', () => {
     jwks: null,
     jwksUri: null,
     requireDpop: false,
+    mayExchangeFor: [],
   };
   const changes = (input: Record<string, unknown>) => {
     const { id: _id, disabled: _disabled, ...parsed } = clientUpdateSchema.parse({ id: ID, ...input });

@@ -21,6 +21,7 @@ const machine: ClientSettings = {
   jwks: null,
   jwksUri: null,
   requireDpop: false,
+  mayExchangeFor: [],
 };
 
 /** The changes of an update as its schema makes them. */

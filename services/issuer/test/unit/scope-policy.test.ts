@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 
-import { audienceScopes, grantedScope } from '../../src/oidc/scope-policy.js';
+import { audienceScopes, grantedScope, withDelegatedScopes } from '../../src/oidc/scope-policy.js';
 
 const ORDERS = 'http://localhost:4001';
 const REPORTS = 'http://localhost:4002';
@@ -32,5 +32,39 @@ describe('grantedScope', () => {
   it('keeps what was asked for within the audience\'s scopes, in the order asked, once each', () => {
     expect(grantedScope(['orders:write', 'openid', 'reports:read', 'orders:read', 'orders:write'], 'orders:read orders:write')).toBe('orders:write orders:read');
     expect(grantedScope(['openid'], '')).toBe('');
+  });
+});
+
+describe('withDelegatedScopes (RFC 8693 delegation, E2)', () => {
+  const ADMIN = 'http://localhost:4000/admin';
+  const declared = new Map([
+    [ORDERS, ['orders:read']],
+    [REPORTS, ['reports:read']],
+    [INVENTORY, ['stock:read']],
+    [ADMIN, ['sigil:admin']],
+  ]);
+
+  it('when a resource may exchange for another, it also declares that one\'s scopes, and transitively what that one passes on', () => {
+    const widened = withDelegatedScopes(declared, new Map([[ORDERS, [REPORTS]], [REPORTS, [INVENTORY]]]));
+    expect(widened.get(ORDERS)).toEqual(['orders:read', 'reports:read', 'stock:read']);
+    expect(widened.get(REPORTS)).toEqual(['reports:read', 'stock:read']);
+    expect(widened.get(INVENTORY)).toEqual(['stock:read']);
+  });
+
+  it('when exchanges go round in a cycle, each resource gets every scope of the cycle once', () => {
+    const widened = withDelegatedScopes(declared, new Map([[ORDERS, [REPORTS]], [REPORTS, [ORDERS]]]));
+    expect(widened.get(ORDERS)).toEqual(['orders:read', 'reports:read']);
+    expect(widened.get(REPORTS)).toEqual(['reports:read', 'orders:read']);
+  });
+
+  it("when the target is one of the issuer's fixed audiences, nothing of it is passed on, and it passes nothing on", () => {
+    const widened = withDelegatedScopes(declared, new Map([[ORDERS, [ADMIN]], [ADMIN, [REPORTS]]]), new Set([ADMIN]));
+    expect(widened.get(ORDERS)).toEqual(['orders:read']);
+    expect(widened.get(ADMIN)).toEqual(['sigil:admin']);
+  });
+
+  it('when a resource declares nothing, it stays undeclared (its tokens keep the rule of undeclared audiences)', () => {
+    const widened = withDelegatedScopes(new Map([[REPORTS, ['reports:read']]]), new Map([[ORDERS, [REPORTS]]]));
+    expect(widened.has(ORDERS)).toBe(false);
   });
 });

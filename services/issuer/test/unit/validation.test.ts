@@ -123,6 +123,7 @@ describe('newClientSchema', () => {
       jwks: null,
       jwksUri: null,
       requireDpop: false,
+      mayExchangeFor: [],
     });
   });
 
@@ -214,9 +215,9 @@ describe('newClientSchema', () => {
     expect(problems(newClientSchema.safeParse(input))).toEqual(expected);
   });
 
-  it('when the grant is not one of the four, the client is refused', () => {
+  it('when the grant is not one of the five, the client is refused', () => {
     expect(problems(newClientSchema.safeParse({ name: 'magic', grants: ['implicit'], resources: [ORDERS] }))).toEqual([
-      'a grant is one of client_credentials, password, authorization_code, refresh_token',
+      'a grant is one of client_credentials, password, authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:token-exchange',
     ]);
   });
 
@@ -224,5 +225,31 @@ describe('newClientSchema', () => {
     const result = newClientSchema.safeParse({ name: 'm', grants: ['client_credentials'], resources: [ORDERS], clientSecret: 'mine' });
     expect(result.success).toBe(false);
     expect(result.error?.issues.map((issue) => issue.code)).toEqual(['unrecognized_keys']);
+  });
+});
+
+describe('newClientSchema: token exchange (RFC 8693)', () => {
+  const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+  const REPORTS = 'http://localhost:4002';
+
+  it("when a service's own client has the token exchange grant and targets, it is valid, repeated targets dropped", () => {
+    expect(newClientSchema.parse({ name: 'orders-api', grants: [EXCHANGE], resources: [ORDERS], mayExchangeFor: [REPORTS, REPORTS] })).toMatchObject({
+      grants: [EXCHANGE],
+      mayExchangeFor: [REPORTS],
+    });
+    // with the grant and no target it may exchange for nothing, and is still valid
+    expect(problems(newClientSchema.safeParse({ name: 'idle', grants: [EXCHANGE], resources: [ORDERS] }))).toEqual([]);
+  });
+
+  it('when --may-exchange-for is given without the grant, or the client is public, or a target is no URI, the client is refused', () => {
+    expect(problems(newClientSchema.safeParse({ name: 'x', resources: [ORDERS], mayExchangeFor: [REPORTS] }))).toEqual([
+      `--may-exchange-for is only meaningful with the ${EXCHANGE} grant`,
+    ]);
+    expect(problems(newClientSchema.safeParse({ name: 'x', grants: [EXCHANGE], public: true, mayExchangeFor: [REPORTS] }))).toEqual([
+      'a public client cannot use the token exchange grant (it cannot authenticate)',
+    ]);
+    expect(problems(newClientSchema.safeParse({ name: 'x', grants: [EXCHANGE], mayExchangeFor: ['not a uri'] }))).toEqual([
+      'a resource must be an absolute URI without a fragment',
+    ]);
   });
 });

@@ -41,6 +41,7 @@ const FLAG_FIELDS: Readonly<Record<string, string>> = {
   '--jwks-file': 'jwks',
   '--jwks-uri': 'jwks_uri',
   '--require-dpop': 'require_dpop',
+  '--may-exchange-for': 'may_exchange_for',
   '--grace': 'grace_seconds',
   '--expires-in': 'expires_in',
   '--force': 'force',

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 
 import type { Command } from 'commander';
 
-import { CLIENT_AUTH_METHODS, MAX_ACCESS_TOKEN_TTL, MAX_SECRET_GRACE, MIN_ACCESS_TOKEN_TTL } from '../../domain/clients.js';
+import { CLIENT_AUTH_METHODS, MAX_ACCESS_TOKEN_TTL, MAX_SECRET_GRACE, MIN_ACCESS_TOKEN_TTL, TOKEN_EXCHANGE } from '../../domain/clients.js';
 import { splitScope } from '../../domain/validation.js';
 import { printing, tableOf, type Options, type Output } from '../output.js';
 import { CliError } from '../run-command.js';
@@ -17,7 +17,8 @@ function seconds(value: unknown): number | null {
 /** For a repeatable option with no default: each use adds one value (after a `--no-…`, to none). */
 const collectFresh = (value: string, previous: unknown) => [...(Array.isArray(previous) ? (previous as string[]) : []), value];
 
-const GRANT_HELP = 'allowed grant (repeatable): client_credentials, password, authorization_code, refresh_token';
+const GRANT_HELP = `allowed grant (repeatable): client_credentials, password, authorization_code, refresh_token, ${TOKEN_EXCHANGE}`;
+const EXCHANGE_HELP = `resource it may exchange the tokens sent to its --resource for (RFC 8693, with the ${TOKEN_EXCHANGE} grant; repeatable)`;
 const DPOP_HELP = 'refuse token requests without a DPoP proof (RFC 9449): every token is bound to the client\'s key';
 
 const AUTH_HELP = `how it authenticates: ${CLIENT_AUTH_METHODS.join(', ')} (default: its secret, either way)`;
@@ -81,6 +82,7 @@ function describeClient(r: Output): string {
     `access_token_ttl: ${r['access_token_ttl'] === null ? '(ACCESS_TOKEN_TTL)' : String(r['access_token_ttl'])}`,
     `auth:             ${describeAuth(r)}`,
     `require_dpop:     ${r['require_dpop'] === true ? 'yes (token requests need a DPoP proof)' : 'no'}`,
+    `may_exchange_for: ${list(r['may_exchange_for'])}`,
     `created_at:       ${String(r['created_at'])}`,
   ];
   if (r['secret_rotated_at'] !== null) lines.push(`secret rotated:   ${String(r['secret_rotated_at'])}`);
@@ -106,6 +108,7 @@ function updateInput(id: string, options: Options): Record<string, unknown> {
     accessTokenTtl: ttl === undefined ? undefined : ttl === 'default' ? null : seconds(ttl),
     ...authenticationInput(options),
     requireDpop: options['requireDpop'],
+    mayExchangeFor: list(options['mayExchangeFor']),
   };
 }
 
@@ -136,7 +139,9 @@ function addUpdateCommand(clients: Command, context: CliContext): void {
       .option('--jwks-file <file>', `${JWKS_FILE_HELP} (replaces its keys)`)
       .option('--jwks-uri <uri>', `${JWKS_URI_HELP} (replaces its keys)`)
       .option('--require-dpop', DPOP_HELP)
-      .option('--no-require-dpop', 'token requests without a DPoP proof get bearer tokens'),
+      .option('--no-require-dpop', 'token requests without a DPoP proof get bearer tokens')
+      .option('--may-exchange-for <uri>', EXCHANGE_HELP, collectFresh)
+      .option('--no-may-exchange-for', 'no token exchange target'),
     (options, id: string) => runChecked(context, 'clients.update', updateInput(id, options)),
     describeClient,
   );
@@ -160,7 +165,8 @@ export function addClientsCommands(program: Command, context: CliContext): void 
       .option('--auth <method>', `${AUTH_HELP}; private_key_jwt: no secret, its keys instead`)
       .option('--jwks-file <file>', JWKS_FILE_HELP)
       .option('--jwks-uri <uri>', JWKS_URI_HELP)
-      .option('--require-dpop', DPOP_HELP),
+      .option('--require-dpop', DPOP_HELP)
+      .option('--may-exchange-for <uri>', EXCHANGE_HELP, collect, []),
     (options) => {
       const input = {
         name: options['name'],
@@ -174,6 +180,7 @@ export function addClientsCommands(program: Command, context: CliContext): void 
         accessTokenTtl: seconds(options['accessTokenTtl']),
         ...authenticationInput(options),
         requireDpop: options['requireDpop'] === true,
+        mayExchangeFor: options['mayExchangeFor'],
       };
       // the client's full record stays out: --json prints exactly its id and its secret
       return runChecked(context, 'clients.create', input, 'client');
