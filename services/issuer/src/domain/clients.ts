@@ -239,17 +239,13 @@ export interface ClientStore {
    */
   rotateSecret(id: string, secretHash: string, graceSeconds: number): Promise<ClientWithSecret | undefined>;
   /**
-   * The scopes each resource declares: those of the resource services' own clients (clients
-   * with no grant, or with the token exchange grant alone) registered for it, merged. Resources
-   * without such a client are absent.
+   * What the resources declare, read in one statement: `declared`, the scopes of each resource's
+   * own service clients (a client with no grant, or with the token exchange grant alone,
+   * registered for it), merged; `exchangeTargets`, for each resource, the resources a client
+   * registered for it with the token exchange grant may exchange tokens into (its
+   * `mayExchangeFor`), merged. A resource without such a client is absent from each.
    */
-  declaredResourceScopes(): Promise<Map<string, string[]>>;
-  /**
-   * For each resource, the resources that a client registered for it with the token exchange
-   * grant may exchange tokens into (its `mayExchangeFor`), merged. Resources without such a
-   * client are absent.
-   */
-  exchangeTargets(): Promise<Map<string, string[]>>;
+  resourcePolicy(): Promise<{ declared: Map<string, string[]>; exchangeTargets: Map<string, string[]> }>;
 }
 
 /** Thrown when no client has the id given (the CLI exits 2 on it). */

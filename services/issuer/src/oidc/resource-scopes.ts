@@ -3,7 +3,7 @@ import type { ChangeFeed } from '../storage/changes.js';
 import { withDelegatedScopes } from './scope-policy.js';
 
 /**
- * Which scopes each resource declares (see {@link ClientStore.declaredResourceScopes}), with
+ * Which scopes each resource declares (see {@link ClientStore.resourcePolicy}), with
  * those it may pass on by token exchange ({@link withDelegatedScopes}).
  */
 export type DeclaredScopes = ReadonlyMap<string, readonly string[]>;
@@ -16,12 +16,12 @@ export type DeclaredScopes = ReadonlyMap<string, readonly string[]>;
  * admin API) declare their scopes here, `builtIn`, and no client can declare others for them.
  */
 export class ResourceScopes {
-  readonly #clients: Pick<ClientStore, 'declaredResourceScopes' | 'exchangeTargets'>;
+  readonly #clients: Pick<ClientStore, 'resourcePolicy'>;
   readonly #feed: Pick<ChangeFeed, 'live' | 'subscribe'> | undefined;
   readonly #builtIn: DeclaredScopes;
   #cached: Promise<DeclaredScopes> | undefined;
 
-  constructor(clients: Pick<ClientStore, 'declaredResourceScopes' | 'exchangeTargets'>, feed?: Pick<ChangeFeed, 'live' | 'subscribe'>, builtIn: DeclaredScopes = new Map()) {
+  constructor(clients: Pick<ClientStore, 'resourcePolicy'>, feed?: Pick<ChangeFeed, 'live' | 'subscribe'>, builtIn: DeclaredScopes = new Map()) {
     this.#clients = clients;
     this.#feed = feed;
     this.#builtIn = builtIn;
@@ -50,8 +50,8 @@ export class ResourceScopes {
   }
 
   async #read(): Promise<DeclaredScopes> {
-    const [own, targets] = await Promise.all([this.#clients.declaredResourceScopes(), this.#clients.exchangeTargets()]);
-    const declared = withDelegatedScopes(own, targets, new Set(this.#builtIn.keys()));
+    const { declared: own, exchangeTargets } = await this.#clients.resourcePolicy();
+    const declared = withDelegatedScopes(own, exchangeTargets, new Set(this.#builtIn.keys()));
     for (const [resource, scopes] of this.#builtIn) declared.set(resource, [...scopes]);
     return declared;
   }

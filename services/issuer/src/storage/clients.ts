@@ -185,27 +185,22 @@ export function createClientStore(db: Knex): ClientStore {
       return row === undefined ? undefined : toRecord(row);
     },
 
-    async declaredResourceScopes() {
-      // a service's own client may exchange the tokens it is sent (RFC 8693) and still declare its audience
+    // one statement: every token request needs both maps when they are not cached (oidc/resource-scopes.ts)
+    async resourcePolicy() {
       const rows = await db<ClientRow>('clients')
-        .select('resources', 'scopes')
-        .whereRaw("grant_types = '[]'::jsonb OR grant_types = jsonb_build_array(?::text)", [TOKEN_EXCHANGE]);
+        .select('resources', 'scopes', 'grant_types', 'may_exchange_for')
+        .whereRaw("grant_types = '[]'::jsonb OR grant_types @> jsonb_build_array(?::text)", [TOKEN_EXCHANGE]);
       const declared = new Map<string, string[]>();
-      for (const { resources, scopes } of rows) {
-        for (const resource of resources) declared.set(resource, [...new Set([...(declared.get(resource) ?? []), ...scopes])]);
+      const exchangeTargets = new Map<string, string[]>();
+      const merge = (into: Map<string, string[]>, resources: readonly string[], values: readonly string[]) => {
+        for (const resource of resources) into.set(resource, [...new Set([...(into.get(resource) ?? []), ...values])]);
+      };
+      for (const { resources, scopes, grant_types: grants, may_exchange_for: targets } of rows) {
+        // a service's own client may exchange the tokens it is sent (RFC 8693) and still declare its audience
+        if (grants.length === 0 || (grants.length === 1 && grants[0] === TOKEN_EXCHANGE)) merge(declared, resources, scopes);
+        if (grants.includes(TOKEN_EXCHANGE) && targets.length > 0) merge(exchangeTargets, resources, targets);
       }
-      return declared;
-    },
-
-    async exchangeTargets() {
-      const rows = await db<ClientRow>('clients')
-        .select('resources', 'may_exchange_for')
-        .whereRaw("may_exchange_for <> '[]'::jsonb AND grant_types @> jsonb_build_array(?::text)", [TOKEN_EXCHANGE]);
-      const targets = new Map<string, string[]>();
-      for (const { resources, may_exchange_for: into } of rows) {
-        for (const resource of resources) targets.set(resource, [...new Set([...(targets.get(resource) ?? []), ...into])]);
-      }
-      return targets;
+      return { declared, exchangeTargets };
     },
   };
 }
