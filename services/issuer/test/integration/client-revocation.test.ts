@@ -68,9 +68,20 @@ describe.each(backends)('disabling or deleting a client revokes its access token
     while (page.has_more) page = await readFeed(service, page.next_cursor);
     return page.next_cursor;
   };
-  /** The client entries `service` is told of after `cursor` (from the start without one). */
-  const clientEntries = async (service: Credentials, cursor?: string): Promise<ClientEntry[]> =>
-    (await readFeed(service, cursor)).revocations.filter((entry): entry is Record<string, unknown> & ClientEntry => 'client_id' in entry);
+  /**
+   * The client entries `service` is told of after `cursor` (from the start without one), once
+   * there are at least `atLeast` (of client `of`, when given), waiting up to 10 s: the feed lists
+   * an entry once no transaction that began before it can still commit (storage/revocations.ts),
+   * which other suites' transactions on a shared PostgreSQL cluster delay by a moment.
+   */
+  const clientEntries = async (service: Credentials, cursor?: string, { atLeast = 1, of }: { atLeast?: number; of?: string } = {}): Promise<ClientEntry[]> => {
+    const listed = async () => (await readFeed(service, cursor)).revocations.filter((entry): entry is Record<string, unknown> & ClientEntry => 'client_id' in entry);
+    let entries = await listed();
+    for (const deadline = Date.now() + 10_000; entries.filter((entry) => of === undefined || entry.client_id === of).length < atLeast && Date.now() < deadline; entries = await listed()) {
+      await sleep(100);
+    }
+    return entries;
+  };
   /** Waits until the clock has left the whole second `seconds`: a token issued then has a later `iat`. */
   const pastSecond = async (seconds: number) => sleep(Math.max(0, (seconds + 1) * 1000 - Date.now()) + 20);
 
@@ -124,7 +135,7 @@ describe.each(backends)('disabling or deleting a client revokes its access token
 
     await sigilJson(['clients', 'disable', client.id], env);
     expect(await active(between)).toBe(false);
-    const entries = await clientEntries(ordersService, cursor);
+    const entries = await clientEntries(ordersService, cursor, { atLeast: 2 });
     expect(entries).toHaveLength(2);
     expect(entries[1]?.revoked_at).toBeGreaterThan(first.revoked_at);
   });
@@ -179,7 +190,7 @@ describe.each(backends)('disabling or deleting a client revokes its access token
     expect(issued.length).toBeGreaterThanOrEqual(4);
     // whether issued before the disabling, during it, or by a request that found the client
     // enabled just before it committed: all are covered by the recorded moment
-    const [entry] = (await clientEntries(ordersService)).filter((listed) => listed.client_id === client.id) as [ClientEntry];
+    const [entry] = (await clientEntries(ordersService, undefined, { of: client.id })).filter((listed) => listed.client_id === client.id) as [ClientEntry];
     for (const jwt of issued) {
       expect(claimsOf(jwt)['iat']).toBeLessThanOrEqual(entry.revoked_at);
       expect(await active(jwt)).toBe(false);
