@@ -1,4 +1,4 @@
-import cluster from 'node:cluster';
+import cluster, { type Worker } from 'node:cluster';
 import os from 'node:os';
 
 import { ConfigError, loadConfig, type Config } from './config.js';
@@ -124,19 +124,28 @@ function threadsPerWorker(cores: number, workers: number): number {
  */
 function coordinateDrain(stopping: () => boolean): void {
   const closed = new Set<number>();
+  const released = new Set<number>();
+  // once per worker; a worker may be exiting as it is told (its channel not yet seen closed):
+  // the write then fails (EPIPE), which without a callback would be an uncaught 'error'
+  const tell = (worker: Worker) => {
+    if (released.has(worker.id) || !worker.isConnected()) return;
+    released.add(worker.id);
+    worker.send({ sigil: DRAIN }, undefined, () => undefined);
+  };
   const release = () => {
     const workers = Object.values(cluster.workers ?? {}).flatMap((worker) => (worker === undefined ? [] : [worker]));
     if (!workers.every((worker) => closed.has(worker.id))) return;
-    for (const worker of workers) if (worker.isConnected()) worker.send({ sigil: DRAIN });
+    for (const worker of workers) tell(worker);
   };
   cluster.on('message', (worker, message: unknown) => {
     if (!isMessage(message, LISTENER_CLOSED)) return;
     closed.add(worker.id);
     if (stopping()) release();
-    else worker.send({ sigil: DRAIN });
+    else tell(worker);
   });
   cluster.on('exit', (worker) => {
     closed.delete(worker.id);
+    released.delete(worker.id);
     if (stopping()) release();
   });
 }
@@ -150,6 +159,8 @@ function supervise(config: Config, logger: Logger): void {
   const fork = () => {
     const worker = cluster.fork(workerEnv);
     startedAt.set(worker.id, Date.now());
+    // a failed write to, or signal for, a worker that is exiting: its 'exit' follows and is handled there
+    worker.on('error', (error: Error) => logger.warn({ worker: worker.id, err: error }, 'a worker could not be reached'));
   };
   // each worker drains on its own SIGTERM, sent straight to it (no IPC disconnect first)
   const signalWorkers = (signal: NodeJS.Signals) => {
