@@ -103,10 +103,10 @@ function open(config: Config, logger: Logger): Promise<Database> {
   });
 }
 
-/** Expired engine rows, idle throttle counters, audit events past retention and expired revocations, now and every SWEEP_INTERVAL_MS. */
+/** Expired engine rows and used jtis, idle throttle counters, audit events past retention and expired revocations, now and every SWEEP_INTERVAL_MS. */
 function startSweeper(stores: Stores, config: Config, logger: Logger): () => Promise<void> {
   const sweep = () =>
-    Promise.all([stores.payloads.sweepExpired({ retryWindow: config.refreshTokenRetryWindow }), sweepLoginThrottle(stores.throttle), sweepAuditTrail(stores.audit, config.auditRetentionDays), stores.revocations.sweepExpired()])
+    Promise.all([stores.payloads.sweepExpired({ retryWindow: config.refreshTokenRetryWindow }), sweepLoginThrottle(stores.throttle), sweepAuditTrail(stores.audit, config.auditRetentionDays), stores.revocations.sweepExpired(), stores.replays.sweepExpired()])
       .then(([removed, , events]) => (removed > 0 || events > 0) && logger.debug({ removed, events }, 'expired rows swept'))
       .catch((error: unknown) => logger.warn({ err: error }, 'sweep failed'));
   const sweeper = setInterval(sweep, SWEEP_INTERVAL_MS);

@@ -139,7 +139,7 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
   if (clients !== undefined) findClientsThroughCache(provider, clients);
   compareHashedSecrets(provider);
   // one-time JWTs (client assertions, DPoP proofs): each jti used once across replicas
-  atomicReplayDetection(provider, stores.payloads);
+  atomicReplayDetection(provider, stores.replays);
   // private_key_jwt clients' jwks_uri keys: looked up again on a missing kid once older than the refetch floor
   boundKeySetFreshness(provider, dependencies.clientJwks.floorSeconds);
   logServerErrors(provider, logger);

@@ -2,15 +2,11 @@ import { createHash } from 'node:crypto';
 
 import type Provider from 'oidc-provider';
 
-import type { PayloadStore } from '../storage/payloads.js';
-import { UnstorableValueError } from '../storage/text.js';
+import type { ReplayStore } from '../storage/replays.js';
 
-/** The engine's model name, and the rows' `type` in the payload store. */
-const MODEL = 'ReplayDetection';
-
-/** One row per issuer and `jti`: the pair, unambiguously joined, hashed to a fixed length. */
-function replayId(iss: string, jti: string): string {
-  return createHash('sha256').update(JSON.stringify([iss, jti])).digest('base64url');
+/** One record per issuer and `jti`: the pair, unambiguously joined, hashed to a fixed length (any text, U+0000 included, hashes). */
+function replayId(iss: string, jti: string): Buffer {
+  return createHash('sha256').update(JSON.stringify([iss, jti])).digest();
 }
 
 /**
@@ -19,17 +15,14 @@ function replayId(iss: string, jti: string): string {
  * exp)`, until `exp` (plus its clock tolerance). Its own version finds and then saves, two steps:
  * two replicas given the same assertion at the same moment could both accept it
  * (docs/engine.md#dpop-and-replay-detection). This one is a single conditional insert in the
- * shared database (`insertIfAbsent`): of every request carrying that `jti`, on any replica,
- * exactly one is first; the rest are replays. The row goes with the sweep once expired.
+ * shared database (`ReplayStore.firstUse`): of every request carrying that `jti`, on any replica,
+ * exactly one is first; the rest are replays. The record goes with the sweep once expired.
  */
-export function atomicReplayDetection(provider: Provider, payloads: PayloadStore): void {
+export function atomicReplayDetection(provider: Provider, replays: ReplayStore): void {
   provider.ReplayDetection.unique = async (iss: string, jti: string, exp: number) => {
-    try {
-      return await payloads.insertIfAbsent({ type: MODEL, id: replayId(iss, jti), payload: { iss }, expiresAt: new Date(exp * 1000) });
-    } catch (error) {
-      // an `iss` carrying U+0000 names no client, and was never seen: refused all the same
-      if (error instanceof UnstorableValueError) return false;
-      throw error;
-    }
+    // the engine has checked exp; a value no date can hold is refused, never stored
+    const expiresAt = new Date(exp * 1000);
+    if (Number.isNaN(expiresAt.getTime())) return false;
+    return replays.firstUse(replayId(iss, jti), expiresAt);
   };
 }

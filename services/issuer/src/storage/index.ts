@@ -8,6 +8,7 @@ import { createClientStore } from './clients.js';
 import { createThrottleStore } from './login-throttle.js';
 import { createPayloadStore, type PayloadStore } from './payloads.js';
 import { databaseReachable } from './readiness.js';
+import { createReplayStore, type ReplayStore } from './replays.js';
 import { createRevocationStore } from './revocations.js';
 import { createSigningKeyStore, type SigningKeyStore } from './signing-keys.js';
 import { createUserStore } from './users.js';
@@ -16,6 +17,8 @@ import { createUserStore } from './users.js';
 export interface Stores extends DomainStores {
   /** The engine's models. */
   readonly payloads: PayloadStore;
+  /** Used `jti`s of client assertions and DPoP proofs. */
+  readonly replays: ReplayStore;
   /** Revoked JWT access tokens and ended grants. */
   readonly revocations: RevocationStore;
   /** The database key store's rows (KEY_STORE=database; keys/database-store.ts seals and opens them). */
@@ -41,6 +44,7 @@ export function createStores(db: Knex): Stores {
     throttle: createThrottleStore(db),
     audit: createAuditStore(db),
     payloads: createPayloadStore(db),
+    replays: createReplayStore(db),
     revocations: createRevocationStore(db),
     signingKeys: createSigningKeyStore(db),
     reachable: (timeoutMs) => databaseReachable(db, timeoutMs),

@@ -47,13 +47,6 @@ export interface PayloadStore {
   /** Inserts or replaces the instance (every column: nothing of a previous one survives, `consumed_at` included). */
   upsert(instance: PayloadToStore): Promise<void>;
   find(type: string, by: PayloadLookup, value: string): Promise<StoredPayload | undefined>;
-  /**
-   * Stores the instance unless one of its type and id exists that has not expired (database
-   * time), in one statement: of requests racing with the same id, on any replica, exactly one
-   * stores it. An expired one is replaced.
-   * @returns whether it was stored
-   */
-  insertIfAbsent(instance: PayloadToStore): Promise<boolean>;
   /** A refresh token, its grant and its user in one round trip; `retryWindow` in seconds. */
   findRefreshToken(id: string, retryWindow: number): Promise<RefreshTokenWithContext | undefined>;
   /**
@@ -178,18 +171,6 @@ class KnexPayloadStore implements PayloadStore {
   async upsert(instance: PayloadToStore): Promise<void> {
     assertStorable(instance);
     await this.db.raw(`INSERT INTO ${TABLE} ${UPSERT_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, NULL) ${ON_CONFLICT_REPLACE}`, columns(instance)).options(prepared('upsert_payload'));
-  }
-
-  async insertIfAbsent(instance: PayloadToStore): Promise<boolean> {
-    assertStorable(instance);
-    // a concurrent insert of the same id waits for the first to commit, then finds it unexpired
-    const inserted = await this.db
-      .raw<{ rows: unknown[] }>(
-        `INSERT INTO ${TABLE} ${UPSERT_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, NULL) ${ON_CONFLICT_REPLACE} WHERE ${TABLE}.expires_at <= CURRENT_TIMESTAMP RETURNING id`,
-        columns(instance),
-      )
-      .options(prepared('insert_payload_if_absent'));
-    return inserted.rows.length > 0;
   }
 
   async find(type: string, by: PayloadLookup, value: string): Promise<StoredPayload | undefined> {

@@ -443,24 +443,6 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
     });
   });
 
-  describe('PayloadStore.insertIfAbsent (replay detection)', () => {
-    const replay = (id: string, seconds: number) => ({ type: 'ReplayDetection', id, payload: { iss: 'client-1' }, expiresAt: new Date(Date.now() + seconds * 1000) });
-
-    it('when many requests insert one id at once, exactly one stores it; the rest find it there until it expires', async () => {
-      const results = await Promise.all(Array.from({ length: 12 }, () => storage.stores.payloads.insertIfAbsent(replay('jti-race', 60))));
-      expect(results.filter(Boolean)).toHaveLength(1);
-      expect(await storage.stores.payloads.insertIfAbsent(replay('jti-race', 60))).toBe(false);
-      expect(await storage.stores.payloads.insertIfAbsent(replay('jti-other', 60))).toBe(true);
-    });
-
-    it('when the stored one has expired, a new insert replaces it (and only one of several at once)', async () => {
-      expect(await storage.stores.payloads.insertIfAbsent(replay('jti-old', -5))).toBe(true);
-      const results = await Promise.all(Array.from({ length: 6 }, () => storage.stores.payloads.insertIfAbsent(replay('jti-old', 60))));
-      expect(results.filter(Boolean)).toHaveLength(1);
-      expect((await row('ReplayDetection', 'jti-old'))?.expires_at?.getTime()).toBeGreaterThan(Date.now());
-    });
-  });
-
   describe("adapterFactory('Client')", () => {
     it('when a confidential client exists, find returns its metadata with the SHA-256 digest of the secret, never the secret', async () => {
       const created = await createClient(storage.stores.clients, {

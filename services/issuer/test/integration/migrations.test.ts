@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -5,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 
 import { migrate, migrationsDirectory, openDatabase } from '../../src/storage/db.js';
+import { createReplayStore } from '../../src/storage/replays.js';
 import { backends, type Backend } from '../support/backends.js';
 
 const MIGRATIONS = readdirSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../migrations')).filter((file) => file.endsWith('.js'));
@@ -83,6 +85,27 @@ describe.each(backends)('migration 20261201005000_client_revocations ($name)', (
       expect(await migrate(knex)).toEqual(['20261201005000_client_revocations.js']);
       await knex('revocations').insert(revokedClient);
       expect(await knex('revocations').where({ kind: 'client' }).select('value')).toEqual([{ value: revokedClient.value }]);
+    });
+  }, 150_000);
+});
+
+describe.each(backends)('migration 20261201007000_replay_detections ($name)', (backend) => {
+  it('when applied, the unexpired jtis recorded in oidc_payloads move to replay_detections (still replays), the expired ones go; undone, they move back', async () => {
+    await withDatabases(backend, 1, async (databases) => {
+      const [{ knex }] = databases as [Awaited<ReturnType<typeof openDatabase>>];
+      await migrate(knex);
+      const name = '20261201007000_replay_detections.js';
+      await knex.migrate.down({ directory: migrationsDirectory, loadExtensions: ['.js'], tableName: 'knex_migrations', name });
+      const digest = (jti: string) => createHash('sha256').update(JSON.stringify(['client-1', jti])).digest();
+      const recorded = (jti: string, seconds: number) => ({ type: 'ReplayDetection', id: digest(jti).toString('base64url'), payload: JSON.stringify({ iss: 'client-1' }), expires_at: new Date(Date.now() + seconds * 1000) });
+      await knex('oidc_payloads').insert([recorded('live', 60), recorded('stale', -60)]);
+      expect(await migrate(knex)).toEqual([name]);
+      expect(await knex('oidc_payloads').where({ type: 'ReplayDetection' })).toEqual([]);
+      const replays = createReplayStore(knex);
+      expect(await replays.firstUse(digest('live'), new Date(Date.now() + 60_000))).toBe(false);
+      expect(Number((await knex('replay_detections').count<{ count: string | number }[]>('* as count'))[0]?.count)).toBe(1);
+      await knex.migrate.down({ directory: migrationsDirectory, loadExtensions: ['.js'], tableName: 'knex_migrations', name });
+      expect(await knex('oidc_payloads').where({ type: 'ReplayDetection' }).pluck('id')).toEqual([digest('live').toString('base64url')]);
     });
   }, 150_000);
 });

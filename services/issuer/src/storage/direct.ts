@@ -1,0 +1,45 @@
+import type { Knex } from 'knex';
+import type pg from 'pg';
+
+import { prepared } from './prepared.js';
+
+/** `?` placeholders as pg's `$1…$n`, once per statement name (a name always stands for one text). */
+const pgTexts = new Map<string, string>();
+
+function pgText(name: string, sql: string): string {
+  let text = pgTexts.get(name);
+  if (text === undefined) {
+    let position = 0;
+    text = sql.replace(/\?/gu, () => `$${(position += 1)}`);
+    pgTexts.set(name, text);
+  }
+  return text;
+}
+
+type Callback = (error: Error | null, result: pg.QueryResult) => void;
+
+/**
+ * One statement on a connection of knex's pool, handed to pg directly: the same pool, timeouts
+ * and connection handling (db.ts), without knex's query runner, which costs about as much CPU
+ * per statement as the statement itself (docs/storage.md#the-direct-path). Only for
+ * the few statements a token request runs; `sql` uses `?` placeholders and no `?` otherwise.
+ * On PGlite (one session, no pool) it runs through knex as every other statement does.
+ */
+export async function queryDirect<Row>(db: Knex, name: string, sql: string, bindings: readonly unknown[]): Promise<Row[]> {
+  const client = db.client as Knex.Client;
+  if ((client.config as Knex.Config).client !== 'pg') {
+    const { rows } = await db.raw<{ rows: Row[] }>(sql, bindings as Knex.RawBinding[]).options(prepared(name));
+    return rows;
+  }
+  const connection = (await client.acquireConnection()) as pg.Client;
+  try {
+    // the callback form: the one db.ts watches for read timeouts
+    const result = await new Promise<pg.QueryResult>((resolve, reject) => {
+      const callback: Callback = (error, answer) => (error === null ? resolve(answer) : reject(error));
+      (connection.query as unknown as (config: pg.QueryConfig, callback: Callback) => void)({ name: prepared(name).name, text: pgText(name, sql), values: [...bindings] }, callback);
+    });
+    return result.rows as Row[];
+  } finally {
+    await client.releaseConnection(connection);
+  }
+}
