@@ -133,12 +133,26 @@ function boundedInteger(value: number | undefined, fallback: number, min: number
 }
 
 /** A URL compared as RFC 9449 §4.3 step 9 says: without query and fragment, normalised (RFC 3986 §6.2.2–6.2.3). */
-function comparableUrl(value: unknown): string | undefined {
-  const url = typeof value === 'string' ? URL.parse(value) : null;
+function comparableUrl(value: string): string | undefined {
+  const url = URL.parse(value);
   if (url === null) return undefined;
   url.search = '';
   url.hash = '';
   return url.href;
+}
+
+/**
+ * Whether a proof's `htu` names the request's URL (RFC 9449 §4.3 step 9). A client mostly
+ * sends the very string the guard makes of the request, and one string normalises one way
+ * (query and fragment included, which both sides lose alike): then all that is left to tell
+ * is whether it is a URL at all, which `URL.canParse` does without making one (0.5 µs here,
+ * rather than 4.6 for two parses and serialisations).
+ */
+function sameResource(htu: unknown, requestUrl: string): boolean {
+  if (typeof htu !== 'string') return false;
+  if (htu === requestUrl) return URL.canParse(htu);
+  const comparable = comparableUrl(htu);
+  return comparable !== undefined && comparable === comparableUrl(requestUrl);
 }
 
 /** Why `key` cannot verify `algorithm` (RFC 7518 §3.3–3.5, RFC 8037 §3.1), or undefined when it can. */
@@ -270,8 +284,7 @@ export function createDpopProofVerifier(options: DpopOptions & { readonly now?: 
     const { jti } = payload;
     if (typeof jti !== 'string' || jti === '' || jti.length > MAX_JTI_LENGTH) throw new InvalidDpopProof('the proof has no usable jti');
     if (payload['htm'] !== request.method) throw new InvalidDpopProof(`htm ${JSON.stringify(payload['htm'])} is not the request method ${request.method}`);
-    const htu = comparableUrl(payload['htu']);
-    if (htu === undefined || htu !== comparableUrl(request.url)) throw new InvalidDpopProof(`htu ${JSON.stringify(payload['htu'])} is not the request URL ${request.url}`);
+    if (!sameResource(payload['htu'], request.url)) throw new InvalidDpopProof(`htu ${JSON.stringify(payload['htu'])} is not the request URL ${request.url}`);
     // RFC 9449 §4.2: ath, the base64url SHA-256 of the access token the proof goes with
     if (payload['ath'] !== createHash('sha256').update(accessToken).digest('base64url')) throw new InvalidDpopProof('ath is not the hash of the access token sent');
     return jti;

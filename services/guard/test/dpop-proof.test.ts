@@ -200,6 +200,22 @@ describe('guard: DPoP proofs verified with node:crypto (RFC 9449 §4.3)', () => 
     expect(await verdict({ nbf: null })).toBe('nbf is not a number');
   });
 
+  it('when htu is the request URL as the guard wrote it, or the same URL normalised, without its query and fragment, it passes; another URL, or no URL, is refused', async () => {
+    const key = await proofKey('ES256');
+    const proofs = verifier({ algorithms: ['ES256'] });
+    const verdict = async (htu: string, url = URL_) => refusal(proofs.verify(request(await proof(key, { htu }), 'GET', url), TOKEN, key.thumbprint));
+    for (const htu of [URL_, 'HTTPS://Orders.Example.COM:443/orders', 'https://orders.example.com/stock/../orders', `${URL_}?page=2`, `${URL_}#top`]) {
+      expect(await verdict(htu)).toBeUndefined();
+    }
+    expect(await verdict(URL_, `${URL_}?page=2`)).toBeUndefined();
+    expect(await verdict(`${URL_}?page=2`, `${URL_}?page=3`)).toBeUndefined();
+    for (const htu of [`${URL_}/`, 'http://orders.example.com/orders', 'https://orders.example.com:8443/orders', '/orders', '']) {
+      expect(await verdict(htu)).toMatch(/^htu .* is not the request URL/u);
+    }
+    // the same string, but not a URL: refused as before, whatever the request says it is
+    expect(await verdict('orders.example.com/orders', 'orders.example.com/orders')).toMatch(/^htu .* is not the request URL/u);
+  });
+
   it('keeps the claim checks: jti, htm, htu, ath, iat (window and type), the bound key and the nonce', async () => {
     const key = await proofKey('ES256');
     const other = await proofKey('ES256');
