@@ -26,10 +26,13 @@ import type { AccessTokenVerifier } from './verify-access-token.js';
  * change to either parser, or to what the cache admits, must keep this rule (the test
  * credentials.test.ts checks it).
  *
- * A DPoP-bound token (RFC 9449 §7.1: `Authorization: DPoP <token>` and a `DPoP` proof) never
- * takes the cached path: its proof is new on every request and must be checked. The full path
- * finds it with `dpopToken`, the same frame as `bearerToken` with the scheme "DPoP", and the
- * cached path refuses to serve a DPoP-bound token that came as Bearer (verify-access-token.ts).
+ * A DPoP-bound token (RFC 9449 §7.1: `Authorization: DPoP <token>` and a `DPoP` proof) is
+ * found on the full path with `dpopToken`, the same frame as `bearerToken` with the scheme
+ * "DPoP", and on the cached path with `dpopCandidate`, under the same rule. Its proof is new
+ * on every request and is checked on both paths; the cached path only spares the promises when
+ * the token is cached and the proof can be decided at once (`cachedDpop` in
+ * verify-access-token.ts). The cached path refuses to serve a DPoP-bound token that came as
+ * Bearer.
  */
 
 /** `Bearer`, one or more spaces, a b64token (RFC 6750 §2.1), optional spaces. */
@@ -83,8 +86,23 @@ export function usesDpopScheme(req: Request): boolean {
 }
 
 const SPACE = 0x20;
-/** "bearer", compared with ASCII letters folded to lower case (`| 0x20`). */
+/** "bearer" and "dpop", compared with ASCII letters folded to lower case (`| 0x20`). */
 const BEARER = [0x62, 0x65, 0x61, 0x72, 0x65, 0x72] as const;
+const DPOP = [0x64, 0x70, 0x6f, 0x70] as const;
+
+/** The credentials after `scheme` (its letters in lower case), one or more spaces and before optional trailing spaces; no look at their characters. */
+function candidateAfter(header: string, scheme: readonly number[]): string | undefined {
+  const length = scheme.length;
+  if (header.length < length + 2) return undefined;
+  for (let i = 0; i < length; i += 1) {
+    if ((header.charCodeAt(i) | 0x20) !== scheme[i]) return undefined;
+  }
+  let start = length;
+  while (header.charCodeAt(start) === SPACE) start += 1;
+  let end = header.length;
+  while (end > start && header.charCodeAt(end - 1) === SPACE) end -= 1;
+  return start === length || end === start ? undefined : header.slice(start, end);
+}
 
 /**
  * What {@link bearerToken} would return for `header`, provided that the result is a b64token:
@@ -99,15 +117,21 @@ const BEARER = [0x62, 0x65, 0x61, 0x72, 0x65, 0x72] as const;
  * ```
  */
 export function bearerCandidate(header: string): string | undefined {
-  if (header.length < 8) return undefined;
-  for (let i = 0; i < 6; i += 1) {
-    if ((header.charCodeAt(i) | 0x20) !== BEARER[i]) return undefined;
-  }
-  let start = 6;
-  while (header.charCodeAt(start) === SPACE) start += 1;
-  let end = header.length;
-  while (end > start && header.charCodeAt(end - 1) === SPACE) end -= 1;
-  return start === 6 || end === start ? undefined : header.slice(start, end);
+  return candidateAfter(header, BEARER);
+}
+
+/**
+ * What {@link dpopToken} would return for `header`, provided that the result is a b64token: the
+ * DPoP counterpart of {@link bearerCandidate}, under the same rule.
+ *
+ * @example
+ * ```ts
+ * dpopCandidate('dpop eyJ.eyJ.sig'); // 'eyJ.eyJ.sig'
+ * dpopCandidate('Bearer eyJ.eyJ.sig'); // undefined
+ * ```
+ */
+export function dpopCandidate(header: string): string | undefined {
+  return candidateAfter(header, DPOP);
 }
 
 /** What a request presents: a bearer token, a DPoP-bound token with the request's proof, an API key, or none. */
@@ -180,8 +204,8 @@ const hasQuery = (req: Request) => req.url.includes('?');
 
 /**
  * The cached path: the principal for a request whose only credential is already in a cache,
- * a bearer token verified earlier or an API key the issuer vouched for within the positive
- * cache time. `undefined` sends the request through the full path, which applies every rule
+ * a bearer token verified earlier (or a DPoP-bound one, with a proof decided at once: see the
+ * top of this file) or an API key the issuer vouched for within the positive cache time. `undefined` sends the request through the full path, which applies every rule
  * (two credentials, a repeated key, a malformed header…) and answers refusals.
  *
  * Reads `req` as few times as it can: behind express 5, every request object has a hidden
@@ -199,14 +223,20 @@ export function cachedPrincipal(
   apiKeyInQuery: boolean,
   verifier: AccessTokenVerifier,
   apiKeys: ApiKeyResolver | undefined,
+  publicUrl?: string,
 ): Principal | undefined {
   if (apiKeyInQuery && hasQuery(req) && req.query['api_key'] !== undefined) return undefined;
   const headers = req.headers;
   const authorization = headers.authorization;
   const headerKey = headers['x-api-key'];
   if (headerKey === undefined) {
-    const token = authorization === undefined ? undefined : bearerCandidate(authorization);
-    return token === undefined ? undefined : verifier.cached(token);
+    if (authorization === undefined) return undefined;
+    const token = bearerCandidate(authorization);
+    if (token !== undefined) return verifier.cached(token);
+    const bound = dpopCandidate(authorization);
+    if (bound === undefined) return undefined;
+    const proof = headers['dpop'];
+    return verifier.cachedDpop(bound, { proof: typeof proof === 'string' ? proof : undefined, method: req.method, url: requestUrl(req, publicUrl) });
   }
   return authorization === undefined && typeof headerKey === 'string' ? apiKeys?.cached(headerKey) : undefined;
 }

@@ -112,6 +112,14 @@ export interface DpopProofVerifier {
    * @throws InvalidDpopProof, UseDpopNonce, or VerifierUnavailable when the replay store cannot tell
    */
   verify(request: DpopRequest, accessToken: string, jkt: string): Promise<void>;
+  /**
+   * {@link DpopProofVerifier.verify} without a promise, when it can decide at once: the proof's
+   * header was seen before (its key is imported) and the replay store answers synchronously
+   * (the built-in {@link DpopReplayCache}). True when the proof is valid (it is then
+   * remembered); undefined when it cannot decide so (call `verify`).
+   * @throws what `verify` rejects with
+   */
+  verifyCached(request: DpopRequest, accessToken: string, jkt: string): true | undefined;
 }
 
 /** What is kept of a proof header: all a proof with it needs to be checked, made once. */
@@ -264,17 +272,30 @@ export function createDpopProofVerifier(options: DpopOptions & { readonly now?: 
   const nonceOptions = options.nonces === true ? {} : options.nonces === false ? undefined : options.nonces;
   const nonces = nonceOptions === undefined ? undefined : new DpopNonces({ ...nonceOptions, now });
   const keys = new Map<string, Promise<ProofKey>>();
+  /** The same keys once imported, for the synchronous path (an entry goes with its promise). */
+  const importedKeys = new Map<string, ProofKey>();
+  // only the built-in cache is known to answer synchronously; another store may answer either way
+  const syncReplays = replays instanceof DpopReplayCache ? replays : undefined;
 
   /** The key of a proof, from the cache when its header was seen before. */
   function keyOf(proof: string): Promise<ProofKey> {
     const encodedHeader = proof.slice(0, proof.indexOf('.'));
     let key = keys.get(encodedHeader);
     if (key === undefined) {
-      if (keys.size >= KEY_CACHE_ENTRIES) keys.delete(keys.keys().next().value ?? '');
+      if (keys.size >= KEY_CACHE_ENTRIES) {
+        const oldest = keys.keys().next().value ?? '';
+        keys.delete(oldest);
+        importedKeys.delete(oldest);
+      }
       key = proofKey(proof, algorithms);
       keys.set(encodedHeader, key);
-      // a header refused once is refused again, but is not kept
-      key.catch(() => keys.delete(encodedHeader));
+      key.then(
+        (imported) => {
+          if (keys.get(encodedHeader) === key) importedKeys.set(encodedHeader, imported);
+        },
+        // a header refused once is refused again, but is not kept
+        () => keys.delete(encodedHeader),
+      );
     }
     return key;
   }
@@ -311,12 +332,17 @@ export function createDpopProofVerifier(options: DpopOptions & { readonly now?: 
     if (nbf !== undefined && nbf > nowSeconds + skew) throw new InvalidDpopProof(`nbf is ${nbf - nowSeconds} s in the future (at most ${skew} s)`);
   }
 
+  /** What the replay store remembers a proof by, and until when (when it is too old anyway). */
+  function replayEntry(thumbprint: string, jti: string, iat: number): { id: string; expiresAt: number } {
+    return { id: createHash('sha256').update(thumbprint).update(jti).digest('base64url').slice(0, 22), expiresAt: (Math.floor(iat) + maxAge + 1) * 1000 };
+  }
+
   /** Remembers the proof (its key and jti) until it is too old anyway; a proof seen before is refused. */
   async function refuseReplay(thumbprint: string, jti: string, iat: number): Promise<void> {
-    const id = createHash('sha256').update(thumbprint).update(jti).digest('base64url').slice(0, 22);
+    const { id, expiresAt } = replayEntry(thumbprint, jti, iat);
     let unseen;
     try {
-      unseen = await replays.use(id, (Math.floor(iat) + maxAge + 1) * 1000);
+      unseen = await replays.use(id, expiresAt);
     } catch (error) {
       if (error instanceof GuardError) throw error;
       throw new VerifierUnavailable('DPoP replay store failed', { cause: error });
@@ -324,36 +350,58 @@ export function createDpopProofVerifier(options: DpopOptions & { readonly now?: 
     if (!unseen) throw new InvalidDpopProof('the proof was used before (its jti is remembered)');
   }
 
+  /** The proof's well-formedness (RFC 9449 §4.3 steps 1–2), before its key is looked up. */
+  function compactProof(proof: string | undefined): string {
+    if (proof === undefined || proof === '') throw new InvalidDpopProof('no DPoP proof (DPoP header)');
+    if (!COMPACT_JWS.test(proof)) throw new InvalidDpopProof('the DPoP header is not one compact JWS');
+    return proof;
+  }
+
+  /** Every check but the replay, with the proof's key at hand: what the replay store must remember. */
+  function checkProof(proof: string, key: ProofKey, request: DpopRequest, accessToken: string, jkt: string): { jti: string; iat: number } {
+    const { thumbprint, hash, verifyKey, signatureLength: length } = key;
+    // RFC 9449 §7.1: the proof must be made with the key the token is bound to
+    if (thumbprint !== jkt) throw new InvalidDpopProof('the proof is signed by another key than the token\'s cnf.jkt');
+    const payloadEnd = proof.lastIndexOf('.');
+    const signature = base64url(proof.slice(payloadEnd + 1));
+    if (signature?.length !== length) throw new InvalidDpopProof(`the proof's signature is not ${length} bytes long`);
+    let valid;
+    try {
+      // the signing input is ASCII (COMPACT_JWS), so latin1 is its bytes
+      valid = verifySignature(hash, Buffer.from(proof.slice(0, payloadEnd), 'latin1'), verifyKey, signature);
+    } catch (error) {
+      throw new InvalidDpopProof(`the proof's signature cannot be verified: ${(error as Error).message}`, { cause: error });
+    }
+    if (!valid) throw new InvalidDpopProof('the proof\'s signature is not valid');
+    const payload = proofClaims(proof.slice(proof.indexOf('.') + 1, payloadEnd));
+    const nowSeconds = Math.floor(now() / 1000);
+    checkValidity(payload, nowSeconds);
+    const jti = checkRequestClaims(payload, request, accessToken);
+    if (nonces !== undefined && !nonces.accepts(payload['nonce'])) {
+      throw new UseDpopNonce(nonces.current(), payload['nonce'] === undefined ? 'the proof has no nonce' : 'the proof\'s nonce is not a current one');
+    }
+    const iat = checkAge(payload, nowSeconds);
+    return { jti, iat };
+  }
+
   return {
     algorithms,
     nonces,
     async verify(request, accessToken, jkt) {
-      const { proof } = request;
-      if (proof === undefined || proof === '') throw new InvalidDpopProof('no DPoP proof (DPoP header)');
-      if (!COMPACT_JWS.test(proof)) throw new InvalidDpopProof('the DPoP header is not one compact JWS');
-      const { thumbprint, hash, verifyKey, signatureLength: length } = await keyOf(proof);
-      // RFC 9449 §7.1: the proof must be made with the key the token is bound to
-      if (thumbprint !== jkt) throw new InvalidDpopProof('the proof is signed by another key than the token\'s cnf.jkt');
-      const payloadEnd = proof.lastIndexOf('.');
-      const signature = base64url(proof.slice(payloadEnd + 1));
-      if (signature?.length !== length) throw new InvalidDpopProof(`the proof's signature is not ${length} bytes long`);
-      let valid;
-      try {
-        // the signing input is ASCII (COMPACT_JWS), so latin1 is its bytes
-        valid = verifySignature(hash, Buffer.from(proof.slice(0, payloadEnd), 'latin1'), verifyKey, signature);
-      } catch (error) {
-        throw new InvalidDpopProof(`the proof's signature cannot be verified: ${(error as Error).message}`, { cause: error });
-      }
-      if (!valid) throw new InvalidDpopProof('the proof\'s signature is not valid');
-      const payload = proofClaims(proof.slice(proof.indexOf('.') + 1, payloadEnd));
-      const nowSeconds = Math.floor(now() / 1000);
-      checkValidity(payload, nowSeconds);
-      const jti = checkRequestClaims(payload, request, accessToken);
-      if (nonces !== undefined && !nonces.accepts(payload['nonce'])) {
-        throw new UseDpopNonce(nonces.current(), payload['nonce'] === undefined ? 'the proof has no nonce' : 'the proof\'s nonce is not a current one');
-      }
-      const iat = checkAge(payload, nowSeconds);
-      await refuseReplay(thumbprint, jti, iat);
+      const proof = compactProof(request.proof);
+      const key = await keyOf(proof);
+      const { jti, iat } = checkProof(proof, key, request, accessToken, jkt);
+      await refuseReplay(key.thumbprint, jti, iat);
+    },
+    verifyCached(request, accessToken, jkt) {
+      if (syncReplays === undefined) return undefined;
+      const proof = compactProof(request.proof);
+      const key = importedKeys.get(proof.slice(0, proof.indexOf('.')));
+      if (key === undefined) return undefined;
+      const { jti, iat } = checkProof(proof, key, request, accessToken, jkt);
+      const { id, expiresAt } = replayEntry(key.thumbprint, jti, iat);
+      if (!syncReplays.use(id, expiresAt)) throw new InvalidDpopProof('the proof was used before (its jti is remembered)');
+      return true;
     },
   };
 }

@@ -128,9 +128,16 @@ export function guardMiddleware(parts: MiddlewareParts): GuardMiddleware {
     const apiKeyInQuery = authOptions.apiKeyInQuery === true;
     return (req: Request, res: Response, next: NextFunction) => {
       // a cached credential continues synchronously: no promise, no microtask turn
-      const principal = cachedPrincipal(req, apiKeyInQuery, verifier, apiKeys);
+      let principal;
+      try {
+        principal = cachedPrincipal(req, apiKeyInQuery, verifier, apiKeys, publicUrl);
+      } catch (error) {
+        fail(req, res, error);
+        return undefined;
+      }
       if (principal === undefined) return authenticateRequest(req, res, next, apiKeyInQuery);
       req.auth = principal;
+      if (nonces !== undefined && principal.confirmation !== undefined) res.setHeader('DPoP-Nonce', nonces.current());
       next();
       return undefined;
     };

@@ -100,6 +100,14 @@ export interface AccessTokenVerifier {
    * ```
    */
   cached(token: string): Principal | undefined;
+  /**
+   * The principal of a DPoP-bound `token` sent with the DPoP scheme, when everything can be
+   * decided at once: the token is in the verified-token cache (and not revoked), and its proof
+   * passes `DpopProofVerifier.verifyCached`. `undefined` when it cannot be decided so: call
+   * {@link AccessTokenVerifier.verifyDpop}, which decides every case.
+   * @throws InvalidDpopProof or UseDpopNonce for a proof refused at once
+   */
+  cachedDpop(token: string, request: DpopRequest): Principal | undefined;
   readonly keys: JwksCache;
   /** The proof checks of DPoP-bound tokens. */
   readonly dpop: DpopProofVerifier;
@@ -237,6 +245,12 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
       // a DPoP-bound token, a revoked one, or one that cannot be checked now takes the full path (which refuses it)
       if (hit === undefined || hit.confirmation !== undefined) return undefined;
       return revocations !== undefined && revocations.revoked(hit.claims) !== false ? undefined : hit;
+    },
+    cachedDpop(token, request) {
+      const hit = verified.get(token, now());
+      if (hit?.confirmation === undefined) return undefined;
+      if (revocations !== undefined && revocations.revoked(hit.claims) !== false) return undefined;
+      return dpop.verifyCached(request, token, hit.confirmation.jkt) === true ? hit : undefined;
     },
     async verify(token) {
       const principal = await verifiedPrincipal(token);
