@@ -19,6 +19,8 @@ const MAX_JTI_LENGTH = 256;
 const KEY_CACHE_ENTRIES = 1_000;
 /** Smallest RSA modulus accepted (RFC 7518 §3.3, §3.5). */
 const MIN_RSA_BITS = 2048;
+/** Largest RSA modulus accepted: no client needs more, and a larger key costs more to import and check. */
+const MAX_RSA_BITS = 8192;
 /** A proof's claims are UTF-8 JSON (RFC 7519 §7.2); bytes that are not UTF-8 are refused, not replaced. */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -171,6 +173,7 @@ function unsuitable(key: KeyObject, algorithm: JwsAlgorithm): string | undefined
   if (!algorithm.keyTypes.includes(type)) return `it is a key of type ${type}`;
   if (algorithm.curve !== undefined && namedCurve !== algorithm.curve.name) return `it is a key on ${namedCurve ?? 'an unknown curve'}`;
   if (type === 'rsa' && (modulusLength ?? 0) < MIN_RSA_BITS) return `its modulus has ${modulusLength ?? 0} bits (at least ${MIN_RSA_BITS})`;
+  if (type === 'rsa' && (modulusLength ?? 0) > MAX_RSA_BITS) return `its modulus has ${modulusLength ?? 0} bits (at most ${MAX_RSA_BITS})`;
   return undefined;
 }
 

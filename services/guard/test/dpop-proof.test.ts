@@ -117,7 +117,7 @@ describe('guard: DPoP proofs verified with node:crypto (RFC 9449 §4.3)', () => 
     expect(await refusal(proofs.verify(request(good), TOKEN, key.thumbprint))).toBeUndefined();
   });
 
-  it("when the jwk is not a key the alg takes (ES256 with a P-384 key, RS256 with a 1024-bit key), it is refused whoever signed", async () => {
+  it("when the jwk is not a key the alg takes (ES256 with a P-384 key, RS256 with a 1024-bit or a 16,384-bit key), it is refused whoever signed", async () => {
     const p256 = await proofKey('ES256');
     const p384 = await proofKey('ES384');
     expect(await refusal(verifier({ algorithms: ['ES256'] }).verify(request(await proof(p256, {}, { jwk: p384.publicJwk })), TOKEN, p384.thumbprint))).toBe(
@@ -132,6 +132,13 @@ describe('guard: DPoP proofs verified with node:crypto (RFC 9449 §4.3)', () => 
     const short = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' }) as JWK;
     expect(await refusal(verifier({ algorithms: ['RS256'] }).verify(request(await proof(rsa, {}, { jwk: short })), TOKEN, await calculateJwkThumbprint(short)))).toBe(
       "the proof's jwk is not a RS256 public key: its modulus has 1024 bits (at least 2048)",
+    );
+    // a public modulus need not be a product of primes to be imported: 16,384 bits, top bit set, odd
+    const modulus = Buffer.alloc(2048, 0xa5);
+    modulus[0] = 0xc5;
+    const huge = { kty: 'RSA', n: modulus.toString('base64url'), e: 'AQAB' } as JWK;
+    expect(await refusal(verifier({ algorithms: ['RS256'] }).verify(request(await proof(rsa, {}, { jwk: huge })), TOKEN, await calculateJwkThumbprint(huge)))).toBe(
+      "the proof's jwk is not a RS256 public key: its modulus has 16384 bits (at most 8192)",
     );
     expect(await refusal(verifier({ algorithms: ['ES256'] }).verify(request(await proof(p256, {}, { jwk: { kty: 'EC', crv: 'P-256', x: 'AAAA', y: 'AAAA' } })), TOKEN, p256.thumbprint))).toMatch(
       /^the proof's jwk is not a ES256 public key: /u,
