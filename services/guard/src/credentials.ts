@@ -205,8 +205,9 @@ const hasQuery = (req: Request) => req.url.includes('?');
 /**
  * The cached path: the principal for a request whose only credential is already in a cache,
  * a bearer token verified earlier (or a DPoP-bound one, with a proof decided at once: see the
- * top of this file) or an API key the issuer vouched for within the positive cache time. `undefined` sends the request through the full path, which applies every rule
- * (two credentials, a repeated key, a malformed header…) and answers refusals.
+ * top of this file) or an API key the issuer vouched for within the positive cache time.
+ * `undefined` sends the request through the full path, which applies every rule (two
+ * credentials, a repeated key, a malformed header…) and answers refusals.
  *
  * Reads `req` as few times as it can: behind express 5, every request object has a hidden
  * class of its own (express re-parents it with `Object.setPrototypeOf`, then adds
