@@ -87,3 +87,16 @@ export function unavailability(error: unknown, depth = 0): string | undefined {
 export function isDatabaseUnavailable(error: unknown): boolean {
   return unavailability(error) !== undefined;
 }
+
+/**
+ * True when `error` is PostgreSQL's refusal of a value (SQLSTATE class 22, data exception: a
+ * number out of range, an invalid datetime…): the caller's input, which no schema caught, not a
+ * failure of the database.
+ *
+ * @example
+ * isDataException(Object.assign(new Error('value out of range'), { code: '22003' })) // true
+ */
+export function isDataException(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^22[0-9A-Z]{3}$/u.test(code);
+}

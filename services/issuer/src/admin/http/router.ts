@@ -5,17 +5,11 @@ import { BODY_LIMIT } from '../../http/input-gate.js';
 import type { Logger } from '../../logger.js';
 import { KeyNotFoundError, KeyRequestError, KeyStoreError } from '../../keys/key-store.js';
 import { errorBody, logUnavailable, RETRY_AFTER_SECONDS, SERVER_ERROR, sendError, TEMPORARILY_UNAVAILABLE } from '../../oidc/errors.js';
-import { isDatabaseUnavailable } from '../../storage/unavailable.js';
+import { isDatabaseUnavailable, isDataException } from '../../storage/unavailable.js';
 import { adminCommands, AdminConflictError, AdminInputError, AdminNotFoundError, AdminPreconditionFailed, runAdminCommand, type AdminContext } from '../commands.js';
 import { adminAudience, authorize, type AdminTokenVerifier } from './authentication.js';
 import { ADMIN_OPERATIONS, pathParameters, type AdminOperation } from './operations.js';
 import { commandFields, describeProblems, entityTag, fieldProblems, ifMatch, parseBody, WireError, wireMessage, type FieldLocation, type FieldProblem } from './wire.js';
-
-/** A PostgreSQL data exception (SQLSTATE class 22: a value out of range, an invalid datetime…). */
-function isDataException(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^22[0-9A-Z]{3}$/u.test(code);
-}
 
 /** Where the admin API is served. */
 export const ADMIN_API_PATH = '/admin/v1';
