@@ -32,17 +32,44 @@ footer{margin-top:20px;font-size:.85rem;color:var(--muted);text-align:center}
 const LOGO =
   '<svg viewBox="0 0 32 32" aria-hidden="true"><rect width="32" height="32" rx="8" fill="currentColor" opacity=".15"/><path d="M16 6l8 4v6c0 5-3.4 8.6-8 10-4.6-1.4-8-5-8-10v-6z" fill="none" stroke="currentColor" stroke-width="2"/><path d="M12.5 16l2.5 2.5 4.5-5" fill="none" stroke="currentColor" stroke-width="2"/></svg>';
 
+/** A private-use scheme as client registration accepts it (domain/validation.ts `redirectUri`). */
+const PRIVATE_USE_SCHEME = /^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/u;
+
+/** A CSP host-source's host (CSP3 §2.3.1): DNS labels or an IPv4 address; IPv6 literals have no host-source. */
+const SOURCE_HOST = /^[a-z0-9-]+(?:\.[a-z0-9-]+)*$/u;
+
+/**
+ * The CSP `form-action` source that lets a page post to `redirectUri` and nowhere else: its
+ * origin for https and http (`http://127.0.0.1:8080`), its scheme for a native app's
+ * private-use scheme (`com.example.app:`), which is the app's alone. Undefined when no source
+ * expression names it: an IPv6 literal (`http://[::1]:8080`), for which browsers block the post.
+ */
+export function formActionSource(redirectUri: string): string | undefined {
+  const url = URL.parse(redirectUri);
+  if (url === null) return undefined;
+  if (url.protocol === 'https:' || url.protocol === 'http:') return SOURCE_HOST.test(url.hostname) ? url.origin : undefined;
+  return PRIVATE_USE_SCHEME.test(url.protocol) ? url.protocol : undefined;
+}
+
 export interface RenderedPage {
   readonly html: string;
-  /** The Content-Security-Policy for this page (a nonce for its one style element). */
+  /** The Content-Security-Policy for this page (a nonce for its one style element, and its one script if it has one). */
   readonly csp: string;
+}
+
+export interface PageOptions {
+  /** The sources the page's forms may post to (CSP `form-action`): the issuer itself unless told. */
+  readonly formAction?: readonly string[];
+  /** One inline script, run at the end of the body under the page's nonce; no page has any other. */
+  readonly script?: string;
 }
 
 /**
  * A complete page: accessible, usable without JavaScript and at phone width. Its CSP allows
- * nothing but its own style, forms posting to `formAction` sources, and no framing (RFC 9700 §4.16).
+ * nothing but its own style (and script, when given), forms posting to the `formAction`
+ * sources, and no framing (RFC 9700 §4.16).
  */
-export function renderPage(title: string, body: string, formAction: readonly string[] = []): RenderedPage {
+export function renderPage(title: string, body: string, { formAction = ["'self'"], script }: PageOptions = {}): RenderedPage {
   const nonce = randomBytes(16).toString('base64');
   const html = `<!DOCTYPE html>
 <html lang="en">
@@ -58,13 +85,14 @@ export function renderPage(title: string, body: string, formAction: readonly str
 <div class="brand">${LOGO}<span>Sigil</span></div>
 ${body}
 </main>
-</body>
+${script === undefined ? '' : `<script nonce="${nonce}">${script}</script>\n`}</body>
 </html>`;
   const csp = [
     "default-src 'none'",
     `style-src 'nonce-${nonce}'`,
+    ...(script === undefined ? [] : [`script-src 'nonce-${nonce}'`]),
     "img-src 'self' data:",
-    `form-action 'self'${formAction.map((source) => ` ${source}`).join('')}`,
+    `form-action ${formAction.length === 0 ? "'none'" : formAction.join(' ')}`,
     "frame-ancestors 'none'",
     "base-uri 'none'",
   ].join('; ');

@@ -1,6 +1,6 @@
 import type Provider from 'oidc-provider';
 
-import { escapeHtml, renderPage, type RenderedPage } from './layout.js';
+import { escapeHtml, formActionSource, renderPage, type RenderedPage } from './layout.js';
 
 /** What the engine says of an interaction in progress. */
 export type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -12,11 +12,14 @@ const SCOPE_LABELS: Record<string, string> = {
   offline_access: 'Stay signed in to this app (refresh tokens)',
 };
 
-/** Origins a form submission may end up at: this issuer, then the client's redirect URIs. */
-function redirectOrigins(details: InteractionDetails): string[] {
+/**
+ * Where this page's form may post: the issuer, and the client's redirect URI, where the
+ * redirects that follow the submission end (browsers check `form-action` along them).
+ */
+function formAction(details: InteractionDetails): string[] {
   const uri = details.params['redirect_uri'];
-  const url = typeof uri === 'string' ? URL.parse(uri) : null;
-  return url === null ? [] : [url.protocol === 'http:' || url.protocol === 'https:' ? url.origin : `${url.protocol}`];
+  const source = typeof uri === 'string' ? formActionSource(uri) : undefined;
+  return source === undefined ? ["'self'"] : ["'self'", source];
 }
 
 export function loginPage(details: InteractionDetails, clientName: string, csrf: string, options: { username?: string; error?: string } = {}): RenderedPage {
@@ -35,7 +38,7 @@ ${error}
 <input type="password" id="password" name="password" autocomplete="current-password" required${options.username === undefined ? '' : ' autofocus'}>
 <button type="submit">Sign in</button>
 </form>`,
-    redirectOrigins(details),
+    { formAction: formAction(details) },
   );
 }
 
@@ -58,7 +61,7 @@ ${list}
 <button type="submit" name="decision" value="allow">Allow</button>
 <button type="submit" name="decision" value="deny" class="secondary">Deny</button>
 </form>`,
-    redirectOrigins(details),
+    { formAction: formAction(details) },
   );
 }
 

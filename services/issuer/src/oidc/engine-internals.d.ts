@@ -33,3 +33,23 @@ declare module 'oidc-provider/lib/helpers/grants.js' {
   /** Binds a public client's refresh token to its access token's key (RFC 9449 §5). */
   export function applyRefreshTokenBindings(provider: Provider, ctx: KoaContextWithOIDC, accessToken: AccessToken | ClientCredentials, refreshToken: RefreshToken): Promise<void>;
 }
+
+/*
+ * The engine's per-provider internal state. Sigil reads one entry: the response modes, a map
+ * that `registerResponseMode` only ever adds to (it ignores a name already there, and the
+ * constructor has registered the built-in modes by then), so replacing a built-in mode's renderer
+ * means setting the entry itself (oidc/form-post.ts). Read again on an engine upgrade.
+ */
+declare module 'oidc-provider/lib/helpers/weak_cache.js' {
+  import type Provider from 'oidc-provider';
+  import type { KoaContextWithOIDC } from 'oidc-provider';
+
+  /**
+   * Answers an authorization request (`payload`: `code`, `state`, `iss`, or `error`…) at
+   * `redirectUri`, which the engine has already matched against the client's registration.
+   * Called with the provider as `this`; awaited.
+   */
+  export type ResponseModeHandler = (ctx: KoaContextWithOIDC, redirectUri: string, payload: Readonly<Record<string, unknown>>) => void | Promise<void>;
+
+  export default function instance(provider: Provider): { readonly responseModes: Map<string, ResponseModeHandler> };
+}

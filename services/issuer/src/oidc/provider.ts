@@ -15,6 +15,7 @@ import { compareHashedSecrets, findClientsThroughCache } from './client-authenti
 import { boundKeySetFreshness, type ClientJwksFetcher } from './client-jwks.js';
 import { providerConfiguration } from './configuration.js';
 import { logServerErrors, rfc6749Answers } from './errors.js';
+import { renderFormPostResponses } from './form-post.js';
 import * as password from './grants/password.js';
 import * as tokenExchange from './grants/token-exchange.js';
 import { introspectionExtension } from './introspection.js';
@@ -135,6 +136,8 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
     tokenExchange.parameters,
   );
   pinOriginToIssuer(provider, config.issuer);
+  // form_post answers with a CSP that lets this one page post to the client's redirect URI
+  renderFormPostResponses(provider);
 
   if (clients !== undefined) findClientsThroughCache(provider, clients);
   compareHashedSecrets(provider);

@@ -32,11 +32,12 @@ export interface BrowserlessSignIn {
 /**
  * The authorization code flow with PKCE (S256) as a browser runs it, over plain HTTP with a
  * cookie jar: the authorization request, the login page and its form, the consent page (allowed)
- * when there is one, then the redirects back to the client. Answers the URL the browser lands
- * on at the client (with `code`, `state` and `iss`) and the PKCE verifier to redeem the code.
- * @throws when a step does not answer as a browser would expect
+ * when there is one, up to the engine's answer once the user is signed in: a redirect to the
+ * client, or the form_post page (`response_mode=form_post` in `parameters`). Answers that answer
+ * and the PKCE verifier and state of the request.
+ * @throws when a step before it does not answer as a browser would expect
  */
-export async function signInWithoutBrowser(issuer: string, flow: BrowserlessSignIn): Promise<{ callbackUrl: URL; codeVerifier: string; state: string }> {
+export async function authorizeWithoutBrowser(issuer: string, flow: BrowserlessSignIn): Promise<{ answer: RawResponse; codeVerifier: string; state: string }> {
   const jar = new CookieJar();
   const step = async (target: string, options: { method?: string; body?: string; headers?: Record<string, string> } = {}) => {
     const url = new URL(target, issuer);
@@ -62,7 +63,7 @@ export async function signInWithoutBrowser(issuer: string, flow: BrowserlessSign
     code_challenge_method: 'S256',
     ...flow.parameters,
   });
-  /** One page of the interaction: its form posted (with the page's CSRF token), and the redirect followed back to /auth. */
+  /** One page of the interaction: its form posted (with the page's CSRF token), and the redirect followed back to /auth: the engine's answer there. */
   const submit = async (interaction: string, action: 'login' | 'consent', fields: Record<string, string>) => {
     const page = await step(interaction);
     const csrf = /name="csrf" value="([^"]+)"/u.exec(page.body)?.[1];
@@ -72,13 +73,25 @@ export async function signInWithoutBrowser(issuer: string, flow: BrowserlessSign
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ csrf, ...fields }).toString(),
     });
-    return location(await step(location(posted, action)), `authorization resumed after ${action}`);
+    return step(location(posted, action));
   };
 
-  let next = await submit(location(await step(`/auth?${authorization.toString()}`), 'authorization request'), 'login', { username: flow.username, password: flow.password });
+  let answer = await submit(location(await step(`/auth?${authorization.toString()}`), 'authorization request'), 'login', { username: flow.username, password: flow.password });
   // a native app (a public client with a loopback redirect URI) is asked for consent every time, first-party or not
-  if (new URL(next, issuer).pathname.startsWith('/interaction/')) next = await submit(next, 'consent', { decision: 'allow' });
-  const callback = next;
+  const consent = answer.headers['location'];
+  if (answer.status === 303 && consent !== undefined && new URL(consent, issuer).pathname.startsWith('/interaction/')) answer = await submit(consent, 'consent', { decision: 'allow' });
+  return { answer, codeVerifier, state };
+}
+
+/**
+ * `authorizeWithoutBrowser` for a redirect back to the client: answers the URL the browser
+ * lands on at the client (with `code`, `state` and `iss`) and the PKCE verifier to redeem the code.
+ * @throws when a step does not answer as a browser would expect
+ */
+export async function signInWithoutBrowser(issuer: string, flow: BrowserlessSignIn): Promise<{ callbackUrl: URL; codeVerifier: string; state: string }> {
+  const { answer, codeVerifier, state } = await authorizeWithoutBrowser(issuer, flow);
+  const callback = answer.headers['location'];
+  if (answer.status !== 303 || callback === undefined) throw new Error(`authorization resumed: expected a 303 redirect, got ${answer.status} ${answer.body.slice(0, 200)}`);
   if (!callback.startsWith(`${flow.redirectUri}?`)) throw new Error(`authorization: sent to ${callback}, not the client`);
   return { callbackUrl: new URL(callback), codeVerifier, state };
 }

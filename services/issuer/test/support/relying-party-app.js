@@ -1,0 +1,33 @@
+// @ts-check
+/*
+ * A relying party as an application would write one: express with Auth0's
+ * express-openid-connect, on 127.0.0.1:$PORT. Its own process, under plain node: the library
+ * `require`s openid-client, an ES module, which node loads and jest's module runtime does not.
+ * $RP_CONFIG is the JSON of the library's options, less `baseURL`. `GET /me` answers what the
+ * library says of the session; an error (a refused callback) is answered as text,
+ * `error: <message>`. Prints `listening` once it accepts connections.
+ */
+import express from 'express';
+import { auth } from 'express-openid-connect';
+
+const port = Number(process.env['PORT']);
+/** @type {import('express-openid-connect').ConfigParams} */
+const options = JSON.parse(process.env['RP_CONFIG'] ?? '{}');
+
+const app = express();
+app.use(auth({ ...options, baseURL: `http://127.0.0.1:${port}` }));
+app.get('/me', (req, res) => {
+  res.json({ authenticated: req.oidc.isAuthenticated(), sub: req.oidc.user?.['sub'] ?? null });
+});
+/**
+ * @param {unknown} error
+ * @param {import('express').Request} _req
+ * @param {import('express').Response} res
+ * @param {import('express').NextFunction} _next
+ * @returns {void}
+ */
+const failed = (error, _req, res, _next) => {
+  res.status(400).type('text/plain').send(`error: ${error instanceof Error ? error.message : String(error)}`);
+};
+app.use(failed);
+app.listen(port, '127.0.0.1', () => process.stdout.write('listening\n'));
