@@ -16,7 +16,7 @@ import type { IssuerMetrics } from './metrics.js';
 import { isMetadataAlias } from './oidc/discovery.js';
 import { sendErrorPage } from './oidc/error-page.js';
 import { errorBody, logUnavailable, NOT_FOUND, RETRY_AFTER_SECONDS, SERVER_ERROR, sendError, sendUnavailable } from './oidc/errors.js';
-import { OIDC_DISCOVERY_PATH, routes } from './oidc/routes.js';
+import { JWKS_ALIAS_PATH, OIDC_DISCOVERY_PATH, routes } from './oidc/routes.js';
 import { isDatabaseUnavailable } from './storage/unavailable.js';
 
 export interface AppDependencies {
@@ -60,6 +60,9 @@ interface Route {
 const ROUTING_TABLE: readonly Route[] = [
   // RFC 8414 metadata: the engine's OpenID discovery document is a superset of it (oidc/discovery.ts)
   { to: 'engine', matches: (path, method) => isMetadataAlias(path) && (method === 'GET' || method === 'HEAD'), servedAs: OIDC_DISCOVERY_PATH },
+  // the JWKS where verifiers that skip discovery look for it: the engine's own endpoint in every
+  // method, so a POST there is refused as on /jwks (a 405 naming GET and HEAD), not answered anew
+  { to: 'engine', matches: (path) => path === JWKS_ALIAS_PATH, servedAs: routes.jwks },
   { to: 'engine', matches: (path) => ENGINE_PATHS.has(path) },
   { to: 'express', matches: () => true },
 ];
@@ -131,7 +134,8 @@ export function createApp(dependencies: AppDependencies): RequestListener {
     for (const route of ROUTING_TABLE) {
       if (!route.matches(path, req.method)) continue;
       if (route.servedAs !== undefined) req.url = route.servedAs;
-      if (path === routes.jwks) res.setHeader('Cache-Control', jwksCaching);
+      // the JWKS's caching at every path it is served as
+      if ((route.servedAs ?? path) === routes.jwks) res.setHeader('Cache-Control', jwksCaching);
       void handlers[route.to](req, res);
       return;
     }

@@ -11,23 +11,21 @@ import { addDoctorCommand } from './commands/doctor.js';
 import { addKeysCommands } from './commands/keys.js';
 import { addMigrateCommand } from './commands/migrate.js';
 import { addUsersCommands } from './commands/users.js';
-import { escapeControls } from './output.js';
-import { CliError, runDatabaseCommand, runKeysCommand } from './run-command.js';
+import { escapeControls, example } from './output.js';
+import { CliError, readPassword, runDatabaseCommand, runKeysCommand } from './run-command.js';
+import { issuerVersion } from './version.js';
 
-/** The program with every command group; `config` is read only when a command needs it. */
-function buildProgram(config: () => Config): Command {
+/** The program with every command group, running its commands through `context`. */
+export function buildProgram(context: CliContext): Command {
   const program = new Command('sigil')
     .description('Administer a Sigil authorization server')
+    .version(issuerVersion(), '-V, --version', 'print the version of Sigil')
     .showSuggestionAfterError(false)
     .exitOverride()
     .configureOutput({
       outputError: (message, write) => write(`sigil: ${message.replace(/^error: /u, '').trim()}\n`),
-    });
-  const context: CliContext = {
-    config,
-    database: (name, input) => runDatabaseCommand(config(), name, input),
-    keys: (name, input) => runKeysCommand(config(), name, input),
-  };
+    })
+    .addHelpText('after', example('sigil clients create --name billing --grant client_credentials --resource https://orders.example.com'));
   addMigrateCommand(program, context);
   addKeysCommands(program, context);
   addClientsCommands(program, context);
@@ -56,7 +54,12 @@ export function protectKids(argv: string[]): string[] {
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   let loaded: Config | undefined;
   const config = () => (loaded ??= loadConfig(env, process.cwd(), 'admin'));
-  const program = buildProgram(config);
+  const program = buildProgram({
+    config,
+    database: (name, input) => runDatabaseCommand(config(), name, input),
+    keys: (name, input) => runKeysCommand(config(), name, input),
+    password: readPassword,
+  });
   try {
     if (argv.length === 0) {
       program.outputHelp();

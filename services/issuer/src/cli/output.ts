@@ -80,3 +80,11 @@ export function printing<Args extends unknown[]>(
     print(await run(options, ...args), options.json, human);
   });
 }
+
+/**
+ * The end of a command's --help (`addHelpText('after', …)`): an example, one whole command line
+ * that works as it stands (test/unit/cli-help.test.ts runs each through the command's own checks).
+ */
+export function example(line: string): string {
+  return `\nExample:\n  $ ${line}\n`;
+}

@@ -21,6 +21,14 @@ export class CliError extends Error {
   }
 }
 
+/** The password piped to standard input (`--password-stdin`): its first line, without the line break. */
+export async function readPassword(): Promise<string> {
+  if (process.stdin.isTTY) throw new CliError('--password-stdin needs the password piped in (e.g. printf %s "$PASSWORD" | sigil …)', 2);
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/u)[0] ?? '';
+}
+
 const WAIT_FOR_OWNER_MS = 15_000;
 /** How long `sigil doctor` waits for its own notification to come back. */
 const NOTIFICATION_TIMEOUT_MS = 3000;

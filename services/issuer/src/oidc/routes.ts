@@ -11,6 +11,12 @@ export const routes = {
 
 export const OIDC_DISCOVERY_PATH = '/.well-known/openid-configuration';
 export const OAUTH_METADATA_PATH = '/.well-known/oauth-authorization-server';
+/**
+ * The JWKS at the well-known place some verifiers look for it without reading discovery
+ * (get-jwks, Fastify's usual helper, for one): the engine's `jwks_uri` document, served as
+ * that path (app.ts).
+ */
+export const JWKS_ALIAS_PATH = '/.well-known/jwks.json';
 
 /**
  * Endpoints browsers may call cross-origin from an allowlisted origin (RFC 9700 §2.6).
@@ -20,6 +26,7 @@ export const CORS_PATHS: ReadonlySet<string> = new Set([
   OIDC_DISCOVERY_PATH,
   OAUTH_METADATA_PATH,
   routes.jwks,
+  JWKS_ALIAS_PATH,
   routes.token,
   routes.introspection,
   routes.revocation,

@@ -1,3 +1,5 @@
+import fs from 'node:fs/promises';
+
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 
 import { backends, type TestDatabase } from '../support/backends.js';
@@ -10,6 +12,10 @@ interface ClientList {
 }
 
 const NEEDS_RESOURCE = 'an API key needs at least one --resource (the audience of each service that accepts it)';
+const GRANT_RULE = 'a grant is one of client_credentials, password, authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:token-exchange';
+const REDIRECT_RULE = 'a redirect URI must be https, http on localhost/127.0.0.1/[::1], or a private-use scheme such as com.example.app:/cb, without a fragment';
+const SCOPE_RULE = 'a scope is one or more printable ASCII characters without spaces, " or \\';
+const PASSWORD = 'correct horse battery';
 
 const clientArgs = ['clients', 'create', '--name', 'billing', '--grant', 'client_credentials', '--scope', 'orders:read orders:write', '--role', 'admin', '--resource', 'http://localhost:4001'];
 
@@ -91,31 +97,47 @@ describe.each(backends)('sigil CLI ($name)', (backend) => {
     expect(result.stdout).toMatch(/^client_id: +[0-9a-f]{32}\nclient_secret: +[A-Za-z0-9_-]{43}\n\nThe secret is shown only now/u);
   });
 
-  const badArguments: [string[], string | ReturnType<typeof expect.stringMatching>][] = [
+  const badArguments: [string[], string | ReturnType<typeof expect.stringMatching>, string?][] = [
+    // a flag's value at fault is named by the flag, and for a repeated flag (or a list in one) by the value too
+    [['clients', 'create', '--name', 'x', '--grant', 'authorization_code', '--redirect-uri', 'foo'], `sigil: --redirect-uri "foo": ${REDIRECT_RULE}`],
+    [['clients', 'create', '--name', 'x', '--grant', 'authorization_code', '--redirect-uri', 'https://app.example.com/cb', '--redirect-uri', 'foo'], `sigil: --redirect-uri "foo": ${REDIRECT_RULE}`],
+    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--grant', 'implicit', '--resource', 'https://api'], `sigil: --grant "implicit": ${GRANT_RULE}`],
+    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--resource', 'https://api', '--scope', 'orders:read caf\u00e9'], `sigil: --scope "caf\u00e9": ${SCOPE_RULE}`],
+    [['clients', 'create', '--name', 'x', '--grant', 'implicit', '--resource', 'https://api', '--scope', 'a\\b'], `sigil: --grant "implicit": ${GRANT_RULE}; --scope "a\\\\b": ${SCOPE_RULE}`],
+    [['clients', 'update', 'nope', '--name', 'y'], 'sigil: <client_id>: a client id is 32 hexadecimal characters'],
+    [['clients', 'rotate-secret', '0'.repeat(32), '--grace', 'soon'], 'sigil: --grace is a whole number of seconds from 0 to 2592000'],
+    [['users', 'create', '--username', 'bad name', '--password-stdin'], 'sigil: --username: a username is 1–100 letters, digits, ".", "_", "@", "+" or "-", starting with a letter or digit', PASSWORD],
+    [['users', 'create', '--username', 'carol', '--password-stdin', '--email', 'not-an-address'], 'sigil: --email: an email must be a valid address', PASSWORD],
+    [['users', 'create', '--username', 'carol', '--password-stdin', '--role', 'ops', '--role', 'has space'], expect.stringMatching(/^sigil: --role "has space": a role is /u), PASSWORD],
+    [['users', 'create', '--username', 'carol', '--password-stdin'], 'sigil: --password-stdin: a password must be at least 8 characters', 'short'],
+    [['users', 'set-roles', 'carol', 'ops', 'has space'], expect.stringMatching(/^sigil: \[roles\.\.\.\] "has space": a role is /u)],
+    [['api-keys', 'create', '--name', 'k', '--resource', 'https://api', '--resource', 'https://api#fragment'], 'sigil: --resource "https://api#fragment": a resource must be an absolute URI without a fragment'],
+    [['api-keys', 'create', '--name', 'k', '--resource', 'https://api', '--scope', 'orders:read sigil:admin'], 'sigil: --scope: scopes beginning with "sigil:" are the issuer\'s own (the admin API takes tokens, not API keys)'],
+    [['audit', 'list', '--limit', '0'], 'sigil: --limit: a limit is a whole number from 1 to 1000'],
     [['clients', 'create', '--grant', 'client_credentials'], "sigil: required option '--name <name>' not specified"],
-    [['clients', 'create', '--name', 'x', '--grant', 'implicit', '--resource', 'https://api'], 'sigil: grants.0: a grant is one of client_credentials, password, authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:token-exchange'],
+    [['clients', 'create', '--name', 'x', '--grant', 'implicit', '--resource', 'https://api'], `sigil: --grant "implicit": ${GRANT_RULE}`],
     [['clients', 'create', '--name', 'x', '--resource', 'https://api', '--public'], "sigil: a client with no --grant (a resource service's own client) must be confidential: it authenticates with its secret"],
-    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--access-token-ttl', '59'], 'sigil: accessTokenTtl: --access-token-ttl is at least 60 seconds'],
-    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--access-token-ttl', '86401'], 'sigil: accessTokenTtl: --access-token-ttl is at most 86400 seconds (one day)'],
-    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--access-token-ttl', '2m'], 'sigil: accessTokenTtl: --access-token-ttl is a whole number of seconds from 60 to 86400'],
+    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--access-token-ttl', '59'], 'sigil: --access-token-ttl is at least 60 seconds'],
+    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--access-token-ttl', '86401'], 'sigil: --access-token-ttl is at most 86400 seconds (one day)'],
+    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--access-token-ttl', '2m'], 'sigil: --access-token-ttl is a whole number of seconds from 60 to 86400'],
     [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--resource', 'https://api', '--public'], 'sigil: a public client cannot use the client_credentials or password grant (it cannot authenticate)'],
-    [['clients', 'create', '--name', 'x', '--grant', 'authorization_code', '--redirect-uri', 'http://app.example.com/cb'], expect.stringMatching(/^sigil: redirectUris\.0: a redirect URI must be https/u)],
-    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--resource', 'not a uri'], 'sigil: resources.0: a resource must be an absolute URI without a fragment'],
-    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--resource', 'https://api', '--scope', 'a "b'], expect.stringMatching(/^sigil: scopes\.1: a scope is/u)],
-    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--resource', 'https://api', '--role', 'has space'], expect.stringMatching(/^sigil: roles\.0: a role is/u)],
+    [['clients', 'create', '--name', 'x', '--grant', 'authorization_code', '--redirect-uri', 'http://app.example.com/cb'], `sigil: --redirect-uri "http://app.example.com/cb": ${REDIRECT_RULE}`],
+    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--resource', 'not a uri'], 'sigil: --resource "not a uri": a resource must be an absolute URI without a fragment'],
+    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--resource', 'https://api', '--scope', 'a "b'], `sigil: --scope "\\"b": ${SCOPE_RULE}`],
+    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--resource', 'https://api', '--role', 'has space'], expect.stringMatching(/^sigil: --role "has space": a role is/u)],
     [['clients', 'create', '--name', 'x', '--bogus'], "sigil: unknown option '--bogus'"],
     [['clients', 'delete'], "sigil: missing required argument 'client_id'"],
     [['clients', 'purge'], "sigil: unknown command 'purge'"],
     [['frobnicate'], "sigil: unknown command 'frobnicate'"],
-    [['api-keys', 'create', '--name', 'k', '--resource', 'https://api', '--expires-in', 'soon'], 'sigil: expiresIn: --expires-in must be a number of seconds'],
-    [['api-keys', 'create', '--name', 'k', '--resource', 'https://api', '--expires-in', '10'], 'sigil: expiresIn: --expires-in must be at least 60 seconds'],
+    [['api-keys', 'create', '--name', 'k', '--resource', 'https://api', '--expires-in', 'soon'], 'sigil: --expires-in must be a number of seconds'],
+    [['api-keys', 'create', '--name', 'k', '--resource', 'https://api', '--expires-in', '10'], 'sigil: --expires-in must be at least 60 seconds'],
     [['api-keys', 'create', '--scope', 'a'], "sigil: required option '--name <name>' not specified"],
-    [['api-keys', 'create', '--name', 'k', '--scope', 'orders:read'], `sigil: resources: ${NEEDS_RESOURCE}`],
-    [['api-keys', 'create', '--name', 'k', '--resource', 'not a uri'], 'sigil: resources.0: a resource must be an absolute URI without a fragment'],
-    [['api-keys', 'update', '0'.repeat(32)], `sigil: resources: ${NEEDS_RESOURCE}`],
-    [['api-keys', 'update', 'nope', '--resource', 'https://api'], 'sigil: id: an API key id is 32 hexadecimal characters'],
+    [['api-keys', 'create', '--name', 'k', '--scope', 'orders:read'], `sigil: ${NEEDS_RESOURCE}`],
+    [['api-keys', 'create', '--name', 'k', '--resource', 'not a uri'], 'sigil: --resource "not a uri": a resource must be an absolute URI without a fragment'],
+    [['api-keys', 'update', '0'.repeat(32)], `sigil: ${NEEDS_RESOURCE}`],
+    [['api-keys', 'update', 'nope', '--resource', 'https://api'], 'sigil: <id>: an API key id is 32 hexadecimal characters'],
     [['api-keys', 'update', '0'.repeat(32), '--resource', 'https://api'], `sigil: no API key with id ${'0'.repeat(32)}`],
-    [['api-keys', 'revoke', 'nope'], 'sigil: id: an API key id is 32 hexadecimal characters'],
+    [['api-keys', 'revoke', 'nope'], 'sigil: <id>: an API key id is 32 hexadecimal characters'],
     [['api-keys', 'revoke', '0'.repeat(32)], `sigil: no API key with id ${'0'.repeat(32)}`],
     [['keys', 'retire', 'no-such-kid'], 'sigil: a kid is 43 base64url characters (see sigil keys list)'],
     [['keys', 'retire', 'A'.repeat(43)], expect.stringMatching(new RegExp(`^sigil: no key with kid ${'A'.repeat(43)} in KEYS_DIR `, 'u'))],
@@ -123,9 +145,11 @@ describe.each(backends)('sigil CLI ($name)', (backend) => {
   ];
 
   it('when given bad arguments, exits 2 with one line on stderr each time and writes nothing', async () => {
-    const before = await sigilJson<ClientList>(['clients', 'list'], env);
-    for (const [args, message] of badArguments) {
-      const result = await sigil(args, env);
+    // every command that writes records an admin event in the same transaction: the trail shows any write
+    const snapshot = async () => ({ clients: await sigilJson<ClientList>(['clients', 'list'], env), audit: await sigilJson(['audit', 'list'], env) });
+    const before = await snapshot();
+    for (const [args, message, stdin] of badArguments) {
+      const result = await sigil(args, env, stdin);
       expect({ args, code: result.code, stdout: result.stdout, stderr: result.stderr.trimEnd().split('\n') }).toEqual({
         args,
         code: 2,
@@ -133,7 +157,26 @@ describe.each(backends)('sigil CLI ($name)', (backend) => {
         stderr: [message],
       });
     }
-    expect(await sigilJson<ClientList>(['clients', 'list'], env)).toEqual(before);
+    expect(await snapshot()).toEqual(before);
+    // one process per case, on a shared machine
+  }, 240_000);
+
+  it('--version and -V print the issuer package\'s version and exit 0', async () => {
+    const { version } = JSON.parse(await fs.readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      expect(await sigil([flag], {})).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
+    }
+  });
+
+  it('clients list shows each client\'s redirect URIs', async () => {
+    const created = await sigilJson<{ client_id: string }>(
+      ['clients', 'create', '--name', 'web', '--grant', 'authorization_code', '--redirect-uri', 'https://app.example.com/callback', '--redirect-uri', 'http://127.0.0.1:5173/cb', '--public'],
+      env,
+    );
+    const table = await sigil(['clients', 'list'], env);
+    expect(table.code).toBe(0);
+    expect(table.stdout.split('\n')[0]).toMatch(/ roles +redirect_uris +resources /u);
+    expect(table.stdout.split('\n').find((line) => line.startsWith(created.client_id))).toMatch(/ https:\/\/app\.example\.com\/callback,http:\/\/127\.0\.0\.1:5173\/cb /u);
   });
 
   it('when the environment is bad, exits 2 naming the variable', async () => {
@@ -213,8 +256,8 @@ describe.each(backends)('sigil CLI beside a running issuer ($name)', (backend) =
     const refusals = [
       [['users', 'create', '--username', 'alice', '--password-stdin'], 'correct horse battery', 'sigil: the username alice is taken'],
       [['users', 'create', '--username', 'bob'], 'correct horse battery', 'sigil: the password is read from standard input: pass --password-stdin'],
-      [['users', 'create', '--username', 'bob', '--password-stdin'], 'short', 'sigil: password: a password must be at least 8 characters'],
-      [['users', 'create', '--username', 'bad name', '--password-stdin'], 'correct horse battery', expect.stringMatching(/^sigil: username: a username is/u)],
+      [['users', 'create', '--username', 'bob', '--password-stdin'], 'short', 'sigil: --password-stdin: a password must be at least 8 characters'],
+      [['users', 'create', '--username', 'bad name', '--password-stdin'], 'correct horse battery', expect.stringMatching(/^sigil: --username: a username is/u)],
       [['users', 'set-roles', 'nobody', 'admin'], '', 'sigil: no user named nobody'],
       [['users', 'disable', 'nobody'], '', 'sigil: no user named nobody'],
     ] as const;

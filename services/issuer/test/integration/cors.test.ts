@@ -8,7 +8,7 @@ import { registerClient, type Credentials } from '../support/oauth.js';
 const ALLOWED = 'https://app.example.com';
 const EVIL = 'https://evil.example.com';
 const ORDERS = 'http://localhost:4001';
-const METADATA_PATHS = ['/jwks', '/.well-known/openid-configuration', '/.well-known/oauth-authorization-server'];
+const METADATA_PATHS = ['/jwks', '/.well-known/jwks.json', '/.well-known/openid-configuration', '/.well-known/oauth-authorization-server'];
 
 interface Clients {
   machine: Credentials;

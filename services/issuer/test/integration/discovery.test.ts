@@ -189,6 +189,7 @@ describe.each(backends)('discovery and operational endpoints ($name)', (backend)
   it.each([
     ['the token endpoint', '/token', 'POST'],
     ['the JWKS', '/jwks', 'GET'],
+    ['the JWKS at its well-known path', '/.well-known/jwks.json', 'GET'],
     ['OpenID discovery', '/.well-known/openid-configuration', 'GET'],
     ['RFC 8414 metadata', '/.well-known/oauth-authorization-server', 'GET'],
     ['an unknown path', '/no-such-endpoint', 'GET'],
@@ -218,6 +219,24 @@ describe.each(backends)('discovery and operational endpoints ($name)', (backend)
     const posted = await request(`${suite.issuer.url}/.well-known/oauth-authorization-server`, { method: 'POST' });
     expect(posted.status).toBe(404);
     expect(expectJsonError(posted)).toEqual({ error: 'not_found', error_description: 'no such endpoint' });
+  });
+
+  it('/.well-known/jwks.json is jwks_uri\'s document, with its caching, for GET and HEAD; any other method is refused as there', async () => {
+    const discovery = JSON.parse((await request(`${suite.issuer.url}/.well-known/openid-configuration`)).body) as Metadata;
+    const jwksUri = String(discovery['jwks_uri']).replace(suite.issuer.issuer, suite.issuer.url);
+    const [jwks, alias] = await Promise.all([request(jwksUri), request(`${suite.issuer.url}/.well-known/jwks.json`)]);
+    expect(alias.status).toBe(200);
+    expect(JSON.parse(alias.body)).toEqual(JSON.parse(jwks.body));
+    expect(alias.headers['content-type']).toBe(jwks.headers['content-type']);
+    expect(alias.headers['cache-control']).toMatch(/^public, max-age=\d+$/u);
+    expect(alias.headers['cache-control']).toBe(jwks.headers['cache-control']);
+    const head = await request(`${suite.issuer.url}/.well-known/jwks.json`, { method: 'HEAD' });
+    expect({ status: head.status, body: head.body }).toEqual({ status: 200, body: '' });
+    for (const method of ['POST', 'PUT', 'DELETE']) {
+      const [real, aliased] = await Promise.all([request(jwksUri, { method }), request(`${suite.issuer.url}/.well-known/jwks.json`, { method })]);
+      expect(aliased.status).toBe(405);
+      expect({ status: aliased.status, allow: aliased.headers['allow'], body: expectJsonError(aliased) }).toEqual({ status: real.status, allow: real.headers['allow'], body: expectJsonError(real) });
+    }
   });
 
   it('when a token request carries no Origin header, it is served normally', async () => {

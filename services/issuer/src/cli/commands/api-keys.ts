@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 
 import { splitScope } from '../../domain/validation.js';
-import { printing, table, type Output } from '../output.js';
+import { printing, table, type Output, example } from '../output.js';
 import { collect, runChecked, type CliContext } from './context.js';
 
 /** Seconds as given; anything but digits becomes NaN, which the schema refuses with its own message. */
@@ -17,11 +17,11 @@ function markResourceless(row: Output): Output {
 }
 
 export function addApiKeysCommands(program: Command, context: CliContext): void {
-  const apiKeys = program.command('api-keys').description('API keys for machine callers of resource services');
+  const apiKeys = program.command('api-keys').description('API keys for machine callers of resource services').addHelpText('after', example('sigil api-keys list'));
   printing(
     apiKeys
       .command('create')
-      .description('create an API key; the key is printed once')
+      .description('create an API key; the key is printed once').addHelpText('after', example('sigil api-keys create --name ci-bot --owner platform --resource https://orders.example.com --scope orders:read --expires-in 2592000'))
       .requiredOption('--name <name>', 'display name')
       .option('--owner <owner>', 'who the key belongs to (team, service or person)')
       .option('--resource <uri>', 'audience of a service that accepts the key (required, repeatable)', collect, [])
@@ -42,14 +42,14 @@ export function addApiKeysCommands(program: Command, context: CliContext): void 
     (r) => [`id:  ${String(r['id'])}`, `key: ${String(r['key'])}`, '', 'The key is shown only now; Sigil keeps only its hash.'].join('\n'),
   );
   printing(
-    apiKeys.command('list').description('list API keys (never the keys themselves)'),
+    apiKeys.command('list').description('list API keys (never the keys themselves)').addHelpText('after', example('sigil api-keys list')),
     () => context.database('api-keys.list', {}),
     (result) => table((result['api_keys'] as Output[]).map(markResourceless), API_KEY_COLUMNS),
   );
   printing(
     apiKeys
       .command('update')
-      .description("replace an API key's resources (the services that accept it)")
+      .description("replace an API key's resources (the services that accept it)").addHelpText('after', example('sigil api-keys update 5f0c2a9e8d7b4c3a9e1f6b2d8c4a7e3f --resource https://orders.example.com --resource https://billing.example.com'))
       .argument('<id>', 'the API key id')
       .option('--resource <uri>', 'audience of a service that accepts the key (required, repeatable)', collect, []),
     (options, id: string) => runChecked(context, 'api-keys.update', { id, resources: options['resource'] }),
@@ -58,7 +58,7 @@ export function addApiKeysCommands(program: Command, context: CliContext): void 
   printing(
     apiKeys
       .command('revoke')
-      .description('revoke an API key; resource services refuse it within their cache time')
+      .description('revoke an API key; resource services refuse it within their cache time').addHelpText('after', example('sigil api-keys revoke 5f0c2a9e8d7b4c3a9e1f6b2d8c4a7e3f'))
       .argument('<id>', 'the API key id'),
     (_options, id: string) => runChecked(context, 'api-keys.revoke', { id }),
     (r) => `revoked ${String(r['id'])} at ${String(r['revoked_at'])}`,

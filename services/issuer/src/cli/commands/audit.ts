@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 
-import { printing, tableOf } from '../output.js';
+import { printing, tableOf, example } from '../output.js';
 import { runChecked, type CliContext } from './context.js';
 
 /** A --limit as the number the schema checks; anything else is left for it to refuse. */
@@ -10,11 +10,11 @@ function limitValue(value: unknown): unknown {
 
 /** `sigil audit list`: sign-in and admin events, newest first. */
 export function addAuditCommands(program: Command, context: CliContext): void {
-  const audit = program.command('audit').description('the audit trail: sign-in and administration events');
+  const audit = program.command('audit').description('the audit trail: sign-in and administration events').addHelpText('after', example('sigil audit list --type admin. --limit 20'));
   printing(
     audit
       .command('list')
-      .description('list events, newest first')
+      .description('list events, newest first').addHelpText('after', example('sigil audit list --since 2026-12-01 --type login. --limit 50'))
       .option('--since <time>', 'only events at or after this ISO 8601 date or time (2026-12-01, 2026-12-01T09:30:00Z)')
       .option('--type <type>', 'only events of this type (admin.user.deleted), or of types beginning with a prefix ending in "." (admin., login.)')
       .option('--limit <n>', 'at most this many events, 1 to 1000 (default 100)')

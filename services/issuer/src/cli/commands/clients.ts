@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 
 import { CLIENT_AUTH_METHODS, MAX_ACCESS_TOKEN_TTL, MAX_SECRET_GRACE, MIN_ACCESS_TOKEN_TTL, TOKEN_EXCHANGE } from '../../domain/clients.js';
 import { splitScope } from '../../domain/validation.js';
-import { printing, tableOf, type Options, type Output } from '../output.js';
+import { printing, tableOf, type Options, type Output, example } from '../output.js';
 import { CliError } from '../run-command.js';
 import { collect, runChecked, type CliContext } from './context.js';
 
@@ -116,7 +116,7 @@ function addUpdateCommand(clients: Command, context: CliContext): void {
   printing(
     clients
       .command('update')
-      .description('change a client\'s settings (create\'s flags; a list given replaces the list); on a bad value nothing changes')
+      .description('change a client\'s settings (create\'s flags; a list given replaces the list); on a bad value nothing changes').addHelpText('after', example('sigil clients update 9b1deb4d3b7d4bad9bdd2b0d7b3dcb6d --scope "orders:read" --access-token-ttl 300'))
       .argument('<client_id>')
       .option('--name <name>', 'display name')
       .option('--grant <grant>', GRANT_HELP, collectFresh)
@@ -148,11 +148,11 @@ function addUpdateCommand(clients: Command, context: CliContext): void {
 }
 
 export function addClientsCommands(program: Command, context: CliContext): void {
-  const clients = program.command('clients').description('OAuth clients');
+  const clients = program.command('clients').description('OAuth clients').addHelpText('after', example('sigil clients list'));
   printing(
     clients
       .command('create')
-      .description('register a client; its secret is printed once')
+      .description('register a client; its secret is printed once').addHelpText('after', example('sigil clients create --name billing --grant client_credentials --scope "orders:read orders:write" --resource https://orders.example.com'))
       .requiredOption('--name <name>', 'display name')
       .option('--grant <grant>', `${GRANT_HELP}; none: a resource service's own client (introspection only)`, collect, [])
       .option('--scope <scopes>', 'space-separated scopes the client may request')
@@ -194,12 +194,12 @@ export function addClientsCommands(program: Command, context: CliContext): void 
       ].join('\n'),
   );
   printing(
-    clients.command('list').description('list registered clients'),
+    clients.command('list').description('list registered clients').addHelpText('after', example('sigil clients list')),
     () => context.database('clients.list', {}),
-    tableOf('clients', ['client_id', 'name', 'grants', 'scope', 'roles', 'resources', 'auth', 'disabled', 'access_token_ttl']),
+    tableOf('clients', ['client_id', 'name', 'grants', 'scope', 'roles', 'redirect_uris', 'resources', 'auth', 'disabled', 'access_token_ttl']),
   );
   printing(
-    clients.command('show').description('show one client (never its secret)').argument('<client_id>'),
+    clients.command('show').description('show one client (never its secret)').addHelpText('after', example('sigil clients show 9b1deb4d3b7d4bad9bdd2b0d7b3dcb6d')).argument('<client_id>'),
     (_options, id: string) => runChecked(context, 'clients.show', { id }),
     describeClient,
   );
@@ -207,25 +207,25 @@ export function addClientsCommands(program: Command, context: CliContext): void 
   printing(
     clients
       .command('disable')
-      .description('refuse the client everywhere at once, and revoke every grant it holds (its refresh tokens never work again) and every access token issued to it')
+      .description('refuse the client everywhere at once, and revoke every grant it holds (its refresh tokens never work again) and every access token issued to it').addHelpText('after', example('sigil clients disable 9b1deb4d3b7d4bad9bdd2b0d7b3dcb6d'))
       .argument('<client_id>'),
     (_options, id: string) => runChecked(context, 'clients.disable', { id }),
     (r) => `${String(r['client_id'])}: disabled; its grants and access tokens are revoked`,
   );
   printing(
-    clients.command('enable').description('accept a disabled client again (the grants and access tokens revoked when it was disabled stay revoked)').argument('<client_id>'),
+    clients.command('enable').description('accept a disabled client again (the grants and access tokens revoked when it was disabled stay revoked)').addHelpText('after', example('sigil clients enable 9b1deb4d3b7d4bad9bdd2b0d7b3dcb6d')).argument('<client_id>'),
     (_options, id: string) => runChecked(context, 'clients.enable', { id }),
     (r) => `${String(r['client_id'])}: enabled`,
   );
   printing(
-    clients.command('delete').description('delete a client and revoke every grant it holds and every access token issued to it').argument('<client_id>'),
+    clients.command('delete').description('delete a client and revoke every grant it holds and every access token issued to it').addHelpText('after', example('sigil clients delete 9b1deb4d3b7d4bad9bdd2b0d7b3dcb6d')).argument('<client_id>'),
     (_options, id: string) => runChecked(context, 'clients.delete', { id }),
     (r) => `deleted client ${String(r['client_id'])} (${String(r['name'])}); its grants and access tokens are revoked`,
   );
   printing(
     clients
       .command('rotate-secret')
-      .description('give a confidential client a new secret, printed once')
+      .description('give a confidential client a new secret, printed once').addHelpText('after', example('sigil clients rotate-secret 9b1deb4d3b7d4bad9bdd2b0d7b3dcb6d --grace 3600'))
       .argument('<client_id>')
       .option('--grace <seconds>', `seconds the old secret keeps working, 0 to ${MAX_SECRET_GRACE} (default 0: it stops at once)`),
     (options, id: string) => {

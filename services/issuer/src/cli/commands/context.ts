@@ -1,8 +1,9 @@
 import type { z } from 'zod';
 
-import { adminCommands, describeInputError, type AdminCommandName } from '../../admin/commands.js';
+import { adminCommands, type AdminCommandName } from '../../admin/commands.js';
 import type { Config } from '../../config.js';
 import type { KeyCommandName } from '../../keys/commands.js';
+import { describeCliInput, type CheckedCommand } from '../input-names.js';
 import type { Output } from '../output.js';
 import { CliError } from '../run-command.js';
 
@@ -14,15 +15,17 @@ export interface CliContext {
   readonly database: (name: AdminCommandName, input: unknown) => Promise<Output>;
   /** Runs a `keys.*` command on the configured key store (see run-command.ts). */
   readonly keys: (name: KeyCommandName, input: unknown) => Promise<Output>;
+  /** The password piped to standard input, for `--password-stdin` (see run-command.ts). */
+  readonly password: () => Promise<string>;
 }
 
 /** For a repeatable option: each use adds one value. */
 export const collect = (value: string, previous: string[]) => [...previous, value];
 
-/** Validates locally first, so bad arguments never reach the database (exit 2). */
-function validated<T>(schema: z.ZodType<T>, input: unknown): T {
-  const parsed = schema.safeParse(input);
-  if (!parsed.success) throw new CliError(describeInputError(parsed.error), 2);
+/** Validates locally first, so bad arguments never reach the database (exit 2), and are named by their flags. */
+function validated(name: CheckedCommand, input: unknown): unknown {
+  const parsed = (adminCommands[name].input as z.ZodType<unknown>).safeParse(input);
+  if (!parsed.success) throw new CliError(describeCliInput(name, input, parsed.error), 2);
   return parsed.data;
 }
 
@@ -33,11 +36,11 @@ function validated<T>(schema: z.ZodType<T>, input: unknown): T {
  */
 export async function runChecked(
   { database }: CliContext,
-  name: AdminCommandName,
+  name: CheckedCommand,
   input: unknown,
   omit?: string,
 ): Promise<Output> {
-  const result = await database(name, validated(adminCommands[name].input as z.ZodType<unknown>, input));
+  const result = await database(name, validated(name, input));
   if (omit === undefined) return result;
   const { [omit]: _record, ...shown } = result;
   return shown;

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 
 import { dataFactsSchema, runDoctor, type DoctorKey, type KeyFileModes } from '../../domain/doctor.js';
-import { print, table, type Options } from '../output.js';
+import { print, table, type Options, example } from '../output.js';
 import { CliError } from '../run-command.js';
 import type { CliContext } from './context.js';
 
@@ -45,7 +45,7 @@ async function storeKeys(keys: CliContext['keys']): Promise<DoctorKey[]> {
 export function addDoctorCommand(program: Command, { config, database, keys }: CliContext): void {
   program
     .command('doctor')
-    .description('audit this deployment against RFC 9700 and OWASP ASVS 5.0 (exit 1 when a check fails)')
+    .description('audit this deployment against RFC 9700 and OWASP ASVS 5.0 (exit 1 when a check fails)').addHelpText('after', example('sigil doctor'))
     .option('--json', 'print one JSON object')
     .action(async (options: Options) => {
       const loaded = config();

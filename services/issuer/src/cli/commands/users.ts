@@ -1,22 +1,14 @@
 import type { Command } from 'commander';
 
-import { printing, tableOf } from '../output.js';
+import { printing, tableOf, example } from '../output.js';
 import { CliError } from '../run-command.js';
 import { collect, runChecked, type CliContext } from './context.js';
-
-/** The password from standard input: its first line, without the line break. */
-async function readPassword(): Promise<string> {
-  if (process.stdin.isTTY) throw new CliError('--password-stdin needs the password piped in (e.g. printf %s "$PASSWORD" | sigil …)', 2);
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/u)[0] ?? '';
-}
 
 function addCreateCommand(users: Command, context: CliContext): void {
   printing(
     users
       .command('create')
-      .description('create a user; the password is read from standard input')
+      .description('create a user; the password is read from standard input').addHelpText('after', example('printf %s "$PASSWORD" | sigil users create --username alice --password-stdin --role admin --email alice@example.com'))
       .requiredOption('--username <username>', 'unique, case-insensitively')
       .option('--password-stdin', 'read the password from standard input (the only way to give it)')
       .option('--role <role>', 'role carried in the user\'s tokens (repeatable)', collect, [])
@@ -25,7 +17,7 @@ function addCreateCommand(users: Command, context: CliContext): void {
       if (options['passwordStdin'] !== true) {
         throw new CliError('the password is read from standard input: pass --password-stdin', 2);
       }
-      const input = { username: options['username'], password: await readPassword(), roles: options['role'], email: options['email'] };
+      const input = { username: options['username'], password: await context.password(), roles: options['role'], email: options['email'] };
       return runChecked(context, 'users.create', input, 'user');
     },
     (r) => `created user ${String(r['username'])} (${String(r['id'])})`,
@@ -33,15 +25,15 @@ function addCreateCommand(users: Command, context: CliContext): void {
 }
 
 export function addUsersCommands(program: Command, context: CliContext): void {
-  const users = program.command('users').description('people who sign in');
+  const users = program.command('users').description('people who sign in').addHelpText('after', example('sigil users list'));
   addCreateCommand(users, context);
   printing(
-    users.command('list').description('list users'),
+    users.command('list').description('list users').addHelpText('after', example('sigil users list')),
     () => context.database('users.list', {}),
     tableOf('users', ['id', 'username', 'email', 'roles', 'disabled']),
   );
   printing(
-    users.command('set-roles').description('replace a user\'s roles (none given: no roles)').argument('<username>').argument('[roles...]'),
+    users.command('set-roles').description('replace a user\'s roles (none given: no roles)').addHelpText('after', example('sigil users set-roles alice admin ops')).argument('<username>').argument('[roles...]'),
     (_options, username: string, roles: string[]) =>
       runChecked(context, 'users.set-roles', { username, roles }),
     (r) => `${String(r['username'])}: ${(r['roles'] as string[]).join(' ') || '(no roles)'}`,
@@ -49,7 +41,7 @@ export function addUsersCommands(program: Command, context: CliContext): void {
   printing(
     users
       .command('disable')
-      .description('stop a user from signing in (existing tokens run out; refresh stops)')
+      .description('stop a user from signing in (existing tokens run out; refresh stops)').addHelpText('after', example('sigil users disable alice'))
       .argument('<username>')
       .option('--enable', 'allow sign-in again instead'),
     (options, username: string) =>
@@ -57,7 +49,7 @@ export function addUsersCommands(program: Command, context: CliContext): void {
     (r) => `${String(r['username'])}: ${r['disabled'] === true ? 'disabled' : 'enabled'}`,
   );
   printing(
-    users.command('show').description('show one user').argument('<username>'),
+    users.command('show').description('show one user').addHelpText('after', example('sigil users show alice')).argument('<username>'),
     (_options, username: string) => runChecked(context, 'users.show', { username }),
     (r) =>
       [
@@ -74,19 +66,19 @@ export function addUsersCommands(program: Command, context: CliContext): void {
   printing(
     users
       .command('set-password')
-      .description('give a user a new password, read from standard input; revokes its sessions and refresh tokens')
+      .description('give a user a new password, read from standard input; revokes its sessions and refresh tokens').addHelpText('after', example('printf %s "$PASSWORD" | sigil users set-password alice --password-stdin'))
       .argument('<username>')
       .option('--password-stdin', 'read the password from standard input (the only way to give it)'),
     async (options, username: string) => {
       if (options['passwordStdin'] !== true) {
         throw new CliError('the password is read from standard input: pass --password-stdin', 2);
       }
-      return runChecked(context, 'users.set-password', { username, password: await readPassword() });
+      return runChecked(context, 'users.set-password', { username, password: await context.password() });
     },
     (r) => `new password for ${String(r['username'])}; its sessions and refresh tokens are revoked`,
   );
   printing(
-    users.command('delete').description('delete a user, revoking its sessions and refresh tokens (its audit events stay)').argument('<username>'),
+    users.command('delete').description('delete a user, revoking its sessions and refresh tokens (its audit events stay)').addHelpText('after', example('sigil users delete alice')).argument('<username>'),
     (_options, username: string) => runChecked(context, 'users.delete', { username }),
     (r) => `deleted user ${String(r['username'])} (${String(r['id'])})`,
   );
