@@ -223,6 +223,12 @@ const schema = z
     }
   });
 
+/**
+ * Every environment variable the issuer reads, taken from the schema itself so that it cannot
+ * drift from what is parsed: checks of a deployment (the compose file's test) compare against it.
+ */
+export const ISSUER_VARIABLES: readonly string[] = Object.freeze(Object.keys(schema.shape));
+
 /** Whether a TRUST_PROXY list names only addresses, subnets and proxy-addr's names (checked before anything starts). */
 function trustProxyListValid(value: string): boolean {
   try {

@@ -17,6 +17,9 @@ export interface ReportsConfig {
 
 const DEFAULT_REPORTS_URL = 'http://localhost:4002';
 
+/** The variables `reportsConfig` reads, on top of every resource service's. */
+export const REPORTS_VARIABLES: readonly string[] = Object.freeze(['REPORTS_URL', 'REPORTS_AUDIENCE']);
+
 /** Reads `REPORTS_URL` and `REPORTS_AUDIENCE`; a bad value is a ServiceConfigError naming it. */
 export function reportsConfig(env: Readonly<Record<string, string | undefined>>): ReportsConfig {
   const value = (name: string) => (env[name]?.trim() === '' ? undefined : env[name]?.trim());

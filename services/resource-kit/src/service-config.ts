@@ -40,6 +40,18 @@ function absoluteUrl(value: string): boolean {
   return url !== null && (url.protocol === 'http:' || url.protocol === 'https:') && url.hash === '';
 }
 
+/** Every environment variable `resourceServiceConfig` reads; a deployment passing others has a typo or a stale line. */
+export const RESOURCE_SERVICE_VARIABLES: readonly string[] = Object.freeze([
+  'PORT',
+  'ISSUER',
+  'AUDIENCE',
+  'GUARD_CLIENT_ID',
+  'GUARD_CLIENT_SECRET',
+  'REVOCATION_POLL_INTERVAL_MS',
+  'PUBLIC_URL',
+  'LOG_LEVEL',
+]);
+
 /**
  * Reads `PORT`, `ISSUER`, `AUDIENCE`, `GUARD_CLIENT_ID`, `GUARD_CLIENT_SECRET`,
  * `REVOCATION_POLL_INTERVAL_MS`, `PUBLIC_URL` and `LOG_LEVEL`.
