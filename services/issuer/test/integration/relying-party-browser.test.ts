@@ -254,6 +254,20 @@ describe.each(backends)('relying parties in a real browser, every response mode 
     expect(directive(unknownClient.headers['content-security-policy'], 'script-src')).toBeUndefined();
   });
 
+  it('the library finds the standard claims of profile and email in req.oidc.user', async () => {
+    const rp = await app({ authorizationParams: { response_type: 'code' } });
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${rp.origin}/login`);
+    await signIn(page);
+    await page.waitForURL((url) => url.origin === rp.origin && url.pathname !== '/callback');
+    await page.goto(`${rp.origin}/user`);
+    const user = JSON.parse((await page.textContent('body')) ?? '') as Record<string, unknown>;
+    expect(user).toMatchObject({ sub: userId, preferred_username: 'Alice', email: 'alice@example.com', email_verified: false, updated_at: expect.any(Number) });
+    expect(user).not.toHaveProperty('name');
+    await context.close();
+  });
+
   it('with idpLogout, the app\'s /logout ends the issuer session on Sigil\'s confirm page and comes back to the registered post-logout URI with its state; the next sign-in asks for credentials again', async () => {
     const state = 'logout-state-0123456789';
     const rp = await app(
