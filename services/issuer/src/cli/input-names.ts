@@ -32,6 +32,7 @@ const CLIENT_SETTINGS = {
   scopes: '--scope',
   roles: '--role',
   redirectUris: '--redirect-uri',
+  postLogoutRedirectUris: '--post-logout-redirect-uri',
   resources: '--resource',
   public: '--public',
   firstParty: '--first-party',

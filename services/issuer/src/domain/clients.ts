@@ -4,7 +4,7 @@ import type { Page, PageQuery } from './pages.js';
 
 import { clientJwksSchema, clientJwksUri, type ClientKeySet } from './client-keys.js';
 import { generateId, generateSecret, hashSecret } from './secrets.js';
-import { redirectUri, resourceUri, roleList, scopeList } from './validation.js';
+import { postLogoutRedirectUri, redirectUri, resourceUri, roleList, scopeList } from './validation.js';
 
 /** RFC 8693 §2.1's grant type: a client exchanges a token it was sent for one for another resource. */
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -32,6 +32,8 @@ const clientFields = {
   scopes: scopeList,
   roles: roleList,
   redirectUris: z.array(redirectUri).max(20),
+  // OpenID Connect RP-Initiated Logout 1.0 §3.1: where /session/end may send the browser back to
+  postLogoutRedirectUris: z.array(postLogoutRedirectUri).max(20).transform((uris) => [...new Set(uris)]),
   resources: z.array(resourceUri).max(20),
   public: z.boolean(),
   firstParty: z.boolean(),
@@ -57,6 +59,8 @@ export interface ClientSettings {
   readonly scopes: readonly string[];
   readonly roles: readonly string[];
   readonly redirectUris: readonly string[];
+  /** Where RP-initiated logout may send the browser back to, matched exactly; none: to Sigil's own signed-out page. */
+  readonly postLogoutRedirectUris: readonly string[];
   readonly resources: readonly string[];
   readonly public: boolean;
   readonly firstParty: boolean;
@@ -85,6 +89,10 @@ function checkClientRules(client: ClientSettings, problem: (message: string) => 
   }
   if (!has('authorization_code') && client.redirectUris.length > 0) {
     problem('--redirect-uri is only meaningful with the authorization_code grant');
+  }
+  // only a client that signs users in has a session at the issuer to end
+  if (!has('authorization_code') && client.postLogoutRedirectUris.length > 0) {
+    problem('--post-logout-redirect-uri is only meaningful with the authorization_code grant');
   }
   if (has('refresh_token') && !has('authorization_code') && !has('password')) {
     problem('the refresh_token grant needs the authorization_code or password grant');
@@ -125,6 +133,7 @@ export const newClientSchema = z
     scopes: clientFields.scopes.default([]),
     roles: clientFields.roles.default([]),
     redirectUris: clientFields.redirectUris.default([]),
+    postLogoutRedirectUris: clientFields.postLogoutRedirectUris.default([]),
     resources: clientFields.resources.default([]),
     public: clientFields.public.default(false),
     firstParty: clientFields.firstParty.default(false),
@@ -156,6 +165,7 @@ export const clientUpdateSchema = z
     scopes: clientFields.scopes.optional(),
     roles: clientFields.roles.optional(),
     redirectUris: clientFields.redirectUris.optional(),
+    postLogoutRedirectUris: clientFields.postLogoutRedirectUris.optional(),
     resources: clientFields.resources.optional(),
     public: clientFields.public.optional(),
     firstParty: clientFields.firstParty.optional(),
@@ -266,9 +276,9 @@ function withoutSecret({ secretHash: _secretHash, previousSecretHash: _previousS
 }
 
 function settingsOf(client: ClientSettings): ClientSettings {
-  const { name, grants, scopes, roles, redirectUris, resources, firstParty, accessTokenTtl } = client;
+  const { name, grants, scopes, roles, redirectUris, postLogoutRedirectUris, resources, firstParty, accessTokenTtl } = client;
   const { auth, jwks, jwksUri, requireDpop, mayExchangeFor } = client;
-  return { name, grants, scopes, roles, redirectUris, resources, public: client.public, firstParty, accessTokenTtl, auth, jwks, jwksUri, requireDpop, mayExchangeFor };
+  return { name, grants, scopes, roles, redirectUris, postLogoutRedirectUris, resources, public: client.public, firstParty, accessTokenTtl, auth, jwks, jwksUri, requireDpop, mayExchangeFor };
 }
 
 /** Whether the client holds a secret: a confidential client that does not authenticate with its keys. */

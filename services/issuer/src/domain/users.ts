@@ -41,6 +41,8 @@ export interface UserRecord {
   readonly roles: readonly string[];
   readonly disabled: boolean;
   readonly createdAt: Date;
+  /** When its row last changed (roles, password, status): OpenID Connect's `updated_at`. */
+  readonly updatedAt: Date;
 }
 
 /** What sign-in needs: the hash is only ever read on this path. */

@@ -30,14 +30,26 @@ export const resourceUri = z.string().refine((value) => {
   return url !== null && url.hash === '' && !value.includes('#') && url.href.length <= 2000;
 }, 'a resource must be an absolute URI without a fragment');
 
-/**
- * A redirect URI a client may register (RFC 9700 §2.1, §4.11): https, http on a loopback
- * host, or a private-use scheme (`com.example.app:/callback`) for native apps. No fragment.
- */
-export const redirectUri = z.string().refine((value) => {
+/** Whether a client may register `value` as a URI to send browsers back to (`redirectUri`). */
+function isRedirectableUri(value: string): boolean {
   const url = URL.parse(value);
   if (url === null || url.hash !== '' || value.includes('#')) return false;
   if (url.protocol === 'https:') return true;
   if (url.protocol === 'http:') return isLoopbackHost(url.hostname);
   return /^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/u.test(url.protocol);
-}, 'a redirect URI must be https, http on localhost/127.0.0.1/[::1], or a private-use scheme such as com.example.app:/cb, without a fragment');
+}
+
+const REDIRECTABLE = 'https, http on localhost/127.0.0.1/[::1], or a private-use scheme such as com.example.app:/cb, without a fragment';
+
+/**
+ * A redirect URI a client may register (RFC 9700 §2.1, §4.11): https, http on a loopback
+ * host, or a private-use scheme (`com.example.app:/callback`) for native apps. No fragment.
+ */
+export const redirectUri = z.string().refine(isRedirectableUri, `a redirect URI must be ${REDIRECTABLE}`);
+
+/**
+ * Where a client may have the browser sent back after RP-initiated logout (OpenID Connect
+ * RP-Initiated Logout 1.0 §3.1): the browser carries the same `state` there as to a redirect
+ * URI, so the same rules hold.
+ */
+export const postLogoutRedirectUri = z.string().refine(isRedirectableUri, `a post-logout redirect URI must be ${REDIRECTABLE}`);

@@ -69,6 +69,8 @@ export function clientMetadata(client: ClientWithSecret): AdapterPayload {
     grant_types: [...client.grants],
     response_types: client.grants.includes('authorization_code') ? ['code'] : [],
     redirect_uris: [...client.redirectUris],
+    // RP-initiated logout: the engine sends the browser back only to one of these, matched exactly
+    post_logout_redirect_uris: [...client.postLogoutRedirectUris],
     // a public client whose redirect URIs are all loopback or private-use schemes is a
     // native app: only then may a loopback port vary (RFC 8252 §7.3, RFC 9700 §4.1.3)
     application_type: client.public && client.redirectUris.length > 0 && loopbackOrNative ? 'native' : 'web',

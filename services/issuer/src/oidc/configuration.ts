@@ -1,4 +1,4 @@
-import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
+import type { AccountClaims, Configuration, KoaContextWithOIDC } from 'oidc-provider';
 
 import type { Config } from '../config.js';
 import { CLIENT_ASSERTION_ALGORITHMS } from '../domain/client-keys.js';
@@ -36,15 +36,27 @@ export interface ConfigurationDependencies {
   readonly clientJwks: ClientJwksFetcher;
 }
 
-/** The account and claims of a user (OpenID Connect Core §5.1), or none for a missing or disabled user. */
+/**
+ * A user's standard claims (OpenID Connect Core §5.1); the engine keeps those of the granted
+ * scopes (`claims` below). Users have no display name, so there is no `name`. `email_verified`
+ * is false: an administrator types the address (`users create --email`) and Sigil never checks
+ * that the user receives mail there, so a relying party that needs a verified address verifies it.
+ */
+export function userClaims(user: UserRecord): AccountClaims {
+  return {
+    sub: user.id,
+    preferred_username: user.username,
+    updated_at: Math.floor(user.updatedAt.getTime() / 1000),
+    ...(user.email === null ? {} : { email: user.email, email_verified: false }),
+  };
+}
+
+/** The account and claims of a user, or none for a missing or disabled user. */
 function accountFinder(userFor: (ctx: object, id: string) => Promise<UserRecord | undefined>): Configuration['findAccount'] {
   return async (ctx, id) => {
     const user = await userFor(ctx, id);
     if (user === undefined || user.disabled) return undefined;
-    return {
-      accountId: user.id,
-      claims: () => ({ sub: user.id, preferred_username: user.username, ...(user.email === null ? {} : { email: user.email }) }),
-    };
+    return { accountId: user.id, claims: () => userClaims(user) };
   };
 }
 
@@ -141,9 +153,13 @@ export function providerConfiguration({ config, stores, signingKeys, cookieKeys,
     extraTokenClaims: tokenClaims(userFor),
     claims: {
       openid: ['sub'],
-      profile: ['preferred_username'],
-      email: ['email'],
+      // `name` is listed for when users have one: the engine leaves out what findAccount does not give
+      profile: ['preferred_username', 'name', 'updated_at'],
+      email: ['email', 'email_verified'],
     },
+    // the ID token carries the claims of the granted scopes too, not only userinfo: relying
+    // parties (express-openid-connect's req.oidc.user, for one) read the user from the ID token
+    conformIdTokenClaims: false,
     findAccount: accountFinder(userFor),
     features: {
       devInteractions: { enabled: false },

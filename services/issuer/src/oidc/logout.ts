@@ -1,7 +1,18 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 
-import { escapeHtml, renderPage } from '../interactions/layout.js';
+import { escapeHtml, formActionSource, renderPage } from '../interactions/layout.js';
 import { respond } from './error-page.js';
+
+/**
+ * Where the confirm form may post: the issuer, and the origin of the post-logout redirect URI
+ * the engine has matched against the client's registration. Browsers hold a form's redirects
+ * to `form-action` too, and the engine answers the confirm post with a 303 to that URI.
+ */
+function logoutFormAction(ctx: KoaContextWithOIDC): string[] {
+  const uri = ctx.oidc.params?.['post_logout_redirect_uri'];
+  const source = typeof uri === 'string' ? formActionSource(uri) : undefined;
+  return source === undefined ? ["'self'"] : ["'self'", source];
+}
 
 /**
  * RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2–3): asks before ending the
@@ -18,6 +29,7 @@ export async function logoutSource(ctx: KoaContextWithOIDC, form: string): Promi
 ${form}
 <button type="submit" form="op.logoutForm" name="logout" value="yes">Sign out</button>
 <button type="submit" form="op.logoutForm" class="secondary">Stay signed in</button>`,
+      { formAction: logoutFormAction(ctx) },
     ),
   );
 }

@@ -15,6 +15,7 @@ interface ClientRow {
   scopes: string[];
   roles: string[];
   redirect_uris: string[];
+  post_logout_redirect_uris: string[];
   resources: string[];
   public: boolean;
   first_party: boolean;
@@ -42,6 +43,7 @@ function toRecord(row: ClientRow): ClientWithSecret {
     scopes: row.scopes,
     roles: row.roles,
     redirectUris: row.redirect_uris,
+    postLogoutRedirectUris: row.post_logout_redirect_uris,
     resources: row.resources,
     public: row.public,
     firstParty: row.first_party,
@@ -68,6 +70,7 @@ function settingsColumns(client: ClientSettings): Record<string, unknown> {
     scopes: JSON.stringify(client.scopes),
     roles: JSON.stringify(client.roles),
     redirect_uris: JSON.stringify(client.redirectUris),
+    post_logout_redirect_uris: JSON.stringify(client.postLogoutRedirectUris),
     resources: JSON.stringify(client.resources),
     public: client.public,
     first_party: client.firstParty,

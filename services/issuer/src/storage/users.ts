@@ -14,13 +14,14 @@ interface UserRow {
   password_hash: string;
   disabled: boolean;
   created_at: Date;
+  updated_at: Date;
 }
 
 /** SQL: the roles (sorted, `{}` for none) of the user row aliased `u`. */
 const ROLES_OF_U = `coalesce((SELECT array_agg(r.role ORDER BY r.role) FROM user_roles r WHERE r.user_id = u.id), '{}')`;
 
 function toRecord(row: Omit<UserRow, 'password_hash'>, roles: readonly string[]): UserRecord {
-  return { id: row.id, username: row.username, email: row.email, roles, disabled: row.disabled, createdAt: new Date(row.created_at) };
+  return { id: row.id, username: row.username, email: row.email, roles, disabled: row.disabled, createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at) };
 }
 
 async function rolesOf(db: Knex, userIds: string[]): Promise<Map<string, string[]>> {
@@ -68,7 +69,7 @@ function byUsername(db: Knex, username: string) {
  * record). `idText` is an SQL expression of type text; a value that is not a UUID matches no one.
  */
 export function userJsonSql(idText: string): string {
-  return `(SELECT json_build_object('id', u.id, 'username', u.username, 'email', u.email, 'disabled', u.disabled, 'created_at', u.created_at,
+  return `(SELECT json_build_object('id', u.id, 'username', u.username, 'email', u.email, 'disabled', u.disabled, 'created_at', u.created_at, 'updated_at', u.updated_at,
       'roles', ${ROLES_OF_U})
     FROM users u
     WHERE u.id = CASE WHEN ${idText} ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN (${idText})::uuid END)`;
@@ -80,6 +81,7 @@ const userJsonSchema = z.object({
   email: z.string().nullable(),
   disabled: z.boolean(),
   created_at: z.string(),
+  updated_at: z.string(),
   roles: z.array(z.string()),
 });
 
@@ -87,7 +89,7 @@ const userJsonSchema = z.object({
 export function userFromJson(json: unknown): UserRecord | undefined {
   if (json === null || json === undefined) return undefined;
   const row = userJsonSchema.parse(json);
-  return { id: row.id, username: row.username, email: row.email, roles: row.roles, disabled: row.disabled, createdAt: new Date(row.created_at) };
+  return { id: row.id, username: row.username, email: row.email, roles: row.roles, disabled: row.disabled, createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at) };
 }
 
 /** Users and their roles in PostgreSQL (or PGlite). */
@@ -177,7 +179,7 @@ export function createUserStore(db: Knex): UserStore {
     async findLoginCandidate(username): Promise<LoginCandidate | undefined> {
       const { rows } = await db
         .raw<{ rows: (UserRow & { roles: string[] })[] }>(
-          `SELECT u.id, u.username, u.email, u.password_hash, u.disabled, u.created_at, ${ROLES_OF_U} AS roles
+          `SELECT u.id, u.username, u.email, u.password_hash, u.disabled, u.created_at, u.updated_at, ${ROLES_OF_U} AS roles
            FROM users u WHERE lower(u.username) = lower(?) LIMIT 1`,
           [username],
         )
@@ -189,7 +191,7 @@ export function createUserStore(db: Knex): UserStore {
     async findById(id) {
       const { rows } = await db
         .raw<{ rows: (Omit<UserRow, 'password_hash'> & { roles: string[] })[] }>(
-          `SELECT u.id, u.username, u.email, u.disabled, u.created_at, ${ROLES_OF_U} AS roles FROM users u WHERE u.id = ?`,
+          `SELECT u.id, u.username, u.email, u.disabled, u.created_at, u.updated_at, ${ROLES_OF_U} AS roles FROM users u WHERE u.id = ?`,
           [id],
         )
         .options(prepared('user_by_id'));

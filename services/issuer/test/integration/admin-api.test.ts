@@ -99,7 +99,7 @@ describe.each(backends)('the admin API ($name)', (backend) => {
     const create = document.paths['/clients']?.['post'] as unknown as { requestBody: { content: Record<string, { schema: { properties: Record<string, unknown>; additionalProperties: boolean } }> } };
     const fields = create.requestBody.content['application/json']?.schema;
     // wire names, from the command's own schema
-    expect(Object.keys(fields?.properties ?? {})).toEqual(expect.arrayContaining(['name', 'grants', 'scope', 'redirect_uris', 'resources', 'first_party', 'access_token_ttl']));
+    expect(Object.keys(fields?.properties ?? {})).toEqual(expect.arrayContaining(['name', 'grants', 'scope', 'redirect_uris', 'post_logout_redirect_uris', 'resources', 'first_party', 'access_token_ttl']));
     expect(fields?.additionalProperties).toBe(false);
   });
 
@@ -300,6 +300,21 @@ describe.each(backends)('the admin API ($name)', (backend) => {
     expect((await admin().call<ErrorAnswer>('GET', '/clients?limit=0')).body.fields).toEqual([{ in: 'query', field: 'limit', message: 'a limit is a whole number from 1 to 1000' }]);
     expect((await admin().call<ErrorAnswer>('GET', '/clients?limit=1&limit=2')).status).toBe(400);
     expect((await admin().call<ErrorAnswer>('GET', '/clients?sort=name')).body.fields?.[0]).toMatchObject({ in: 'query', field: 'sort' });
+  });
+
+  it('takes post_logout_redirect_uris on create and update, shows them, and names the field (and the rule) of a bad one', async () => {
+    const web = { name: 'web', grants: ['authorization_code'], redirect_uris: ['https://app.example.com/cb'] };
+    const created = await admin().call<ClientCreated>('POST', '/clients', { body: { ...web, post_logout_redirect_uris: ['https://app.example.com/bye'] } });
+    expect(created.status).toBe(201);
+    const path = `/clients/${created.body.client_id}`;
+    expect((await admin().call<Record<string, unknown>>('GET', path)).body).toMatchObject({ post_logout_redirect_uris: ['https://app.example.com/bye'] });
+    const updated = await admin().call<Record<string, unknown>>('PATCH', path, { body: { post_logout_redirect_uris: ['http://127.0.0.1:5173/'] } });
+    expect(updated.body).toMatchObject({ post_logout_redirect_uris: ['http://127.0.0.1:5173/'] });
+    const bad = await admin().call<ErrorAnswer>('POST', '/clients', { body: { ...web, post_logout_redirect_uris: ['https://app.example.com/bye', 'http://app.example.com/bye'] } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.fields).toEqual([{ in: 'body', field: 'post_logout_redirect_uris[1]', message: expect.stringMatching(/^a post-logout redirect URI must be https/u) }]);
+    const rule = await admin().call<ErrorAnswer>('POST', '/clients', { body: { name: 'x', grants: ['client_credentials'], post_logout_redirect_uris: ['https://app.example.com/bye'] } });
+    expect(rule.body.fields).toEqual([{ in: 'body', message: 'post_logout_redirect_uris is only meaningful with the authorization_code grant' }]);
   });
 
   it('answers malformed JSON, unknown fields, bad values and control characters with 400 naming each field, and writes nothing', async () => {

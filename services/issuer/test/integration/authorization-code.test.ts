@@ -188,7 +188,12 @@ describe.each(backends)('authorization code + PKCE in a real browser ($name)', (
   it('when the client is first-party, there is no consent page; openid gives userinfo; logout ends the session', async () => {
     const { context, page, tokens } = await firstPartySignIn('openid profile email');
     const sub = tokens.claims()?.sub ?? '';
-    expect(await oidc.fetchUserInfo(firstParty, tokens.access_token, sub)).toEqual({ sub, preferred_username: 'Alice', email: 'alice@example.com' });
+    // the standard claims of profile and email (no name: users have none), in userinfo and the ID token alike
+    const standard = { sub, preferred_username: 'Alice', updated_at: expect.any(Number), email: 'alice@example.com', email_verified: false };
+    const userinfo = await oidc.fetchUserInfo(firstParty, tokens.access_token, sub);
+    expect(userinfo).toEqual(standard);
+    expect(Math.abs(Number(userinfo['updated_at']) - Date.now() / 1000)).toBeLessThan(600);
+    expect(tokens.claims()).toMatchObject({ ...standard, updated_at: userinfo['updated_at'] });
 
     await page.goto(oidc.buildEndSessionUrl(firstParty, { id_token_hint: tokens.id_token ?? '' }).href);
     await page.click('button[name=logout][value=yes]');

@@ -14,6 +14,7 @@ interface ClientList {
 const NEEDS_RESOURCE = 'an API key needs at least one --resource (the audience of each service that accepts it)';
 const GRANT_RULE = 'a grant is one of client_credentials, password, authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:token-exchange';
 const REDIRECT_RULE = 'a redirect URI must be https, http on localhost/127.0.0.1/[::1], or a private-use scheme such as com.example.app:/cb, without a fragment';
+const POST_LOGOUT_RULE = 'a post-logout redirect URI must be https, http on localhost/127.0.0.1/[::1], or a private-use scheme such as com.example.app:/cb, without a fragment';
 const SCOPE_RULE = 'a scope is one or more printable ASCII characters without spaces, " or \\';
 const PASSWORD = 'correct horse battery';
 
@@ -102,6 +103,15 @@ describe.each(backends)('sigil CLI ($name)', (backend) => {
     [['clients', 'create', '--name', 'x', '--grant', 'authorization_code', '--redirect-uri', 'foo'], `sigil: --redirect-uri "foo": ${REDIRECT_RULE}`],
     [['clients', 'create', '--name', 'x', '--grant', 'authorization_code', '--redirect-uri', 'https://app.example.com/cb', '--redirect-uri', 'foo'], `sigil: --redirect-uri "foo": ${REDIRECT_RULE}`],
     [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--grant', 'implicit', '--resource', 'https://api'], `sigil: --grant "implicit": ${GRANT_RULE}`],
+    // RP-initiated logout's return URIs follow the redirect URIs' rules
+    [['clients', 'create', '--name', 'x', '--grant', 'authorization_code', '--redirect-uri', 'https://app.example.com/cb', '--post-logout-redirect-uri', 'foo'], `sigil: --post-logout-redirect-uri "foo": ${POST_LOGOUT_RULE}`],
+    [
+      ['clients', 'create', '--name', 'x', '--grant', 'authorization_code', '--redirect-uri', 'https://app.example.com/cb', '--post-logout-redirect-uri', 'https://app.example.com/bye', '--post-logout-redirect-uri', 'http://app.example.com/bye'],
+      `sigil: --post-logout-redirect-uri "http://app.example.com/bye": ${POST_LOGOUT_RULE}`,
+    ],
+    [['clients', 'create', '--name', 'x', '--grant', 'authorization_code', '--redirect-uri', 'https://app.example.com/cb', '--post-logout-redirect-uri', 'https://app.example.com/bye#top'], `sigil: --post-logout-redirect-uri "https://app.example.com/bye#top": ${POST_LOGOUT_RULE}`],
+    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--post-logout-redirect-uri', 'https://app.example.com/bye'], 'sigil: --post-logout-redirect-uri is only meaningful with the authorization_code grant'],
+    [['clients', 'update', '0'.repeat(32), '--post-logout-redirect-uri', 'foo'], `sigil: --post-logout-redirect-uri "foo": ${POST_LOGOUT_RULE}`],
     [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--resource', 'https://api', '--scope', 'orders:read caf\u00e9'], `sigil: --scope "caf\u00e9": ${SCOPE_RULE}`],
     [['clients', 'create', '--name', 'x', '--grant', 'implicit', '--resource', 'https://api', '--scope', 'a\\b'], `sigil: --grant "implicit": ${GRANT_RULE}; --scope "a\\\\b": ${SCOPE_RULE}`],
     [['clients', 'update', 'nope', '--name', 'y'], 'sigil: <client_id>: a client id is 32 hexadecimal characters'],
@@ -177,6 +187,19 @@ describe.each(backends)('sigil CLI ($name)', (backend) => {
     expect(table.code).toBe(0);
     expect(table.stdout.split('\n')[0]).toMatch(/ roles +redirect_uris +resources /u);
     expect(table.stdout.split('\n').find((line) => line.startsWith(created.client_id))).toMatch(/ https:\/\/app\.example\.com\/callback,http:\/\/127\.0\.0\.1:5173\/cb /u);
+  });
+
+  it('clients create and update take --post-logout-redirect-uri (repeatable); show and --json print them; --no-post-logout-redirect-uri empties them', async () => {
+    const created = await sigilJson<{ client_id: string }>(
+      ['clients', 'create', '--name', 'web', '--grant', 'authorization_code', '--redirect-uri', 'https://app.example.com/callback', '--post-logout-redirect-uri', 'https://app.example.com/bye', '--post-logout-redirect-uri', 'http://127.0.0.1:5173/'],
+      env,
+    );
+    expect(await sigilJson(['clients', 'show', created.client_id], env)).toMatchObject({ post_logout_redirect_uris: ['https://app.example.com/bye', 'http://127.0.0.1:5173/'] });
+    const shown = await sigil(['clients', 'show', created.client_id], env);
+    expect(shown.stdout).toContain('\npost_logout_uris: https://app.example.com/bye http://127.0.0.1:5173/\n');
+    expect(await sigilJson(['clients', 'update', created.client_id, '--post-logout-redirect-uri', 'com.example.app:/bye'], env)).toMatchObject({ post_logout_redirect_uris: ['com.example.app:/bye'] });
+    expect(await sigilJson(['clients', 'update', created.client_id, '--no-post-logout-redirect-uri'], env)).toMatchObject({ post_logout_redirect_uris: [] });
+    expect((await sigil(['clients', 'show', created.client_id], env)).stdout).toContain('\npost_logout_uris: (none)\n');
   });
 
   it('when the environment is bad, exits 2 naming the variable', async () => {

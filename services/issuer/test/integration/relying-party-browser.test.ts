@@ -72,14 +72,18 @@ describe.each(backends)('relying parties in a real browser, every response mode 
   let userId: string;
   const apps: RelyingParty[] = [];
 
-  /** Starts an app whose client (first-party: no consent page) is registered for the app's `/callback`. */
-  async function app(options: Omit<ConfigParams, 'baseURL'> = {}): Promise<RelyingParty> {
+  /**
+   * Starts an app whose client (first-party: no consent page) is registered for the app's
+   * `/callback`, and for the post-logout redirect URIs `postLogout` makes of the app's origin.
+   */
+  async function app(options: Omit<ConfigParams, 'baseURL'> = {}, postLogout: (origin: string) => string[] = () => []): Promise<RelyingParty> {
     const started = await relyingParty(async (origin) => {
       const client = await registerClient(suite.issuer.stores.clients, {
         name: 'Library App',
         grants: ['authorization_code'],
         scopes: LIBRARY_SCOPES,
         redirectUris: [`${origin}/callback`],
+        postLogoutRedirectUris: postLogout(origin),
         firstParty: true,
       });
       return {
@@ -248,5 +252,82 @@ describe.each(backends)('relying parties in a real browser, every response mode 
     expect(unknownClient.body).toContain('Sign-in could not continue');
     expect(directive(unknownClient.headers['content-security-policy'], 'form-action')).toEqual(["'self'"]);
     expect(directive(unknownClient.headers['content-security-policy'], 'script-src')).toBeUndefined();
+  });
+
+  it('the library finds the standard claims of profile and email in req.oidc.user', async () => {
+    const rp = await app({ authorizationParams: { response_type: 'code' } });
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${rp.origin}/login`);
+    await signIn(page);
+    await page.waitForURL((url) => url.origin === rp.origin && url.pathname !== '/callback');
+    await page.goto(`${rp.origin}/user`);
+    const user = JSON.parse((await page.textContent('body')) ?? '') as Record<string, unknown>;
+    expect(user).toMatchObject({ sub: userId, preferred_username: 'Alice', email: 'alice@example.com', email_verified: false, updated_at: expect.any(Number) });
+    expect(user).not.toHaveProperty('name');
+    await context.close();
+  });
+
+  it('with idpLogout, the app\'s /logout ends the issuer session on Sigil\'s confirm page and comes back to the registered post-logout URI with its state; the next sign-in asks for credentials again', async () => {
+    const state = 'logout-state-0123456789';
+    const rp = await app(
+      { authorizationParams: { response_type: 'code' }, idpLogout: true, routes: { postLogoutRedirect: '/signed-out' }, logoutParams: { state } },
+      (origin) => [`${origin}/signed-out`],
+    );
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${rp.origin}/login`);
+    await signIn(page);
+    await page.waitForURL((url) => url.origin === rp.origin && url.pathname !== '/callback');
+
+    const [confirmPage] = await Promise.all([
+      page.waitForResponse((answer) => new URL(answer.url()).pathname === '/session/end' && answer.request().method() === 'GET'),
+      page.goto(`${rp.origin}/logout`),
+    ]);
+    const endSession = new URL(confirmPage.url());
+    expect(endSession.origin).toBe(suite.issuer.issuer);
+    expect(endSession.searchParams.get('post_logout_redirect_uri')).toBe(`${rp.origin}/signed-out`);
+    expect(endSession.searchParams.get('id_token_hint')).toBeTruthy();
+    // the confirm form's post is answered with a 303 to the app: the page's policy allows that origin
+    expect(directive(confirmPage.headers()['content-security-policy'], 'form-action')).toEqual(["'self'", rp.origin]);
+    expect(await page.textContent('h1')).toBe('Sign out?');
+    expect(await page.textContent('main')).toContain('Library App');
+    await page.click('button[name=logout][value=yes]');
+    await page.waitForURL(`${rp.origin}/signed-out?**`);
+    const landed = new URL(page.url());
+    expect(Object.fromEntries(landed.searchParams)).toEqual({ state });
+    expect(await page.textContent('body')).toBe('signed out');
+
+    await page.goto(`${rp.origin}/me`);
+    expect(JSON.parse((await page.textContent('body')) ?? '')).toEqual({ authenticated: false, sub: null });
+    // the same browser, issuer cookies and all: no silent sign-in, Sigil's login page again
+    await page.goto(`${rp.origin}/login`);
+    await page.waitForURL(`${suite.issuer.issuer}/interaction/**`);
+    expect(await page.isVisible('input[name=password]')).toBe(true);
+    await context.close();
+  });
+
+  it('a post_logout_redirect_uri the client did not register is refused on Sigil\'s error page, without a redirect', async () => {
+    const registered = 'http://127.0.0.1:1/signed-out';
+    const client = await registerClient(suite.issuer.stores.clients, {
+      name: 'Logout App',
+      grants: ['authorization_code'],
+      scopes: ['openid'],
+      redirectUris: ['http://127.0.0.1:1/cb'],
+      postLogoutRedirectUris: [registered],
+      firstParty: true,
+    });
+    for (const uri of ['https://evil.example/signed-out', 'http://127.0.0.1:1/signed-out/', 'http://127.0.0.1:1/cb']) {
+      const query = new URLSearchParams({ client_id: client.id, post_logout_redirect_uri: uri, state: 'x' });
+      const answer = await request(`${suite.issuer.issuer}/session/end?${query.toString()}`);
+      expect(answer.status).toBe(400);
+      expect(answer.headers['location']).toBeUndefined();
+      expect(answer.body).toContain('post_logout_redirect_uri not registered');
+      expect(directive(answer.headers['content-security-policy'], 'form-action')).toEqual(["'self'"]);
+    }
+    // the registered one is accepted: without a session, the engine's own form confirms at once
+    const query = new URLSearchParams({ client_id: client.id, post_logout_redirect_uri: registered, state: 'x' });
+    const accepted = await request(`${suite.issuer.issuer}/session/end?${query.toString()}`);
+    expect(accepted.status).toBe(200);
   });
 });

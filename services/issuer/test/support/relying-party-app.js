@@ -5,7 +5,9 @@
  * `require`s openid-client, an ES module, which node loads and jest's module runtime does not.
  * $RP_CONFIG is the JSON of the library's options, less `baseURL`. `GET /me` answers what the
  * library says of the session; an error (a refused callback) is answered as text,
- * `error: <message>`. Prints `listening` once it accepts connections.
+ * `error: <message>`. `GET /user` answers the library's `req.oidc.user` (the ID token's claims).
+ * `GET /signed-out`, where the tests send the browser back after logout,
+ * answers `signed out`. Prints `listening` once it accepts connections.
  */
 import express from 'express';
 import { auth } from 'express-openid-connect';
@@ -18,6 +20,12 @@ const app = express();
 app.use(auth({ ...options, baseURL: `http://127.0.0.1:${port}` }));
 app.get('/me', (req, res) => {
   res.json({ authenticated: req.oidc.isAuthenticated(), sub: req.oidc.user?.['sub'] ?? null });
+});
+app.get('/user', (req, res) => {
+  res.json(req.oidc.user ?? null);
+});
+app.get('/signed-out', (_req, res) => {
+  res.type('text/plain').send('signed out');
 });
 /**
  * @param {unknown} error

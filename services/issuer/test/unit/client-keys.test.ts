@@ -97,6 +97,7 @@ describe('a client\'s way of authenticating', () => {
     scopes: ['orders:read'],
     roles: [],
     redirectUris: [],
+    postLogoutRedirectUris: [],
     resources: [ORDERS],
     public: false,
     firstParty: false,

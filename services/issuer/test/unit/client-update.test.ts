@@ -13,6 +13,7 @@ const machine: ClientSettings = {
   scopes: ['orders:read'],
   roles: ['ops'],
   redirectUris: [],
+  postLogoutRedirectUris: [],
   resources: ['http://localhost:4001'],
   public: false,
   firstParty: false,

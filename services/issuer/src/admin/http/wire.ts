@@ -33,6 +33,7 @@ const FLAG_FIELDS: Readonly<Record<string, string>> = {
   '--scope': 'scope',
   '--role': 'roles',
   '--redirect-uri': 'redirect_uris',
+  '--post-logout-redirect-uri': 'post_logout_redirect_uris',
   '--resource': 'resources',
   '--public': 'public',
   '--first-party': 'first_party',

@@ -19,6 +19,7 @@ const collectFresh = (value: string, previous: unknown) => [...(Array.isArray(pr
 
 const GRANT_HELP = `allowed grant (repeatable): client_credentials, password, authorization_code, refresh_token, ${TOKEN_EXCHANGE}`;
 const EXCHANGE_HELP = `resource it may exchange the tokens sent to its --resource for (RFC 8693, with the ${TOKEN_EXCHANGE} grant; repeatable)`;
+const POST_LOGOUT_HELP = 'where RP-initiated logout may send the browser back to, matched exactly (repeatable; with the authorization_code grant)';
 const DPOP_HELP = 'refuse token requests without a DPoP proof (RFC 9449): every token is bound to the client\'s key';
 
 const AUTH_HELP = `how it authenticates: ${CLIENT_AUTH_METHODS.join(', ')} (default: its secret, either way)`;
@@ -78,6 +79,8 @@ function describeClient(r: Output): string {
     `scope:            ${String(r['scope']) || '(none)'}`,
     `roles:            ${list(r['roles'])}`,
     `redirect_uris:    ${list(r['redirect_uris'])}`,
+    // post_logout_redirect_uris, shortened to keep the column
+    `post_logout_uris: ${list(r['post_logout_redirect_uris'])}`,
     `resources:        ${list(r['resources'])}`,
     `access_token_ttl: ${r['access_token_ttl'] === null ? '(ACCESS_TOKEN_TTL)' : String(r['access_token_ttl'])}`,
     `auth:             ${describeAuth(r)}`,
@@ -101,6 +104,7 @@ function updateInput(id: string, options: Options): Record<string, unknown> {
     scopes: options['scope'] === undefined ? undefined : splitScope(options['scope'] as string),
     roles: list(options['role']),
     redirectUris: list(options['redirectUri']),
+    postLogoutRedirectUris: list(options['postLogoutRedirectUri']),
     resources: list(options['resource']),
     // a client stays public or confidential: --public on a confidential one is refused
     public: options['public'] === true ? true : undefined,
@@ -126,6 +130,8 @@ function addUpdateCommand(clients: Command, context: CliContext): void {
       .option('--no-role', 'no roles')
       .option('--redirect-uri <uri>', 'redirect URI, matched exactly (repeatable)', collectFresh)
       .option('--no-redirect-uri', 'no redirect URI')
+      .option('--post-logout-redirect-uri <uri>', POST_LOGOUT_HELP, collectFresh)
+      .option('--no-post-logout-redirect-uri', 'no post-logout redirect URI: logout ends on Sigil\'s signed-out page')
       .option('--resource <uri>', 'resource (audience) the client may get tokens for; the first is the default (repeatable)', collectFresh)
       .option('--no-resource', 'no resource')
       .option('--public', 'accepted for a public client; a confidential client cannot become public')
@@ -158,6 +164,7 @@ export function addClientsCommands(program: Command, context: CliContext): void 
       .option('--scope <scopes>', 'space-separated scopes the client may request')
       .option('--role <role>', 'role carried in client-credentials tokens (repeatable)', collect, [])
       .option('--redirect-uri <uri>', 'redirect URI, matched exactly (repeatable)', collect, [])
+      .option('--post-logout-redirect-uri <uri>', POST_LOGOUT_HELP, collect, [])
       .option('--resource <uri>', 'resource (audience) the client may get tokens for; the first is the default (repeatable)', collect, [])
       .option('--public', 'a public client (no secret; authorization code with PKCE only)')
       .option('--first-party', 'a first-party client: no consent page')
@@ -174,6 +181,7 @@ export function addClientsCommands(program: Command, context: CliContext): void 
         scopes: splitScope(options['scope'] as string | undefined),
         roles: options['role'],
         redirectUris: options['redirectUri'],
+        postLogoutRedirectUris: options['postLogoutRedirectUri'],
         resources: options['resource'],
         public: options['public'] === true,
         firstParty: options['firstParty'] === true,
