@@ -149,15 +149,15 @@ describe.each(backends)('the audit trail of administration ($name)', (backend) =
 
   it('when audit list is given bad arguments, exits 2 with one line', async () => {
     const badArguments: [string[], string][] = [
-      [['--limit', '0'], 'sigil: limit: a limit is a whole number from 1 to 1000'],
-      [['--limit', '1001'], 'sigil: limit: a limit is a whole number from 1 to 1000'],
-      [['--limit', 'ten'], 'sigil: limit: a limit is a whole number from 1 to 1000'],
-      [['--limit', '2.5'], 'sigil: limit: a limit is a whole number from 1 to 1000'],
-      [['--since', 'yesterday'], 'sigil: since: since is an ISO 8601 date or date and time (2026-12-01, 2026-12-01T09:30:00Z), in years 1 to 9999'],
-      [['--since', '2026-12-01T09:30:00'], 'sigil: since: since is an ISO 8601 date or date and time (2026-12-01, 2026-12-01T09:30:00Z), in years 1 to 9999'],
-      [['--type', 'Admin.'], 'sigil: type: a type is an event type (admin.user.deleted) or a prefix ending in "." (admin.)'],
-      [['--type', 'admin.%'], 'sigil: type: a type is an event type (admin.user.deleted) or a prefix ending in "." (admin.)'],
-      [['--cursor', 'abc'], 'sigil: cursor: a cursor is a next_cursor this list returned'],
+      [['--limit', '0'], 'sigil: --limit: a limit is a whole number from 1 to 1000'],
+      [['--limit', '1001'], 'sigil: --limit: a limit is a whole number from 1 to 1000'],
+      [['--limit', 'ten'], 'sigil: --limit: a limit is a whole number from 1 to 1000'],
+      [['--limit', '2.5'], 'sigil: --limit: a limit is a whole number from 1 to 1000'],
+      [['--since', 'yesterday'], 'sigil: --since: since is an ISO 8601 date or date and time (2026-12-01, 2026-12-01T09:30:00Z), in years 1 to 9999'],
+      [['--since', '2026-12-01T09:30:00'], 'sigil: --since: since is an ISO 8601 date or date and time (2026-12-01, 2026-12-01T09:30:00Z), in years 1 to 9999'],
+      [['--type', 'Admin.'], 'sigil: --type: a type is an event type (admin.user.deleted) or a prefix ending in "." (admin.)'],
+      [['--type', 'admin.%'], 'sigil: --type: a type is an event type (admin.user.deleted) or a prefix ending in "." (admin.)'],
+      [['--cursor', 'abc'], 'sigil: --cursor: a cursor is a next_cursor this list returned'],
       [['--bogus'], "sigil: unknown option '--bogus'"],
     ];
     for (const [args, message] of badArguments) {

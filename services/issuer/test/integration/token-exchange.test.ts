@@ -362,7 +362,7 @@ describe.each(backends)('token exchange, RFC 8693 ($name)', (backend) => {
     const withoutGrant = await sigil(['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--may-exchange-for', REPORTS], env);
     expect({ code: withoutGrant.code, stderr: withoutGrant.stderr.trim() }).toEqual({ code: 2, stderr: `sigil: --may-exchange-for is only meaningful with the ${TOKEN_EXCHANGE} grant` });
     const badTarget = await sigil(['clients', 'create', '--name', 'x', '--grant', TOKEN_EXCHANGE, '--may-exchange-for', 'not a uri'], env);
-    expect({ code: badTarget.code, stderr: badTarget.stderr.trim() }).toEqual({ code: 2, stderr: 'sigil: mayExchangeFor.0: a resource must be an absolute URI without a fragment' });
+    expect({ code: badTarget.code, stderr: badTarget.stderr.trim() }).toEqual({ code: 2, stderr: 'sigil: --may-exchange-for "not a uri": a resource must be an absolute URI without a fragment' });
   });
 
   it('when the admin API creates and changes a client, may_exchange_for maps to --may-exchange-for and its answers conform to the OpenAPI document', async () => {

@@ -102,13 +102,13 @@ describe.each(backends)('the lifecycle of a user through the CLI ($name)', (back
     const listBefore = await sigilJson(['users', 'list'], env());
     const badArguments: [string[], string, string | ReturnType<typeof expect.stringMatching>][] = [
       [['users', 'show', 'nobody'], '', 'sigil: no user named nobody'],
-      [['users', 'show', 'bad name'], '', expect.stringMatching(/^sigil: username: a username is/u)],
+      [['users', 'show', 'bad name'], '', expect.stringMatching(/^sigil: <username>: a username is/u)],
       [['users', 'show'], '', "sigil: missing required argument 'username'"],
       [['users', 'delete', 'nobody'], '', 'sigil: no user named nobody'],
       [['users', 'delete', 'kim', 'extra'], '', expect.stringMatching(/^sigil: too many arguments/u)],
       [['users', 'set-password', 'kim'], NEW_PASSWORD, 'sigil: the password is read from standard input: pass --password-stdin'],
-      [['users', 'set-password', 'kim', '--password-stdin'], 'short', 'sigil: password: a password must be at least 8 characters'],
-      [['users', 'set-password', 'kim', '--password-stdin'], '', 'sigil: password: a password must be at least 8 characters'],
+      [['users', 'set-password', 'kim', '--password-stdin'], 'short', 'sigil: --password-stdin: a password must be at least 8 characters'],
+      [['users', 'set-password', 'kim', '--password-stdin'], '', 'sigil: --password-stdin: a password must be at least 8 characters'],
       [['users', 'set-password', 'nobody', '--password-stdin'], NEW_PASSWORD, 'sigil: no user named nobody'],
       [['users', 'set-password', '--password-stdin'], NEW_PASSWORD, "sigil: missing required argument 'username'"],
     ];
