@@ -115,6 +115,7 @@ describe('newClientSchema', () => {
       scopes: ['orders:read'],
       roles: [],
       redirectUris: [],
+      postLogoutRedirectUris: [],
       resources: [ORDERS],
       public: false,
       firstParty: false,
