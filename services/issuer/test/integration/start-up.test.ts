@@ -10,7 +10,8 @@ import { runIssuerProcess, spawnIssuer } from '../support/process.js';
 const exists = (file: string) => fs.stat(file).then(() => true, () => false);
 
 describe.each(backends)('start-up failures ($name)', (backend) => {
-  const suite = databaseSuite(backend);
+  // the first test checks that a refused start writes nothing: DATA_DIR must not exist before it
+  const suite = databaseSuite(backend, { nothingOnDisk: true });
 
   it('when TRUST_PROXY is not a valid setting, the issuer exits 2 with one line naming it and writes nothing', async () => {
     const result = await runIssuerProcess({ ...testEnv(suite.database), PORT: '0', TRUST_PROXY: 'maybe' });

@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 
+import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe } from '@jest/globals';
 import pg from 'pg';
+
+import { embeddedDatabasePath } from '../../src/storage/db.js';
 
 /**
  * The storage back ends every storage and HTTP suite runs on: the embedded database
@@ -12,8 +16,11 @@ import pg from 'pg';
  */
 export interface Backend {
   readonly name: 'pglite' | 'postgres';
-  /** Creates an isolated, empty database for one suite. */
-  create(): Promise<TestDatabase>;
+  /**
+   * Creates an isolated, empty database for one suite. `nothingOnDisk`: the embedded back end
+   * leaves DATA_DIR unmade (for a test that checks what a first start writes).
+   */
+  create(options?: { readonly nothingOnDisk?: boolean }): Promise<TestDatabase>;
 }
 
 export interface TestDatabase {
@@ -34,10 +41,65 @@ async function directories() {
   return { root, dataDir: path.join(root, 'data'), keysDir: path.join(root, 'keys') };
 }
 
+/** The version of the PGlite package the tests run. */
+async function pgliteVersion(): Promise<string> {
+  let dir = path.dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'));
+  for (;;) {
+    const manifest = (await fs.readFile(path.join(dir, 'package.json'), 'utf8').then(JSON.parse, () => undefined)) as { name?: string; version?: string } | undefined;
+    if (manifest?.name === '@electric-sql/pglite' && manifest.version !== undefined) return manifest.version;
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('cannot find the version of @electric-sql/pglite');
+    dir = parent;
+  }
+}
+
+/** Makes every directory under (and including) `dir` 0700 and every file 0600, as the issuer keeps its data. */
+async function ownerOnly(dir: string): Promise<void> {
+  await fs.chmod(dir, 0o700);
+  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+    const entryPath = path.join(dir, entry.name);
+    if (entry.isDirectory()) await ownerOnly(entryPath);
+    else await fs.chmod(entryPath, 0o600);
+  }
+}
+
+let template: Promise<string> | undefined;
+
+/**
+ * An empty, freshly initialised PGlite cluster, made once per machine and PGlite version.
+ * PGlite's initdb costs several seconds of CPU, paid by every suite that starts on an empty
+ * DATA_DIR; a suite gets a copy of these files instead, the same files its first start would
+ * have written (no schema: migrations still run on it). Made in a directory of its own and
+ * renamed into place, so that jest workers racing to make it never see half of one.
+ */
+function pgliteTemplate(): Promise<string> {
+  template ??= (async () => {
+    const final = path.join(os.tmpdir(), `sigil-pglite-template-${await pgliteVersion()}`);
+    if (await fs.stat(path.join(final, 'PG_VERSION')).then(() => true, () => false)) return final;
+    const making = await temporaryDir('pglite-template');
+    const cluster = path.join(making, 'pgdata');
+    const db = new PGlite(cluster);
+    await db.waitReady;
+    await db.close();
+    await ownerOnly(cluster);
+    await fs.rename(cluster, final).catch(async (error: NodeJS.ErrnoException) => {
+      // another worker made it first
+      if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;
+    });
+    await fs.rm(making, { recursive: true, force: true });
+    return final;
+  })();
+  return template;
+}
+
 const pglite: Backend = {
   name: 'pglite',
-  async create() {
+  async create({ nothingOnDisk = false } = {}) {
     const { root, dataDir, keysDir } = await directories();
+    if (!nothingOnDisk) {
+      await fs.mkdir(dataDir, { mode: 0o700 });
+      await fs.cp(await pgliteTemplate(), embeddedDatabasePath(dataDir), { recursive: true });
+    }
     return { databaseUrl: undefined, dataDir, keysDir, drop: () => fs.rm(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) };
   },
 };
@@ -98,10 +160,10 @@ export function ready<T>(value: T | undefined): T {
  * for suites that start and stop issuers or processes themselves. Read `database` inside
  * tests and hooks.
  */
-export function databaseSuite(backend: Backend): { readonly database: TestDatabase } {
+export function databaseSuite(backend: Backend, options?: { readonly nothingOnDisk?: boolean }): { readonly database: TestDatabase } {
   let database: TestDatabase | undefined;
   beforeAll(async () => {
-    database = await backend.create();
+    database = await backend.create(options);
   });
   afterAll(async () => {
     await database?.drop();
