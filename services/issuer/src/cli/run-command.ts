@@ -88,11 +88,16 @@ export async function runDatabaseCommand(
   }
 }
 
+/** The `keys` commands that only read the key set. */
+const KEY_READS: ReadonlySet<KeyCommandName> = new Set(['keys.list', 'keys.show']);
+
 /**
- * Runs a `sigil keys` command: on the file store, right here (the keys are files, no database
- * is opened); on the database store, like every other command that needs the database.
+ * Runs a `sigil keys` command. A change goes where every admin command goes
+ * ({@link runDatabaseCommand}), whichever the key store, so that it is recorded in the audit
+ * trail (through a running embedded issuer's socket, that issuer makes the change). A read of
+ * the file store is answered right here from the files, without opening a database.
  */
 export function runKeysCommand(config: Config, name: KeyCommandName, input: unknown): Promise<Record<string, unknown>> {
-  if (config.keyStore === 'database') return runDatabaseCommand(config, name, input);
+  if (config.keyStore === 'database' || !KEY_READS.has(name)) return runDatabaseCommand(config, name, input);
   return runKeyCommand({ store: new FileKeyStore(config.keysDir), publishLead: config.keyPublishLead }, name, input);
 }

@@ -72,6 +72,9 @@ describe.each(backends)('the audit trail of administration ($name)', (backend) =
     expect(apiKey.event).toMatchObject({ event: 'admin.api_key.created', object: keyId });
     expect(rowText(apiKey.event)).not.toContain(String(apiKey.output['key']));
     expect((await audited(['api-keys', 'update', keyId, '--resource', 'http://localhost:4002'])).event).toMatchObject({ event: 'admin.api_key.updated', object: keyId });
+    const rotatedKey = await audited(['api-keys', 'rotate', keyId]);
+    expect(rotatedKey.event).toMatchObject({ event: 'admin.api_key.rotated', object: keyId });
+    expect(rowText(rotatedKey.event)).not.toContain(String(rotatedKey.output['key']));
     expect((await audited(['api-keys', 'revoke', keyId])).event).toMatchObject({ event: 'admin.api_key.revoked', object: keyId });
 
     const user = await audited(['users', 'create', '--username', 'audrey', '--password-stdin', '--role', 'reader'], `${PASSWORD}\n`);
@@ -125,7 +128,7 @@ describe.each(backends)('the audit trail of administration ($name)', (backend) =
     expect(new Set(await types(['--type', 'login.success']))).toEqual(new Set(['login.success']));
     expect((await types(['--type', 'admin.'])).every((type) => type.startsWith('admin.'))).toBe(true);
     expect(new Set(await types(['--type', 'login.']))).toEqual(new Set(['login.success', 'login.failure']));
-    expect(new Set(await types(['--type', 'admin.api_key.']))).toEqual(new Set(['admin.api_key.created', 'admin.api_key.updated', 'admin.api_key.revoked']));
+    expect(new Set(await types(['--type', 'admin.api_key.']))).toEqual(new Set(['admin.api_key.created', 'admin.api_key.updated', 'admin.api_key.rotated', 'admin.api_key.revoked']));
     expect(await types(['--type', 'admin.user'])).toEqual([]);
     expect(await types(['--limit', '2'])).toEqual(['login.failure', 'login.success']);
     // the next page, older: from the cursor of the first
@@ -196,5 +199,34 @@ describe.each(backends)('the audit trail of key administration on the database k
     expect(trail).not.toContain(secret);
     expect(trail).not.toMatch(/"(d|p|q|dp|dq|qi)":/u);
     expect(trail).not.toContain('sealed');
+  });
+});
+
+describe.each(backends)('the audit trail of key administration on the file key store ($name)', (backend) => {
+  // the default KEY_STORE=files: the CLI changes the files, and records the change where every admin command does
+  const suite = issuerSuite(backend);
+  const env = () => testEnv(suite.database);
+
+  it('when keys are generated, rotated and retired, each writes one event naming its kid; a read writes none', async () => {
+    const events = () => suite.issuer.db('auth_events').where('event', 'like', 'admin.key.%').orderBy('id').select<EventRow[]>('*');
+    const run = async (args: string[]) => {
+      const before = (await events()).length;
+      const output = await sigilJson(args, env());
+      const after = await events();
+      expect(after.length).toBe(before + 1);
+      expect(after.at(-1)?.actor).toBe('cli');
+      return { output, event: after.at(-1) };
+    };
+    const before = (await events()).length;
+    const { keys } = await sigilJson<{ keys: { kid: string; state: string }[] }>(['keys', 'list'], env());
+    expect((await events()).length).toBe(before);
+    const current = keys.find((key) => key.state === 'current')?.kid;
+    const generated = await run(['keys', 'generate']);
+    expect(generated.event).toMatchObject({ event: 'admin.key.generated', object: generated.output['kid'], detail: { state: 'next' } });
+    const rotated = await run(['keys', 'rotate', '--force']);
+    expect(rotated.event).toMatchObject({ event: 'admin.key.rotated', object: generated.output['kid'], detail: { retired: current, force: true } });
+    const retired = await run(['keys', 'retire', String(rotated.output['next'])]);
+    expect(retired.event).toMatchObject({ event: 'admin.key.retired', object: rotated.output['next'] });
+    expect(JSON.stringify(await events())).not.toMatch(/"(d|p|q|dp|dq|qi)":/u);
   });
 });
