@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
 
-import { apiKeyUpdateSchema, createApiKey, newApiKeySchema } from '../domain/api-keys.js';
+import { apiKeyUpdateSchema, createApiKey, newApiKeySchema, rotateApiKey } from '../domain/api-keys.js';
 import {
   ClientChangeError,
   clientIdSchema,
@@ -539,6 +539,19 @@ export const adminCommands = {
     },
     current: currentApiKey,
     audit: { type: 'admin.api_key.revoked', object: resultId },
+  } satisfies AdminCommand<z.infer<typeof byId>>,
+  'api-keys.rotate': {
+    input: byId,
+    run: async ({ stores }, { id }) => {
+      const found = await stores.apiKeys.find(id);
+      if (found === undefined) throw new AdminNotFoundError(`no API key with id ${id}`);
+      const rotated = found.revokedAt === null ? await rotateApiKey(stores.apiKeys, id) : undefined;
+      if (rotated === undefined) throw new AdminConflictError(`API key ${id} is revoked: create a new one (api-keys create)`);
+      return { id, key: rotated.key, api_key: apiKeyView(rotated.record) };
+    },
+    current: currentApiKey,
+    // the id, never either value
+    audit: { type: 'admin.api_key.rotated', object: resultId },
   } satisfies AdminCommand<z.infer<typeof byId>>,
   'users.create': {
     input: newUserSchema,

@@ -20,6 +20,7 @@ export type CheckedCommand =
   | 'api-keys.create'
   | 'api-keys.update'
   | 'api-keys.revoke'
+  | 'api-keys.rotate'
   | 'audit.list';
 
 /** The top-level fields of a command's input. */
@@ -71,6 +72,7 @@ const INPUT_NAMES: { readonly [N in CheckedCommand]: Partial<Record<InputField<N
   'api-keys.create': { name: '--name', owner: '--owner', resources: '--resource', scopes: '--scope', roles: '--role', expiresIn: '--expires-in' },
   'api-keys.update': { ...API_KEY, resources: '--resource' },
   'api-keys.revoke': API_KEY,
+  'api-keys.rotate': API_KEY,
   'audit.list': { since: '--since', type: '--type', limit: '--limit', cursor: '--cursor' },
 };
 

@@ -103,6 +103,8 @@ export interface ApiKeyStore {
   revoke(id: string): Promise<ApiKeyRecord | undefined>;
   /** Replaces the key's resources; undefined: no such key. */
   setResources(id: string, resources: readonly string[]): Promise<ApiKeyRecord | undefined>;
+  /** Replaces the digest of an unrevoked key's secret; undefined: no such key, or it is revoked. */
+  replaceSecret(id: string, secretHash: string): Promise<ApiKeyRecord | undefined>;
   find(id: string): Promise<ApiKeyWithSecret | undefined>;
   /**
    * Stamps `last_used_at` with the database's clock, unless it was stamped less than a minute
@@ -128,6 +130,18 @@ export async function createApiKey(apiKeys: ApiKeyStore, input: NewApiKey): Prom
     expiresAt: apiKey.expiresIn === undefined ? null : new Date(Date.now() + apiKey.expiresIn * 1000),
   });
   return { record, key: `sgk_${id}_${secret}` };
+}
+
+/**
+ * Gives an unrevoked key a new value: a new secret under the same id, with the same name,
+ * services, scopes, roles and expiry. The old value is refused by introspection at once (a
+ * resource service may still accept it from its cache for up to its positive TTL, 30 s by
+ * default). Undefined: no such key, or it is revoked.
+ */
+export async function rotateApiKey(apiKeys: ApiKeyStore, id: string): Promise<{ record: ApiKeyRecord; key: string } | undefined> {
+  const secret = generateSecret();
+  const record = await apiKeys.replaceSecret(id, hashSecret(secret));
+  return record === undefined ? undefined : { record, key: `sgk_${id}_${secret}` };
 }
 
 /**

@@ -90,6 +90,10 @@ interface UserView {
 interface ApiKeyView {
   readonly id: string;
   readonly name: string;
+  readonly scope: string;
+  readonly roles: readonly string[];
+  readonly resources: readonly string[];
+  readonly expires_at: string | null;
   readonly revoked_at: string | null;
 }
 
@@ -190,17 +194,27 @@ async function provisionUser(run: CommandRunner): Promise<DemoSetup['user']> {
   return { username, password };
 }
 
+/** A demo key an earlier run made that can be reused: an update can give it its services back, but not its scopes, roles or expiry. */
+const reusableKey = (apiKey: ApiKeyView) => apiKey.name === DEMO_KEY_NAME && apiKey.revoked_at === null && apiKey.scope === 'orders:read' && apiKey.roles.length === 0 && apiKey.expires_at === null;
+
 /**
- * A new demo API key. A key cannot be given a new value in place, so every earlier demo key
- * still in force is revoked and a new one created.
+ * The demo API key: the oldest reusable one, given a new value (and its service back, if it
+ * was changed), or a new one when there is none. Any other demo key in force is revoked, so
+ * that only the key printed works.
  */
 async function provisionApiKey(run: CommandRunner, { orders }: StackAddresses): Promise<DemoSetup['apiKey']> {
   const { api_keys: apiKeys } = (await run('api-keys.list', {})) as { api_keys: ApiKeyView[] };
-  for (const earlier of apiKeys.filter((apiKey) => apiKey.name === DEMO_KEY_NAME && apiKey.revoked_at === null)) {
+  const reused = apiKeys.find(reusableKey);
+  for (const earlier of apiKeys.filter((apiKey) => apiKey.name === DEMO_KEY_NAME && apiKey.revoked_at === null && apiKey !== reused)) {
     await run('api-keys.revoke', { id: earlier.id });
   }
-  const created = await run('api-keys.create', { name: DEMO_KEY_NAME, resources: [orders], scopes: ['orders:read'] });
-  return { id: String(created['id']), key: String(created['key']) };
+  if (reused === undefined) {
+    const created = await run('api-keys.create', { name: DEMO_KEY_NAME, resources: [orders], scopes: ['orders:read'] });
+    return { id: String(created['id']), key: String(created['key']) };
+  }
+  if (JSON.stringify(reused.resources) !== JSON.stringify([orders])) await run('api-keys.update', { id: reused.id, resources: [orders] });
+  const rotated = await run('api-keys.rotate', { id: reused.id });
+  return { id: reused.id, key: String(rotated['key']) };
 }
 
 /** Registers, or reuses, everything the stack hands out, one admin command at a time. */

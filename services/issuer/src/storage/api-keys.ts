@@ -85,6 +85,11 @@ export function createApiKeyStore(db: Knex): ApiKeyStore {
       return row === undefined ? undefined : withoutSecret(toRecord(row));
     },
 
+    async replaceSecret(id, secretHash) {
+      const [row] = await db('api_keys').where({ id }).whereNull('revoked_at').update({ secret_hash: secretHash }).returning<ApiKeyRow[]>('*');
+      return row === undefined ? undefined : withoutSecret(toRecord(row));
+    },
+
     async find(id) {
       const row = await db<ApiKeyRow>('api_keys').where({ id }).first();
       return row === undefined ? undefined : toRecord(row);

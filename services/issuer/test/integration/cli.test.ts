@@ -148,6 +148,7 @@ describe.each(backends)('sigil CLI ($name)', (backend) => {
     [['api-keys', 'update', 'nope', '--resource', 'https://api'], 'sigil: <id>: an API key id is 32 hexadecimal characters'],
     [['api-keys', 'update', '0'.repeat(32), '--resource', 'https://api'], `sigil: no API key with id ${'0'.repeat(32)}`],
     [['api-keys', 'revoke', 'nope'], 'sigil: <id>: an API key id is 32 hexadecimal characters'],
+    [['api-keys', 'rotate', 'nope'], 'sigil: <id>: an API key id is 32 hexadecimal characters'],
     [['api-keys', 'revoke', '0'.repeat(32)], `sigil: no API key with id ${'0'.repeat(32)}`],
     [['keys', 'retire', 'no-such-kid'], 'sigil: a kid is 43 base64url characters (see sigil keys list)'],
     [['keys', 'retire', 'A'.repeat(43)], expect.stringMatching(new RegExp(`^sigil: no key with kid ${'A'.repeat(43)} in KEYS_DIR `, 'u'))],
@@ -248,8 +249,15 @@ describe.each(backends)('sigil CLI beside a running issuer ($name)', (backend) =
       expires_at: expect.any(String),
       revoked_at: null,
     });
+    const rotated = await sigilJson<{ id: string; key: string }>(['api-keys', 'rotate', created.id], testEnv(suite.database));
+    expect(Object.keys(rotated).sort()).toEqual(['id', 'key']);
+    expect(rotated.id).toBe(created.id);
+    expect(rotated.key).toMatch(new RegExp(`^sgk_${created.id}_[A-Za-z0-9_-]{43}$`, 'u'));
+    expect(rotated.key).not.toBe(created.key);
     const revoked = await sigilJson<{ revoked_at: string | null }>(['api-keys', 'revoke', created.id], testEnv(suite.database));
     expect(revoked.revoked_at).toEqual(expect.any(String));
+    const refused = await sigil(['api-keys', 'rotate', created.id], testEnv(suite.database));
+    expect({ code: refused.code, stderr: refused.stderr }).toEqual({ code: 2, stderr: `sigil: API key ${created.id} is revoked: create a new one (api-keys create)\n` });
   });
 
   it('api-keys: list marks a key without resources (from before the migration); update gives it resources, replacing any', async () => {

@@ -26,6 +26,7 @@ interface UserView {
 interface ApiKeyView {
   id: string;
   name: string;
+  resources: string[];
   revoked_at: string | null;
 }
 interface AuditView {
@@ -68,11 +69,14 @@ describe.each(backends)('npm run stack provisioning ($name)', (backend) => {
     second = await provision();
   });
 
-  it('when it runs again, reuses every demo client and the user and leaves one API key in force, touching no setting', async () => {
+  it('when it runs again, reuses every demo client, the user and the API key, touching no setting', async () => {
     expect(afterFirst).toEqual({ clients: Object.values(clientsOf(first)).map((client) => client.id), users: [expect.any(String)], unrevokedKeys: [first.apiKey.id] });
     expect(first.user.username).toBe('demo');
 
-    expect(await inventory()).toEqual({ ...afterFirst, unrevokedKeys: [second.apiKey.id] });
+    expect(await inventory()).toEqual(afterFirst);
+    // the same key with a new value: no row is added
+    expect(second.apiKey.id).toBe(first.apiKey.id);
+    expect((await apiKeys()).length).toBe(1);
     for (const [role, client] of Object.entries(clientsOf(second))) {
       const earlier = clientsOf(first)[role as keyof ReturnType<typeof clientsOf>];
       expect({ role, id: client.id }).toEqual({ role, id: earlier.id });
@@ -87,6 +91,7 @@ describe.each(backends)('npm run stack provisioning ($name)', (backend) => {
     expect(await events('admin.client.enabled')).toEqual([]);
     expect((await events('admin.client.secret_rotated')).map((event) => event.detail)).toEqual(Array(5).fill({ grace_seconds: 0 }));
     expect((await events('admin.user.')).map((event) => event.type).sort()).toEqual(['admin.user.created', 'admin.user.password_set']);
+    expect((await events('admin.api_key.')).map((event) => event.type).sort()).toEqual(['admin.api_key.created', 'admin.api_key.rotated']);
   });
 
   it('when the second run is done, only its secrets, password and API key work at the issuer', async () => {
@@ -124,11 +129,15 @@ describe.each(backends)('npm run stack provisioning ($name)', (backend) => {
     await run('clients.disable', { id: String(newerOrders['client_id']) });
     await run('users.set-roles', { username: DEMO_USERNAME, roles: ['reader'] });
     await run('users.disable', { username: DEMO_USERNAME, disabled: true });
+    // the key given another service: given its own back
+    await run('api-keys.update', { id: second.apiKey.id, resources: [REPORTS] });
     const before = await inventory();
     const updatesBefore = (await events('admin.client.updated')).length;
 
     const third = await provision();
-    expect(await inventory()).toEqual({ ...before, unrevokedKeys: [third.apiKey.id] });
+    expect(await inventory()).toEqual(before);
+    expect(third.apiKey.id).toBe(second.apiKey.id);
+    expect((await apiKeys()).find((apiKey) => apiKey.id === third.apiKey.id)?.resources).toEqual([ORDERS]);
     expect(third.machine.id).toBe(machine.id);
     expect(third.web.id).toBe(web.id);
     expect(third.reportsApi.id).toBe(String(newerReports['client_id']));

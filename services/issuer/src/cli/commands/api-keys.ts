@@ -57,6 +57,15 @@ export function addApiKeysCommands(program: Command, context: CliContext): void 
   );
   printing(
     apiKeys
+      .command('rotate')
+      .description('give an API key a new value, printed once; the old value stops working (resource services: within their cache time)')
+      .addHelpText('after', example('sigil api-keys rotate 5f0c2a9e8d7b4c3a9e1f6b2d8c4a7e3f'))
+      .argument('<id>', 'the API key id'),
+    (_options, id: string) => runChecked(context, 'api-keys.rotate', { id }, 'api_key'),
+    (r) => [`id:  ${String(r['id'])}`, `key: ${String(r['key'])}`, '', 'The key is shown only now; Sigil keeps only its hash.'].join('\n'),
+  );
+  printing(
+    apiKeys
       .command('revoke')
       .description('revoke an API key; resource services refuse it within their cache time').addHelpText('after', example('sigil api-keys revoke 5f0c2a9e8d7b4c3a9e1f6b2d8c4a7e3f'))
       .argument('<id>', 'the API key id'),
