@@ -94,7 +94,7 @@ describe.each(backends)('the admin API ($name)', (backend) => {
     const document = ready(contract).document;
     expect(document['openapi']).toBe('3.1.0');
     expect(Object.keys(document.paths).sort()).toEqual(
-      ['/api-keys', '/api-keys/{id}', '/audit-events', '/audit-events/{id}', '/clients', '/clients/{id}', '/clients/{id}/secret', '/keys', '/keys/rotate', '/keys/{kid}', '/users', '/users/{id}', '/users/{id}/password'].sort(),
+      ['/api-keys', '/api-keys/{id}', '/api-keys/{id}/secret', '/audit-events', '/audit-events/{id}', '/clients', '/clients/{id}', '/clients/{id}/secret', '/keys', '/keys/rotate', '/keys/{kid}', '/users', '/users/{id}', '/users/{id}/password'].sort(),
     );
     const create = document.paths['/clients']?.['post'] as unknown as { requestBody: { content: Record<string, { schema: { properties: Record<string, unknown>; additionalProperties: boolean } }> } };
     const fields = create.requestBody.content['application/json']?.schema;
@@ -220,7 +220,7 @@ describe.each(backends)('the admin API ($name)', (backend) => {
     expect((await admin().call('GET', '/users/not-a-uuid')).status).toBe(404);
   });
 
-  it('creates, reads, updates the resources of and revokes an API key', async () => {
+  it('creates, reads, updates the resources of, rotates and revokes an API key', async () => {
     const created = await admin().call<{ id: string; key: string; api_key: ApiKeyView }>('POST', '/api-keys', { body: { name: 'reports', resources: [REPORTS], scope: 'reports:read', expires_in: 3600 } });
     expect(created.status).toBe(201);
     const { id, key } = created.body;
@@ -231,12 +231,30 @@ describe.each(backends)('the admin API ($name)', (backend) => {
     expect(updated.body.resources).toEqual([REPORTS, ORDERS]);
     const listed = await admin().call<{ api_keys: ApiKeyView[] }>('GET', '/api-keys');
     expect(listed.body.api_keys.map((apiKey) => apiKey.id)).toContain(id);
+    const service = await registerClient(suite.issuer.stores.clients, { name: 'reports-svc', resources: [REPORTS], scopes: ['reports:read'] });
+    const active = async (presented: string) => ((await (await postForm(suite.issuer.url, { token: presented }, service, { path: '/token/introspection' })).json()) as { active: boolean }).active;
+    expect(await active(key)).toBe(true);
+
+    // a new value under the same id, everything else kept; the old value is refused at once
+    const stale = await admin().call<ErrorAnswer>('POST', `/api-keys/${id}/secret`, { headers: { 'if-match': String(shown.headers.get('etag')) } });
+    expect(stale.status).toBe(412);
+    const rotated = await admin().call<{ id: string; key: string; api_key: ApiKeyView }>('POST', `/api-keys/${id}/secret`, { headers: { 'if-match': String(updated.headers.get('etag')) } });
+    expect(rotated.status).toBe(200);
+    expect(rotated.body).toEqual({ id, key: expect.stringMatching(new RegExp(`^sgk_${id}_`, 'u')), api_key: { ...updated.body, last_used_at: expect.any(String) } });
+    expect(rotated.body.key).not.toBe(key);
+    expect(await active(key)).toBe(false);
+    expect(await active(rotated.body.key)).toBe(true);
+    expect(JSON.stringify((await admin().call('GET', `/api-keys/${id}`)).body)).not.toContain(rotated.body.key);
+
     const revoked = await admin().call<ApiKeyView>('DELETE', `/api-keys/${id}`);
     expect(revoked.body.revoked_at).not.toBeNull();
     // a resource service's own client learns it is revoked
-    const service = await registerClient(suite.issuer.stores.clients, { name: 'reports-svc', resources: [REPORTS], scopes: ['reports:read'] });
-    const introspected = (await (await postForm(suite.issuer.url, { token: key }, service, { path: '/token/introspection' })).json()) as { active: boolean };
-    expect(introspected.active).toBe(false);
+    expect(await active(rotated.body.key)).toBe(false);
+    // a revoked key stays revoked: no new value
+    const again = await admin().call<ErrorAnswer>('POST', `/api-keys/${id}/secret`);
+    expect(again.status).toBe(409);
+    expect(again.body.error).toBe('conflict');
+    expect((await admin().call<ErrorAnswer>('POST', '/api-keys/0123456789abcdef0123456789abcdef/secret')).status).toBe(404);
   });
 
   it('lists, generates and rotates signing keys, refusing a rotation before KEY_PUBLISH_LEAD unless forced, and retires one', async () => {
@@ -256,6 +274,10 @@ describe.each(backends)('the admin API ($name)', (backend) => {
     expect(JSON.parse(Buffer.from(String(token.split('.')[0]), 'base64url').toString()).kid).toBe(generated.body.kid);
     expect((await admin().call('GET', '/keys', { token })).status).toBe(200);
     // the previous admin token, signed by the retired key, still works; retiring again is a no-op answer
+    // keys have no ETag: a conditional change is refused, not made unconditionally
+    const conditional = await admin().call<ErrorAnswer>('DELETE', `/keys/${String(current)}`, { headers: { 'if-match': '"anything"' } });
+    expect(conditional.status).toBe(400);
+    expect(conditional.body.error_description).toContain('takes no If-Match');
     expect((await admin().call('DELETE', `/keys/${String(current)}`)).status).toBe(200);
     expect((await admin().call<ErrorAnswer>('DELETE', `/keys/${generated.body.kid}`)).status).toBe(400);
     expect((await admin().call<ErrorAnswer>('DELETE', `/keys/${'A'.repeat(43)}`)).status).toBe(404);

@@ -163,7 +163,7 @@ export function openApiDocument(issuer: string, version: string): JsonSchema {
       securitySchemes: {
         sigil: {
           type: 'oauth2',
-          description: `Client credentials (or any grant) with resource=${adminAudience(issuer)}`,
+          description: `The admin client's own client-credentials token, requested with resource=${adminAudience(issuer)} (tokens issued to a person are refused)`,
           flows: { clientCredentials: { tokenUrl: `${issuer}/token`, scopes: { [ADMIN_SCOPE]: 'every admin operation', [READ_SCOPE]: 'read operations only' } } },
         },
       },

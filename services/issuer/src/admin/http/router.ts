@@ -134,6 +134,10 @@ function handler(operation: AdminOperation, options: AdminApiOptions): RequestHa
       authorize(caller, reads);
       const input = commandInput(req, operation);
       const condition = operation.entity === 'write' ? ifMatch(req.get('if-match')) : undefined;
+      // a change to an object without an entity tag (a creation, the signing keys) cannot be made conditional: say so rather than ignore it
+      if (condition === undefined && !reads && req.get('if-match') !== undefined) {
+        throw new WireError('this operation takes no If-Match (the object it changes has no ETag)', [{ in: 'header', field: 'If-Match', message: 'not taken by this operation' }]);
+      }
       const result = await runAdminCommand({ ...options.context, actor: caller.clientId }, operation.command, input, {
         ...(condition === undefined ? {} : { precondition: (current) => condition(entityTag(current)) }),
       });
