@@ -1,7 +1,7 @@
 import type { Config } from '../config.js';
 import { AdminInputError, runAdminCommand, type AdminCommandName } from '../admin/commands.js';
 import { sendAdminCommand } from '../admin/socket.js';
-import { runKeyCommand, type KeyCommandContext, type KeyCommandName } from '../keys/commands.js';
+import { keyCommandInput, runKeyCommand, type KeyCommandContext, type KeyCommandName } from '../keys/commands.js';
 import { FileKeyStore } from '../keys/file-store.js';
 import { openKeyStore } from '../keys/open.js';
 import { migrate, openDatabase, type Database } from '../storage/db.js';
@@ -97,7 +97,9 @@ const KEY_READS: ReadonlySet<KeyCommandName> = new Set(['keys.list', 'keys.show'
  * trail (through a running embedded issuer's socket, that issuer makes the change). A read of
  * the file store is answered right here from the files, without opening a database.
  */
-export function runKeysCommand(config: Config, name: KeyCommandName, input: unknown): Promise<Record<string, unknown>> {
+export async function runKeysCommand(config: Config, name: KeyCommandName, input: unknown): Promise<Record<string, unknown>> {
+  // bad input is refused here, in the same words wherever the command then runs (exit 2, nothing opened)
+  keyCommandInput(name, input);
   if (config.keyStore === 'database' || !KEY_READS.has(name)) return runDatabaseCommand(config, name, input);
   return runKeyCommand({ store: new FileKeyStore(config.keysDir), publishLead: config.keyPublishLead }, name, input);
 }

@@ -132,10 +132,14 @@ async function importKeys(store: DatabaseKeyStore, dir: string): Promise<Record<
   });
 }
 
+/** `input` for `name`, validated. @throws KeyRequestError on bad input, in the schema's own words */
+export function keyCommandInput(name: KeyCommandName, input: unknown): unknown {
+  const parsed = (keyCommands[name] as KeyCommand<unknown>).input.safeParse(input);
+  if (!parsed.success) throw new KeyRequestError(parsed.error.issues.map((issue) => issue.message).join('; '));
+  return parsed.data;
+}
+
 /** Validates `input` for `name` and runs the command. @throws KeyRequestError on bad input */
 export async function runKeyCommand(context: KeyCommandContext, name: KeyCommandName, input: unknown): Promise<Record<string, unknown>> {
-  const command = keyCommands[name] as KeyCommand<unknown>;
-  const parsed = command.input.safeParse(input);
-  if (!parsed.success) throw new KeyRequestError(parsed.error.issues.map((issue) => issue.message).join('; '));
-  return command.run(context, parsed.data);
+  return (keyCommands[name] as KeyCommand<unknown>).run(context, keyCommandInput(name, input));
 }
