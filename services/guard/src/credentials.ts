@@ -1,5 +1,3 @@
-import type { Request } from 'express';
-
 import type { ApiKeyResolver } from './api-key.js';
 import type { DpopRequest } from './dpop-proof.js';
 import { InvalidRequest } from './errors.js';
@@ -79,10 +77,9 @@ export function dpopToken(header: string | undefined): string | undefined {
   return match[1];
 }
 
-/** Whether the request's Authorization header uses the DPoP scheme (its refusals then answer a DPoP challenge, RFC 9449 §7.1). */
-export function usesDpopScheme(req: Request): boolean {
-  const header = req.headers.authorization;
-  return header !== undefined && DPOP_SCHEME.test(header);
+/** Whether an Authorization header uses the DPoP scheme (its refusals then answer a DPoP challenge, RFC 9449 §7.1). */
+export function usesDpopScheme(authorization: string | undefined): boolean {
+  return authorization !== undefined && DPOP_SCHEME.test(authorization);
 }
 
 const SPACE = 0x20;
@@ -155,52 +152,58 @@ export interface DpopCredentials extends DpopRequest {
 }
 
 /**
- * The URL a client addressed the request to, as its proof's `htu` names it (RFC 9449 §4.3
- * step 9: no query, no fragment). Behind a proxy that changes the scheme, host or path, it is
- * `publicUrl` (the service's public base URL) followed by the path the service received;
- * otherwise the request's own: its scheme and `Host` as express reads them (`trust proxy`
- * decides whether X-Forwarded-Proto and -Host count) and its path.
- *
- * @example
- * ```ts
- * requestUrl(req, 'https://api.example.com/orders-service'); // 'https://api.example.com/orders-service/orders' for GET /orders?x=1
- * ```
+ * The headers of a request as node's `http` module gives them (`IncomingHttpHeaders`): names in
+ * lower case, a repeated header as an array (except those node joins or keeps the first of).
  */
-export function requestUrl(req: Request, publicUrl: string | undefined): string {
-  const target = req.originalUrl;
-  const query = target.indexOf('?');
-  const path = query === -1 ? target : target.slice(0, query);
-  return publicUrl === undefined ? `${req.protocol}://${req.host}${path}` : `${publicUrl}${path}`;
+export interface RequestHeaders {
+  readonly [name: string]: string | readonly string[] | undefined;
 }
+
+/**
+ * How the guard reads one kind of request object (an express request, a Fastify request, the
+ * plain {@link GuardRequest} of the framework-neutral API): one reader per kind, made once, so
+ * that the per-request path allocates nothing to read a request.
+ */
+export interface RequestReader<R> {
+  headers(req: R): RequestHeaders;
+  method(req: R): string;
+  /** The path the service received, without the query (for the log). */
+  path(req: R): string;
+  /** The URL the client addressed, as its DPoP proof's `htu` names it (RFC 9449 §4.3 step 9: no query, no fragment). */
+  url(req: R, publicUrl: string | undefined): string;
+  /** The `api_key` query parameter(s): undefined when absent. Read only when the route accepts it. */
+  queryApiKey(req: R): unknown;
+}
+
+/** The value of a header that is not repeated; undefined when absent or repeated. */
+const single = (value: string | readonly string[] | undefined): string | undefined => (typeof value === 'string' ? value : undefined);
 
 /**
  * The full path: the credentials of `req` by every rule. An API key comes from `X-API-Key`
  * or, when the route allows it, the `api_key` query parameter. A DPoP-bound token comes with
- * the request's `DPoP` header, method and URL (`publicUrl`: see {@link requestUrl}).
+ * the request's `DPoP` header, method and URL (`publicUrl`: see {@link RequestReader.url}).
  *
  * @throws InvalidRequest for an API key that is repeated or sent both ways
  * @example
  * ```ts
- * const principal = await guard.authenticate(requestCredentials(req, false));
+ * const principal = await guard.authenticate(requestCredentials(reader, req, false));
  * ```
  */
-export function requestCredentials(req: Request, apiKeyInQuery: boolean, publicUrl?: string): Credentials {
-  const headerKey = req.headers['x-api-key'];
-  const queryKey = apiKeyInQuery ? req.query['api_key'] : undefined;
+export function requestCredentials<R>(reader: RequestReader<R>, req: R, apiKeyInQuery: boolean, publicUrl?: string): Credentials {
+  const headers = reader.headers(req);
+  const headerKey = headers['x-api-key'];
+  const queryKey = apiKeyInQuery ? reader.queryApiKey(req) : undefined;
   if (Array.isArray(headerKey) || Array.isArray(queryKey)) throw new InvalidRequest('repeated API key');
   const apiKey = typeof headerKey === 'string' ? headerKey : typeof queryKey === 'string' ? queryKey : undefined;
   if (typeof headerKey === 'string' && typeof queryKey === 'string') throw new InvalidRequest('API key sent twice');
-  const authorization = req.headers.authorization;
+  const authorization = single(headers['authorization']);
   const dpop = dpopToken(authorization);
   if (dpop !== undefined) {
-    const proof = req.headers['dpop'];
-    return { apiKey, dpop: { accessToken: dpop, proof: typeof proof === 'string' ? proof : undefined, method: req.method, url: requestUrl(req, publicUrl) } };
+    const proof = headers['dpop'];
+    return { apiKey, dpop: { accessToken: dpop, proof: typeof proof === 'string' ? proof : undefined, method: reader.method(req), url: reader.url(req, publicUrl) } };
   }
   return { bearer: bearerToken(authorization), apiKey };
 }
-
-/** Whether `req` carries a query string at all (`req.query` parses it anew on every read). */
-const hasQuery = (req: Request) => req.url.includes('?');
 
 /**
  * The cached path: the principal for a request whose only credential is already in a cache,
@@ -215,29 +218,30 @@ const hasQuery = (req: Request) => req.url.includes('?');
  *
  * @example
  * ```ts
- * const principal = cachedPrincipal(req, false, verifier, apiKeys);
+ * const principal = cachedPrincipal(reader, req, false, verifier, apiKeys);
  * if (principal !== undefined) return next(); // no promise, no microtask turn
  * ```
  */
-export function cachedPrincipal(
-  req: Request,
+export function cachedPrincipal<R>(
+  reader: RequestReader<R>,
+  req: R,
   apiKeyInQuery: boolean,
   verifier: AccessTokenVerifier,
   apiKeys: ApiKeyResolver | undefined,
   publicUrl?: string,
 ): Principal | undefined {
-  if (apiKeyInQuery && hasQuery(req) && req.query['api_key'] !== undefined) return undefined;
-  const headers = req.headers;
-  const authorization = headers.authorization;
+  if (apiKeyInQuery && reader.queryApiKey(req) !== undefined) return undefined;
+  const headers = reader.headers(req);
+  const authorization = headers['authorization'];
   const headerKey = headers['x-api-key'];
   if (headerKey === undefined) {
-    if (authorization === undefined) return undefined;
+    if (typeof authorization !== 'string') return undefined;
     const token = bearerCandidate(authorization);
     if (token !== undefined) return verifier.cached(token);
     const bound = dpopCandidate(authorization);
     if (bound === undefined) return undefined;
     const proof = headers['dpop'];
-    return verifier.cachedDpop(bound, { proof: typeof proof === 'string' ? proof : undefined, method: req.method, url: requestUrl(req, publicUrl) });
+    return verifier.cachedDpop(bound, { proof: typeof proof === 'string' ? proof : undefined, method: reader.method(req), url: reader.url(req, publicUrl) });
   }
   return authorization === undefined && typeof headerKey === 'string' ? apiKeys?.cached(headerKey) : undefined;
 }

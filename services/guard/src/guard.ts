@@ -1,8 +1,8 @@
 import { createApiKeyResolver, type ApiKeyResolver } from './api-key.js';
+import { createCore, type Accepted, type Core, type GuardLogger, type GuardRequest, type GuardStats, type Refusal, type Requirements } from './core.js';
 import type { Credentials } from './credentials.js';
 import { issuerMetadata, type IssuerMetadata } from './discovery.js';
 import { CredentialsMissing, InvalidRequest, IssuerMetadataRefused } from './errors.js';
-import { guardMiddleware, type GuardLogger, type GuardMiddleware } from './middleware.js';
 import type { Principal } from './principal.js';
 import { RevocationFeed } from './revocation-feed.js';
 import { createAccessTokenVerifier, type AccessTokenVerifier, type AccessTokenVerifierOptions } from './verify-access-token.js';
@@ -60,16 +60,29 @@ export interface GuardOptions extends Omit<AccessTokenVerifierOptions, 'jwksUri'
   readonly logger?: GuardLogger;
 }
 
-/** The middleware a resource service puts in front of its routes.
+/**
+ * A guard without any framework: the framework-neutral API (`decide`, `authenticateRequest`),
+ * what the express middleware and the Fastify plugin are built over.
  *
  * @example
  * ```ts
- * app.post('/orders', guard.requireScope('orders:write'), (req, res) => res.json(place(req.body, req.auth!.sub)));
+ * const outcome = await guard.authenticateRequest({ method: req.method, url: req.url, headers: req.headers }, { scopes: ['orders:read'] });
+ * if (!outcome.ok) return reply(outcome.status, outcome.headers, JSON.stringify(outcome.body));
  * ```
  */
-export interface Guard extends GuardMiddleware {
-  /** Authenticates a raw credential the way requireAuth does, for non-express callers. */
+export interface CoreGuard {
+  /** Authenticates a raw credential the way requireAuth does (throws the GuardError of a refusal). */
   authenticate(credentials: Credentials): Promise<Principal>;
+  /**
+   * Decides a request given as plain data: `Accepted` (the principal, and headers to add to the
+   * answer) or the `Refusal` with its whole answer (status, headers, JSON body). Synchronous
+   * when the credential is in a cache, a promise otherwise; never rejects.
+   */
+  decide(request: GuardRequest, requirements?: Requirements): Accepted | Refusal | Promise<Accepted | Refusal>;
+  /** {@link CoreGuard.decide}, always as a promise. */
+  authenticateRequest(request: GuardRequest, requirements?: Requirements): Promise<Accepted | Refusal>;
+  /** The guard's counters since it was created (requests by outcome, caches, JWKS and revocation-feed fetches), for metrics. */
+  stats(): GuardStats;
   /**
    * Reads the issuer's metadata now (unless every endpoint was given), so that a service can
    * refuse to start on a wrong ISSUER rather than answer 503 to every request.
@@ -82,6 +95,23 @@ export interface Guard extends GuardMiddleware {
   readonly revocations: RevocationFeed | undefined;
   /** Stops polling the revocation feed (nothing else of the guard holds a timer). */
   close(): void;
+}
+
+/** The core of each guard, for the framework adapters (express, Fastify); not part of the package's API. */
+const cores = new WeakMap<CoreGuard, Core>();
+
+/** `guard` with `extra` (an adapter's methods), sharing its core. */
+export function extendGuard<T extends object>(guard: CoreGuard, extra: T): CoreGuard & T {
+  const extended = { ...guard, ...extra };
+  cores.set(extended, coreOf(guard));
+  return extended;
+}
+
+/** The core of a guard made by {@link createCoreGuard} or `createGuard`. */
+export function coreOf(guard: CoreGuard): Core {
+  const core = cores.get(guard);
+  if (core === undefined) throw new TypeError('not a guard made by createGuard or createCoreGuard');
+  return core;
 }
 
 /** `publicUrl`, checked (an absolute http(s) URL, no query or fragment) and without a trailing slash. */
@@ -129,21 +159,17 @@ function apiKeyResolver(options: GuardOptions, metadata: () => Promise<IssuerMet
 }
 
 /**
- * Creates the guard for one resource service: verifies access tokens locally against the
- * issuer's JWKS and API keys through introspection, and refuses with RFC 6750 answers.
+ * Creates the framework-neutral guard of one resource service: verifies access tokens locally
+ * against the issuer's JWKS and API keys through introspection, and words RFC 6750 refusals.
+ * `createGuard` adds the express middleware to it; the Fastify plugin takes either.
  *
  * @example
  * ```ts
- * const guard = createGuard({
- *   issuer: 'http://localhost:4000',
- *   audience: 'http://localhost:4001',
- *   apiKeys: { clientId: process.env.GUARD_CLIENT_ID!, clientSecret: process.env.GUARD_CLIENT_SECRET! },
- * });
- * app.get('/orders', guard.requireScope('orders:read'), listOrders);
- * app.get('/orders/admin/stats', guard.requireRole('admin'), stats);
+ * const guard = createCoreGuard({ issuer: 'http://localhost:4000', audience: 'http://localhost:4001' });
+ * const outcome = await guard.authenticateRequest({ method: 'GET', url: '/orders', headers: { authorization } });
  * ```
  */
-export function createGuard(options: GuardOptions): Guard {
+export function createCoreGuard(options: GuardOptions): CoreGuard {
   const { logger } = options;
   const needsIntrospection = options.apiKeys !== undefined && options.apiKeys.introspectionEndpoint === undefined;
   const metadata = issuerMetadata(options.issuer, {
@@ -174,6 +200,23 @@ export function createGuard(options: GuardOptions): Guard {
   }
 
   const publicUrl = options.publicUrl === undefined ? undefined : publicBaseUrl(options.publicUrl);
-  const middleware = guardMiddleware({ verifier, apiKeys, authenticate, realm: options.realm ?? options.audience, publicUrl, logger });
-  return { verifier, authenticate, ready, revocations, close: () => revocations?.stop(), ...middleware };
+  const core = createCore({ verifier, apiKeys, authenticate, realm: options.realm ?? options.audience, publicUrl, logger });
+  const stats = (): GuardStats => ({
+    requests: core.counts(),
+    verifiedTokenCache: verifier.cacheCounts(),
+    jwksFetches: { succeeded: verifier.keys.fetchSuccesses, failed: verifier.keys.fetchFailures },
+    revocationFeedPolls: { succeeded: revocations?.succeededPollCount ?? 0, failed: revocations?.failedPollCount ?? 0 },
+  });
+  const guard: CoreGuard = {
+    verifier,
+    authenticate,
+    decide: core.decide,
+    authenticateRequest: async (request, requirements) => core.decide(request, requirements),
+    stats,
+    ready,
+    revocations,
+    close: () => revocations?.stop(),
+  };
+  cores.set(guard, core);
+  return guard;
 }

@@ -110,6 +110,8 @@ export class JwksCache {
   #inflight: Promise<void> | undefined;
   #scheduled: Promise<void> | undefined;
   #fetches = 0;
+  #failures = 0;
+  #successes = 0;
 
   constructor(options: JwksCacheOptions) {
     this.#options = {
@@ -126,6 +128,16 @@ export class JwksCache {
   /** How many times the JWKS has been requested (for monitoring and tests). */
   get fetchCount(): number {
     return this.#fetches;
+  }
+
+  /** How many JWKS requests brought a JWK Set. */
+  get fetchSuccesses(): number {
+    return this.#successes;
+  }
+
+  /** How many JWKS requests failed (unreachable, an error status, not a JWK Set), for monitoring. */
+  get fetchFailures(): number {
+    return this.#failures;
   }
 
   /**
@@ -192,9 +204,14 @@ export class JwksCache {
 
   /** Fetches the JWKS, sharing one request among concurrent callers. */
   #refresh(required: boolean): Promise<void> {
-    this.#inflight ??= this.#fetch().finally(() => {
-      this.#inflight = undefined;
-    });
+    this.#inflight ??= this.#fetch()
+      .catch((error: unknown) => {
+        this.#failures += 1;
+        throw error;
+      })
+      .finally(() => {
+        this.#inflight = undefined;
+      });
     return this.#inflight.catch((error: unknown) => {
       const usable = this.#local !== undefined && this.#options.now() - this.#fetchedAt <= this.#options.staleIfErrorMs;
       if (required || !usable) {
@@ -219,6 +236,7 @@ export class JwksCache {
     this.#local = createLocalJWKSet(body);
     this.#freshnessMs = this.#freshness(cacheControlMaxAge(response.headers.get('cache-control')));
     this.#fetchedAt = this.#options.now();
+    this.#successes += 1;
   }
 
   /** `maxAgeMs`, or the answer's max-age if shorter, but not below the cooldown. */

@@ -1,28 +1,18 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
-import type { ApiKeyResolver } from './api-key.js';
-import { cachedPrincipal, requestCredentials, usesDpopScheme, type Credentials } from './credentials.js';
-import { CredentialsMissing, GuardError, InsufficientRole, InsufficientScope, InvalidDpopProof, UseDpopNonce, VerifierUnavailable } from './errors.js';
+import { hasAnyRole, hasEveryScope, noPrincipal, type Check, type Core } from './core.js';
+import type { RequestReader } from './credentials.js';
+import { coreOf, createCoreGuard, extendGuard, type CoreGuard, type GuardOptions } from './guard.js';
 import type { Principal } from './principal.js';
-import { writeRefusal } from './refusal.js';
-import type { AccessTokenVerifier } from './verify-access-token.js';
+import { sendRefusal } from './refusal.js';
+
+export type { GuardLogger } from './core.js';
 
 declare module 'express-serve-static-core' {
   interface Request {
     /** The authenticated caller, set by the guard's middleware. */
     auth?: Principal;
   }
-}
-
-/** Where the guard writes why it refused a request (the client never sees the reason).
- *
- * @example
- * ```ts
- * const guard = createGuard({ issuer, audience, logger: pino() }); // pino's warn(obj, msg) fits
- * ```
- */
-export interface GuardLogger {
-  warn(details: Record<string, unknown>, message: string): void;
 }
 
 /**
@@ -52,75 +42,63 @@ export interface GuardMiddleware {
   requireRole(...roles: string[]): RequestHandler;
 }
 
-/** What the middleware is made of (`createGuard` builds it). */
-export interface MiddlewareParts {
-  readonly verifier: AccessTokenVerifier;
-  readonly apiKeys: ApiKeyResolver | undefined;
-  /** Turns the credentials of a request into its principal, or throws the refusal. */
-  readonly authenticate: (credentials: Credentials) => Promise<Principal>;
-  /** `realm` of the WWW-Authenticate challenge. */
-  readonly realm: string;
-  /** The service's public base URL behind a proxy: what DPoP proofs' `htu` name (credentials.ts `requestUrl`). */
-  readonly publicUrl?: string | undefined;
-  readonly logger: GuardLogger | undefined;
-}
-
-/** A rule about an authenticated principal: the refusal, or `undefined` to let the request through. */
-type Check = (principal: Principal) => GuardError | undefined;
-
-const hasEveryScope =
-  (scopes: readonly string[]): Check =>
-  (principal) => {
-    for (const scope of scopes) {
-      if (!principal.scopes.includes(scope)) {
-        const missing = scopes.filter((required) => !principal.scopes.includes(required));
-        return new InsufficientScope(scopes, `missing scope ${missing.join(' ')}`);
-      }
-    }
-    return undefined;
-  };
-
-const hasAnyRole =
-  (roles: readonly string[]): Check =>
-  (principal) => {
-    for (const role of roles) if (principal.roles.includes(role)) return undefined;
-    return new InsufficientRole(roles, `has roles [${principal.roles.join(', ')}]`);
-  };
-
 /**
- * The guard's express middleware: a request whose credential is already cached continues
- * synchronously (the cached path of credentials.ts); any other goes through the full path, and
- * every refusal is logged and answered by `writeRefusal`.
+ * The URL a client addressed the request to, as its proof's `htu` names it (RFC 9449 §4.3
+ * step 9: no query, no fragment). Behind a proxy that changes the scheme, host or path, it is
+ * `publicUrl` (the service's public base URL) followed by the path the service received;
+ * otherwise the request's own: its scheme and `Host` as express reads them (`trust proxy`
+ * decides whether X-Forwarded-Proto and -Host count) and its path.
  *
  * @example
  * ```ts
- * const { requireScope } = guardMiddleware({ verifier, apiKeys: undefined, authenticate, realm: audience, logger });
+ * requestUrl(req, 'https://api.example.com/orders-service'); // 'https://api.example.com/orders-service/orders' for GET /orders?x=1
+ * ```
+ */
+export function requestUrl(req: Request, publicUrl: string | undefined): string {
+  const target = req.originalUrl;
+  const query = target.indexOf('?');
+  const path = query === -1 ? target : target.slice(0, query);
+  return publicUrl === undefined ? `${req.protocol}://${req.host}${path}` : `${publicUrl}${path}`;
+}
+
+/**
+ * How the core reads an express request. Reads `req` as few times as it can: behind express 5,
+ * every request object has a hidden class of its own, so each property read misses V8's inline
+ * caches. `req.query` parses the query anew on every read: only read when there is one.
+ */
+export const expressReader: RequestReader<Request> = {
+  headers: (req) => req.headers,
+  method: (req) => req.method,
+  path: (req) => req.path,
+  url: requestUrl,
+  queryApiKey: (req) => (req.url.includes('?') ? req.query['api_key'] : undefined),
+};
+
+/**
+ * The guard's express middleware over its core (core.ts): a request whose credential is
+ * already cached continues synchronously (no promise, no microtask turn); any other goes
+ * through the full path, and every refusal is answered as the core words it.
+ *
+ * @example
+ * ```ts
+ * const { requireScope } = guardMiddleware(core);
  * app.get('/orders', requireScope('orders:read'), listOrders);
  * ```
  */
-export function guardMiddleware(parts: MiddlewareParts): GuardMiddleware {
-  const { verifier, apiKeys, authenticate, realm, publicUrl, logger } = parts;
-  const dpopChallenge = { algs: verifier.dpop.algorithms };
-  const { nonces } = verifier.dpop;
-
-  const fail = (req: Request, res: Response, error: unknown) => {
-    const guardError = error instanceof GuardError ? error : new VerifierUnavailable('unexpected verification error', { cause: error });
-    logger?.warn({ code: guardError.code, reason: guardError.reason, method: req.method, path: req.path }, 'request refused by guard');
-    // RFC 9449 §7.1: the DPoP scheme for a request that used it, and for a bound token without its proof
-    const dpop = guardError instanceof InvalidDpopProof || guardError instanceof UseDpopNonce || usesDpopScheme(req);
-    writeRefusal(res, guardError, realm, dpop ? dpopChallenge : undefined);
-  };
+export function guardMiddleware(core: Core): GuardMiddleware {
+  const fail = (req: Request, res: Response, error: unknown) => sendRefusal(res, core.refuse(expressReader, req, error));
 
   /** The full path: every credential rule, then verification or introspection (cache included). */
   async function authenticateRequest(req: Request, res: Response, next: NextFunction, apiKeyInQuery: boolean): Promise<void> {
     try {
-      req.auth = await authenticate(requestCredentials(req, apiKeyInQuery, publicUrl));
+      req.auth = await core.authenticate(expressReader, req, apiKeyInQuery);
     } catch (error) {
       fail(req, res, error);
       return;
     }
     // RFC 9449 §9: a fresh nonce with every answer to a proof, so that the client's next one stays valid
-    if (nonces !== undefined && req.auth.confirmation !== undefined) res.setHeader('DPoP-Nonce', nonces.current());
+    const nonce = core.nonceFor(req.auth);
+    if (nonce !== undefined) res.setHeader('DPoP-Nonce', nonce);
     next();
   }
 
@@ -130,14 +108,15 @@ export function guardMiddleware(parts: MiddlewareParts): GuardMiddleware {
       // a cached credential continues synchronously: no promise, no microtask turn
       let principal;
       try {
-        principal = cachedPrincipal(req, apiKeyInQuery, verifier, apiKeys, publicUrl);
+        principal = core.cached(expressReader, req, apiKeyInQuery);
       } catch (error) {
         fail(req, res, error);
         return undefined;
       }
       if (principal === undefined) return authenticateRequest(req, res, next, apiKeyInQuery);
       req.auth = principal;
-      if (nonces !== undefined && principal.confirmation !== undefined) res.setHeader('DPoP-Nonce', nonces.current());
+      const nonce = core.nonceFor(principal);
+      if (nonce !== undefined) res.setHeader('DPoP-Nonce', nonce);
       next();
       return undefined;
     };
@@ -147,7 +126,7 @@ export function guardMiddleware(parts: MiddlewareParts): GuardMiddleware {
   function authorize(check: Check): RequestHandler {
     const authenticateFirst = requireAuth();
     const decide = (principal: Principal | undefined, req: Request, res: Response, next: NextFunction) => {
-      const refusal = principal === undefined ? new CredentialsMissing('no principal') : check(principal);
+      const refusal = principal === undefined ? noPrincipal() : check(principal);
       if (refusal === undefined) next();
       else fail(req, res, refusal);
     };
@@ -166,4 +145,33 @@ export function guardMiddleware(parts: MiddlewareParts): GuardMiddleware {
     requireScope: (...scopes) => authorize(hasEveryScope(scopes)),
     requireRole: (...roles) => authorize(hasAnyRole(roles)),
   };
+}
+
+/** The guard of a resource service on express: the framework-neutral guard and its express middleware.
+ *
+ * @example
+ * ```ts
+ * app.post('/orders', guard.requireScope('orders:write'), (req, res) => res.json(place(req.body, req.auth!.sub)));
+ * ```
+ */
+export interface Guard extends CoreGuard, GuardMiddleware {}
+
+/**
+ * Creates the guard for one resource service: verifies access tokens locally against the
+ * issuer's JWKS and API keys through introspection, and refuses with RFC 6750 answers.
+ *
+ * @example
+ * ```ts
+ * const guard = createGuard({
+ *   issuer: 'http://localhost:4000',
+ *   audience: 'http://localhost:4001',
+ *   apiKeys: { clientId: process.env.GUARD_CLIENT_ID!, clientSecret: process.env.GUARD_CLIENT_SECRET! },
+ * });
+ * app.get('/orders', guard.requireScope('orders:read'), listOrders);
+ * app.get('/orders/admin/stats', guard.requireRole('admin'), stats);
+ * ```
+ */
+export function createGuard(options: GuardOptions): Guard {
+  const guard = createCoreGuard(options);
+  return extendGuard(guard, guardMiddleware(coreOf(guard)));
 }

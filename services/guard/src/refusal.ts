@@ -1,32 +1,9 @@
 import type { Response } from 'express';
 
-import { InsufficientScope, UseDpopNonce, type GuardError } from './errors.js';
+import { refusalOf, type DpopChallenge, type Refusal } from './core.js';
+import type { GuardError } from './errors.js';
 
-/** An auth-param value as a quoted-string (RFC 9110 §11.2), without the characters that would end or escape it. */
-const quote = (value: string) => `"${value.replace(/["\\]/gu, '')}"`;
-
-/**
- * A refusal answered with the DPoP authentication scheme (RFC 9449 §7.1) rather than Bearer:
- * for a request that used it, or whose DPoP-bound token came without a valid proof.
- */
-export interface DpopChallenge {
-  /** The proof algorithms the service accepts (the challenge's `algs`). */
-  readonly algs: readonly string[];
-}
-
-/**
- * The `WWW-Authenticate` challenge of a refusal (RFC 6750 §3, or RFC 9449 §7.1 with `algs`
- * for the DPoP scheme): no error code when no credential was sent (RFC 6750 §3.1).
- */
-function challenge(error: GuardError, realm: string, dpop: DpopChallenge | undefined): string {
-  const params = [`realm=${quote(realm)}`];
-  if (error.oauthError !== undefined) {
-    params.push(`error=${quote(error.oauthError)}`, `error_description=${quote(error.publicDescription)}`);
-  }
-  if (error instanceof InsufficientScope) params.push(`scope=${quote(error.requiredScopes.join(' '))}`);
-  if (dpop !== undefined) params.push(`algs=${quote(dpop.algs.join(' '))}`);
-  return `${dpop === undefined ? 'Bearer' : 'DPoP'} ${params.join(', ')}`;
-}
+export type { DpopChallenge } from './core.js';
 
 /**
  * Answers a request the guard refuses: the status of `error`; a `WWW-Authenticate: Bearer`
@@ -50,11 +27,14 @@ function challenge(error: GuardError, realm: string, dpop: DpopChallenge | undef
  * ```
  */
 export function writeRefusal(res: Response, error: GuardError, realm: string, dpop?: DpopChallenge): void {
-  if (error.status === 503) res.setHeader('Retry-After', '5');
-  else res.setHeader('WWW-Authenticate', challenge(error, realm, dpop));
-  if (error instanceof UseDpopNonce) res.setHeader('DPoP-Nonce', error.nonce);
-  res.setHeader('Cache-Control', 'no-store');
-  writeErrorResponse(res, error.status, error.oauthError ?? 'unauthorized', error.publicDescription);
+  sendRefusal(res, refusalOf(error, realm, dpop));
+}
+
+/** Answers a refusal of the core (see `refusalOf`) with express: its headers in order, then its body. */
+export function sendRefusal(res: Response, refusal: Refusal): void {
+  const { headers, body } = refusal;
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  writeErrorResponse(res, refusal.status, body.error, body.error_description);
 }
 
 /**

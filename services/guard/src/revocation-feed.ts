@@ -90,6 +90,8 @@ export class RevocationFeed {
   #timer: NodeJS.Timeout | undefined;
   #running = false;
   #polls = 0;
+  #failedPolls = 0;
+  #succeededPolls = 0;
 
   constructor(options: RevocationFeedOptions) {
     this.#options = { intervalMs: 10_000, staleIfErrorMs: 24 * 3600_000, timeoutMs: 5000, now: Date.now, ...options };
@@ -99,6 +101,16 @@ export class RevocationFeed {
   /** How many polls have been made (for monitoring and tests). */
   get pollCount(): number {
     return this.#polls;
+  }
+
+  /** How many polls failed (the feed unreachable or refusing); each poll may read several pages. */
+  get failedPollCount(): number {
+    return this.#failedPolls;
+  }
+
+  /** How many polls read the feed to its end. */
+  get succeededPollCount(): number {
+    return this.#succeededPolls;
   }
 
   /** How many revocations are held. */
@@ -148,7 +160,11 @@ export class RevocationFeed {
   /** One poll: every page since the last cursor. Failures are reported to `onError`, never thrown. */
   poll(): Promise<void> {
     this.#inflight ??= this.#read()
+      .then(() => {
+        this.#succeededPolls += 1;
+      })
       .catch((error: unknown) => {
+        this.#failedPolls += 1;
         this.#options.onError?.(error instanceof VerifierUnavailable ? error : new VerifierUnavailable('revocation feed read failed', { cause: error }));
       })
       .finally(() => {

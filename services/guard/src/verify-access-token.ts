@@ -100,6 +100,8 @@ export interface AccessTokenVerifier {
    * ```
    */
   cached(token: string): Principal | undefined;
+  /** Look-ups of the verified-token cache so far: a hit served a token without verifying it again (for metrics). */
+  cacheCounts(): { readonly hits: number; readonly misses: number };
   /**
    * The principal of a DPoP-bound `token` sent with the DPoP scheme, when everything can be
    * decided at once: the token is in the verified-token cache (and not revoked), and its proof
@@ -175,6 +177,8 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
   const maxAgeMs = options.verifiedCache?.maxAgeMs ?? 60_000;
   const verified = new VerdictCache<Principal>(options.verifiedCache?.maxEntries ?? 10_000);
   const dpop = createDpopProofVerifier({ ...options.dpop, now });
+  let hits = 0;
+  let misses = 0;
 
   async function verifyUncached(token: string): Promise<Principal> {
     // also guarantees that a cached token is a b64token (RFC 6750 §2.1; credentials.ts relies on it)
@@ -223,9 +227,11 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
   async function verifiedPrincipal(token: string): Promise<Principal> {
     const hit = verified.get(token, now());
     if (hit !== undefined) {
+      hits += 1;
       await refuseRevoked(hit);
       return hit;
     }
+    misses += 1;
     const principal = await verifyUncached(token);
     await refuseRevoked(principal);
     const expiresAt = principal.expiresAt?.getTime();
@@ -244,14 +250,20 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
       const hit = verified.get(token, now());
       // a DPoP-bound token, a revoked one, or one that cannot be checked now takes the full path (which refuses it)
       if (hit === undefined || hit.confirmation !== undefined) return undefined;
-      return revocations !== undefined && revocations.revoked(hit.claims) !== false ? undefined : hit;
+      if (revocations !== undefined && revocations.revoked(hit.claims) !== false) return undefined;
+      // counted only when served here: otherwise the full path looks the token up again and counts it
+      hits += 1;
+      return hit;
     },
     cachedDpop(token, request) {
       const hit = verified.get(token, now());
       if (hit?.confirmation === undefined) return undefined;
       if (revocations !== undefined && revocations.revoked(hit.claims) !== false) return undefined;
-      return dpop.verifyCached(request, token, hit.confirmation.jkt) === true ? hit : undefined;
+      if (dpop.verifyCached(request, token, hit.confirmation.jkt) !== true) return undefined;
+      hits += 1;
+      return hit;
     },
+    cacheCounts: () => ({ hits, misses }),
     async verify(token) {
       const principal = await verifiedPrincipal(token);
       // RFC 9449 §7.2: a DPoP-bound token is not a bearer token, whoever presents it

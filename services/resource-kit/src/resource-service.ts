@@ -6,6 +6,7 @@ import express, { type ErrorRequestHandler, type Express } from 'express';
 import helmet from 'helmet';
 import { pino } from 'pino';
 
+import { guardMetrics } from './metrics.js';
 import { resourceServiceConfig, ServiceConfigError, type ResourceServiceConfig } from './service-config.js';
 
 /**
@@ -29,7 +30,8 @@ export interface ResourceServiceOptions {
 
 /**
  * The frame shared by Sigil's resource services: helmet, a JSON body parser, `GET /healthz`,
- * the guard built from the service's configuration, and JSON answers for unknown routes and
+ * `GET /metrics` (Prometheus: the guard's counters and the process's), the guard built from
+ * the service's configuration, and JSON answers for unknown routes and
  * errors (never a stack).
  *
  * @example
@@ -62,6 +64,13 @@ export function createResourceApp(options: ResourceServiceOptions): { app: Expre
   app.use(express.json({ limit: '16kb' }));
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
+  });
+  const metrics = guardMetrics(guard);
+  app.get('/metrics', (_req, res, next) => {
+    metrics.metrics().then((text) => {
+      res.setHeader('Content-Type', metrics.contentType);
+      res.send(text);
+    }, next);
   });
   options.routes(app, guard);
   app.use((_req, res) => {
