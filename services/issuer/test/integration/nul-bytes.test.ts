@@ -101,7 +101,8 @@ describe.each(backends)('NUL bytes in requests ($name)', (backend) => {
     const pushedBody = (await accepted.json()) as { request_uri: string };
     expect({ status: accepted.status, body: pushedBody }).toMatchObject({ status: 201, body: { request_uri: expect.stringMatching(/^urn:ietf:params:oauth:request_uri:/u) } });
     const requestUri = pushedBody.request_uri;
-    for (const query of [{ client_id: web.id, request_uri: requestUri, state: `s${NUL}` }, { client_id: web.id, request_uri: `${requestUri}${NUL}` }]) {
+    const withNul: Record<string, string>[] = [{ client_id: web.id, request_uri: requestUri, state: `s${NUL}` }, { client_id: web.id, request_uri: `${requestUri}${NUL}` }];
+    for (const query of withNul) {
       const response = await request(`${suite.issuer.url}/auth?${new URLSearchParams(query).toString()}`);
       expect(response.status).toBe(400);
       expect(response.headers['content-type']).toMatch(/^text\/html/u);
