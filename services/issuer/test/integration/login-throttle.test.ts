@@ -267,9 +267,11 @@ describe.each(backends)('sign-in races over HTTP ($name)', (backend) => {
     // login.failure: the guesses that reached argon2id (each one recorded once, the refused ones as in_flight)
     expect(audit['login.failure']).toBe(count(statuses, 400));
     expect(audit['login.failure']).toBeGreaterThanOrEqual(inFlight.pair);
-    expect(audit['login.throttled:in_flight']).toBe(size - (audit['login.failure'] ?? 0));
-    expect(count(statuses, 429)).toBe(audit['login.throttled:in_flight']);
-    expect(audit['login.locked']).toBeUndefined();
+    // the others were refused before any password work: as busy, or (once the verified ones reached the threshold, which a slow machine allows) as locked
+    const refused = (audit['login.throttled:in_flight'] ?? 0) + (audit['login.throttled:locked'] ?? 0);
+    expect(audit['login.throttled:in_flight']).toBeGreaterThan(0);
+    expect(refused).toBe(size - (audit['login.failure'] ?? 0));
+    expect(count(statuses, 429)).toBe(refused);
     // counted: the verified guesses only, under every key
     const counted = await suite.issuer.db('login_throttle').whereIn('key', ['pair:erin|203.0.113.50', 'ip:203.0.113.50']).select<{ key: string; failures: number; in_flight: number }[]>('key', 'failures', 'in_flight');
     expect(counted.map(({ failures, in_flight }) => ({ failures, in_flight }))).toEqual(counted.map(() => ({ failures: audit['login.failure'], in_flight: 0 })));
