@@ -1,4 +1,11 @@
 /**
+ * Attempts one account + address pair may have in flight at once: a few (a double submit, a
+ * retry), well under the pair's lock threshold of 5, so that one address gets at most this many
+ * argon2id verifications for one account per burst.
+ */
+export const PAIR_IN_FLIGHT = 3;
+
+/**
  * Brute-force protection for password sign-in (RFC 9700 §2.4, ASVS 6.3), kept in the
  * database so every replica and worker enforces the same counters. Every attempt is first
  * RESERVED, in one atomic statement, under three keys, and the reservation decides before
@@ -12,10 +19,15 @@
  * - IP, across accounts: from the 100th failure in 15 minutes, a 15-minute lock (credential
  *   stuffing).
  *
- * At most `inFlight.account` attempts per account and `inFlight.ip` per address are in flight
- * (reserved, not settled) at once; the excess is refused at once and counted as a failure, so
- * N guesses sent together count as N. A reservation a crashed process never settled stops
- * counting after `inFlight.expirySeconds`. A failure is counted when it is settled; a success
+ * At most `inFlight.pair` attempts per account + address, `inFlight.account` per account and
+ * `inFlight.ip` per address are in flight (reserved, not settled) at once. The excess is refused
+ * at once, before any password work, and counts as nothing: it tried no password, so it is no
+ * guess (of N guesses sent together from one address, at most `inFlight.pair` are verified at
+ * once; the pair locks after `pair.threshold` verified failures, as if they came one by one). The keys
+ * are decided in the order pair, IP, account, and a key refused (busy or locked) makes the later
+ * ones take no slot: one address flooding one account never holds the account's slots that other
+ * addresses need. A reservation a crashed process never settled stops counting after
+ * `inFlight.expirySeconds`. A failure is counted when it is settled; a success
  * clears the account's counters (the IP counter keeps counting). Usernames are counted whether
  * or not they exist.
  */
@@ -25,7 +37,7 @@ export const THROTTLE_POLICY = {
   pair: { threshold: 5, baseLockSeconds: 30 },
   account: { threshold: 20, baseLockSeconds: 60 },
   ip: { threshold: 100, baseLockSeconds: 15 * 60 },
-  inFlight: { account: 16, ip: 32, expirySeconds: 30 },
+  inFlight: { pair: PAIR_IN_FLIGHT, account: 16, ip: 32, expirySeconds: 30 },
   /** Retry-After of an attempt refused because too many were in flight. */
   busyRetryAfterSeconds: 1,
   /** The account's row keeps at most this many addresses (beyond the threshold, more change nothing). */
@@ -56,10 +68,10 @@ export interface FailureRules {
   readonly addressesKept: number;
 }
 
-/** What a reservation decided for one key: a slot taken, no slot free, or locked. */
+/** What a reservation decided for one key: a slot taken, no slot free, locked, or no slot taken because an earlier key refused. */
 export interface KeyReservation {
   readonly kind: ThrottleKind;
-  readonly decision: 'reserved' | 'busy' | 'locked';
+  readonly decision: 'reserved' | 'busy' | 'locked' | 'skipped';
   readonly lockedUntil: Date | null;
 }
 
@@ -78,9 +90,10 @@ export interface CountedFailure {
  */
 export interface ThrottleStore {
   /**
-   * Takes, atomically per key, a slot for one more attempt in flight (in-flight counts whose
-   * last reservation is older than `staleBefore` count as none), unless the key is locked or
-   * already has `limits[kind]` in flight.
+   * Takes, in one statement, a slot for one more attempt in flight under each key in the order
+   * pair, IP, account (in-flight counts whose last reservation is older than `staleBefore` count
+   * as none), unless the key is locked, already has `limits[kind]` in flight, or an earlier key
+   * refused (`skipped`: no slot taken; its lock is still reported).
    */
   reserve(keys: ThrottleKeys, limits: Readonly<Record<ThrottleKind, number>>, now: Date, staleBefore: Date): Promise<KeyReservation[]>;
   /** Counts one failure under every key (the account's row counts distinct addresses) and gives back the slots `held`. */
@@ -96,7 +109,7 @@ export interface ThrottleStore {
 /** A reserved attempt: settle it exactly once with {@link settleLoginAttempt}. */
 export interface AttemptReservation {
   readonly keys: ThrottleKeys;
-  /** `locked`: refused, nothing counted. `busy`: refused, to be settled as a failure. */
+  /** `locked` or `busy`: refused before any password work, nothing counted (settle it `released`). */
   readonly decision: 'allowed' | 'busy' | 'locked';
   /** Seconds until the latest lock on this attempt ends (when locked). */
   readonly retryAfterSeconds: number;
@@ -122,10 +135,9 @@ const seconds = (from: Date, until: Date) => Math.max(1, Math.ceil((until.getTim
 /** Reserves an attempt before any password work; the answer decides whether it may go on. */
 export async function reserveLoginAttempt(throttle: ThrottleStore, attempt: LoginAttempt, now: Date = new Date()): Promise<AttemptReservation> {
   const keys = throttleKeys(attempt);
-  const { account, ip, expirySeconds } = THROTTLE_POLICY.inFlight;
+  const { pair, account, ip, expirySeconds } = THROTTLE_POLICY.inFlight;
   const staleBefore = new Date(now.getTime() - expirySeconds * 1000);
-  // the pair can never have more in flight than its account: the account's limit is its own
-  const reserved = await throttle.reserve(keys, { account, ip, pair: account }, now, staleBefore);
+  const reserved = await throttle.reserve(keys, { pair, account, ip }, now, staleBefore);
   const held = reserved.filter((key) => key.decision === 'reserved').map((key) => key.kind);
   const locks = reserved.flatMap((key) => (key.decision === 'locked' && key.lockedUntil !== null ? [key.lockedUntil] : []));
   if (locks.length > 0) {
@@ -150,9 +162,9 @@ export interface Settled {
 }
 
 /**
- * Settles a reservation: a failure (a wrong password, or a refusal because too many were in
- * flight) is counted under each key and may lock them; a success clears the account's counters;
- * `released` (refused by a lock, or no password work was done) only gives the slots back.
+ * Settles a reservation: a failure (a wrong password, an unknown or disabled user) is counted
+ * under each key and may lock them; a success clears the account's counters; `released`
+ * (refused by a lock or as busy, or no password work was done) only gives the slots back.
  */
 export async function settleLoginAttempt(throttle: ThrottleStore, reservation: AttemptReservation, outcome: AttemptOutcome, now: Date = new Date()): Promise<Settled> {
   const { keys, held } = reservation;

@@ -31,18 +31,15 @@ export type SignInResult =
 
 type AuditFields = { readonly username: string; readonly clientId: string | undefined; readonly ip: string };
 
-/** An attempt the reservation refused: a lock counts nothing; too many in flight counts as a failure. */
+/**
+ * An attempt the reservation refused, before any password work: it tried no password, so it
+ * counts nothing, whether a lock or too many in flight refused it; its slots are given back.
+ */
 async function refuse({ throttle, audit: trail }: SignInStores, reservation: AttemptReservation, audit: AuditFields): Promise<SignInResult> {
-  if (reservation.decision === 'locked') {
-    await settleLoginAttempt(throttle, reservation, 'released');
-    await trail.append({ ...audit, event: 'login.throttled', detail: { reason: 'locked', retry_after: reservation.retryAfterSeconds } });
-    return { outcome: 'throttled', retryAfterSeconds: reservation.retryAfterSeconds };
-  }
-  const settled = await settleLoginAttempt(throttle, reservation, 'failure');
-  const retryAfterSeconds = Math.max(reservation.retryAfterSeconds, settled.retryAfterSeconds);
-  await trail.append({ ...audit, event: 'login.throttled', detail: { reason: 'in_flight', retry_after: retryAfterSeconds } });
-  if (settled.locked.length > 0) await trail.append({ ...audit, event: 'login.locked', detail: { keys: settled.locked } });
-  return { outcome: 'throttled', retryAfterSeconds };
+  await settleLoginAttempt(throttle, reservation, 'released');
+  const reason = reservation.decision === 'locked' ? 'locked' : 'in_flight';
+  await trail.append({ ...audit, event: 'login.throttled', detail: { reason, retry_after: reservation.retryAfterSeconds } });
+  return { outcome: 'throttled', retryAfterSeconds: reservation.retryAfterSeconds };
 }
 
 /** The user, if the username could be one, and argon2id against its hash or the dummy one (same cost for unknown users). */

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 
 import { insertReturning, listByCreation, lockRow, pageByCreation } from './rows.js';
+import { isStorableKey } from './text.js';
 import type { ApiKeyRecord, ApiKeyStore, ApiKeyToInsert, ApiKeyWithSecret } from '../domain/api-keys.js';
 
 /** The `api_keys` table. */
@@ -91,6 +92,8 @@ export function createApiKeyStore(db: Knex): ApiKeyStore {
     },
 
     async find(id) {
+      // a key carrying U+0000 names none (text.ts): PostgreSQL would refuse it
+      if (!isStorableKey(id)) return undefined;
       const row = await db<ApiKeyRow>('api_keys').where({ id }).first();
       return row === undefined ? undefined : toRecord(row);
     },

@@ -5,11 +5,13 @@ import { prepared } from './prepared.js';
 import { recordableText } from './text.js';
 
 /**
- * The rows of an attempt are always touched in this order (their keys' order: `account:` <
- * `ip:` < `pair:`), one data-modifying CTE each, read in turn by a UNION ALL: two statements
- * on the same rows then wait for each other instead of deadlocking.
+ * The rows of an attempt are always touched in this order, by every statement: pair, IP,
+ * account (from the narrowest key to the widest, so that a reservation refused by its pair
+ * takes no slot of the wider keys), one data-modifying CTE each, read in turn by a UNION ALL
+ * (a reservation's CTE also reads the earlier ones'): two statements on the same rows then wait
+ * for each other instead of deadlocking.
  */
-const KINDS: readonly ThrottleKind[] = ['account', 'ip', 'pair'];
+const KINDS: readonly ThrottleKind[] = ['pair', 'ip', 'account'];
 
 /** The CTEs, then each one's rows in order, labelled with their kind. */
 function inOrder(kinds: readonly ThrottleKind[], cte: (kind: ThrottleKind) => string, columns: string): string {
@@ -23,15 +25,27 @@ const at = (name: string) => `CAST(:${name} AS timestamptz)`;
 /** In flight under the row's key: none once its last reservation is older than the expiry. */
 const IN_FLIGHT = `CASE WHEN t.in_flight_at IS NULL OR t.in_flight_at < ${at('staleBefore')} THEN 0 ELSE t.in_flight END`;
 
-/** Takes a slot unless the key is locked or full; the decision is written to `outcome` so RETURNING gives it back. */
+/** True when every key before `kind` (KINDS' order) took its slot: their CTEs are read, so they run first. */
+const earlierReserved = (kind: ThrottleKind) => {
+  const earlier = KINDS.slice(0, KINDS.indexOf(kind));
+  return earlier.length === 0 ? 'TRUE' : earlier.map((each) => `(SELECT e.outcome FROM ${each} e) = 'reserved'`).join(' AND ');
+};
+
+/**
+ * Takes a slot unless the key is locked or full, or an earlier key refused (`skipped`: no slot;
+ * a lock is still reported); the decision is written to `outcome` so RETURNING gives it back.
+ */
 const reserveRow = (kind: ThrottleKind) => `
   INSERT INTO login_throttle AS t (key, failures, window_started_at, updated_at, in_flight, in_flight_at, outcome)
-  VALUES (:${kind}Key, 0, ${at('now')}, ${at('now')}, 1, ${at('now')}, 'reserved')
+  SELECT :${kind}Key, 0, ${at('now')}, ${at('now')}, CASE WHEN g.go THEN 1 ELSE 0 END, CASE WHEN g.go THEN ${at('now')} END, CASE WHEN g.go THEN 'reserved' ELSE 'skipped' END
+  FROM (SELECT ${earlierReserved(kind)} AS go) g
   ON CONFLICT (key) DO UPDATE SET (in_flight, in_flight_at, outcome, updated_at) = (
     SELECT CASE WHEN s.decision = 'reserved' THEN s.flying + 1 ELSE s.flying END,
            CASE WHEN s.decision = 'reserved' THEN ${at('now')} ELSE t.in_flight_at END,
            s.decision, ${at('now')}
-    FROM (SELECT f.flying, CASE WHEN t.locked_until > ${at('now')} THEN 'locked' WHEN f.flying >= CAST(:${kind}Limit AS integer) THEN 'busy' ELSE 'reserved' END AS decision
+    FROM (SELECT f.flying,
+                 CASE WHEN t.locked_until > ${at('now')} THEN 'locked' WHEN EXCLUDED.outcome = 'skipped' THEN 'skipped'
+                      WHEN f.flying >= CAST(:${kind}Limit AS integer) THEN 'busy' ELSE 'reserved' END AS decision
           FROM (SELECT ${IN_FLIGHT} AS flying) f) s)
   RETURNING outcome, locked_until`;
 
@@ -109,7 +123,7 @@ export function createThrottleStore(db: Knex): ThrottleStore {
       const bindings = { ...keyBindings(keys, []), now, staleBefore, accountLimit: limits.account, ipLimit: limits.ip, pairLimit: limits.pair };
       const { rows } = await db.raw<{ rows: Row[] }>(RESERVE, bindings).options(prepared('login_throttle_reserve'));
       return rows.map((row): KeyReservation => {
-        const decision = row.outcome === 'locked' ? 'locked' : row.outcome === 'busy' ? 'busy' : 'reserved';
+        const decision = row.outcome === 'locked' || row.outcome === 'busy' || row.outcome === 'skipped' ? row.outcome : 'reserved';
         return { kind: row.kind, decision, lockedUntil: toDate(row.locked_until) };
       });
     },

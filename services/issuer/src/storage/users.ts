@@ -5,6 +5,7 @@ import { UserConflictError, type LoginCandidate, type UserRecord, type UserStore
 import { prepared } from './prepared.js';
 import { ENDED_GRANT_COLUMNS, recordEndedGrantsSql } from './revocations.js';
 import { listByCreation, lockRow, pageByCreation } from './rows.js';
+import { isStorableKey } from './text.js';
 
 /** The `users` table, with `user_roles` (and `roles`, the names in use). */
 interface UserRow {
@@ -59,8 +60,10 @@ async function revokeEverythingOf(trx: Knex.Transaction, userId: string): Promis
   ]);
 }
 
+/** The user named `username`, in any case; a name carrying U+0000 names no one (no stored one can hold it, and PostgreSQL would refuse it: text.ts). */
 function byUsername(db: Knex, username: string) {
-  return db<UserRow>('users').whereRaw('lower(username) = lower(?)', [username]);
+  const users = db<UserRow>('users');
+  return isStorableKey(username) ? users.whereRaw('lower(username) = lower(?)', [username]) : users.whereRaw('false');
 }
 
 /**
@@ -138,6 +141,7 @@ export function createUserStore(db: Knex): UserStore {
     // them (refresh tokens, codes), and its sessions, so that re-enabling brings none of them back
     setDisabled: (username, disabled) =>
       db.transaction(async (trx) => {
+        if (!isStorableKey(username)) return undefined;
         const [row] = await trx('users')
           .whereRaw('lower(username) = lower(?)', [username])
           .update({ disabled, updated_at: trx.fn.now() })
@@ -149,6 +153,7 @@ export function createUserStore(db: Knex): UserStore {
 
     setPassword: (username, passwordHash) =>
       db.transaction(async (trx) => {
+        if (!isStorableKey(username)) return undefined;
         const [row] = await trx('users')
           .whereRaw('lower(username) = lower(?)', [username])
           .update({ password_hash: passwordHash, updated_at: trx.fn.now() })
@@ -177,6 +182,7 @@ export function createUserStore(db: Knex): UserStore {
 
     // a named statement: every sign-in reads one
     async findLoginCandidate(username): Promise<LoginCandidate | undefined> {
+      if (!isStorableKey(username)) return undefined;
       const { rows } = await db
         .raw<{ rows: (UserRow & { roles: string[] })[] }>(
           `SELECT u.id, u.username, u.email, u.password_hash, u.disabled, u.created_at, u.updated_at, ${ROLES_OF_U} AS roles

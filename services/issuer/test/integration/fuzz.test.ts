@@ -13,7 +13,10 @@ const SEED = Number(process.env['FUZZ_SEED'] ?? 20261201);
  * The input gate (issue "Trust under hostile input", requirement 1): seeded malformed requests
  * over every endpoint and page (NUL and control bytes, invalid UTF-8, overlong and repeated
  * parameters, wrong content types, JSON bodies, broken Basic headers and cookies, huge headers,
- * odd methods, bad paths), aimed with real clients, a real user and live interactions.
+ * odd methods, bad paths), aimed with real clients, a real user and live interactions, at the
+ * OAuth endpoints and pages, pushed authorization requests, the JWKS (and its well-known alias),
+ * the revocation feed (odd cursors, with and without client authentication) and the admin API
+ * (lists with odd limits and cursors, JSON writes, with a real admin token and without one).
  */
 describe.each(backends)('seeded fuzzing of every endpoint and page ($name)', (backend) => {
   const suite = issuerSuite(backend);

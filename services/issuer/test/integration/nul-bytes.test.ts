@@ -83,6 +83,38 @@ describe.each(backends)('NUL bytes in requests ($name)', (backend) => {
     expect(response.status).toBeLessThan(500);
   });
 
+  it('when a pushed authorization request carries a NUL state, /request answers 400 invalid_request naming it; a NUL beside a pushed request_uri at /auth is a 400 page', async () => {
+    const pushed = (state: string) =>
+      postForm(
+        suite.issuer.url,
+        { client_id: web.id, response_type: 'code', redirect_uri: 'http://127.0.0.1:9/cb', scope: 'openid orders:read', resource: ORDERS, code_challenge: CHALLENGE, code_challenge_method: 'S256', state },
+        web,
+        { path: '/request' },
+      );
+    const refused = await pushed(`s${NUL}`);
+    expect(refused.status).toBe(400);
+    expect(refused.headers.get('content-type')).toMatch(/^application\/json/u);
+    expect(await refused.json()).toEqual({ error: 'invalid_request', error_description: 'the parameter "state" contains a control character' });
+
+    // a clean push works; /auth with its request_uri and a NUL (in state, or in the request_uri itself) is refused as a page
+    const accepted = await pushed('s1');
+    const pushedBody = (await accepted.json()) as { request_uri: string };
+    expect({ status: accepted.status, body: pushedBody }).toMatchObject({ status: 201, body: { request_uri: expect.stringMatching(/^urn:ietf:params:oauth:request_uri:/u) } });
+    const requestUri = pushedBody.request_uri;
+    const withNul: Record<string, string>[] = [{ client_id: web.id, request_uri: requestUri, state: `s${NUL}` }, { client_id: web.id, request_uri: `${requestUri}${NUL}` }];
+    for (const query of withNul) {
+      const response = await request(`${suite.issuer.url}/auth?${new URLSearchParams(query).toString()}`);
+      expect(response.status).toBe(400);
+      expect(response.headers['content-type']).toMatch(/^text\/html/u);
+      expect(response.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+      expect(response.body).toContain('invalid_request');
+    }
+    // and the pushed request is still good for its own /auth
+    const started = await request(`${suite.issuer.url}/auth?${new URLSearchParams({ client_id: web.id, request_uri: requestUri }).toString()}`);
+    expect(started.status).toBe(303);
+    expect(started.headers.location).toMatch(/^\/interaction\//u);
+  });
+
   it('when the end-session endpoint gets a NUL byte, it answers a 4xx, never a 5xx', async () => {
     const response = await request(`${suite.issuer.url}/session/end?${new URLSearchParams({ client_id: `${web.id}${NUL}`, state: `s${NUL}` }).toString()}`);
     expect(response.status).toBeLessThan(500);

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 
 import { PasswordHasher } from '../../src/domain/passwords.js';
+import { adminToken } from '../support/admin-api.js';
 import { createUser } from '../../src/domain/users.js';
 import { backends, ready, type Backend } from '../support/backends.js';
 import { basicAuth, eventually, request, type RawResponse } from '../support/http.js';
@@ -55,6 +56,23 @@ function outcomes<Name extends string>(answers: Record<Name, Timed>, names: read
 
 const UNAVAILABLE = { status: 503, retryAfter: '5', inTime: true };
 
+/** The cookies of `previous` updated by an answer's Set-Cookie lines. */
+function cookiesOf(response: RawResponse, previous = ''): string {
+  const jar = new Map(previous === '' ? [] : previous.split('; ').map((pair) => [pair.slice(0, pair.indexOf('=')), pair] as const));
+  for (const line of response.headers['set-cookie'] ?? []) {
+    const pair = line.split(';', 1)[0] ?? '';
+    jar.set(pair.slice(0, pair.indexOf('=')), pair);
+  }
+  return [...jar.values()].join('; ');
+}
+
+/** A form's CSRF token. */
+function csrfOf(page: RawResponse): string {
+  const found = /name="csrf" value="([^"]+)"/u.exec(page.body)?.[1];
+  if (found === undefined) throw new Error(`no csrf field in the page (${page.status})`);
+  return found;
+}
+
 /** PostgreSQL reached through a proxy that resets connections or silently drops every packet. */
 function outageSuite(backend: Backend) {
   let proxy: TcpProxy | undefined;
@@ -79,6 +97,7 @@ function outageSuite(backend: Backend) {
   const machines: Partial<Record<ProxyMode, Credentials>> = {};
   let app: Credentials;
   let web: Credentials;
+  let admin: Credentials;
 
   beforeAll(async () => {
     const { clients, users } = suite.issuer.stores;
@@ -87,6 +106,7 @@ function outageSuite(backend: Backend) {
     }
     app = await registerClient(clients, { name: 'app', grants: ['password', 'refresh_token'], scopes: ['orders:read'], resources: [ORDERS] });
     web = await registerClient(clients, { name: 'web', grants: ['authorization_code'], scopes: ['openid'], redirectUris: [REDIRECT_URI], resources: [ORDERS] });
+    admin = await registerClient(clients, { name: 'admin', grants: ['client_credentials'], scopes: ['sigil:admin', 'sigil:read'], resources: [`${suite.issuer.issuer}/admin`] });
     await createUser(users, { username: 'olga', password: PASSWORD }, new PasswordHasher({ memoryKib: 19_456, timeCost: 2, parallelism: 1 }));
   });
 
@@ -99,13 +119,35 @@ function outageSuite(backend: Backend) {
       timeoutMs,
     });
   const get = (path: string, headers: Record<string, string> = {}) => (timeoutMs: number) => request(url(path), { headers, timeoutMs });
+  /** A POST of Sigil's own: the admin API's JSON, or an interaction's form as a browser sends it. */
+  const send = (path: string, headers: Record<string, string>, body: string) => (timeoutMs: number) => request(url(path), { method: 'POST', headers, body, timeoutMs });
+  const adminGet = (token: string) => get('/admin/v1/clients?limit=2', { authorization: `Bearer ${token}` });
+  const adminPost = (token: string, username: string) =>
+    send('/admin/v1/users', { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, JSON.stringify({ username, password: 'a long enough password' }));
+  const feed = () => get('/token/revocations', { authorization: basicAuth(app.id, app.secret) });
+  const formPost = (path: string, cookie: string, fields: Record<string, string>) =>
+    send(path, { accept: 'text/html', cookie, 'content-type': 'application/x-www-form-urlencoded' }, new URLSearchParams(fields).toString());
   const authorizePath = `/auth?${new URLSearchParams({ client_id: 'web', response_type: 'code', redirect_uri: REDIRECT_URI, scope: 'openid', code_challenge: CHALLENGE, code_challenge_method: 'S256' }).toString()}`;
   const authorize = () => get(authorizePath.replace('client_id=web', `client_id=${web.id}`));
   const pushAuthorizationRequest = () =>
     form('/request', { client_id: web.id, response_type: 'code', redirect_uri: REDIRECT_URI, scope: 'openid', code_challenge: CHALLENGE, code_challenge_method: 'S256' }, web);
   const passwordGrant = () => form('/token', { grant_type: 'password', username: 'olga', password: PASSWORD }, app);
 
-  /** A refresh token and a sign-in in progress (its page and cookies), made while the database is reachable. */
+  /** An authorization request's interaction: its path, cookies and form's CSRF token. */
+  async function startInteraction(path: string, cookie = '') {
+    const started = await get(path, { cookie })(ANSWER_WITHIN_MS);
+    expect(started.status).toBe(303);
+    const location = started.headers.location ?? '';
+    const cookies = cookiesOf(started, cookie);
+    const page = await get(location, { accept: 'text/html', cookie: cookies })(ANSWER_WITHIN_MS);
+    expect(page.status).toBe(200);
+    return { path: location, cookies, csrf: csrfOf(page) };
+  }
+
+  /**
+   * A refresh token, a sign-in in progress (its page and cookies), a login form and a consent
+   * form ready to post, and an admin API token, made while the database is reachable.
+   */
   async function beforeTheOutage() {
     const issued = await passwordGrant()(ANSWER_WITHIN_MS);
     expect(issued.status).toBe(200);
@@ -113,7 +155,16 @@ function outageSuite(backend: Backend) {
     const started = await authorize()(ANSWER_WITHIN_MS);
     expect(started.status).toBe(303);
     const cookies = (started.headers['set-cookie'] ?? []).map((cookie) => cookie.split(';', 1)[0]).join('; ');
-    return { refreshToken, accessToken, interaction: started.headers.location ?? '', cookies };
+    const authorizeWeb = authorizePath.replace('client_id=web', `client_id=${web.id}`);
+    const login = await startInteraction(authorizeWeb);
+    // signed in on another interaction: its consent form
+    const signing = await startInteraction(authorizeWeb);
+    const signedIn = await formPost(`${signing.path}/login`, signing.cookies, { csrf: signing.csrf, username: 'olga', password: PASSWORD })(ANSWER_WITHIN_MS);
+    expect(signedIn.status).toBe(303);
+    const resume = new URL(signedIn.headers.location ?? '', suite.issuer.url);
+    const consent = await startInteraction(`${resume.pathname}${resume.search}`, cookiesOf(signedIn, signing.cookies));
+    expect(consent.path).not.toBe(signing.path);
+    return { refreshToken, accessToken, interaction: started.headers.location ?? '', cookies, login, consent, adminToken: await adminToken(suite.issuer.issuer, admin) };
   }
 
   it.each(['reset', 'blackhole'] as const)(
@@ -142,12 +193,20 @@ function outageSuite(backend: Backend) {
           jwks: get('/jwks'),
           discovery: get('/.well-known/openid-configuration'),
           healthz: get('/healthz'),
+          adminGet: adminGet(before.adminToken),
+          adminPost: adminPost(before.adminToken, `outage-${mode}`),
+          feed: feed(),
+          loginForm: formPost(`${before.login.path}/login`, before.login.cookies, { csrf: before.login.csrf, username: 'olga', password: PASSWORD }),
+          consentForm: formPost(`${before.consent.path}/consent`, before.consent.cookies, { csrf: before.consent.csrf, decision: 'allow' }),
         });
-        const json = ['clientCredentials', 'password', 'refresh', 'introspection', 'code', 'revocation', 'userinfo', 'pushed'] as const;
-        const pages = ['auth', 'page', 'endSession'] as const;
+        const json = ['clientCredentials', 'password', 'refresh', 'introspection', 'code', 'revocation', 'userinfo', 'pushed', 'adminGet', 'adminPost', 'feed'] as const;
+        const pages = ['auth', 'page', 'endSession', 'loginForm', 'consentForm'] as const;
         expect(outcomes(answers, json)).toEqual(Object.fromEntries(json.map((name) => [name, { ...UNAVAILABLE, type: 'application/json', error: 'temporarily_unavailable' }])));
         expect(outcomes(answers, pages)).toEqual(Object.fromEntries(pages.map((name) => [name, { ...UNAVAILABLE, type: 'text/html', error: 'temporarily_unavailable' }])));
-        for (const name of pages) expect(answers[name].response.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+        for (const name of pages) {
+          expect(answers[name].response.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+          expect(answers[name].response.headers['x-content-type-options']).toBe('nosniff');
+        }
         const { readyz, jwks, discovery, healthz } = answers;
         expect({ status: readyz.response.status, retryAfter: readyz.response.headers['retry-after'] }).toEqual({ status: 503, retryAfter: '5' });
         expect(readyz.elapsedMs).toBeLessThanOrEqual(READYZ_WITHIN_MS);
@@ -166,8 +225,11 @@ function outageSuite(backend: Backend) {
         timed(form('/token', { grant_type: 'refresh_token', refresh_token: before.refreshToken }, app)),
         timed(get(before.interaction, { accept: 'text/html', cookie: before.cookies })),
         timed(pushAuthorizationRequest()),
+        timed(adminGet(before.adminToken)),
+        timed(feed()),
+        timed(formPost(`${before.login.path}/login`, before.login.cookies, { csrf: before.login.csrf, username: 'olga', password: PASSWORD })),
       ]);
-      expect(recovered.map((answer) => answer.response.status)).toEqual([200, 200, 200, 200, 201]);
+      expect(recovered.map((answer) => answer.response.status)).toEqual([200, 200, 200, 200, 201, 200, 200, 303]);
       await eventually(async () => ((await get('/readyz')(READYZ_WITHIN_MS)).status === 200 ? true : undefined), TIMEOUT_MS * 3);
       // no server_error, no unhandled error: an outage is logged as warnings
       expect(logs.lines.filter((line) => (JSON.parse(line) as { level: number }).level >= 50)).toHaveLength(errorsBefore);

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+
 import { describe, expect, it } from '@jest/globals';
 
 import { UnstorableValueError } from '../../src/storage/text.js';
@@ -24,6 +26,22 @@ describe.each(backends)('storage refuses what PostgreSQL cannot hold ($name)', (
     await expect(payloads.consume('AuthorizationCode', `c${NUL}`)).resolves.toBe(false);
     await expect(payloads.grantAlive(`g${NUL}`, new Date())).resolves.toBe(false);
     await expect(clients.find(`client${NUL}`)).resolves.toBeUndefined();
+  });
+
+  it('when a username or API key id looked up carries a NUL byte, users and API keys find nothing and change nothing, without a database error', async () => {
+    const { users, apiKeys } = suite.stores;
+    await users.insert({ id: randomUUID(), username: 'nul-olga', email: null, passwordHash: 'not-a-hash', roles: [] });
+    await expect(users.findLoginCandidate(`nul-olga${NUL}`)).resolves.toBeUndefined();
+    await expect(users.findByUsername(`nul-olga${NUL}`)).resolves.toBeUndefined();
+    await expect(users.findByUsername(`NUL-OLGA${NUL}x`)).resolves.toBeUndefined();
+    // byUsername's other users: each names no one
+    await expect(users.replaceRoles(`nul-olga${NUL}`, [])).resolves.toBeUndefined();
+    await expect(users.remove(`nul-olga${NUL}`)).resolves.toBeUndefined();
+    await expect(users.setDisabled(`nul-olga${NUL}`, true)).resolves.toBeUndefined();
+    await expect(users.setPassword(`nul-olga${NUL}`, 'other-hash')).resolves.toBeUndefined();
+    await expect(apiKeys.find(`key${NUL}`)).resolves.toBeUndefined();
+    // the clean name is untouched and still found
+    await expect(users.findLoginCandidate('nul-olga')).resolves.toMatchObject({ username: 'nul-olga', disabled: false, passwordHash: 'not-a-hash' });
   });
 
   it('when a payload to store carries a NUL byte anywhere, refuses it as bad input and stores nothing', async () => {

@@ -3,6 +3,7 @@ import http from 'node:http';
 import { createUser } from '../../src/domain/users.js';
 import { PasswordHasher } from '../../src/domain/passwords.js';
 import type { DomainStores as Stores } from '../../src/domain/stores.js';
+import { adminToken } from './admin-api.js';
 import { basicAuth, type RawResponse } from './http.js';
 import { registerClient, type Credentials } from './oauth.js';
 
@@ -41,6 +42,10 @@ export interface FuzzTarget {
   readonly session: { readonly cookie: string; readonly xsrf: string };
   /** An interaction of its own for the resume route, which ends the interaction it resumes. */
   readonly resume: { readonly uid: string; readonly cookie: string };
+  /** An access token for the admin API (scopes sigil:admin and sigil:read). */
+  readonly adminToken: string;
+  /** A client of its own for the admin API's GET and PATCH of one client (a mutation may disable or delete it). */
+  readonly patched: Credentials;
 }
 
 const ORDERS = 'http://localhost:4001';
@@ -124,6 +129,8 @@ export async function prepareTarget(url: string, stores: Stores): Promise<FuzzTa
   const consent = await interaction(url, signedIn.headers.location ?? '', cookiesOf(signedIn, signing.cookie));
   const logout = await send(url, get('/session/end', consent.cookie));
   const resume = await interaction(url, `/auth?${authorizationQuery(web, { state: 's3' })}`);
+  const admin = await registerClient(stores.clients, { name: 'fuzz-admin', grants: ['client_credentials'], scopes: ['sigil:admin', 'sigil:read'], resources: [`${url}/admin`] });
+  const patched = await registerClient(stores.clients, { name: 'fuzz-patched', grants: ['client_credentials'], scopes: ['orders:read'], resources: [ORDERS] });
   return {
     url,
     machine,
@@ -136,6 +143,8 @@ export async function prepareTarget(url: string, stores: Stores): Promise<FuzzTa
     consent: { uid: consent.uid, cookie: consent.cookie, csrf: hidden(consent.page, 'csrf') },
     session: { cookie: consent.cookie, xsrf: hidden(logout.body, 'xsrf') },
     resume: { uid: resume.uid, cookie: resume.cookie },
+    adminToken: await adminToken(url, admin),
+    patched,
   };
 }
 
@@ -143,8 +152,8 @@ export async function prepareTarget(url: string, stores: Stores): Promise<FuzzTa
 interface Template {
   readonly method: string;
   readonly path: string;
-  /** Where the parameters go. */
-  readonly into: 'query' | 'body';
+  /** Where the parameters go: the query, a form body, or a JSON body (an object of strings). */
+  readonly into: 'query' | 'body' | 'json';
   readonly params: [string, string][];
   readonly headers: Record<string, string>;
 }
@@ -156,6 +165,15 @@ function templates(target: FuzzTarget): Template[] {
   const auth: [string, string][] = [...new URLSearchParams(authorizationQuery(web, { login_hint: target.username, resource: ORDERS }))];
   const body = (path: string, params: [string, string][], headers: Record<string, string> = {}): Template => ({ method: 'POST', path, into: 'body', params, headers });
   const query = (path: string, params: [string, string][] = [], headers: Record<string, string> = {}): Template => ({ method: 'GET', path, into: 'query', params, headers });
+  const json = (method: string, path: string, params: [string, string][], headers: Record<string, string> = {}): Template => ({
+    method,
+    path,
+    into: 'json',
+    params,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
+  const admin = { authorization: `Bearer ${target.adminToken}` };
+  const par = auth.filter(([name]) => name !== 'client_id');
   return [
     body('/token', [['grant_type', 'client_credentials'], ['scope', 'orders:read'], ['resource', ORDERS]], basic(machine)),
     body('/token', [['grant_type', 'client_credentials'], ['client_id', machine.id], ['client_secret', machine.secret]]),
@@ -182,6 +200,27 @@ function templates(target: FuzzTarget): Template[] {
     query('/metrics'),
     query('/no/such/path', [['x', '1']]),
     query(`/auth/${target.resume.uid}`, [], { cookie: target.resume.cookie }),
+    // pushed authorization requests (client_secret_post too), and /auth naming one that does not exist
+    body('/request', [...par, ['client_id', web.id], ['client_secret', web.secret]]),
+    query('/auth', [['client_id', web.id], ['request_uri', 'urn:ietf:params:oauth:request_uri:fuzz-0000']]),
+    query('/.well-known/jwks.json'),
+    // the revocation feed: odd cursors (an overflowing, a negative, a malformed one), with and without client authentication
+    query('/token/revocations', [['since', '0-0']], basic(machine)),
+    query('/token/revocations', [['since', '18446744073709551616-9223372036854775808']], basic(machine)),
+    query('/token/revocations', [['since', '-1']]),
+    body('/token/revocations', [['since', '1-1'], ['client_id', machine.id], ['client_secret', machine.secret]]),
+    // the admin API: lists with odd limits and cursors, writes with JSON bodies, with a real admin token and without one
+    query('/admin/v1/clients', [['limit', '2'], ['cursor', 'not-a-cursor']], admin),
+    query('/admin/v1/users', [['limit', '0']], admin),
+    query('/admin/v1/audit-events', [['limit', '1000001'], ['cursor', '']], admin),
+    query('/admin/v1/api-keys', [['limit', '-1']]),
+    // the sacrificial client: an odd method on it with the admin token (DELETE) removes it, and nothing else depends on it
+    query(`/admin/v1/clients/${target.patched.id}`, [], admin),
+    // a password too short: the body is read and checked field by field, and never costs an argon2id hash
+    json('POST', '/admin/v1/users', [['username', 'fuzz-created'], ['password', 'short']], admin),
+    json('POST', '/admin/v1/clients', [['name', 'fuzz-created'], ['grants', 'client_credentials']], admin),
+    json('PATCH', `/admin/v1/clients/${target.patched.id}`, [['name', 'fuzz-renamed']], admin),
+    json('PATCH', `/admin/v1/clients/${target.patched.id}`, [['name', 'fuzz-renamed']]),
   ];
 }
 
@@ -206,6 +245,26 @@ function encoded(params: [string, string][], at = -1, raw = '', inName = false):
     .join('&');
 }
 
+/** Percent escapes turned into the bytes they stand for (as latin1 characters); a broken one stays as it is. */
+const unescaped = (raw: string) => raw.replace(/%([0-9A-Fa-f]{2})/gu, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+
+/** The parameters as a JSON object of strings, with one insertion placed raw (its escapes as bytes) inside `at`'s value or name. */
+function jsonEncoded(params: [string, string][], at = -1, raw = '', inName = false): string {
+  const members = params.map(([name, value], i) => {
+    if (i !== at) return `${JSON.stringify(name)}:${JSON.stringify(value)}`;
+    const insert = unescaped(raw);
+    if (inName) return `${JSON.stringify(name).slice(0, -1)}${insert}":${JSON.stringify(value)}`;
+    const middle = Math.floor(value.length / 2);
+    return `${JSON.stringify(name)}:${JSON.stringify(value.slice(0, middle)).slice(0, -1)}${insert}${JSON.stringify(value.slice(middle)).slice(1)}`;
+  });
+  return `{${members.join(',')}}`;
+}
+
+/** A template's parameters in its own encoding (form or JSON), with one insertion as {@link encoded} places it. */
+function serialized(t: Template, params: [string, string][], at = -1, raw = '', inName = false): string {
+  return t.into === 'json' ? jsonEncoded(params, at, raw, inName) : encoded(params, at, raw, inName);
+}
+
 interface Mutated {
   kind: string;
   text?: string;
@@ -218,32 +277,32 @@ interface Mutated {
 const MUTATIONS: ((random: Random, template: Template) => Mutated)[] = [
   (random, t) => {
     const at = Math.floor(random() * t.params.length);
-    return { kind: 'bad escape', text: encoded(t.params, at, pick(random, BAD_ESCAPES), random() < 0.15) };
+    return { kind: 'bad escape', text: serialized(t, t.params, at, pick(random, BAD_ESCAPES), random() < 0.15) };
   },
   (random, t) => {
-    const text = encoded(t.params);
+    const text = serialized(t, t.params);
     const at = Math.floor(random() * (text.length + 1));
     const bytes = Buffer.concat([Buffer.from(text.slice(0, at)), Buffer.from([pick(random, BAD_BYTES)]), Buffer.from(text.slice(at))]);
     return { kind: 'raw byte', bytes };
   },
   (random, t) => {
     const at = Math.floor(random() * t.params.length);
-    return { kind: 'overlong value', text: encoded(t.params, at, 'a'.repeat(pick(random, t.into === 'query' ? [4097, 9000] : [4097, 9000, 50_000, 70_000]))) };
+    return { kind: 'overlong value', text: serialized(t, t.params, at, 'a'.repeat(pick(random, t.into === 'query' ? [4097, 9000] : [4097, 9000, 50_000, 70_000]))) };
   },
   (random, t) => {
     const repeated = pick(random, t.params.length === 0 ? [['x', '1'] as [string, string]] : t.params);
-    return { kind: 'repeated parameter', text: encoded([...t.params, repeated]) };
+    return { kind: 'repeated parameter', text: serialized(t, [...t.params, repeated]) };
   },
-  (random, t) => ({ kind: 'many parameters', text: encoded([...t.params, ...Array.from({ length: 150 + Math.floor(random() * 200) }, (_, i): [string, string] => [`p${i}`, 'v'])]) }),
+  (random, t) => ({ kind: 'many parameters', text: serialized(t, [...t.params, ...Array.from({ length: 150 + Math.floor(random() * 200) }, (_, i): [string, string] => [`p${i}`, 'v'])]) }),
   (random, t) => ({
     kind: 'wrong content type',
-    method: 'POST',
-    text: encoded(t.params),
+    method: t.method === 'GET' ? 'POST' : t.method,
+    text: serialized(t, t.params),
     headers: { 'content-type': pick(random, ['application/json', 'text/plain', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded; charset=utf-16', 'application/x-www-form-urlencoded; charset=iso-8859-1', 'x/y', '']) },
   }),
   (random, t) => {
     const values = Object.fromEntries(t.params.map(([name, value]) => [name, random() < 0.5 ? `${value}\u0000` : [value, { $ne: 1 }]]));
-    return { kind: 'JSON body', method: 'POST', bytes: Buffer.from(random() < 0.8 ? JSON.stringify(values) : '{"broken":'), headers: { 'content-type': 'application/json' } };
+    return { kind: 'JSON body', method: t.method === 'GET' ? 'POST' : t.method, bytes: Buffer.from(random() < 0.8 ? JSON.stringify(values) : '{"broken":'), headers: { 'content-type': 'application/json' } };
   },
   (random) => {
     const broken = pick(random, [
@@ -286,7 +345,7 @@ export function* fuzzRequests(target: FuzzTarget, count: number, seed: number): 
   for (let i = 0; i < count; i += 1) {
     const template = all[i % all.length] as Template;
     const mutation = pick(random, MUTATIONS)(random, template);
-    const payload = mutation.bytes ?? Buffer.from(mutation.text ?? encoded(template.params), 'latin1');
+    const payload = mutation.bytes ?? Buffer.from(mutation.text ?? serialized(template, template.params), 'latin1');
     const method = mutation.method ?? template.method;
     const base = mutation.path ?? template.path;
     const inQuery = template.into === 'query' && method !== 'POST';
