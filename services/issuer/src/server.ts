@@ -12,7 +12,7 @@ import { startAdminSocket } from './admin/socket.js';
 import { createApp, metricsListener } from './app.js';
 import type { Config } from './config.js';
 import { loadCookieKeys } from './cookie-keys.js';
-import { sweepAuditTrail } from './domain/audit.js';
+import { sweepAuditTrail, type AdminEvent } from './domain/audit.js';
 import { MAX_ACCESS_TOKEN_TTL } from './domain/clients.js';
 import { sweepLoginThrottle } from './domain/login-throttle.js';
 import { argon2Concurrency, PasswordHasher } from './domain/passwords.js';
@@ -26,6 +26,7 @@ import { activeSince, signingOrder, type KeyStore, type StoredKey } from './keys
 import { ensureSigningKey, nextRotationAt, type KeyPolicy } from './keys/lifecycle.js';
 import { startKeyMaintenance } from './keys/maintenance.js';
 import { openKeyStore } from './keys/open.js';
+import { logAdminChange, loggedAuditStore } from './event-log.js';
 import type { Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { ClientCache } from './oidc/client-cache.js';
@@ -237,7 +238,9 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
   try {
     const applied = await migrate(database.knex);
     if (applied.length > 0) logger.info({ applied }, 'migrations applied');
-    const stores = createStores(database.knex);
+    const stored = createStores(database.knex);
+    // every sign-in event of the audit trail is also one log line (event-log.ts)
+    const stores = { ...stored, audit: loggedAuditStore(stored.audit, logger) };
 
     // before anything else uses the embedded database's one session (LISTEN must not land in a transaction)
     const changes = await startChangeFeed(database);
@@ -252,7 +255,13 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
     const hasher = new PasswordHasher(config.argon2, {
       concurrency: argon2Concurrency(os.availableParallelism(), config.webConcurrency, config.threadpoolSize),
     });
-    const admin = { db: database.knex, hasher, keys: () => ({ store: keyStore, publishLead: config.keyPublishLead }), notifications: () => Promise.resolve(changes.live) };
+    const admin = {
+      db: database.knex,
+      hasher,
+      keys: () => ({ store: keyStore, publishLead: config.keyPublishLead }),
+      notifications: () => Promise.resolve(changes.live),
+      recorded: (event: AdminEvent) => logAdminChange(logger, event),
+    };
     const { app, metrics, adminContext } = await buildListener({ config, stores, clients, resourceScopes, hasher, logger, keys, keyStore, cleanups, admin });
     if (database.kind === 'embedded') {
       // the socket is reached only by the data directory's owner: the CLI's own actor
