@@ -77,7 +77,7 @@ function mayDrain(): Promise<void> {
 /** One issuer in this process (the only one, or a cluster worker). */
 async function serve(config: Config, logger: Logger): Promise<void> {
   // before the modules it instruments (server.js loads express, knex and pg); never loaded without an endpoint
-  const tracing = config.otlpEndpoint === undefined ? undefined : (await import('./tracing.js')).startTracing({ endpoint: config.otlpEndpoint, serviceName: config.serviceName });
+  const tracing = config.otlpEndpoint === undefined ? undefined : (await import('./tracing.js')).startTracing({ endpoint: config.otlpEndpoint, serviceName: config.serviceName, logger });
   // loaded after the configuration is checked, so a bad value prints one line and nothing else
   const { startIssuer } = await import('./server.js');
   let issuer;

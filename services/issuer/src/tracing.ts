@@ -1,6 +1,8 @@
 import { IncomingMessage } from 'node:http';
 
-import type { Span } from '@opentelemetry/api';
+import { format } from 'node:util';
+
+import { diag, DiagLogLevel, type Span } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
@@ -8,6 +10,7 @@ import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 
+import type { Logger } from './logger.js';
 import { routeOf } from './metrics.js';
 
 /** Paths probed or scraped all the time: no span (they would drown the token requests). */
@@ -27,7 +30,11 @@ const pathOf = (url: string | undefined) => (url ?? '/').split('?', 1)[0] ?? '/'
  * OTEL_EXPORTER_OTLP_ENDPOINT is set, and before the modules it instruments are loaded: `pg`
  * and `http` are patched as knex and express require them.
  */
-export function startTracing(options: { readonly endpoint: string; readonly serviceName: string }): Tracing {
+export function startTracing(options: { readonly endpoint: string; readonly serviceName: string; readonly logger: Logger }): Tracing {
+  // the SDK's own warnings and errors (an export that failed: the collector is down, say) as the issuer's JSON lines
+  const line = (...args: unknown[]) => options.logger.warn({ component: 'opentelemetry' }, format(...args));
+  const quiet = () => undefined;
+  diag.setLogger({ error: line, warn: line, info: quiet, debug: quiet, verbose: quiet }, DiagLogLevel.WARN);
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ 'service.name': options.serviceName }),
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: `${options.endpoint.replace(/\/+$/u, '')}/v1/traces` }))],
