@@ -7,11 +7,13 @@ import { sigil, sigilJson } from '../support/cli.js';
 import { freePort, testEnv } from '../support/issuer.js';
 import { claimsOf, postForm, type Credentials } from '../support/oauth.js';
 import { spawnIssuer } from '../support/process.js';
+import { signInWithoutBrowser } from '../support/sign-in.js';
 
 const ORDERS = 'http://localhost:4001';
 const REPORTS = 'http://localhost:4002';
 const PASSWORD = 'a right and long password';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+const CALLBACK = 'https://app.example.com/cb';
 
 interface Created {
   client_id: string;
@@ -33,7 +35,8 @@ describe.each(backends)('the event log lines of a full flow ($name)', (backend) 
     const env = testEnv(database);
     const issuer = spawnIssuer({ ...env, PORT: String(port), ISSUER: url, LOG_LEVEL: 'info' });
     const secrets: string[] = [PASSWORD];
-    const tokens = { admin: '', machine: '', user: '', exchanged: '' };
+    const tokens = { admin: '', machine: '', user: '', exchanged: '', web: '', code: '' };
+    let webClient: string | undefined;
     try {
       await issuer.waitForOutput(/"msg":"sigil issuer listening"/u, 1, 90_000);
       // the operator's admin client and a user, from the CLI (through the issuer's admin socket on PGlite, straight to PostgreSQL otherwise)
@@ -41,7 +44,14 @@ describe.each(backends)('the event log lines of a full flow ($name)', (backend) 
       const created = await sigil(['users', 'create', '--username', 'alice', '--password-stdin', '--json'], env, `${PASSWORD}\n`);
       expect(created.code).toBe(0);
       const exchanger = await sigilJson<Created>(['clients', 'create', '--name', 'orders-service', '--grant', TOKEN_EXCHANGE, '--resource', ORDERS, '--may-exchange-for', REPORTS], env);
-      secrets.push(provisioner.client_secret, exchanger.client_secret);
+      const web = await sigilJson<Created>(['clients', 'create', '--name', 'web', '--grant', 'authorization_code', '--redirect-uri', CALLBACK, '--resource', ORDERS], env);
+      webClient = web.client_id;
+      secrets.push(provisioner.client_secret, exchanger.client_secret, web.client_secret);
+
+      // a sign-in on the login page, and its code redeemed
+      const { callbackUrl, codeVerifier } = await signInWithoutBrowser(url, { clientId: web.client_id, redirectUri: CALLBACK, scope: 'openid', username: 'alice', password: PASSWORD });
+      tokens.code = callbackUrl.searchParams.get('code') ?? '';
+      tokens.web = await accessToken(await postForm(url, { grant_type: 'authorization_code', code: tokens.code, redirect_uri: CALLBACK, code_verifier: codeVerifier }, { id: web.client_id, secret: web.client_secret }));
 
       // an admin change through the HTTP admin API
       tokens.admin = await accessToken(await postForm(url, { grant_type: 'client_credentials', resource: `${url}/admin`, scope: 'sigil:admin' }, { id: provisioner.client_id, secret: provisioner.client_secret }));
@@ -84,7 +94,7 @@ describe.each(backends)('the event log lines of a full flow ($name)', (backend) 
       expect(matching).toHaveLength(1);
       return matching[0];
     };
-    expect(issued).toHaveLength(4);
+    expect(issued).toHaveLength(5);
     expect(tokenLine(tokens.admin)).toMatchObject({ level: 30, msg: 'token issued', grant_type: 'client_credentials', aud: `${url}/admin`, scope: 'sigil:admin', format: 'jwt' });
     const { machine: machineToken, user: userToken, exchanged } = tokens;
     expect(tokenLine(machineToken)).toMatchObject({ client_id: expect.any(String), grant_type: 'client_credentials', aud: ORDERS });
@@ -92,9 +102,18 @@ describe.each(backends)('the event log lines of a full flow ($name)', (backend) 
     const alice = claimsOf(userToken)['sub'];
     expect(tokenLine(userToken)).toMatchObject({ client_id: claimsOf(userToken)['client_id'], grant_type: 'password', sub: alice, aud: ORDERS });
     expect(tokenLine(exchanged)).toMatchObject({ grant_type: TOKEN_EXCHANGE, sub: alice, aud: REPORTS });
+    // the web app asked for openid alone: an opaque token for userinfo, whose jti is the token itself: not logged
+    expect(tokens.web.split('.')).toHaveLength(1);
+    const webLines = issued.filter((line) => line['client_id'] === webClient);
+    expect(webLines).toEqual([expect.objectContaining({ grant_type: 'authorization_code', sub: alice, scope: 'openid', format: 'opaque' })]);
+    expect(webLines[0]).not.toHaveProperty('jti');
 
     // sign-ins: one success, one line per failure, the lock the last failure set, the refusal while locked
-    expect(events('login.success')).toEqual([expect.objectContaining({ msg: 'sign-in succeeded', sub: alice, username: 'alice', ip: expect.any(String) })]);
+    // the login page's, then the password grant's
+    const successes = events('login.success');
+    expect(successes).toHaveLength(2);
+    expect(successes[0]).toMatchObject({ msg: 'sign-in succeeded', sub: alice, username: 'alice', client_id: webClient, ip: expect.any(String) });
+    expect(successes[1]).toMatchObject({ msg: 'sign-in succeeded', sub: alice, username: 'alice', client_id: claimsOf(userToken)['client_id'] });
     expect(events('login.failure')).toHaveLength(THROTTLE_POLICY.pair.threshold);
     expect(events('login.failure')[0]).toMatchObject({ sub: alice, client_id: claimsOf(userToken)['client_id'] });
     expect(events('login.locked')).toEqual([expect.objectContaining({ msg: 'sign-in locked', sub: alice, keys: ['pair'] })]);
@@ -106,7 +125,7 @@ describe.each(backends)('the event log lines of a full flow ($name)', (backend) 
       expect.objectContaining({ msg: 'admin change', type: 'admin.client.created', actor: claimsOf(tokens.admin)['client_id'], object: claimsOf(machineToken)['client_id'] }),
     ]);
     const viaSocket = changes.filter((line) => line['actor'] === 'cli').map((line) => line['type']);
-    expect(viaSocket).toEqual(backend.name === 'pglite' ? ['admin.client.created', 'admin.user.created', 'admin.client.created'] : []);
+    expect(viaSocket).toEqual(backend.name === 'pglite' ? ['admin.client.created', 'admin.user.created', 'admin.client.created', 'admin.client.created'] : []);
 
     // nothing secret anywhere in what the issuer wrote
     for (const secret of [...secrets, ...Object.values(tokens)]) {
