@@ -75,15 +75,15 @@ async function startCollector(): Promise<{ server: Server; url: string; spans: R
  * client-credentials token request, stops it (SIGTERM: buffered spans are flushed) and answers
  * the imported module URLs.
  */
-async function oneTokenRequest(database: TestDatabase, extra: Record<string, string>): Promise<string[]> {
+async function oneTokenRequest(database: TestDatabase, extra: Record<string, string>, workers = 1): Promise<string[]> {
   const dir = await temporaryDir('modules');
   const modulesFile = path.join(dir, 'modules.txt');
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const env = testEnv(database);
-  const issuer = spawnIssuer({ ...env, PORT: String(port), ISSUER: url, LOG_LEVEL: 'info', NODE_OPTIONS: `--import ${RECORDER}`, SIGIL_TEST_MODULES_FILE: modulesFile, ...extra });
+  const issuer = spawnIssuer({ ...env, PORT: String(port), ISSUER: url, LOG_LEVEL: 'info', NODE_OPTIONS: `--import ${RECORDER}`, SIGIL_TEST_MODULES_FILE: modulesFile, WEB_CONCURRENCY: String(workers), ...extra });
   try {
-    await issuer.waitForOutput(/"msg":"sigil issuer listening"/u, 1, 90_000);
+    await issuer.waitForOutput(/"msg":"sigil issuer listening"/u, workers, 90_000);
     const created = await sigilJson<{ client_id: string; client_secret: string }>(['clients', 'create', '--name', 'traced', '--grant', 'client_credentials', '--resource', ORDERS], env);
     const response = await postForm(url, { grant_type: 'client_credentials' }, { id: created.client_id, secret: created.client_secret });
     expect(response.status).toBe(200);
@@ -100,11 +100,16 @@ async function oneTokenRequest(database: TestDatabase, extra: Record<string, str
 const opentelemetry = (modules: string[]) => modules.filter((url) => url.includes('/node_modules/@opentelemetry/'));
 
 describe.each(backends)('OpenTelemetry traces ($name)', (backend) => {
-  it('when OTEL_EXPORTER_OTLP_ENDPOINT is set, exports a server span for POST /token (and, on PostgreSQL, the queries it made) over OTLP/HTTP', async () => {
+  it('when OTEL_EXPORTER_OTLP_ENDPOINT is set, exports a server span for POST /token (and, on PostgreSQL, the queries it made) over OTLP/HTTP, from a cluster worker too', async () => {
     const database = await backend.create();
     const collector = await startCollector();
     try {
-      const modules = await oneTokenRequest(database, { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_SERVICE_NAME: 'sigil-issuer-traced', OTEL_BSP_SCHEDULE_DELAY: '200' });
+      // on PostgreSQL as a cluster of two workers: each worker starts the SDK itself (the primary serves nothing)
+      const modules = await oneTokenRequest(
+        database,
+        { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_SERVICE_NAME: 'sigil-issuer-traced', OTEL_BSP_SCHEDULE_DELAY: '200' },
+        backend.name === 'postgres' ? 2 : 1,
+      );
       expect(opentelemetry(modules).length).toBeGreaterThan(0);
       expect(collector.paths.every((line) => line.startsWith('POST /v1/traces application/json'))).toBe(true);
 
