@@ -51,6 +51,10 @@ export interface Config {
   readonly webConcurrency: number;
   /** libuv threads of this process (UV_THREADPOOL_SIZE, node's default 4): argon2id and RSA signatures run on them. */
   readonly threadpoolSize: number;
+  /** OTEL_EXPORTER_OTLP_ENDPOINT: where traces are sent over OTLP/HTTP (`/v1/traces` appended); undefined: no tracing at all. */
+  readonly otlpEndpoint: string | undefined;
+  /** OTEL_SERVICE_NAME: the traces' `service.name`. */
+  readonly serviceName: string;
   /** argon2id parameters for user passwords (never below OWASP's minimum). */
   readonly argon2: { readonly memoryKib: number; readonly timeCost: number; readonly parallelism: number };
 }
@@ -159,6 +163,20 @@ const schema = z
     ARGON2_PARALLELISM: integer(1, 64, 1),
     // libuv reads it itself (at most 1024); here only to leave one of its threads to signatures
     UV_THREADPOOL_SIZE: integer(1, 1024, 4),
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess(
+      blankToUndefined,
+      z
+        .string()
+        .refine((value) => {
+          const url = URL.parse(value);
+          return url !== null && (url.protocol === 'http:' || url.protocol === 'https:') && url.search === '' && url.hash === '' && url.username === '';
+        }, 'must be an http(s) URL such as http://collector:4318 (no query or credentials: OTEL_EXPORTER_OTLP_HEADERS carries those)')
+        .optional(),
+    ),
+    OTEL_SERVICE_NAME: z.preprocess(
+      blankToUndefined,
+      z.string().max(100, 'must be at most 100 characters').regex(/^[\x21-\x7e]+$/u, 'must be printable ASCII without spaces').default('sigil-issuer'),
+    ),
     ALLOW_INSECURE_ISSUER: z.preprocess(blankToUndefined, z.enum(['true', 'false']).default('false')),
   })
   .superRefine((env, ctx) => {
@@ -239,8 +257,8 @@ function trustProxyListValid(value: string): boolean {
   }
 }
 
-/** Never echoed in an error: they hold secrets. */
-const SECRET_VARIABLES = new Set(['COOKIE_KEYS', 'DATABASE_URL', 'KEYS_ENCRYPTION_KEY']);
+/** Never echoed in an error: they hold secrets (or may: a collector's URL with credentials). */
+const SECRET_VARIABLES = new Set(['COOKIE_KEYS', 'DATABASE_URL', 'KEYS_ENCRYPTION_KEY', 'OTEL_EXPORTER_OTLP_ENDPOINT']);
 
 function parseTrustProxy(value: string | undefined): boolean | number | string {
   if (value === undefined || value === 'false') return false;
@@ -299,6 +317,8 @@ export function loadConfig(
     // each worker holds DATABASE_POOL_MAX + 1 connections: past a few workers, more cost connections, not throughput
     webConcurrency: env2.WEB_CONCURRENCY ?? (env2.DATABASE_URL === undefined ? 1 : Math.min(os.availableParallelism(), MAX_DEFAULT_WORKERS)),
     threadpoolSize: env2.UV_THREADPOOL_SIZE,
+    otlpEndpoint: env2.OTEL_EXPORTER_OTLP_ENDPOINT,
+    serviceName: env2.OTEL_SERVICE_NAME,
     argon2: Object.freeze({
       memoryKib: env2.ARGON2_MEMORY_KIB,
       timeCost: env2.ARGON2_TIME_COST,

@@ -76,6 +76,8 @@ function mayDrain(): Promise<void> {
 
 /** One issuer in this process (the only one, or a cluster worker). */
 async function serve(config: Config, logger: Logger): Promise<void> {
+  // before the modules it instruments (server.js loads express, knex and pg); never loaded without an endpoint
+  const tracing = config.otlpEndpoint === undefined ? undefined : (await import('./tracing.js')).startTracing({ endpoint: config.otlpEndpoint, serviceName: config.serviceName, logger });
   // loaded after the configuration is checked, so a bad value prints one line and nothing else
   const { startIssuer } = await import('./server.js');
   let issuer;
@@ -100,6 +102,8 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     issuer.stopAccepting();
     mayDrain()
       .then(() => issuer.close())
+      // the spans still buffered are sent before the process exits
+      .then(() => tracing?.shutdown().catch(() => undefined))
       .then(
         () => process.exit(0),
         () => process.exit(1),

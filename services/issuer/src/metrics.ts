@@ -2,8 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 import { CORS_PATHS } from './oidc/routes.js';
+import type { DatabasePoolState } from './storage/db.js';
 
-/** Prometheus metrics of one issuer: counters and durations only, never a token or a name. */
+/** Prometheus metrics of one issuer: counters, gauges and durations only, never a token or a name. */
 export interface IssuerMetrics {
   readonly registry: Registry;
   readonly tokenRequests: Counter<'grant_type' | 'outcome'>;
@@ -12,11 +13,24 @@ export interface IssuerMetrics {
   readonly keyRotationSteps: Counter<'step'>;
   /** Where the key gauges read from: the current key's activation and the next rotation's time (undefined: none planned). */
   followKeys(source: () => { readonly activeSince: Date | undefined; readonly nextRotationAt: Date | undefined }): void;
+  /** Client lookups answered from the client cache (hit) or the database (miss, also while the cache is bypassed). */
+  readonly clientCacheLookups: Counter<'result'>;
+  /** Keys (account, ip, pair) a failed sign-in locked. */
+  readonly loginLocks: Counter<'key'>;
+  /** Where the pool gauges read from (read when scraped). */
+  followDatabasePool(source: () => DatabasePoolState | undefined): void;
+  /** Where the locked-keys gauge reads from (a query, run when scraped). */
+  followLockedKeys(source: () => Promise<Readonly<Record<string, number>>>): void;
   /** Records the duration and status of `req` once answered; `path` is its path without the query. */
   observe(req: IncomingMessage, res: ServerResponse, path: string): void;
 }
 
 const KNOWN_PATHS = new Set([...CORS_PATHS, '/auth', '/session/end', '/healthz', '/readyz', '/metrics']);
+
+/** The route of a request's path, as metrics (and traces) name it: a known path, `/interaction/:uid` or `other`. */
+export function routeOf(path: string): string {
+  return KNOWN_PATHS.has(path) ? path : path.startsWith('/interaction/') ? '/interaction/:uid' : 'other';
+}
 
 export function createMetrics(): IssuerMetrics {
   const registry = new Registry();
@@ -65,10 +79,64 @@ export function createMetrics(): IssuerMetrics {
       if (at !== undefined) this.set((at.getTime() - Date.now()) / 1000);
     },
   });
+  const clientCacheLookups = new Counter({
+    name: 'sigil_client_cache_lookups_total',
+    help: 'Client lookups by result: hit (from the cache) or miss (read from the database)',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  clientCacheLookups.inc({ result: 'hit' }, 0);
+  clientCacheLookups.inc({ result: 'miss' }, 0);
+  const loginLocks = new Counter({
+    name: 'sigil_login_locks_total',
+    help: 'Sign-in throttle locks applied, by key (pair: account and address; account; ip)',
+    labelNames: ['key'],
+    registers: [registry],
+  });
+  let pool: () => DatabasePoolState | undefined = () => undefined;
+  new Gauge({
+    name: 'sigil_database_pool_connections',
+    help: 'Database pool connections by state (in_use, idle) and its max',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const state = pool();
+      if (state === undefined) return;
+      this.set({ state: 'in_use' }, state.inUse);
+      this.set({ state: 'idle' }, state.idle);
+      this.set({ state: 'max' }, state.max);
+    },
+  });
+  new Gauge({
+    name: 'sigil_database_pool_waiting',
+    help: 'Queries waiting for a database connection from the pool',
+    registers: [registry],
+    collect() {
+      const state = pool();
+      if (state !== undefined) this.set(state.waiting);
+    },
+  });
+  let lockedKeys: () => Promise<Readonly<Record<string, number>>> = () => Promise.resolve({});
+  new Gauge({
+    name: 'sigil_login_locked_keys',
+    help: 'Sign-in throttle keys locked now, by key (pair, account, ip); absent when the database does not answer',
+    labelNames: ['key'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      let counts: Readonly<Record<string, number>>;
+      try {
+        counts = await lockedKeys();
+      } catch {
+        return;
+      }
+      for (const key of ['pair', 'account', 'ip']) this.set({ key }, counts[key] ?? 0);
+    },
+  });
   const observe = (req: IncomingMessage, res: ServerResponse, path: string) => {
     const stop = duration.startTimer();
     res.once('finish', () => {
-      const route = KNOWN_PATHS.has(path) ? path : path.startsWith('/interaction/') ? '/interaction/:uid' : 'other';
+      const route = routeOf(path);
       stop({ method: req.method ?? 'GET', route, status: String(res.statusCode) });
     });
   };
@@ -77,6 +145,14 @@ export function createMetrics(): IssuerMetrics {
     tokenRequests,
     signIns,
     keyRotationSteps,
+    clientCacheLookups,
+    loginLocks,
+    followDatabasePool: (source) => {
+      pool = source;
+    },
+    followLockedKeys: (source) => {
+      lockedKeys = source;
+    },
     followKeys: (source) => {
       keys = source;
     },

@@ -12,7 +12,7 @@ import { startAdminSocket } from './admin/socket.js';
 import { createApp, metricsListener } from './app.js';
 import type { Config } from './config.js';
 import { loadCookieKeys } from './cookie-keys.js';
-import { sweepAuditTrail } from './domain/audit.js';
+import { sweepAuditTrail, type AdminEvent, type AuthEvent } from './domain/audit.js';
 import { MAX_ACCESS_TOKEN_TTL } from './domain/clients.js';
 import { sweepLoginThrottle } from './domain/login-throttle.js';
 import { argon2Concurrency, PasswordHasher } from './domain/passwords.js';
@@ -26,15 +26,16 @@ import { activeSince, signingOrder, type KeyStore, type StoredKey } from './keys
 import { ensureSigningKey, nextRotationAt, type KeyPolicy } from './keys/lifecycle.js';
 import { startKeyMaintenance } from './keys/maintenance.js';
 import { openKeyStore } from './keys/open.js';
+import { logAdminChange, loggedAuditStore } from './event-log.js';
 import type { Logger } from './logger.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, type IssuerMetrics } from './metrics.js';
 import { ClientCache } from './oidc/client-cache.js';
 import { ClientJwksFetcher } from './oidc/client-jwks.js';
 import { allowedScopes, loadClientMetadata, registeredResources } from './oidc/client-metadata.js';
 import { createProvider, ID_TOKEN_TTL } from './oidc/provider.js';
 import { ResourceScopes } from './oidc/resource-scopes.js';
 import { startChangeFeed } from './storage/changes.js';
-import { migrate, openDatabase, type Database } from './storage/db.js';
+import { databasePoolState, migrate, openDatabase, type Database } from './storage/db.js';
 import { createStores, type Stores } from './storage/index.js';
 
 const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
@@ -103,6 +104,13 @@ function open(config: Config, logger: Logger): Promise<Database> {
   });
 }
 
+/** A `login.locked` event: each key it names counts one lock applied. */
+function countLocks(metrics: IssuerMetrics, event: AuthEvent): void {
+  const keys = event.detail?.['keys'];
+  if (!Array.isArray(keys)) return;
+  for (const key of keys) if (typeof key === 'string') metrics.loginLocks.inc({ key });
+}
+
 /** Expired engine rows and used jtis, idle throttle counters, audit events past retention and expired revocations, now and every SWEEP_INTERVAL_MS. */
 function startSweeper(stores: Stores, config: Config, logger: Logger): () => Promise<void> {
   const sweep = () =>
@@ -122,6 +130,7 @@ interface EngineParts {
   readonly resourceScopes: ResourceScopes;
   readonly hasher: PasswordHasher;
   readonly logger: Logger;
+  readonly metrics: IssuerMetrics;
   readonly keys: readonly StoredKey[];
   readonly keyStore: KeyStore;
   readonly cleanups: Cleanups;
@@ -143,9 +152,8 @@ function keyPolicy(config: Config): KeyPolicy {
  * The request listener: the engine (rebuilt with the new keys whenever they change; requests in
  * flight finish on the old one), the login pages, and Sigil's own routes.
  */
-async function buildListener({ config, stores, clients, resourceScopes, hasher, logger, keys, keyStore, cleanups, admin }: EngineParts) {
+async function buildListener({ config, stores, clients, resourceScopes, hasher, logger, metrics, keys, keyStore, cleanups, admin }: EngineParts) {
   const cookieKeys = await loadCookieKeys(config.cookieKeys, config.dataDir);
-  const metrics = createMetrics();
   // one rule for the client address, in express (login form) and in the engine (password grant)
   const trust = trustProxy(config.trustProxy);
   const cors = corsPolicy(config.corsOrigins);
@@ -213,7 +221,7 @@ async function buildListener({ config, stores, clients, resourceScopes, hasher, 
   };
   const adminRoutes = adminApi({ issuer: config.issuer, verifier, context: adminContext, openapi: () => (document ??= openApiDocument(config.issuer, ADMIN_API_VERSION)), logger });
   const app = createApp({ config, oidc: (req, res) => oidc(req, res), databaseReachable: stores.reachable, logger, interactions, metrics, trust, cors, revocationFeed, adminApi: adminRoutes });
-  return { app, metrics: metricsListener(metrics, logger), adminContext };
+  return { app, metricsApp: metricsListener(metrics, logger), adminContext };
 }
 
 /** The METRICS_PORT listener, when configured: closed at shutdown with the rest (its scrapes are short). */
@@ -237,13 +245,20 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
   try {
     const applied = await migrate(database.knex);
     if (applied.length > 0) logger.info({ applied }, 'migrations applied');
-    const stores = createStores(database.knex);
+    const metrics = createMetrics();
+    metrics.followDatabasePool(() => databasePoolState(database.knex));
+    const stored = createStores(database.knex);
+    // every sign-in event of the audit trail is also one log line (event-log.ts)
+    const stores = { ...stored, audit: loggedAuditStore(stored.audit, logger, (event) => countLocks(metrics, event)) };
+    metrics.followLockedKeys(() => stores.throttle.countLocked(new Date()));
 
     // before anything else uses the embedded database's one session (LISTEN must not land in a transaction)
     const changes = await startChangeFeed(database);
     cleanups.add(() => changes.close());
     if (!changes.live) logger.warn('change notifications are not received yet: clients are read from the database on every request until they are');
-    const clients = new ClientCache((id) => loadClientMetadata(stores.clients, id), changes);
+    const clients = new ClientCache((id) => loadClientMetadata(stores.clients, id), changes, {
+      onLookup: (hit) => metrics.clientCacheLookups.inc({ result: hit ? 'hit' : 'miss' }),
+    });
     // the admin API is the issuer's own resource: its tokens carry its scopes and only those
     const resourceScopes = new ResourceScopes(stores.clients, changes, new Map([[adminAudience(config.issuer), ADMIN_API_SCOPES]]));
 
@@ -252,15 +267,21 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
     const hasher = new PasswordHasher(config.argon2, {
       concurrency: argon2Concurrency(os.availableParallelism(), config.webConcurrency, config.threadpoolSize),
     });
-    const admin = { db: database.knex, hasher, keys: () => ({ store: keyStore, publishLead: config.keyPublishLead }), notifications: () => Promise.resolve(changes.live) };
-    const { app, metrics, adminContext } = await buildListener({ config, stores, clients, resourceScopes, hasher, logger, keys, keyStore, cleanups, admin });
+    const admin = {
+      db: database.knex,
+      hasher,
+      keys: () => ({ store: keyStore, publishLead: config.keyPublishLead }),
+      notifications: () => Promise.resolve(changes.live),
+      recorded: (event: AdminEvent) => logAdminChange(logger, event),
+    };
+    const { app, metricsApp, adminContext } = await buildListener({ config, stores, clients, resourceScopes, hasher, logger, metrics, keys, keyStore, cleanups, admin });
     if (database.kind === 'embedded') {
       // the socket is reached only by the data directory's owner: the CLI's own actor
       cleanups.add(await startAdminSocket(config.dataDir, { ...adminContext, actor: 'cli' }, logger));
     }
     cleanups.add(startSweeper(stores, config, logger));
 
-    const metricsPort = await startMetricsListener(config, metrics, cleanups);
+    const metricsPort = await startMetricsListener(config, metricsApp, cleanups);
     const server = createServer(app);
     answerUnparsableRequests(server);
     const listener = drainable(server);

@@ -66,6 +66,8 @@ export interface AdminContext {
    * answers (other replicas drop theirs on the change notification).
    */
   readonly clientChanged?: (id: string) => void;
+  /** Called once per change, after it and its audit event are committed (the issuer logs it: event-log.ts). */
+  readonly recorded?: (event: AdminEvent) => void;
   /** Whether change notifications (LISTEN/NOTIFY) arrive on this database now. */
   readonly notifications: () => Promise<boolean>;
   /**
@@ -665,6 +667,11 @@ export const adminCommands = {
 
 export type AdminCommandName = keyof typeof adminCommands;
 
+/** Whether command `name` changes something (and so records an admin event). */
+export function isAdminChange(name: AdminCommandName): boolean {
+  return (adminCommands[name] as AdminCommand<unknown, unknown>).audit !== undefined;
+}
+
 export function isAdminCommandName(name: string): name is AdminCommandName {
   return Object.hasOwn(adminCommands, name);
 }
@@ -749,7 +756,9 @@ export async function runAdminCommand(context: AdminContext, name: AdminCommandN
   if (audit === undefined) return command.run({ ...context, stores: createStores(context.db) }, parsed.data, prepared);
   if (audit.ownTransaction === true) {
     const result = await command.run({ ...context, stores: createStores(context.db) }, parsed.data, prepared);
-    await createAuditStore(context.db).appendAdmin(adminEvent(audit, context.actor, parsed.data, result));
+    const event = adminEvent(audit, context.actor, parsed.data, result);
+    await createAuditStore(context.db).appendAdmin(event);
+    context.recorded?.(event);
     return result;
   }
   const { result, event } = await context.db.transaction(async (trx) => {
@@ -764,5 +773,6 @@ export async function runAdminCommand(context: AdminContext, name: AdminCommandN
     return { result: changed, event: recorded };
   });
   if (event.type.startsWith('admin.client.')) context.clientChanged?.(event.object);
+  context.recorded?.(event);
   return result;
 }

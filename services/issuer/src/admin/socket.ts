@@ -4,7 +4,7 @@ import path from 'node:path';
 
 import type { Logger } from '../logger.js';
 import { KeyRequestError, KeyStoreError } from '../keys/key-store.js';
-import { AdminInputError, isAdminCommandName, runAdminCommand, type AdminContext } from './commands.js';
+import { AdminInputError, isAdminChange, isAdminCommandName, runAdminCommand, type AdminContext } from './commands.js';
 
 /** Unix socket paths are limited to 107 bytes on Linux. */
 const MAX_SOCKET_PATH = 107;
@@ -63,7 +63,8 @@ export async function startAdminSocket(dataDir: string, context: AdminContext, l
     try {
       const input: unknown = JSON.parse(await readBody(req));
       const result = await runAdminCommand(context, name, input);
-      logger.info({ command: name }, 'admin command');
+      // a change has its own line (admin.change, event-log.ts): this one only at debug then
+      logger[isAdminChange(name) ? 'debug' : 'info']({ command: name }, 'admin command');
       reply(200, { ok: true, result });
     } catch (error) {
       if (error instanceof AdminInputError || error instanceof SyntaxError || error instanceof KeyRequestError) {

@@ -102,6 +102,8 @@ export interface ThrottleStore {
   clearAccount(keys: ThrottleKeys, held: readonly ThrottleKind[], now: Date): Promise<void>;
   /** Gives back the slots `held`, counting nothing. */
   release(keys: ThrottleKeys, held: readonly ThrottleKind[]): Promise<void>;
+  /** How many keys of each kind are locked at `now` (the metrics' gauge; read when scraped). */
+  countLocked(now: Date): Promise<Record<ThrottleKind, number>>;
   /** Removes counters not updated since `idleSince` whose lock (if any) ended before `now`. */
   sweep(idleSince: Date, now: Date): Promise<void>;
 }

@@ -10,6 +10,8 @@ export interface ClientCacheOptions {
   readonly ttlMs?: number;
   /** How long "no such client" is kept, in ms (spares the database a flood of unknown ids). */
   readonly missingTtlMs?: number;
+  /** Told of each lookup: answered from the cache (true) or read from the database (false; also while the cache is bypassed). */
+  readonly onLookup?: (hit: boolean) => void;
 }
 
 /** What the cache holds for an id: the client's metadata, or that there is none. */
@@ -41,11 +43,13 @@ export class ClientCache {
   readonly #feed: ChangeFeed;
   readonly #missingTtlMs: number;
   readonly #entries: LRUCache<string, Entry>;
+  readonly #onLookup: (hit: boolean) => void;
 
   constructor(load: (id: string) => Promise<AdapterPayload | undefined>, feed: ChangeFeed, options: ClientCacheOptions = {}) {
     this.#load = load;
     this.#feed = feed;
     this.#missingTtlMs = options.missingTtlMs ?? 10_000;
+    this.#onLookup = options.onLookup ?? (() => undefined);
     this.#entries = new LRUCache<string, Entry>({
       max: options.max ?? 20_000,
       // changes arrive as notifications: the lifetime only bounds the cost of a lost one
@@ -67,6 +71,22 @@ export class ClientCache {
     });
   }
 
+  /** Reads through the cache, telling `onLookup` whether it was a hit. */
+  async #fetch(id: string): Promise<Entry | undefined> {
+    const status: LRUCache.Status<string, Entry> = {};
+    try {
+      return await this.#entries.fetch(id, { status });
+    } finally {
+      this.#onLookup(status.fetch === 'hit');
+    }
+  }
+
+  /** Reads from the database, the cache bypassed (the feed is not live). */
+  #bypass(id: string): Promise<AdapterPayload | undefined> {
+    this.#onLookup(false);
+    return this.#load(id);
+  }
+
   /**
    * Drops the cached copy of client `id` now: a change made in this process (an admin command)
    * is in effect here when it answers, not only once its notification comes back.
@@ -77,10 +97,10 @@ export class ClientCache {
 
   /** The client's metadata (a copy the caller may change), or undefined when there is no such client. */
   async find(id: string): Promise<AdapterPayload | undefined> {
-    if (!this.#feed.live) return this.#load(id);
+    if (!this.#feed.live) return this.#bypass(id);
     let entry: Entry | undefined;
     try {
-      entry = await this.#entries.fetch(id);
+      entry = await this.#fetch(id);
     } catch (error) {
       if (error instanceof LoadFailed) throw error.original;
       // the row changed while it was being read: read it again, uncached
@@ -96,10 +116,13 @@ export class ClientCache {
    * metadata again on every other lookup; this keeps as many as the cache does.
    */
   async instance<T extends object>(engine: object, id: string, make: () => Promise<T | undefined>): Promise<T | undefined> {
-    if (!this.#feed.live) return make();
+    if (!this.#feed.live) {
+      this.#onLookup(false);
+      return make();
+    }
     let entry: Entry | undefined;
     try {
-      entry = await this.#entries.fetch(id);
+      entry = await this.#fetch(id);
     } catch (error) {
       if (error instanceof LoadFailed) throw error.original;
       return make();

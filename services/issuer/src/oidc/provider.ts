@@ -7,6 +7,7 @@ import type { Config } from '../config.js';
 import type { PasswordHasher } from '../domain/passwords.js';
 import type { KoaMiddleware } from './koa.js';
 import type { PrivateJwk } from '../keys/key-store.js';
+import { logIssuedTokens } from '../event-log.js';
 import type { Logger } from '../logger.js';
 import type { IssuerMetrics } from '../metrics.js';
 import type { Stores } from '../storage/index.js';
@@ -147,6 +148,7 @@ export function createProvider(dependencies: ProviderDependencies): Provider {
   boundKeySetFreshness(provider, dependencies.clientJwks.floorSeconds);
   logServerErrors(provider, logger);
   logEscapedErrors(provider, logger);
+  logIssuedTokens(provider, logger);
 
   // koa runs what follows `await next()` in reverse order of registration: the token request
   // is counted (registered first) once every other middleware has rewritten its answer

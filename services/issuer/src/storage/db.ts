@@ -15,6 +15,38 @@ const { knex } = knexModule;
 
 export type DatabaseKind = 'postgres' | 'embedded';
 
+/** A database pool now: connections lent out, connections idle, and queries waiting for one. */
+export interface DatabasePoolState {
+  readonly inUse: number;
+  readonly idle: number;
+  readonly waiting: number;
+  readonly max: number;
+}
+
+/** The members of knex's pool (tarn) read here. */
+interface TarnPool {
+  numUsed(): number;
+  numFree(): number;
+  numPendingAcquires(): number;
+  readonly max: number;
+}
+
+function isTarnPool(pool: unknown): pool is TarnPool {
+  const candidate = pool as Partial<Record<keyof TarnPool, unknown>> | undefined;
+  return typeof candidate?.numUsed === 'function' && typeof candidate.numFree === 'function' && typeof candidate.numPendingAcquires === 'function';
+}
+
+/**
+ * The state of `db`'s pool (knex's tarn pool: for PostgreSQL up to DATABASE_POOL_MAX
+ * connections; for the embedded database the pool of its one session), or undefined before
+ * knex made its pool or after it was destroyed. Cheap: counters kept by the pool.
+ */
+export function databasePoolState(db: Knex): DatabasePoolState | undefined {
+  const pool: unknown = db.client.pool;
+  if (!isTarnPool(pool)) return undefined;
+  return { inUse: pool.numUsed(), idle: pool.numFree(), waiting: pool.numPendingAcquires(), max: typeof pool.max === 'number' ? pool.max : 0 };
+}
+
 export interface Database {
   readonly knex: Knex;
   readonly kind: DatabaseKind;

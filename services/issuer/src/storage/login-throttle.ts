@@ -151,6 +151,19 @@ export function createThrottleStore(db: Knex): ThrottleStore {
     },
 
     // SKIP LOCKED: the sweeper never waits on a row a sign-in holds, so it cannot deadlock with one
+    async countLocked(now) {
+      const rows = await db('login_throttle')
+        .select(db.raw("split_part(key, ':', 1) AS kind"))
+        .count({ locked: '*' })
+        .where('locked_until', '>', now)
+        .groupByRaw("split_part(key, ':', 1)");
+      const counts: Record<ThrottleKind, number> = { account: 0, ip: 0, pair: 0 };
+      for (const row of rows as { kind: string; locked: string | number }[]) {
+        if (row.kind === 'account' || row.kind === 'ip' || row.kind === 'pair') counts[row.kind] = Number(row.locked);
+      }
+      return counts;
+    },
+
     async sweep(idleSince, now) {
       const idle = db('login_throttle')
         .select('key')

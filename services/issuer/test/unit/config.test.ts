@@ -47,6 +47,8 @@ describe('loadConfig', () => {
       production: false,
       webConcurrency: 1,
       threadpoolSize: 4,
+      otlpEndpoint: undefined,
+      serviceName: 'sigil-issuer',
       argon2: { memoryKib: 19_456, timeCost: 2, parallelism: 1 },
     });
     expect(Object.isFrozen(config)).toBe(true);
@@ -76,6 +78,8 @@ describe('loadConfig', () => {
         KEYS_ENCRYPTION_KEY: `${KEY_A}, ${KEY_B}`,
         KEY_ROTATION_INTERVAL: '604800',
         KEY_PUBLISH_LEAD: '7200',
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+        OTEL_SERVICE_NAME: 'sigil-issuer-eu',
       },
       cwd,
     );
@@ -101,6 +105,8 @@ describe('loadConfig', () => {
       keysEncryptionKeys: [Buffer.from(KEY_A, 'base64url'), Buffer.from(KEY_B, 'base64url')],
       keyRotationInterval: 604_800,
       keyPublishLead: 7200,
+      otlpEndpoint: 'http://collector:4318',
+      serviceName: 'sigil-issuer-eu',
     });
   });
 
@@ -143,6 +149,10 @@ describe('loadConfig', () => {
     [{ KEY_ROTATION_INTERVAL: '5', KEY_PUBLISH_LEAD: '0' }, 'invalid configuration: KEY_ROTATION_INTERVAL must be at least 10 (got "5")'],
     [{ KEY_PUBLISH_LEAD: '-1' }, 'invalid configuration: KEY_PUBLISH_LEAD must be a whole number (got "-1")'],
     [{ TRUST_PROXY: '10.0.0.0/8, nonsense' }, expect.stringMatching(/^invalid configuration: TRUST_PROXY must be/u)],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, expect.stringMatching(/^invalid configuration: OTEL_EXPORTER_OTLP_ENDPOINT must be an http\(s\) URL such as http:\/\/collector:4318 [^"]*$/u)],
+    // credentials belong in OTEL_EXPORTER_OTLP_HEADERS; the value is not echoed
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://user:secret@collector:4318' }, expect.not.stringContaining('secret@')],
+    [{ OTEL_SERVICE_NAME: 'sigil issuer' }, 'invalid configuration: OTEL_SERVICE_NAME must be printable ASCII without spaces (got "sigil issuer")'],
   ])('when %j is bad, throws one line naming the variable', (env, message) => {
     expect(() => loadConfig(env, cwd)).toThrow(ConfigError);
     expect(errorMessage(() => loadConfig(env, cwd))).toEqual(message);

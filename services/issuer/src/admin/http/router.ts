@@ -6,7 +6,7 @@ import type { Logger } from '../../logger.js';
 import { KeyNotFoundError, KeyRequestError, KeyStoreError } from '../../keys/key-store.js';
 import { errorBody, logUnavailable, RETRY_AFTER_SECONDS, SERVER_ERROR, sendError, TEMPORARILY_UNAVAILABLE } from '../../oidc/errors.js';
 import { isDatabaseUnavailable, isDataException } from '../../storage/unavailable.js';
-import { adminCommands, AdminConflictError, AdminInputError, AdminNotFoundError, AdminPreconditionFailed, runAdminCommand, type AdminContext } from '../commands.js';
+import { adminCommands, AdminConflictError, AdminInputError, isAdminChange, AdminNotFoundError, AdminPreconditionFailed, runAdminCommand, type AdminContext } from '../commands.js';
 import { adminAudience, authorize, type AdminTokenVerifier } from './authentication.js';
 import { ADMIN_OPERATIONS, pathParameters, type AdminOperation } from './operations.js';
 import { commandFields, describeProblems, entityTag, fieldProblems, ifMatch, parseBody, WireError, wireMessage, type FieldLocation, type FieldProblem } from './wire.js';
@@ -144,7 +144,8 @@ function handler(operation: AdminOperation, options: AdminApiOptions): RequestHa
       // a deleted object has no representation left to tag
       if (operation.entity !== undefined && operation.method !== 'delete') res.setHeader('ETag', entityTag(operation.entityOf?.(result) ?? result));
       if (operation.location !== undefined) res.setHeader('Location', `${options.issuer}${ADMIN_API_PATH}${operation.location(result)}`);
-      options.logger.info({ operation: operation.id, actor: caller.clientId }, 'admin API request');
+      // a change has its own line (admin.change, event-log.ts): this one only at debug then
+      options.logger[isAdminChange(operation.command) ? 'debug' : 'info']({ operation: operation.id, actor: caller.clientId }, 'admin API request');
       res.status(operation.status).json(result);
     } catch (error) {
       answerFailure(res, operation, error, realm, options.logger);
