@@ -16,7 +16,7 @@ import { actClaimOf } from './grants/token-exchange.js';
 import { introspectionAllowed } from './introspection.js';
 import { logoutSource, postLogoutSuccessSource } from './logout.js';
 import { readAheadOf } from './request-read-ahead.js';
-import { defaultResource, type ResourceServerResolver } from './resource-indicators.js';
+import { defaultResource, useGrantedResource, type ResourceServerResolver } from './resource-indicators.js';
 import { revocationAllowed } from './revocation.js';
 import { routes } from './routes.js';
 
@@ -175,7 +175,7 @@ export function providerConfiguration({ config, stores, signingKeys, cookieKeys,
         enabled: true,
         defaultResource,
         getResourceServerInfo: resolveResourceServer,
-        useGrantedResource: () => true,
+        useGrantedResource,
       },
       userinfo: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },

@@ -24,6 +24,20 @@ export function defaultResource(ctx: KoaContextWithOIDC, client: Client): string
   return resource;
 }
 
+/**
+ * Whether a token request with no `resource` parameter gets a token for the resource granted at
+ * authorization (RFC 8707 §2.2): yes, unless its `scope` parameter names OpenID scopes only (a
+ * refresh with `scope=openid profile email`). That one gets a token for the userinfo endpoint,
+ * the engine's own rule for such requests, so that a web app that signed in for an API's scope
+ * too can read userinfo without its API token being valid there, nor anywhere but that API.
+ */
+export function useGrantedResource(ctx: KoaContextWithOIDC): boolean {
+  const scope = ctx.oidc.params?.['scope'];
+  if (typeof scope !== 'string') return true;
+  const scopes = splitScope(scope);
+  return !(scopes.length > 0 && scopes.every((name) => OIDC_SCOPES.has(name)));
+}
+
 export type ResourceServerResolver = (ctx: KoaContextWithOIDC, indicator: string, client: Client) => Promise<ResourceServer>;
 
 /**

@@ -119,7 +119,7 @@ function demoClients({ issuer, orders, reports }: StackAddresses): Record<keyof 
       name: 'demo-web',
       grants: ['authorization_code', 'refresh_token', 'password'],
       // reports:read rides in its tokens for orders-api, which may pass it on to reports-api
-      scopes: ['openid', 'profile', 'orders:read', 'orders:write', 'reports:read'],
+      scopes: ['openid', 'profile', 'email', 'orders:read', 'orders:write', 'reports:read'],
       redirectUris: [DEMO_REDIRECT_URI],
       resources: [orders],
       firstParty: true,

@@ -7,6 +7,9 @@ import type { ConfigParams } from 'express-openid-connect';
 import * as oidc from 'openid-client';
 import type { Browser, Page, Response } from 'playwright-core';
 
+import { createAccessTokenVerifier, InvalidToken } from '@sigil/guard';
+
+import type { NewClient } from '../../src/domain/clients.js';
 import { PasswordHasher } from '../../src/domain/passwords.js';
 import { createUser } from '../../src/domain/users.js';
 import { backends } from '../support/backends.js';
@@ -19,6 +22,8 @@ import { authorizeWithoutBrowser } from '../support/sign-in.js';
 const PASSWORD = 'correct horse battery staple';
 /** The scopes express-openid-connect asks for unless told otherwise. */
 const LIBRARY_SCOPES = ['openid', 'profile', 'email'];
+const ORDERS = 'http://localhost:4001';
+const REPORTS = 'http://localhost:4002';
 
 /** The values of one directive of a Content-Security-Policy header, or undefined without it. */
 function directive(csp: string | string[] | undefined, name: string): string[] | undefined {
@@ -76,7 +81,11 @@ describe.each(backends)('relying parties in a real browser, every response mode 
    * Starts an app whose client (first-party: no consent page) is registered for the app's
    * `/callback`, and for the post-logout redirect URIs `postLogout` makes of the app's origin.
    */
-  async function app(options: Omit<ConfigParams, 'baseURL'> = {}, postLogout: (origin: string) => string[] = () => []): Promise<RelyingParty> {
+  async function app(
+    options: Omit<ConfigParams, 'baseURL'> = {},
+    postLogout: (origin: string) => string[] = () => [],
+    registration: Partial<Pick<NewClient, 'grants' | 'scopes' | 'resources'>> = {},
+  ): Promise<RelyingParty> {
     const started = await relyingParty(async (origin) => {
       const client = await registerClient(suite.issuer.stores.clients, {
         name: 'Library App',
@@ -85,6 +94,7 @@ describe.each(backends)('relying parties in a real browser, every response mode 
         redirectUris: [`${origin}/callback`],
         postLogoutRedirectUris: postLogout(origin),
         firstParty: true,
+        ...registration,
       });
       return {
         issuerBaseURL: suite.issuer.issuer,
@@ -265,6 +275,41 @@ describe.each(backends)('relying parties in a real browser, every response mode 
     const user = JSON.parse((await page.textContent('body')) ?? '') as Record<string, unknown>;
     expect(user).toMatchObject({ sub: userId, preferred_username: 'Alice', email: 'alice@example.com', email_verified: false, updated_at: expect.any(Number) });
     expect(user).not.toHaveProperty('name');
+    await context.close();
+  });
+
+  it('a web app that asked for openid profile email and an API scope calls the API with its token, reads userinfo after a refresh for the OpenID scopes, and its API token is good at that API only', async () => {
+    const rp = await app(
+      { authorizationParams: { response_type: 'code', scope: 'openid profile email orders:read' } },
+      () => [],
+      { grants: ['authorization_code', 'refresh_token'], scopes: [...LIBRARY_SCOPES, 'orders:read', 'reports:read'], resources: [ORDERS, REPORTS] },
+    );
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${rp.origin}/login`);
+    await signIn(page);
+    await page.waitForURL((url) => url.origin === rp.origin && url.pathname !== '/callback');
+    const apiToken = async () => {
+      await page.goto(`${rp.origin}/api-token`);
+      return (JSON.parse((await page.textContent('body')) ?? '') as { access_token: string }).access_token;
+    };
+    const verifier = (audience: string) => createAccessTokenVerifier({ issuer: suite.issuer.issuer, audience, jwksUri: `${suite.issuer.issuer}/jwks` });
+
+    // the token of the sign-in: for orders-api (the client's first resource), its scope only
+    const first = await apiToken();
+    expect(await verifier(ORDERS).verify(first)).toMatchObject({ sub: userId, scopes: ['orders:read'] });
+    await expect(verifier(REPORTS).verify(first)).rejects.toBeInstanceOf(InvalidToken);
+    expect((await request(`${suite.issuer.url}/me`, { headers: { authorization: `Bearer ${first}` } })).status).toBe(401);
+
+    await page.goto(`${rp.origin}/userinfo`);
+    const userinfo = JSON.parse((await page.textContent('body')) ?? '') as Record<string, unknown>;
+    expect(userinfo).toMatchObject({ sub: userId, preferred_username: 'Alice', email: 'alice@example.com', email_verified: false });
+
+    // after the app's refreshes, its token is for orders-api again, and only there
+    const again = await apiToken();
+    expect(again).not.toBe(first);
+    expect(await verifier(ORDERS).verify(again)).toMatchObject({ sub: userId, scopes: ['orders:read'] });
+    await expect(verifier(REPORTS).verify(again)).rejects.toBeInstanceOf(InvalidToken);
     await context.close();
   });
 

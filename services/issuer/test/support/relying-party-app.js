@@ -6,7 +6,10 @@
  * $RP_CONFIG is the JSON of the library's options, less `baseURL`. `GET /me` answers what the
  * library says of the session; an error (a refused callback) is answered as text,
  * `error: <message>`. `GET /user` answers the library's `req.oidc.user` (the ID token's claims).
- * `GET /signed-out`, where the tests send the browser back after logout,
+ * `GET /api-token` answers the session's access token, as the app would send it to its API.
+ * `GET /userinfo` answers `fetchUserInfo()`, with the token for userinfo a refresh that asks for
+ * the OpenID scopes only gets, then refreshes again for the API's token (README, "Use it from
+ * your stack"). `GET /signed-out`, where the tests send the browser back after logout,
  * answers `signed out`. Prints `listening` once it accepts connections.
  */
 import express from 'express';
@@ -23,6 +26,23 @@ app.get('/me', (req, res) => {
 });
 app.get('/user', (req, res) => {
   res.json(req.oidc.user ?? null);
+});
+app.get('/api-token', (req, res) => {
+  res.json({ access_token: req.oidc.accessToken?.access_token ?? null });
+});
+app.get('/userinfo', async (req, res, next) => {
+  try {
+    const accessToken = req.oidc.accessToken;
+    if (accessToken === undefined) throw new Error('no access token in the session');
+    // the session's token is for the API; userinfo takes a token for itself only
+    await accessToken.refresh({ tokenEndpointParams: { scope: 'openid profile email' } });
+    const userinfo = await req.oidc.fetchUserInfo();
+    // and back to a token for the API (the grant's resource: no scope parameter)
+    await req.oidc.accessToken?.refresh();
+    res.json(userinfo);
+  } catch (error) {
+    next(error);
+  }
 });
 app.get('/signed-out', (_req, res) => {
   res.type('text/plain').send('signed out');
