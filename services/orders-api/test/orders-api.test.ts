@@ -61,7 +61,8 @@ describe.each(backends)('orders-api behind a real issuer ($name)', (backend) => 
       resources: [ORDERS, REPORTS],
     });
     reader = await created({ name: 'dashboard', grants: ['client_credentials'], scopes: ['orders:read'], resources: [ORDERS] });
-    const guardClient = await created({ name: 'orders-api', grants: ['client_credentials'], resources: [ORDERS] });
+    // a resource service's own client: no grant (it only introspects and reads the feed), and the scopes of its audience
+    const guardClient = await created({ name: 'orders-api', grants: [], scopes: ['orders:read', 'orders:write'], resources: [ORDERS] });
     const key = await createApiKey(issuer.stores.apiKeys, { name: 'ci-bot', resources: [ORDERS], scopes: ['orders:read', 'orders:write'], roles: ['admin'] });
     apiKey = { id: key.record.id, key: key.key };
     // the same role and scope names, but made for reports-api only

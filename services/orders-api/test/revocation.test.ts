@@ -60,7 +60,8 @@ describe.each(backends)('orders-api refuses revoked tokens within one poll of th
     issuer = await startTestIssuer(database);
     machine = await created({ name: 'fulfilment', grants: ['client_credentials'], scopes: ['orders:read'], resources: [ORDERS] });
     app = await created({ name: 'shop', grants: ['password', 'refresh_token'], scopes: ['orders:read'], resources: [ORDERS] });
-    const guardClient = await created({ name: 'orders-api', grants: ['client_credentials'], resources: [ORDERS] });
+    // a resource service's own client: no grant (it only introspects and reads the feed), and the scopes of its audience
+    const guardClient = await created({ name: 'orders-api', grants: [], scopes: ['orders:read', 'orders:write'], resources: [ORDERS] });
     await createUser(issuer.stores.users, { username: 'vera', password: 'correct horse battery' }, new PasswordHasher({ memoryKib: 19_456, timeCost: 2, parallelism: 1 }));
     const config = resourceServiceConfig(
       { ISSUER: issuer.issuer, AUDIENCE: ORDERS, GUARD_CLIENT_ID: guardClient.id, GUARD_CLIENT_SECRET: guardClient.secret, REVOCATION_POLL_INTERVAL_MS: String(POLL_MS) },

@@ -6,9 +6,11 @@ import { createUser, setUserDisabled } from '../../src/domain/users.js';
 import { backends } from '../support/backends.js';
 import { issuerSuite } from '../support/issuer.js';
 import { claimsOf, postForm, registerClient, type Credentials } from '../support/oauth.js';
+import { signInWithoutBrowser } from '../support/sign-in.js';
 
 const ORDERS = 'http://localhost:4001';
 const PASSWORD = 'correct horse battery';
+const CALLBACK = 'http://127.0.0.1:8080/callback';
 
 interface Tokens {
   access_token: string;
@@ -29,7 +31,7 @@ describe.each(backends)('revocation of JWT access tokens and grants ($name)', (b
     app = await registerClient(clients, { name: 'app', grants: ['password', 'refresh_token'], scopes: ['orders:read'], resources: [ORDERS] });
     ordersService = await registerClient(clients, { name: 'orders-api', grants: ['client_credentials'], resources: [ORDERS] });
     const hasher = new PasswordHasher({ memoryKib: 19_456, timeCost: 2, parallelism: 1 });
-    for (const username of ['rita', 'rudi', 'resa']) await createUser(users, { username, password: PASSWORD }, hasher);
+    for (const username of ['rita', 'rudi', 'resa', 'rosa']) await createUser(users, { username, password: PASSWORD }, hasher);
   });
 
   const clientToken = async (client: Credentials) => {
@@ -115,6 +117,34 @@ describe.each(backends)('revocation of JWT access tokens and grants ($name)', (b
     expect((await refresh(tokens.refresh_token)).status).toBe(400);
     expect(await recorded(grantId)).toEqual([expect.objectContaining({ kind: 'grant' })]);
     expect(await active(next.access_token)).toBe(false);
+  });
+
+  it("when an authorization code is replayed, its grant is recorded ended: the first exchange's access token introspects inactive and the feed lists the grant", async () => {
+    const web = await registerClient(suite.issuer.stores.clients, {
+      name: 'replayed web',
+      grants: ['authorization_code', 'refresh_token'],
+      scopes: ['orders:read'],
+      redirectUris: [CALLBACK],
+      resources: [ORDERS],
+      firstParty: true,
+    });
+    const { callbackUrl, codeVerifier } = await signInWithoutBrowser(suite.issuer.issuer, { clientId: web.id, redirectUri: CALLBACK, scope: 'orders:read', username: 'rosa', password: PASSWORD });
+    const exchange = { grant_type: 'authorization_code', code: callbackUrl.searchParams.get('code') ?? '', redirect_uri: CALLBACK, code_verifier: codeVerifier };
+    const first = await postForm(suite.issuer.url, exchange, web);
+    expect(first.status).toBe(200);
+    const tokens = (await first.json()) as Tokens;
+    const grantId = claimsOf(tokens.access_token)['grant_id'] as string;
+    expect(await active(tokens.access_token)).toBe(true);
+
+    const replay = await postForm(suite.issuer.url, exchange, web);
+    expect(replay.status).toBe(400);
+    expect(((await replay.json()) as { error: string }).error).toBe('invalid_grant');
+    expect(await active(tokens.access_token)).toBe(false);
+    expect((await refresh(tokens.refresh_token)).status).toBe(400);
+    expect(await recorded(grantId)).toEqual([expect.objectContaining({ kind: 'grant', audiences: [ORDERS] })]);
+    const feed = await fetch(`${suite.issuer.url}/token/revocations`, { headers: { authorization: `Basic ${Buffer.from(`${ordersService.id}:${ordersService.secret}`).toString('base64')}` } });
+    expect(feed.status).toBe(200);
+    expect(JSON.stringify(await feed.json())).toContain(grantId);
   });
 
   it("when a user is disabled, each of its grants is recorded ended with the grant's deletion", async () => {
