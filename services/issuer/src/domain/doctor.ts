@@ -114,6 +114,7 @@ export const CHECK_IDS = [
   'clients.redirect-uris',
   'clients.password-grant',
   'clients.resources',
+  'clients.audience-scopes',
   'api-keys.resources',
   'api-keys.expiry',
   'users.password-hashes',
@@ -138,6 +139,7 @@ const SECTIONS: Record<CheckId, string> = {
   'clients.redirect-uris': 'RFC 9700 §2.6; ASVS 5.0 10.4.1',
   'clients.password-grant': 'RFC 9700 §2.4; ASVS 5.0 10.4.4',
   'clients.resources': 'RFC 9700 §2.3; RFC 8707 §2',
+  'clients.audience-scopes': 'RFC 9700 §2.3; RFC 9068 §2.2.3',
   'api-keys.resources': 'RFC 9700 §2.3',
   'api-keys.expiry': 'ASVS 5.0 V13',
   'users.password-hashes': 'ASVS 5.0 V11; OWASP Password Storage Cheat Sheet',
@@ -156,7 +158,8 @@ const MIN_ENCRYPTION_KEY_DISTINCT = 16;
 /** Above this share of the server's connections, another client (a CLI run, a migration) may find none. */
 const CONNECTION_HEADROOM = 0.8;
 /** Grants that obtain tokens, so that a client holding one needs a resource (an audience). */
-const TOKEN_GRANTS = new Set(['client_credentials', 'password', 'authorization_code', 'urn:ietf:params:oauth:grant-type:token-exchange']);
+const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const TOKEN_GRANTS = new Set(['client_credentials', 'password', 'authorization_code', TOKEN_EXCHANGE_GRANT]);
 
 /** "3 (a, b, c, …)": a count and the first few ids. */
 function some(ids: readonly string[]): string {
@@ -331,6 +334,24 @@ function connectionsCheck({ databaseUrl, webConcurrency, databasePoolMax }: Doct
   return check('database.connections', 'pass', `${sum} fits in ${server} (per replica host)`);
 }
 
+/** A resource service's own client: no grant, or the token exchange grant alone. Its scopes declare its audience's. */
+const declaresItsAudience = (client: DataFacts['clients'][number]) => client.grants.every((grant) => grant === TOKEN_EXCHANGE_GRANT);
+
+/**
+ * The audiences tokens are issued for that no resource service's own client declares: a token
+ * for one carries the client's scopes that no declared audience claims, which may be another
+ * service's (least privilege holds only for declared audiences). The admin audience's scopes are
+ * the issuer's own.
+ */
+function audienceScopesCheck({ issuer }: DoctorConfig, data: DataFacts): Check {
+  const declared = new Set(data.clients.filter(declaresItsAudience).flatMap((client) => client.resources));
+  const admin = `${issuer.replace(/\/$/u, '')}/admin`;
+  const undeclared = [...new Set(data.clients.filter((client) => !declaresItsAudience(client)).flatMap((client) => client.resources))].filter((resource) => !declared.has(resource) && resource !== admin);
+  return undeclared.length > 0
+    ? check('clients.audience-scopes', 'warn', `audiences no resource service client declares (sigil clients create --resource URI --scope "…", no --grant), so their tokens may carry other audiences' undeclared scopes: ${some(undeclared)}`)
+    : check('clients.audience-scopes', 'pass', "every audience tokens are issued for has its resource service's own client declaring its scopes");
+}
+
 function clientChecks(data: DataFacts): Check[] {
   const insecure = data.clients.filter((client) => client.redirectUris.some(isHttpNonLoopback)).map((client) => client.id);
   const password = data.clients.filter((client) => client.grants.includes('password')).map((client) => client.id);
@@ -412,6 +433,7 @@ const DATA_CHECKS: readonly CheckId[] = [
   'clients.redirect-uris',
   'clients.password-grant',
   'clients.resources',
+  'clients.audience-scopes',
   'api-keys.resources',
   'api-keys.expiry',
   'users.password-hashes',
@@ -452,6 +474,7 @@ export async function runDoctor(sources: DoctorSources): Promise<DoctorReport> {
         : check('database.notifications', 'warn', 'change notifications do not arrive (a pooler in transaction mode drops LISTEN): every request reads clients from the database'),
       connectionsCheck(config, facts),
       ...clientChecks(facts),
+      audienceScopesCheck(config, facts),
       ...apiKeyChecks(facts),
       passwordHashesCheck(facts),
     );

@@ -181,6 +181,25 @@ describe('doctor', () => {
     expect(byId.get('clients.resources')).toMatchObject({ status: 'warn', message: expect.stringContaining('lost') });
   });
 
+  it('when tokens are issued for an audience no resource service client declares, clients.audience-scopes warns naming it; the admin audience is the issuer\'s own', async () => {
+    const admin = `${safeConfig.issuer}/admin`;
+    const data: DataFacts = {
+      ...safeData,
+      clients: [
+        ...safeData.clients,
+        { id: 'machine', grants: ['client_credentials'], redirectUris: [], resources: ['https://api.example.com', 'https://reports.example.com'], accessTokenTtl: null },
+        { id: 'admin', grants: ['client_credentials'], redirectUris: [], resources: [admin], accessTokenTtl: null },
+      ],
+    };
+    const check = await statusOf('clients.audience-scopes', { data: () => Promise.resolve(data) });
+    expect(check).toMatchObject({ status: 'warn', message: expect.stringContaining('https://reports.example.com') });
+    expect(check?.message).not.toContain('https://api.example.com,');
+    expect(check?.message).not.toContain(admin);
+    // declared by its service's own client (which may exchange tokens): passes
+    const declared = { ...data, clients: [...data.clients, { id: 'reports', grants: ['urn:ietf:params:oauth:grant-type:token-exchange'], redirectUris: [], resources: ['https://reports.example.com'], accessTokenTtl: null }] };
+    expect(await statusOf('clients.audience-scopes', { data: () => Promise.resolve(declared) })).toMatchObject({ status: 'pass' });
+  });
+
   it('when an API key has no resources, api-keys.resources fails; without expiry, api-keys.expiry warns', async () => {
     const data = { ...safeData, apiKeys: [{ id: 'bare', resources: 0, expiresAt: ago(-DAY) }, { id: 'forever', resources: 1, expiresAt: null }] };
     const report = await runDoctor(sources({ data: () => Promise.resolve(data) }));
