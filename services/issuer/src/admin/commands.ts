@@ -37,7 +37,7 @@ import {
   type UserRecord,
 } from '../domain/users.js';
 import { roleList } from '../domain/validation.js';
-import { keyCommands, type KeyCommand, type KeyCommandContext, type KeyCommandName } from '../keys/commands.js';
+import { keyCommandInput, keyCommands, type KeyCommand, type KeyCommandContext, type KeyCommandName } from '../keys/commands.js';
 import { createAuditStore } from '../storage/audit.js';
 import { migrate } from '../storage/db.js';
 import { connectionLimits, passwordHashParameters } from '../storage/doctor.js';
@@ -400,23 +400,63 @@ async function currentApiKey({ stores }: CommandContext, { id }: { readonly id: 
   return apiKeyView(found);
 }
 
-export const adminCommands = {
-  'keys.list': keyCommand('keys.list'),
-  'keys.show': keyCommand('keys.show'),
-  'keys.generate': keyCommand('keys.generate', {
+/** The audit descriptors of the key changes of one key (or a rotation), wherever they are made. */
+const KEY_CHANGE_AUDITS = {
+  'keys.generate': {
     type: 'admin.key.generated',
     object: (_input, result) => String(result['kid']),
     about: (_input, result) => ({ detail: { state: result['state'] } }),
-  }),
-  'keys.rotate': keyCommand('keys.rotate', {
+  } satisfies AdminAudit<never>,
+  'keys.rotate': {
     type: 'admin.key.rotated',
     object: (_input, result) => String(result['current']),
     about: (input: { force: boolean }, result) => ({ detail: { current: result['current'], retired: result['retired'], next: result['next'], force: input.force } }),
-  }),
-  'keys.retire': keyCommand('keys.retire', {
+  } satisfies AdminAudit<never>,
+  'keys.retire': {
     type: 'admin.key.retired',
     object: (input: { kid: string }) => input.kid,
-  }),
+  } satisfies AdminAudit<never>,
+} as const;
+
+/**
+ * A key change the CLI made itself on the file store (in its own KEYS_DIR, which need not be a
+ * running issuer's), sent afterwards to be recorded as that command's event. Its input is the
+ * command's, validated again by the command's own schema.
+ */
+const keyChangeRecord = z
+  .object({ command: z.enum(['keys.generate', 'keys.rotate', 'keys.retire']), input: z.unknown(), result: z.record(z.string(), z.unknown()) })
+  .strict();
+type KeyChangeRecord = z.infer<typeof keyChangeRecord>;
+
+/** The descriptor of a recorded change's command, and the change's input validated by that command's own schema. */
+function recordedKeyChange(record: KeyChangeRecord): { readonly audit: AdminAudit<unknown>; readonly input: unknown } {
+  return { audit: KEY_CHANGE_AUDITS[record.command] as AdminAudit<unknown>, input: keyCommandInput(record.command, record.input) };
+}
+
+export const adminCommands = {
+  'keys.list': keyCommand('keys.list'),
+  'keys.show': keyCommand('keys.show'),
+  'keys.generate': keyCommand('keys.generate', KEY_CHANGE_AUDITS['keys.generate']),
+  'keys.rotate': keyCommand('keys.rotate', KEY_CHANGE_AUDITS['keys.rotate']),
+  'keys.retire': keyCommand('keys.retire', KEY_CHANGE_AUDITS['keys.retire']),
+  'keys.record-change': {
+    input: keyChangeRecord,
+    run: async (_context, record) => ({ recorded: record.command }),
+    audit: {
+      type: (record) => {
+        const { audit, input } = recordedKeyChange(record);
+        return typeof audit.type === 'string' ? audit.type : audit.type(input, record.result);
+      },
+      object: (record) => {
+        const { audit, input } = recordedKeyChange(record);
+        return audit.object(input, record.result);
+      },
+      about: (record) => {
+        const { audit, input } = recordedKeyChange(record);
+        return audit.about?.(input, record.result) ?? {};
+      },
+    },
+  } satisfies AdminCommand<KeyChangeRecord>,
   'keys.import': keyCommand('keys.import', {
     type: 'admin.key.imported',
     object: () => KEY_SET,

@@ -88,18 +88,27 @@ export async function runDatabaseCommand(
   }
 }
 
-/** The `keys` commands that only read the key set. */
-const KEY_READS: ReadonlySet<KeyCommandName> = new Set(['keys.list', 'keys.show']);
+/** The `keys` commands that change one key (or rotate) on the file store, and are recorded in the audit trail afterwards. */
+const RECORDED_FILE_CHANGES: ReadonlySet<KeyCommandName> = new Set(['keys.generate', 'keys.rotate', 'keys.retire']);
 
 /**
- * Runs a `sigil keys` command. A change goes where every admin command goes
- * ({@link runDatabaseCommand}), whichever the key store, so that it is recorded in the audit
- * trail (through a running embedded issuer's socket, that issuer makes the change). A read of
- * the file store is answered right here from the files, without opening a database.
+ * Runs a `sigil keys` command. On the database store, where every admin command goes. On the
+ * file store, right here on this environment's KEYS_DIR (it need not be a running issuer's: a
+ * secret may be written in one place and mounted read-only where issuers read it); a change is
+ * then recorded in the audit trail as the admin command `keys.record-change`, through the
+ * running issuer's socket or on the database.
  */
 export async function runKeysCommand(config: Config, name: KeyCommandName, input: unknown): Promise<Record<string, unknown>> {
-  // bad input is refused here, in the same words wherever the command then runs (exit 2, nothing opened)
+  // bad input is refused here, in the same words on either store (exit 2, nothing opened)
   keyCommandInput(name, input);
-  if (config.keyStore === 'database' || !KEY_READS.has(name)) return runDatabaseCommand(config, name, input);
-  return runKeyCommand({ store: new FileKeyStore(config.keysDir), publishLead: config.keyPublishLead }, name, input);
+  if (config.keyStore === 'database') return runDatabaseCommand(config, name, input);
+  const result = await runKeyCommand({ store: new FileKeyStore(config.keysDir), publishLead: config.keyPublishLead }, name, input);
+  if (!RECORDED_FILE_CHANGES.has(name)) return result;
+  try {
+    await runDatabaseCommand(config, 'keys.record-change', { command: name, input, result });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new CliError(`the keys in ${config.keysDir} were changed, but the change could not be recorded in the audit trail: ${reason}`, 1);
+  }
+  return result;
 }

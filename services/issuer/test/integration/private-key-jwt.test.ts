@@ -372,7 +372,8 @@ describe.each(backends)('private_key_jwt client authentication ($name)', (backen
     expect(api.nonconforming).toEqual([]);
   });
 
-  it('an unknown kid makes the jwks_uri be fetched again once the refetch floor (30 s) has passed, never more often (S7)', async () => {
+  // the refetch floor is a timer in the process, nothing stored: one back end shows it (it waits 31 s)
+  (backend.name === 'pglite' ? it : it.skip)('an unknown kid makes the jwks_uri be fetched again once the refetch floor (30 s) has passed, never more often (S7)', async () => {
     const rotatingKey = await clientKey('PS256');
     rotatingServer.served = [rotatingKey.publicJwk];
     const rotating = (await registerClient(suite.issuer.stores.clients, { name: 'rotating', grants: ['client_credentials'], scopes: ['orders:read'], resources: [ORDERS], auth: 'private_key_jwt', jwksUri: rotatingUri })).id;
