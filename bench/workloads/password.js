@@ -1,7 +1,8 @@
 // @ts-check
 /**
- * The password grant (the right password every time, so the brute-force throttle, which counts
- * failures only, never engages) and its floor: raw argon2id verifies with the issuer's
+ * The password grant (the right password every time, round-robin over many users, so the
+ * brute-force throttle, which counts failures and lets an account have only a few attempts in
+ * flight, never engages) and its floor: raw argon2id verifies with the issuer's
  * parameters, in a process of their own (baselines/argon2-capacity.js) whose libuv pool has one
  * thread per core: the machine's best argon2id rate.
  */
@@ -35,5 +36,18 @@ export const password = httpRow({
   id: 'password',
   label: 'password grant POST /token',
   baseline: 'raw_argon2id',
-  workload: (context) => ({ url: context.stack.endpoints.token, ...context.requests.password }),
+  // round-robin over the sign-in users (prepare.js): many people at once, as the throttle expects
+  workload: (context) => {
+    const bodies = context.requests.passwordBodies;
+    let next = 0;
+    return {
+      url: context.stack.endpoints.token,
+      ...context.requests.password,
+      setupRequest: (request) => {
+        const body = bodies[next % bodies.length] ?? context.requests.password.body;
+        next += 1;
+        return { ...request, body };
+      },
+    };
+  },
 });

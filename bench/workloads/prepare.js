@@ -5,8 +5,11 @@
  * one for the admin API, the preflight (one request of each kind, so a failure shows with its
  * body before any load), and the refresh workload's pool of refresh tokens.
  */
+import { randomBytes } from 'node:crypto';
+
 import { ADMIN_API_PATH, adminToken, JSON_TYPE, machineClientBody } from '../lib/admin.js';
 import { asRecord, basic, FORM, form, once } from '../lib/http.js';
+import { pooled } from '../lib/provision.js';
 import { AUDIENCE } from '../setup.js';
 import { check } from './measure.js';
 import { seedRefreshPool } from './refresh.js';
@@ -19,12 +22,42 @@ import { seedRefreshPool } from './refresh.js';
  * @property {Post} cc client credentials of the machine client (client_secret_basic)
  * @property {Post} minimal the minimal token endpoint's (no client authentication)
  * @property {Post} password the password grant, for the admin user
+ * @property {string[]} passwordBodies password grants of the sign-in users, one body each (see signInUsers)
  * @property {Record<string, string>} refreshAuth the refresh client's authorization and content type
  * @property {Record<string, string>} bearer an access token of the machine client
  * @property {Record<string, string>} apiKey
  * @property {Record<string, string>} admin an admin API access token of the admin client (scope sigil:admin), and the JSON content type
  * @property {string[]} manyAuthorizations Basic authorizations of the many-clients workload's clients, in creation order
  */
+
+/**
+ * Users the password grant and the refresh pool's seeding sign in as, round-robin. Many people
+ * sign in at once, rarely one person many times at once: the throttle lets an account and
+ * address have only a few attempts in flight (THROTTLE_POLICY), and every bench request comes
+ * from 127.0.0.1, so one user signing in on 16 connections would measure the throttle's refusals.
+ */
+const SIGN_IN_USERS = 48;
+
+/**
+ * Creates the sign-in users over the admin API (the issuer hashes each password once).
+ * @param {import('../setup.js').Stack} stack
+ * @param {string} adminAccessToken
+ * @returns {Promise<string[]>} a password grant's body for each
+ */
+async function signInUsers(stack, adminAccessToken) {
+  const tag = randomBytes(3).toString('hex');
+  return pooled(SIGN_IN_USERS, 8, async (index) => {
+    const username = `bench-${tag}-${index}`;
+    const password = randomBytes(15).toString('base64url');
+    const answer = await once(`${stack.urls.issuer}${ADMIN_API_PATH}/users`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminAccessToken}`, 'content-type': JSON_TYPE },
+      body: JSON.stringify({ username, password, roles: ['admin'] }),
+    });
+    if (!answer.ok) throw new Error(`creating sign-in user ${username} failed: ${answer.status} ${answer.text.slice(0, 300)}`);
+    return form({ grant_type: 'password', username, password, scope: 'orders:read' });
+  });
+}
 
 /**
  * @param {import('../setup.js').Stack} stack
@@ -48,6 +81,7 @@ async function buildRequests(stack) {
       headers: { authorization: basic(credentials.password.id, credentials.password.secret), 'content-type': FORM },
       body: form({ grant_type: 'password', username: credentials.username, password: credentials.userPassword, scope: 'orders:read' }),
     },
+    passwordBodies: await signInUsers(stack, adminAccessToken),
     refreshAuth: { authorization: basic(credentials.refresh.id, credentials.refresh.secret), 'content-type': FORM },
     bearer: { authorization: `Bearer ${accessToken}` },
     apiKey: { 'x-api-key': credentials.apiKey },

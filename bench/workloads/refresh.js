@@ -31,8 +31,9 @@ const refreshTokenOf = (text) => asRecord(JSON.parse(text))['refresh_token'];
  */
 export async function seedRefreshPool(preflight, stack, requests, seedCount) {
   const tokenUrl = stack.endpoints.token;
-  const seeded = await pooled(seedCount, 4, async () => {
-    const answer = await once(tokenUrl, { method: 'POST', headers: requests.refreshAuth, body: requests.password.body });
+  const seeded = await pooled(seedCount, 4, async (index) => {
+    const body = requests.passwordBodies[index % requests.passwordBodies.length] ?? requests.password.body;
+    const answer = await once(tokenUrl, { method: 'POST', headers: requests.refreshAuth, body });
     return answer.ok ? String(refreshTokenOf(answer.text) ?? '') : `!${answer.status} ${answer.text.slice(0, 300)}`;
   });
   const seedFailure = seeded.find((token) => token === '' || token.startsWith('!'));

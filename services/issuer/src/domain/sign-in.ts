@@ -24,8 +24,8 @@ export type SignInResult =
   | { readonly outcome: 'success'; readonly user: UserRecord }
   /** Wrong password, unknown user or disabled user: one answer for all three. */
   | { readonly outcome: 'invalid' }
-  /** Locked, or too many attempts in flight for the account or address. */
-  | { readonly outcome: 'throttled'; readonly retryAfterSeconds: number }
+  /** Locked, or too many attempts in flight for the account or address (`in_flight`: nothing was counted). */
+  | { readonly outcome: 'throttled'; readonly reason: 'locked' | 'in_flight'; readonly retryAfterSeconds: number }
   /** The password hasher has as many verifications waiting as it may: refused before any work. */
   | { readonly outcome: 'unavailable'; readonly retryAfterSeconds: number };
 
@@ -39,7 +39,7 @@ async function refuse({ throttle, audit: trail }: SignInStores, reservation: Att
   await settleLoginAttempt(throttle, reservation, 'released');
   const reason = reservation.decision === 'locked' ? 'locked' : 'in_flight';
   await trail.append({ ...audit, event: 'login.throttled', detail: { reason, retry_after: reservation.retryAfterSeconds } });
-  return { outcome: 'throttled', retryAfterSeconds: reservation.retryAfterSeconds };
+  return { outcome: 'throttled', reason, retryAfterSeconds: reservation.retryAfterSeconds };
 }
 
 /** The user, if the username could be one, and argon2id against its hash or the dummy one (same cost for unknown users). */

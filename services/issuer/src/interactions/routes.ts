@@ -98,7 +98,8 @@ function login(it: Interactions, { stores, hasher, metrics }: InteractionDepende
     if (result.outcome === 'throttled') {
       res.setHeader('Retry-After', String(result.retryAfterSeconds));
       const minutes = Math.ceil(result.retryAfterSeconds / 60);
-      return send(res, 429, loginPage(found, name, csrf, { username, error: `Too many failed attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.` }));
+      const error = result.reason === 'in_flight' ? 'Too many sign-ins for this account at once. Please try again in a moment.' : `Too many failed attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`;
+      return send(res, 429, loginPage(found, name, csrf, { username, error }));
     }
     if (result.outcome === 'unavailable') {
       res.setHeader('Retry-After', String(result.retryAfterSeconds));

@@ -71,9 +71,11 @@ export function logUnavailable(logger: Logger, error: unknown): void {
 
 /** 429 with Retry-After (set by the grant): the account or address is temporarily locked. */
 export class TooManyAttempts extends errors.OIDCProviderError {
-  constructor() {
+  /** `locked`: failed guesses locked the account or address; `in_flight`: too many attempts at once, nothing counted. */
+  constructor(reason: 'locked' | 'in_flight' = 'locked') {
     super(429, 'invalid_grant');
-    Object.assign(this, { error_description: 'too many failed sign-in attempts; retry later' });
+    const description = reason === 'locked' ? 'too many failed sign-in attempts; retry later' : 'too many sign-in attempts at once for this account; retry in a moment';
+    Object.assign(this, { error_description: description });
   }
 }
 

@@ -109,7 +109,7 @@ export function handler(provider: Provider, { stores, hasher, resolveResourceSer
     onSignIn?.(result.outcome);
     if (result.outcome === 'throttled' || result.outcome === 'unavailable') {
       ctx.set('Retry-After', String(result.retryAfterSeconds));
-      throw result.outcome === 'throttled' ? new TooManyAttempts() : new SignInUnavailable();
+      throw result.outcome === 'throttled' ? new TooManyAttempts(result.reason) : new SignInUnavailable();
     }
     if (result.outcome === 'invalid') {
       throw new InvalidCredentials();
