@@ -400,6 +400,9 @@ async function currentApiKey({ stores }: CommandContext, { id }: { readonly id: 
   return apiKeyView(found);
 }
 
+/** The key changes the CLI makes itself on the file store and then records (`keys.record-change`). */
+export const RECORDED_KEY_CHANGES = ['keys.generate', 'keys.rotate', 'keys.retire'] as const;
+
 /** The audit descriptors of the key changes of one key (or a rotation), wherever they are made. */
 const KEY_CHANGE_AUDITS = {
   'keys.generate': {
@@ -416,7 +419,7 @@ const KEY_CHANGE_AUDITS = {
     type: 'admin.key.retired',
     object: (input: { kid: string }) => input.kid,
   } satisfies AdminAudit<never>,
-} as const;
+} as const satisfies Record<(typeof RECORDED_KEY_CHANGES)[number], AdminAudit<never>>;
 
 /**
  * A key change the CLI made itself on the file store (in its own KEYS_DIR, which need not be a
@@ -424,7 +427,7 @@ const KEY_CHANGE_AUDITS = {
  * command's, validated again by the command's own schema.
  */
 const keyChangeRecord = z
-  .object({ command: z.enum(['keys.generate', 'keys.rotate', 'keys.retire']), input: z.unknown(), result: z.record(z.string(), z.unknown()) })
+  .object({ command: z.enum(RECORDED_KEY_CHANGES), input: z.unknown(), result: z.record(z.string(), z.unknown()) })
   .strict();
 type KeyChangeRecord = z.infer<typeof keyChangeRecord>;
 

@@ -1,10 +1,12 @@
+import { existsSync } from 'node:fs';
+
 import type { Config } from '../config.js';
-import { AdminInputError, runAdminCommand, type AdminCommandName } from '../admin/commands.js';
+import { AdminInputError, RECORDED_KEY_CHANGES, runAdminCommand, type AdminCommandName } from '../admin/commands.js';
 import { sendAdminCommand } from '../admin/socket.js';
 import { keyCommandInput, runKeyCommand, type KeyCommandContext, type KeyCommandName } from '../keys/commands.js';
 import { FileKeyStore } from '../keys/file-store.js';
 import { openKeyStore } from '../keys/open.js';
-import { migrate, openDatabase, type Database } from '../storage/db.js';
+import { embeddedDatabasePath, migrate, openDatabase, type Database } from '../storage/db.js';
 import { notificationsArrive } from '../storage/doctor.js';
 import { DataDirInUseError } from '../storage/embedded-lock.js';
 import { createSigningKeyStore } from '../storage/signing-keys.js';
@@ -89,14 +91,16 @@ export async function runDatabaseCommand(
 }
 
 /** The `keys` commands that change one key (or rotate) on the file store, and are recorded in the audit trail afterwards. */
-const RECORDED_FILE_CHANGES: ReadonlySet<KeyCommandName> = new Set(['keys.generate', 'keys.rotate', 'keys.retire']);
+const RECORDED_FILE_CHANGES: ReadonlySet<KeyCommandName> = new Set(RECORDED_KEY_CHANGES);
 
 /**
  * Runs a `sigil keys` command. On the database store, where every admin command goes. On the
  * file store, right here on this environment's KEYS_DIR (it need not be a running issuer's: a
  * secret may be written in one place and mounted read-only where issuers read it); a change is
  * then recorded in the audit trail as the admin command `keys.record-change`, through the
- * running issuer's socket or on the database.
+ * running issuer's socket or on the database; with the embedded database, only when there is
+ * one in DATA_DIR (keys made before the first start, or on a host that only writes the secret,
+ * have no audit trail to go to, and none is created for them).
  */
 export async function runKeysCommand(config: Config, name: KeyCommandName, input: unknown): Promise<Record<string, unknown>> {
   // bad input is refused here, in the same words on either store (exit 2, nothing opened)
@@ -104,6 +108,7 @@ export async function runKeysCommand(config: Config, name: KeyCommandName, input
   if (config.keyStore === 'database') return runDatabaseCommand(config, name, input);
   const result = await runKeyCommand({ store: new FileKeyStore(config.keysDir), publishLead: config.keyPublishLead }, name, input);
   if (!RECORDED_FILE_CHANGES.has(name)) return result;
+  if (config.databaseUrl === undefined && !existsSync(embeddedDatabasePath(config.dataDir))) return result;
   try {
     await runDatabaseCommand(config, 'keys.record-change', { command: name, input, result });
   } catch (error) {

@@ -8,17 +8,20 @@ import { applyDirectGrantScope, audienceScopes, isDirectGrant, OIDC_SCOPES } fro
 /** Why a client with no registered resource gets no token (RFC 8707 §2 `invalid_target`). */
 const NO_RESOURCE = 'this client has no registered resource (audience) to issue an access token for; register one with --resource';
 
+/** Whether a request's `scope` parameter is there and names OpenID scopes only. */
+function asksForOidcScopesOnly(ctx: KoaContextWithOIDC): boolean {
+  const scope = ctx.oidc.params?.['scope'];
+  const scopes = typeof scope === 'string' ? splitScope(scope) : [];
+  return scopes.length > 0 && scopes.every((name) => OIDC_SCOPES.has(name));
+}
+
 /**
  * RFC 8707: with no `resource` parameter the audience is the client's first registered
  * resource. An authorization request for OpenID scopes only gets a token for the userinfo
  * endpoint instead; any other request of a client with no resource is refused.
  */
 export function defaultResource(ctx: KoaContextWithOIDC, client: Client): string | undefined {
-  if (!isDirectGrant(ctx)) {
-    const scope = ctx.oidc.params?.['scope'];
-    const scopes = typeof scope === 'string' ? splitScope(scope) : [];
-    if (scopes.length > 0 && scopes.every((name) => OIDC_SCOPES.has(name))) return undefined;
-  }
+  if (!isDirectGrant(ctx) && asksForOidcScopesOnly(ctx)) return undefined;
   const resource = registeredResources(client)[0];
   if (resource === undefined) throw new errors.InvalidTarget(NO_RESOURCE);
   return resource;
@@ -32,10 +35,7 @@ export function defaultResource(ctx: KoaContextWithOIDC, client: Client): string
  * too can read userinfo without its API token being valid there, nor anywhere but that API.
  */
 export function useGrantedResource(ctx: KoaContextWithOIDC): boolean {
-  const scope = ctx.oidc.params?.['scope'];
-  if (typeof scope !== 'string') return true;
-  const scopes = splitScope(scope);
-  return !(scopes.length > 0 && scopes.every((name) => OIDC_SCOPES.has(name)));
+  return !asksForOidcScopesOnly(ctx);
 }
 
 export type ResourceServerResolver = (ctx: KoaContextWithOIDC, indicator: string, client: Client) => Promise<ResourceServer>;

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 
 import { describe, expect, it } from '@jest/globals';
 
-import { backends } from '../support/backends.js';
+import { backends, temporaryDir } from '../support/backends.js';
 import { sigil, sigilJson } from '../support/cli.js';
 import { issuerSuite, testEnv } from '../support/issuer.js';
 import { postForm } from '../support/oauth.js';
@@ -228,5 +230,19 @@ describe.each(backends)('the audit trail of key administration on the file key s
     const retired = await run(['keys', 'retire', String(rotated.output['next'])]);
     expect(retired.event).toMatchObject({ event: 'admin.key.retired', object: rotated.output['next'] });
     expect(JSON.stringify(await events())).not.toMatch(/"(d|p|q|dp|dq|qi)":/u);
+  });
+});
+
+describe('keys made on the file store before there is any database', () => {
+  it('when there is no embedded database in DATA_DIR yet, a key is made and no database is created just to hold its event', async () => {
+    const elsewhere = await temporaryDir('keys-only');
+    try {
+      const env = { DATA_DIR: path.join(elsewhere, 'data'), KEYS_DIR: path.join(elsewhere, 'keys') };
+      const generated = await sigilJson<{ kid: string }>(['keys', 'generate'], env);
+      expect(generated.kid).toMatch(/^[A-Za-z0-9_-]{43}$/u);
+      expect(await fs.readdir(elsewhere)).toEqual(['keys']);
+    } finally {
+      await fs.rm(elsewhere, { recursive: true, force: true });
+    }
   });
 });
