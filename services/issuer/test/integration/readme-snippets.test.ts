@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +7,7 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import { backends } from '../support/backends.js';
 import { issuerSuite } from '../support/issuer.js';
 import { registerClient, type Credentials } from '../support/oauth.js';
+import { runToExit, type RunResult } from '../support/process.js';
 
 const REPOSITORY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const ORDERS = 'http://localhost:4001';
@@ -37,17 +37,9 @@ async function readmeSnippets(): Promise<Snippet[]> {
 }
 
 /** Runs a snippet as its first line says (node for JavaScript, from the repository so its packages resolve). */
-function run(snippet: Snippet, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(snippet: Snippet, env: Record<string, string>): Promise<RunResult> {
   const [command, args] = snippet.language === 'js' ? [process.execPath, ['--input-type=module', '-e', snippet.code]] : [PYTHON, ['-c', snippet.code]];
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: REPOSITORY, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runToExit(command, args, env, { cwd: REPOSITORY });
 }
 
 describe.each(backends)('the README\'s "Use it from your stack" snippets against a real issuer ($name)', (backend) => {

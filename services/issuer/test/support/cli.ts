@@ -1,30 +1,15 @@
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { runToExit, type RunResult } from './process.js';
+
 const SIGIL = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/sigil.js');
 
-export interface CliResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type CliResult = RunResult;
 
 /** Runs the real `sigil` executable (the built CLI) as a separate process. */
 export function sigil(args: string[], env: Record<string, string>, stdin?: string): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SIGIL, ...args], {
-      env: { PATH: process.env['PATH'] ?? '', ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-  });
+  return runToExit(process.execPath, [SIGIL, ...args], env, { stdin: stdin ?? '' });
 }
 
 /** Runs `sigil … --json` and parses its one JSON object, failing loudly otherwise. */

@@ -60,3 +60,27 @@ export async function runIssuerProcess(env: Record<string, string>, timeoutMs = 
     clearTimeout(timer);
   }
 }
+
+/** What a process run to its end printed, and how it exited. */
+export interface RunResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs `command` to its end with only PATH and `env` in its environment, `stdin` written to it,
+ * and answers what it printed and its exit code.
+ */
+export function runToExit(command: string, args: readonly string[], env: Record<string, string>, { stdin = '', cwd }: { stdin?: string; cwd?: string } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { ...(cwd === undefined ? {} : { cwd }), env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
