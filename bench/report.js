@@ -56,6 +56,22 @@ function keyStoresOf(rows) {
   return { filesCpuMsPerRequest: files, databaseCpuMsPerRequest: database, cpuPerRequest, target: 1 + DB_KEYS_CPU_TARGET, withinTarget: cpuPerRequest <= 1 + DB_KEYS_CPU_TARGET };
 }
 
+/** The issue's bound on the heap each cached client may take, in bytes. */
+const HEAP_PER_CLIENT_TARGET = 2048;
+
+/**
+ * The client cache at scale (workloads/client-cache.js): heap per cached client at each count,
+ * and the many-clients throughput against one client in the same process.
+ * @param {Row[]} rows
+ */
+function clientCacheOf(rows) {
+  const row = rows.find((candidate) => candidate.id === 'client_credentials_100k');
+  if (row === undefined) return null;
+  const heap = asRecord(row.details?.['heapPerClient']);
+  const perClient = Object.fromEntries(Object.entries(heap).filter(([count]) => /^\d+$/u.test(count)).map(([count, bytes]) => [count, Number(bytes)]));
+  return { clients: row.details?.['clients'] ?? null, heapPerClientBytes: perClient, heapTargetBytes: HEAP_PER_CLIENT_TARGET, ratio: row.ratio, cpuRatio: row.cpuRatio };
+}
+
 /** @param {Row[]} rows */
 function latencyTargetOf(rows) {
   return {
@@ -128,6 +144,10 @@ function notes(context) {
       'Before the measured run every client makes one request to every issuer worker (bench/lib/prime.js: connections opened one at a time alternate over the workers; ' +
       'details.firstUse: the rate of those first uses, each a database read and a validation by the engine in that worker), ' +
       'so the run shows the steady state with every client known everywhere; details.requestsPerClient says how often each client came round in the run (warm-up included).',
+    'client_credentials_100k: the issuer in one process (bench/lib/cache-issuer.js: startIssuer under node --expose-gc, CLIENT_CACHE_MAX as large as the run\'s clients, on the same database, KEYS_DIR and DATA_DIR), ' +
+      `its ${quick ? '10,000' : '100,000'} clients created with the clients.create admin command in that process; every client makes its first request before the measured run, ` +
+      'and V8\'s used heap after two full collections is read with one client cached, after the first tenth and after all of them: details.heapPerClient (bytes per cached client at each count). ' +
+      'Its baseline client_credentials_100k_1 sends the same requests to the same process with a list of one of those clients.',
     'engine_token: oidc-provider alone (bench/baselines/bare-engine.js: its in-memory adapter, one static client, the same grant, resource and RS256 JWT, ' +
       'the same workers, no express/helmet/metrics/storage), with the machine client\'s id and secret: the floor Sigil builds on. ' +
       'The engine signs with WebCrypto on libuv\'s threadpool, so one worker already keeps about 1.7 cores busy.',
@@ -196,6 +216,7 @@ function buildReport(context) {
     skipped: context.skipped,
     scaling: scalingOf(rows, options.workers),
     keyStores: keyStoresOf(rows),
+    clientCache: clientCacheOf(rows),
     latencyTarget: latencyTargetOf(rows),
     childLogs: Object.fromEntries(stack.session.children.map((child) => [child.name, loggedProblems(child)])),
     notes: notes(context),
@@ -228,6 +249,15 @@ function print(context, report, resultsFile) {
     write(
       `database key store: client credentials CPU per request ${cpuPerRequest.toFixed(2)}× the file store's ` +
         `(${percent >= 0 ? '+' : ''}${percent.toFixed(1)} %; target: within ${DB_KEYS_CPU_TARGET * 100} %, ${withinTarget ? 'met' : 'NOT met'})\n`,
+    );
+  }
+  if (report.clientCache !== null) {
+    const { heapPerClientBytes, heapTargetBytes, ratio } = report.clientCache;
+    const figures = Object.entries(heapPerClientBytes).map(([count, bytes]) => `${bytes.toLocaleString('en-US')} B at ${Number(count).toLocaleString('en-US')}`);
+    const within = Object.values(heapPerClientBytes).every((bytes) => bytes <= heapTargetBytes);
+    write(
+      `client cache: heap per cached client ${figures.join(', ')} (target: at most ${heapTargetBytes.toLocaleString('en-US')} B, ${within ? 'met' : 'NOT met'}); ` +
+        `${Number(report.clientCache.clients).toLocaleString('en-US')} clients = ${ratio === null ? '?' : ratio.toFixed(2)}× 1 client\n`,
     );
   }
   for (const [rowId, result] of Object.entries(report.latencyTarget.results)) {

@@ -441,3 +441,63 @@ export async function withSecondIssuer(base, second, use) {
     progress('second issuer stopped');
   }
 }
+
+/**
+ * What {@link withCacheIssuer} hands its caller: the issuer's token endpoint and its control
+ * port's two operations (see lib/cache-issuer.js).
+ * @typedef {object} CacheIssuer
+ * @property {string} tokenUrl
+ * @property {(count: number) => Promise<{ ms: number, authorizations: string[] }>} provision creates `count` clients with the `clients.create` admin command
+ * @property {() => Promise<number>} heapUsed V8's used heap after two full collections, in bytes
+ */
+
+/**
+ * Runs `use` against the issuer in one process, started by lib/cache-issuer.js under
+ * `--expose-gc` on the same database, KEYS_DIR and DATA_DIR (its own port and ISSUER,
+ * CLIENT_CACHE_MAX `cacheMax`), and up only while `use` runs.
+ * @param {Base} base
+ * @param {number} cacheMax
+ * @param {(issuer: CacheIssuer) => Promise<void>} use
+ */
+export async function withCacheIssuer(base, cacheMax, use) {
+  const [port, controlPort] = [await freePort(), await freePort()];
+  const url = `http://127.0.0.1:${port}`;
+  const control = `http://127.0.0.1:${controlPort}`;
+  const env = {
+    ...base.issuerEnv,
+    ISSUER: url,
+    PORT: String(port),
+    WEB_CONCURRENCY: '1',
+    CLIENT_CACHE_MAX: String(cacheMax),
+    CONTROL_PORT: String(controlPort),
+    ISSUER_DIST,
+    BENCH_AUDIENCE: AUDIENCE,
+  };
+  const name = 'issuer-cache';
+  const issuer = startChild(name, path.join(here, 'lib/cache-issuer.js'), env, base.logDir, ['--expose-gc', ...profiling(base.options.profile, path.join(base.profileDir, name))]);
+  base.session.children.push(issuer);
+  base.servers.set(url, issuer);
+  /** @param {string} route @param {string} method */
+  const ask = async (route, method) => {
+    const answer = await once(`${control}${route}`, { method });
+    if (!answer.ok) throw new Error(`${name} ${method} ${route}: ${answer.status} ${answer.text.slice(0, 300)}`);
+    return asRecord(JSON.parse(answer.text));
+  };
+  try {
+    await waitForIssuer(url, issuer);
+    await waitUntilSettled(issuer, 1);
+    const [tokenUrl = ''] = await discover(url, ['token_endpoint'], `${name}'s discovery`);
+    progress(`issuer in one process up on ${url} (CLIENT_CACHE_MAX=${cacheMax}, --expose-gc; same database, KEYS_DIR and DATA_DIR)`);
+    await use({
+      tokenUrl,
+      provision: async (count) => {
+        const answer = await ask(`/provision?count=${count}`, 'POST');
+        return { ms: Number(answer['ms']), authorizations: /** @type {string[]} */ (answer['authorizations']) };
+      },
+      heapUsed: async () => Number((await ask('/heap', 'GET'))['heapUsed']),
+    });
+  } finally {
+    await stopChild(issuer);
+    progress('issuer in one process stopped');
+  }
+}

@@ -6,6 +6,7 @@
 import { fail } from '../lib/log.js';
 import { adminCreateClients, adminCreateClientsCommand } from './admin-clients.js';
 import { clientCredentialsAt80, guardedOrdersAt80 } from './at-80.js';
+import { cacheManyClients } from './client-cache.js';
 import { clientCredentials, databaseKeys, oneWorker } from './client-credentials.js';
 import { guardedOrdersDpop } from './dpop.js';
 import { engineToken, minimalToken, rawRs256 } from './floors.js';
@@ -27,6 +28,7 @@ export const WORKLOADS = [
   clientCredentialsPrivateKeyJwt,
   oneClient,
   manyClients,
+  cacheManyClients,
   oneWorker,
   databaseKeys,
   clientCredentialsAt80,

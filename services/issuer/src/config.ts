@@ -37,6 +37,8 @@ export interface Config {
   readonly auditRetentionDays: number;
   /** Connections per process in the PostgreSQL pool. */
   readonly databasePoolMax: number;
+  /** Most clients each process keeps validated in memory (least recently used ones go first). */
+  readonly clientCacheMax: number;
   /** Bounds connecting, each statement and the wait for a pooled connection, in milliseconds. */
   readonly databaseTimeoutMs: number;
   /** Seconds during which a spent refresh token whose successor was never used is answered with that successor. */
@@ -149,6 +151,7 @@ const schema = z
     REFRESH_TOKEN_TTL: integer(300, 31_536_000, 1_209_600),
     AUDIT_RETENTION_DAYS: integer(1, 36_500, 90),
     DATABASE_POOL_MAX: integer(1, 1000, 10),
+    CLIENT_CACHE_MAX: integer(1, 10_000_000, 20_000),
     DATABASE_TIMEOUT_MS: integer(100, 600_000, 5000),
     REFRESH_TOKEN_RETRY_WINDOW: integer(0, 300, 10),
     SHUTDOWN_GRACE: integer(1, 3600, 10),
@@ -308,6 +311,7 @@ export function loadConfig(
     refreshTokenTtl: env2.REFRESH_TOKEN_TTL,
     auditRetentionDays: env2.AUDIT_RETENTION_DAYS,
     databasePoolMax: env2.DATABASE_POOL_MAX,
+    clientCacheMax: env2.CLIENT_CACHE_MAX,
     databaseTimeoutMs: env2.DATABASE_TIMEOUT_MS,
     refreshTokenRetryWindow: env2.REFRESH_TOKEN_RETRY_WINDOW,
     shutdownGrace: env2.SHUTDOWN_GRACE,

@@ -205,9 +205,10 @@ async function buildListener({ config, stores, clients, resourceScopes, hasher, 
     issuer: config.issuer,
     keys: () => maintenance.keys(),
     withdrawals: stores,
+    // the engine's client (cached as for the token endpoint): its scopes and resources as registered
     client: async (id) => {
-      const metadata = await clients.find(id);
-      return metadata === undefined ? undefined : { scopes: allowedScopes(metadata), resources: registeredResources(metadata) };
+      const client = await provider.Client.find(id);
+      return client === undefined ? undefined : { scopes: allowedScopes(client), resources: registeredResources(client) };
     },
   });
   let document: unknown;
@@ -257,6 +258,7 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
     cleanups.add(() => changes.close());
     if (!changes.live) logger.warn('change notifications are not received yet: clients are read from the database on every request until they are');
     const clients = new ClientCache((id) => loadClientMetadata(stores.clients, id), changes, {
+      max: config.clientCacheMax,
       onLookup: (hit) => metrics.clientCacheLookups.inc({ result: hit ? 'hit' : 'miss' }),
     });
     // the admin API is the issuer's own resource: its tokens carry its scopes and only those

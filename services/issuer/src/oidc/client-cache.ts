@@ -4,7 +4,7 @@ import type { AdapterPayload } from 'oidc-provider';
 import { EVERYTHING, type ChangeFeed } from '../storage/changes.js';
 
 export interface ClientCacheOptions {
-  /** Most clients kept (each a few hundred bytes). */
+  /** Most clients kept (default 20,000; each about 3 KB of heap once the engine's client is made, see docs/engine.md). */
   readonly max?: number;
   /** How long a client is kept without being changed, in ms (default 1 hour): a bound in case a notification is lost. */
   readonly ttlMs?: number;
@@ -14,11 +14,22 @@ export interface ClientCacheOptions {
   readonly onLookup?: (hit: boolean) => void;
 }
 
-/** What the cache holds for an id: the client's metadata, or that there is none. */
+/**
+ * What the cache holds for an id: whether the client exists, its metadata as JSON text until
+ * the engine has made its client from it, and that client for the engine that asked last (one
+ * per key set: a key change builds a new engine and the old one only finishes its requests).
+ * Once the engine's client is made, the text is dropped: the client holds everything the token
+ * path reads, and another engine, or {@link ClientCache.find}, reads the row again.
+ */
 interface Entry {
-  readonly metadata: AdapterPayload | undefined;
-  /** The engine's validated client made from this metadata, per engine (one per key set). */
-  readonly instances: WeakMap<object, Promise<unknown>>;
+  readonly exists: boolean;
+  text: string | undefined;
+  /** The engine `made` belongs to. */
+  engine?: object;
+  /** The engine's validated client: the value itself, never the promise that made it (see {@link ClientCache.instance}). */
+  made?: unknown;
+  /** While the engine validates the metadata: what concurrent lookups wait for. Dropped once settled. */
+  making?: Promise<unknown>;
 }
 
 /** A failure of the loader itself (as opposed to a load abandoned because the row changed). */
@@ -62,7 +73,7 @@ export class ClientCache {
           throw new LoadFailed(error);
         }
         if (metadata === undefined) entryOptions.ttl = this.#missingTtlMs;
-        return { metadata: metadata === undefined ? undefined : deepFreeze(metadata), instances: new WeakMap() };
+        return { exists: metadata !== undefined, text: metadata === undefined ? undefined : JSON.stringify(metadata) };
       },
     });
     feed.subscribe('clients', (id) => {
@@ -95,7 +106,12 @@ export class ClientCache {
     this.#entries.delete(id);
   }
 
-  /** The client's metadata (a copy the caller may change), or undefined when there is no such client. */
+  /**
+   * The client's metadata (a copy the caller may change), or undefined when there is no such
+   * client. Once the engine made its client, this reads the row again: the engine's lookup
+   * (after a key change) and the admin API's token check are the callers, and the latter uses
+   * the engine's client instead.
+   */
   async find(id: string): Promise<AdapterPayload | undefined> {
     if (!this.#feed.live) return this.#bypass(id);
     let entry: Entry | undefined;
@@ -106,7 +122,9 @@ export class ClientCache {
       // the row changed while it was being read: read it again, uncached
       return this.#load(id);
     }
-    return entry?.metadata === undefined ? undefined : jsonCopy(entry.metadata);
+    if (entry?.exists !== true) return undefined;
+    // the text is gone once the engine made its client: read the row
+    return entry.text === undefined ? this.#load(id) : metadataOf(entry.text);
   }
 
   /**
@@ -114,6 +132,10 @@ export class ClientCache {
    * the metadata through {@link find} and validates it) once per engine for as long as the
    * metadata stays cached. The engine keeps only its 100 latest clients and validates the
    * metadata again on every other lookup; this keeps as many as the cache does.
+   *
+   * Only the resolved client is kept. A promise made during a request carries that request's
+   * async context (the engine's AsyncLocalStorage holds its koa context: the request, the
+   * response, the token issued), so a kept promise kept all of it, about 12 KB per client.
    */
   async instance<T extends object>(engine: object, id: string, make: () => Promise<T | undefined>): Promise<T | undefined> {
     if (!this.#feed.live) {
@@ -128,15 +150,25 @@ export class ClientCache {
       return make();
     }
     if (entry === undefined) return make();
-    if (entry.metadata === undefined) return undefined;
-    let made = entry.instances.get(engine) as Promise<T | undefined> | undefined;
-    if (made === undefined) {
-      made = make();
-      entry.instances.set(engine, made);
-      // a failure is not kept: the next lookup tries again
-      made.catch(() => entry.instances.delete(engine));
+    if (!entry.exists) return undefined;
+    if (entry.engine === engine && entry.made !== undefined) return entry.made as T;
+    if (entry.engine === engine && entry.making !== undefined) return (await entry.making) as T | undefined;
+    const cached = entry;
+    const making = make();
+    cached.engine = engine;
+    cached.made = undefined;
+    cached.making = making;
+    try {
+      const made = await making;
+      if (cached.making === making && made !== undefined) {
+        cached.made = made;
+        cached.text = undefined;
+      }
+      return made;
+    } finally {
+      // settled: a failure is not kept (the next lookup tries again), nor the promise
+      if (cached.making === making) cached.making = undefined;
     }
-    return made;
   }
 
   /** How many ids are cached (for tests and metrics). */
@@ -146,18 +178,11 @@ export class ClientCache {
 }
 
 /**
- * A copy of metadata (JSON from the database) made of this realm's plain objects: the engine
- * accepts a client's `jwks` keys only if `key.constructor === Object`, which `structuredClone`'s
- * copies are not where the realm differs from node's own (under jest's VM, say).
+ * The metadata, parsed from its JSON text: a copy the caller may change, made of this realm's
+ * plain objects (the engine accepts a client's `jwks` keys only if `key.constructor ===
+ * Object`, which `structuredClone`'s copies are not where the realm differs from node's own,
+ * under jest's VM, say).
  */
-function jsonCopy(metadata: AdapterPayload): AdapterPayload {
-  return JSON.parse(JSON.stringify(metadata)) as AdapterPayload;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null) {
-    for (const member of Object.values(value)) deepFreeze(member);
-    Object.freeze(value);
-  }
-  return value;
+function metadataOf(text: string): AdapterPayload {
+  return JSON.parse(text) as AdapterPayload;
 }

@@ -40,7 +40,7 @@ function authenticationMetadata(client: ClientWithSecret): AdapterPayload {
   if (client.auth === 'private_key_jwt') {
     return {
       token_endpoint_auth_method: 'private_key_jwt',
-      // the engine takes only plain objects of its own realm as keys (client-cache.ts jsonCopy)
+      // the engine takes only plain objects of its own realm as keys (client-cache.ts metadataOf)
       ...(client.jwks === null ? {} : { jwks: { keys: client.jwks.keys.map((key) => ({ ...key })) } }),
       ...(client.jwksUri === null ? {} : { jwks_uri: client.jwksUri }),
     };

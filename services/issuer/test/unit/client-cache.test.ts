@@ -1,3 +1,7 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
 import { describe, expect, it } from '@jest/globals';
 import type { AdapterPayload } from 'oidc-provider';
 
@@ -166,15 +170,56 @@ describe('ClientCache', () => {
       expect(await cache.instance(engine, 'c1', make)).toBe(first);
       expect(made).toBe(1);
 
-      const otherEngine = {}; // after a key rotation the engine is rebuilt: its clients are its own
+      expect(table.reads).toBe(1);
+
+      // after a key rotation the engine is rebuilt: its clients are its own. The metadata's text
+      // was dropped once the first client was made, so the new engine's lookup reads the row again
+      const otherEngine = {};
       expect(await cache.instance(otherEngine, 'c1', make)).not.toBe(first);
       expect(made).toBe(2);
+      expect(table.reads).toBe(2);
 
       table.rows.set('c1', metadata('password'));
       feed.change('c1');
-      const changed = await cache.instance(engine, 'c1', make);
+      const changed = await cache.instance(otherEngine, 'c1', make);
       expect(changed).toMatchObject({ made: 3, metadata: metadata('password') });
-      expect(table.reads).toBe(2);
+      expect(table.reads).toBe(3);
+    });
+
+    it('shares one make among concurrent lookups, and keeps its client once made', async () => {
+      const { cache } = cacheWithC1();
+      let made = 0;
+      const engine = {};
+      const make = async () => {
+        await new Promise((resolve) => setImmediate(resolve));
+        return { made: (made += 1) };
+      };
+      const [a, b, c] = await Promise.all([cache.instance(engine, 'c1', make), cache.instance(engine, 'c1', make), cache.instance(engine, 'c1', make)]);
+      expect(made).toBe(1);
+      expect(a).toBe(b);
+      expect(b).toBe(c);
+      expect(await cache.instance(engine, 'c1', make)).toBe(a);
+    });
+
+    it('keeps nothing of the request that first asked: the client, not the promise that made it (which carries its async context)', async () => {
+      v8.setFlagsFromString('--expose-gc');
+      const gc = vm.runInNewContext('gc') as () => void;
+      const { cache } = cacheWithC1();
+      // the engine keeps its koa context (request, response, the token issued) in an AsyncLocalStorage
+      const requestContext = new AsyncLocalStorage<object>();
+      const engine = {};
+      const ask = async () => {
+        const request = { body: 'x'.repeat(10_000) };
+        const client = await requestContext.run(request, () => cache.instance(engine, 'c1', async () => ({ clientId: 'c1' })));
+        return { client, request: new WeakRef(request) };
+      };
+      const { client, request } = await ask();
+      for (let i = 0; i < 5 && request.deref() !== undefined; i += 1) {
+        await new Promise((resolve) => setImmediate(resolve));
+        gc();
+      }
+      expect(request.deref()).toBeUndefined();
+      expect(await cache.instance(engine, 'c1', async () => ({ clientId: 'another' }))).toBe(client);
     });
 
     it('answers an unknown id without asking the engine', async () => {
