@@ -371,7 +371,8 @@ async function startOthers(base, urls, credentials, ports) {
   const minimal = startChild('minimal-token', path.join(here, 'baselines/minimal-token.js'), { PORT: String(ports.minimal), WORKERS: workers, NODE_ENV: '' }, logDir);
   const unguarded = startChild('unguarded-orders', path.join(here, 'baselines/unguarded-orders.js'), { PORT: String(ports.unguarded), NODE_ENV: '' }, logDir);
   const engineEnv = { PORT: String(ports.engine), WORKERS: workers, CLIENT_ID: credentials.machine.id, CLIENT_SECRET: credentials.machine.secret, AUDIENCE, NODE_ENV: '' };
-  const engine = startChild('bare-engine', path.join(here, 'baselines/bare-engine.js'), engineEnv, logDir);
+  // profiled too (its own subdirectory): the floor Sigil's issuer is compared with, function by function
+  const engine = startChild('bare-engine', path.join(here, 'baselines/bare-engine.js'), engineEnv, logDir, profiling(options.profile, path.join(base.profileDir, 'bare-engine')));
   base.session.children.push(engine, orders, minimal, unguarded, ordersNoFeed);
   await Promise.all([
     waitForOk(`${urls.orders}/healthz`, orders),

@@ -19,6 +19,8 @@ export interface IssuerMetrics {
   readonly loginLocks: Counter<'key'>;
   /** Where the pool gauges read from (read when scraped). */
   followDatabasePool(source: () => DatabasePoolState | undefined): void;
+  /** Where the password hashing metrics read from (the hasher's usage, read when scraped). */
+  followPasswordHashing(source: () => { readonly busyMs: number; readonly slots: number }): void;
   /** Where the locked-keys gauge reads from (a query, run when scraped). */
   followLockedKeys(source: () => Promise<Readonly<Record<string, number>>>): void;
   /** Records the duration and status of `req` once answered; `path` is its path without the query. */
@@ -116,6 +118,25 @@ export function createMetrics(): IssuerMetrics {
       if (state !== undefined) this.set(state.waiting);
     },
   });
+  let hashing: () => { readonly busyMs: number; readonly slots: number } = () => ({ busyMs: 0, slots: 0 });
+  new Counter({
+    name: 'sigil_password_hashing_seconds_total',
+    help: 'Time argon2id computations ran in this process, summed over its slots (utilisation: its rate / sigil_password_hashing_slots)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(hashing().busyMs / 1000);
+    },
+  });
+  new Gauge({
+    name: 'sigil_password_hashing_slots',
+    help: 'argon2id computations this process runs at once at most',
+    registers: [registry],
+    collect() {
+      const { slots } = hashing();
+      if (Number.isFinite(slots)) this.set(slots);
+    },
+  });
   let lockedKeys: () => Promise<Readonly<Record<string, number>>> = () => Promise.resolve({});
   new Gauge({
     name: 'sigil_login_locked_keys',
@@ -147,6 +168,9 @@ export function createMetrics(): IssuerMetrics {
     keyRotationSteps,
     clientCacheLookups,
     loginLocks,
+    followPasswordHashing: (source) => {
+      hashing = source;
+    },
     followDatabasePool: (source) => {
       pool = source;
     },

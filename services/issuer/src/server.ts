@@ -269,6 +269,7 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
     const hasher = new PasswordHasher(config.argon2, {
       concurrency: argon2Concurrency(os.availableParallelism(), config.webConcurrency, config.threadpoolSize),
     });
+    metrics.followPasswordHashing(() => hasher.usage());
     const admin = {
       db: database.knex,
       hasher,

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 
 import argon2 from 'argon2';
 import pLimit, { type LimitFunction } from 'p-limit';
@@ -83,6 +84,11 @@ export class PasswordHasher {
   readonly #admitted: number;
   #verifying = 0;
   #dummy: Promise<string> | undefined;
+  /** Computations running now, and the time they have run, summed (ms): see {@link PasswordHasher.usage}. */
+  #running = 0;
+  #busyMs = 0;
+  #busySince = 0;
+  readonly #slots: number;
 
   constructor(
     readonly parameters: Argon2Parameters = OWASP_ARGON2,
@@ -96,11 +102,42 @@ export class PasswordHasher {
     };
     this.#limit = pLimit(concurrency);
     this.#admitted = concurrency + maxQueued;
+    this.#slots = concurrency;
+  }
+
+  /**
+   * How much the computations have run: `busyMs` sums the time each slot was computing
+   * (wall-clock, while at least one ran it counts `running` at a time), `slots` is how many may
+   * run at once (Infinity: unbounded). Utilisation over an interval: Δ`busyMs` / (`slots` × the
+   * interval). Below 1 under load means requests reached argon2id slower than it could serve them.
+   */
+  usage(): { readonly busyMs: number; readonly running: number; readonly slots: number } {
+    const now = performance.now();
+    return { busyMs: this.#busyMs + this.#running * (now - this.#busySince), running: this.#running, slots: this.#slots };
+  }
+
+  /** Runs one argon2id computation in a slot, its time counted in {@link usage}. */
+  #compute<T>(work: () => Promise<T>): Promise<T> {
+    return this.#limit(async () => {
+      this.#account(1);
+      try {
+        return await work();
+      } finally {
+        this.#account(-1);
+      }
+    });
+  }
+
+  #account(change: 1 | -1): void {
+    const now = performance.now();
+    this.#busyMs += this.#running * (now - this.#busySince);
+    this.#busySince = now;
+    this.#running += change;
   }
 
   async hash(password: string): Promise<string> {
     checkNewPassword(password);
-    return this.#limit(() => argon2.hash(password, this.#options));
+    return this.#compute(() => argon2.hash(password, this.#options));
   }
 
   /**
@@ -120,13 +157,13 @@ export class PasswordHasher {
     const tooLong = Buffer.byteLength(password, 'utf8') > PASSWORD_MAX_BYTES;
     const hash = storedHash ?? (await this.#dummyHash());
     // an over-long password is refused, but only after the same work as any other
-    const matches = await this.#limit(() => argon2.verify(hash, tooLong ? '' : password)).catch(() => false);
+    const matches = await this.#compute(() => argon2.verify(hash, tooLong ? '' : password)).catch(() => false);
     const valid = matches && !tooLong && storedHash !== undefined;
     return { valid, needsRehash: valid && argon2.needsRehash(hash, this.#options) };
   }
 
   #dummyHash(): Promise<string> {
-    const dummy = this.#dummy ?? this.#limit(() => argon2.hash(randomBytes(32).toString('base64url'), this.#options));
+    const dummy = this.#dummy ?? this.#compute(() => argon2.hash(randomBytes(32).toString('base64url'), this.#options));
     this.#dummy = dummy;
     return dummy;
   }

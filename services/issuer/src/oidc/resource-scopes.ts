@@ -19,33 +19,44 @@ export class ResourceScopes {
   readonly #clients: Pick<ClientStore, 'resourcePolicy'>;
   readonly #feed: Pick<ChangeFeed, 'live' | 'subscribe'> | undefined;
   readonly #builtIn: DeclaredScopes;
-  #cached: Promise<DeclaredScopes> | undefined;
+  /** The last read, kept as a value: a kept promise would keep the request it was made in (docs/engine.md). */
+  #value: DeclaredScopes | undefined;
+  /** The read on its way, shared by the callers meanwhile. */
+  #loading: Promise<DeclaredScopes> | undefined;
+  /** Counts changes: a read that a change overtook is not kept. */
+  #generation = 0;
 
   constructor(clients: Pick<ClientStore, 'resourcePolicy'>, feed?: Pick<ChangeFeed, 'live' | 'subscribe'>, builtIn: DeclaredScopes = new Map()) {
     this.#clients = clients;
     this.#feed = feed;
     this.#builtIn = builtIn;
     // any change forgets the read, even one still in flight (its caller still gets it)
-    feed?.subscribe('clients', () => {
-      this.#cached = undefined;
-    });
+    feed?.subscribe('clients', () => this.forget());
   }
 
   /** Forgets the read now (a client changed in this process), as a notification would. */
   forget(): void {
-    this.#cached = undefined;
+    this.#value = undefined;
+    this.#loading = undefined;
+    this.#generation += 1;
   }
 
   /** Every declared resource with its scopes. */
   declared(): Promise<DeclaredScopes> {
     if (this.#feed?.live !== true) return this.#read();
-    if (this.#cached !== undefined) return this.#cached;
-    const loading = this.#read();
-    this.#cached = loading;
+    if (this.#value !== undefined) return Promise.resolve(this.#value);
+    if (this.#loading !== undefined) return this.#loading;
+    const generation = this.#generation;
     // a failed read is not kept: the next request tries again
-    loading.catch(() => {
-      if (this.#cached === loading) this.#cached = undefined;
-    });
+    const loading: Promise<DeclaredScopes> = this.#read()
+      .then((value) => {
+        if (this.#generation === generation) this.#value = value;
+        return value;
+      })
+      .finally(() => {
+        if (this.#loading === loading) this.#loading = undefined;
+      });
+    this.#loading = loading;
     return loading;
   }
 

@@ -24,8 +24,12 @@ export function isDirectGrant(ctx: KoaContextWithOIDC): boolean {
  */
 export function audienceScopes(clientScopes: Iterable<string>, resource: string, declared: ReadonlyMap<string, readonly string[]>): string[] {
   const own = declared.get(resource);
-  const ofOthers = new Set([...declared.values()].flat());
-  const belongs = own === undefined ? (scope: string) => !ofOthers.has(scope) : (scope: string) => own.includes(scope);
+  let belongs: (scope: string) => boolean;
+  if (own === undefined) {
+    // only for an undeclared resource: every declared scope (on the token path of most requests, not built)
+    const ofOthers = new Set([...declared.values()].flat());
+    belongs = (scope) => !ofOthers.has(scope);
+  } else belongs = (scope) => own.includes(scope);
   return [...new Set(clientScopes)].filter((scope) => !OIDC_SCOPES.has(scope) && belongs(scope));
 }
 

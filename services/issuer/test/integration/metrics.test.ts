@@ -62,6 +62,11 @@ describe.each(backends)('GET /metrics ($name)', (backend) => {
     expect(sample(after, 'sigil_database_pool_connections{state="max"}')).toBe(backend.name === 'postgres' ? 10 : 1);
     expect(sample(after, 'sigil_database_pool_waiting')).toBe(0);
 
+    // five wrong passwords ran argon2id: their time shows, in this process's slots
+    const hashing = (text: string) => sample(text, 'sigil_password_hashing_seconds_total') ?? 0;
+    expect(hashing(after)).toBeGreaterThan(hashing(before));
+    expect(sample(after, 'sigil_password_hashing_slots')).toBeGreaterThanOrEqual(1);
+
     const age = sample(after, 'sigil_signing_key_age_seconds');
     expect(age).toBeGreaterThanOrEqual(0);
     expect(age).toBeLessThan(600);

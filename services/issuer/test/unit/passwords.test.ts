@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+
 import { describe, expect, it } from '@jest/globals';
 import argon2 from 'argon2';
 
@@ -48,6 +50,24 @@ describe('passwords (K1)', () => {
     } finally {
       argon2.verify = original;
     }
+  });
+
+  it('counts the time its computations ran, summed over its slots: two verifications one after the other in one slot add up', async () => {
+    const one = new PasswordHasher(OWASP_ARGON2, { concurrency: 1 });
+    const hash = await one.hash('correct horse battery');
+    const before = one.usage();
+    expect(before).toMatchObject({ running: 0, slots: 1 });
+    const started = performance.now();
+    const pending = Promise.all([one.verify(hash, 'correct horse battery'), one.verify(hash, 'wrong')]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(one.usage().running).toBe(1);
+    await pending;
+    const elapsed = performance.now() - started;
+    const after = one.usage();
+    expect(after.running).toBe(0);
+    // one slot, busy for (nearly) all of the time the two took one after the other
+    expect(after.busyMs - before.busyMs).toBeGreaterThan(0.5 * elapsed);
+    expect(after.busyMs - before.busyMs).toBeLessThanOrEqual(elapsed + 1);
   });
 
   it('when more verifications wait than it may queue, refuses the excess at once with PasswordHasherBusyError', async () => {
