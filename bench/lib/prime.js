@@ -83,3 +83,42 @@ export async function primeEveryWorker(url, workers, perWorker, requests) {
   const total = requests.length * workers + Math.max(0, workers * perWorker - workers);
   return { requests: total, seconds, reqPerSec: total / seconds, non2xx };
 }
+
+/**
+ * One `GET` of `url` through each of `workers` connections opened one after the other (each
+ * answered before the next opens), so that each reaches another worker of a node:cluster server
+ * (see the top of this file), on a server otherwise idle: every worker's answer, in no
+ * particular order.
+ * @param {string} url
+ * @param {number} workers
+ * @returns {Promise<string[]>}
+ */
+export async function getFromEveryWorker(url, workers) {
+  const target = new URL(url);
+  /** @type {http.Agent[]} */
+  const agents = [];
+  /** @type {string[]} */
+  const bodies = [];
+  try {
+    for (let i = 0; i < workers; i += 1) {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      agents.push(agent);
+      bodies.push(
+        await new Promise((resolve, reject) => {
+          const outgoing = http.get(target, { agent, timeout: 10_000 }, (response) => {
+            /** @type {Buffer[]} */
+            const chunks = [];
+            response.on('data', (chunk) => chunks.push(chunk));
+            response.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+            response.once('error', reject);
+          });
+          outgoing.once('timeout', () => outgoing.destroy(new Error(`no answer from ${url} within 10 s`)));
+          outgoing.once('error', reject);
+        }),
+      );
+    }
+  } finally {
+    for (const agent of agents) agent.destroy();
+  }
+  return bodies;
+}

@@ -7,12 +7,14 @@
  * thread per core: the machine's best argon2id rate.
  */
 import os from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 import { progress } from '../lib/log.js';
+import { getFromEveryWorker } from '../lib/prime.js';
 import { runNode } from '../lib/processes.js';
 import { ARGON2 } from '../setup.js';
-import { addInProcessRow, httpRow } from './measure.js';
+import { addInProcessRow, measureHttp } from './measure.js';
 
 /** Verifies in flight in the raw argon2id baseline. */
 const ARGON2_CONCURRENCY = 8;
@@ -32,22 +34,54 @@ export const rawArgon2id = {
   },
 };
 
-export const password = httpRow({
+/**
+ * A sample's value in Prometheus text (the first line of that name without labels), or undefined.
+ * @param {string} text
+ * @param {string} name
+ */
+function sample(text, name) {
+  const line = text.split('\n').find((candidate) => candidate.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
+/**
+ * Every issuer worker's argon2id time so far and slots (its metrics: sigil_password_hashing_*).
+ * @param {import('./measure.js').Context} context
+ */
+async function hashingOfEveryWorker(context) {
+  const answers = await getFromEveryWorker(`${context.stack.urls.issuer}/metrics`, context.options.workers);
+  return answers.map((text) => ({ seconds: sample(text, 'sigil_password_hashing_seconds_total') ?? 0, slots: sample(text, 'sigil_password_hashing_slots') ?? 0 }));
+}
+
+/** @type {import('./measure.js').RowSpec} */
+export const password = {
   id: 'password',
   label: 'password grant POST /token',
   baseline: 'raw_argon2id',
-  // round-robin over the sign-in users (prepare.js): many people at once, as the throttle expects
-  workload: (context) => {
+  run: async (context) => {
+    // round-robin over the sign-in users (prepare.js): many people at once, as the throttle expects
     const bodies = context.requests.passwordBodies;
     let next = 0;
-    return {
+    const workload = {
       url: context.stack.endpoints.token,
       ...context.requests.password,
-      setupRequest: (request) => {
+      setupRequest: (/** @type {import('autocannon').Request} */ request) => {
         const body = bodies[next % bodies.length] ?? context.requests.password.body;
         next += 1;
         return { ...request, body };
       },
     };
+    // the argon2id slots' utilisation over the warm-up and the run: time computing / (slots × wall time)
+    const before = await hashingOfEveryWorker(context);
+    const started = performance.now();
+    await measureHttp(context, password, workload);
+    const seconds = (performance.now() - started) / 1000;
+    const after = await hashingOfEveryWorker(context);
+    const slots = after.reduce((sum, worker) => sum + worker.slots, 0);
+    const busy = after.reduce((sum, worker) => sum + worker.seconds, 0) - before.reduce((sum, worker) => sum + worker.seconds, 0);
+    const utilisation = slots > 0 ? busy / (slots * seconds) : null;
+    const row = context.rows.find((candidate) => candidate.id === password.id);
+    if (row !== undefined) row.details = { ...row.details, argon2idSlots: slots, argon2idBusySeconds: busy, argon2idUtilisation: utilisation, utilisationSeconds: seconds };
+    progress(`  argon2id slots busy ${utilisation === null ? '?' : (utilisation * 100).toFixed(0)} % of the time (${slots} slot(s) over ${context.options.workers} worker(s))`);
   },
-});
+};

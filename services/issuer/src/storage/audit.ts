@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 import type { AuditRecord, AuditStore } from '../domain/audit.js';
-import { prepared } from './prepared.js';
+import { queryDirect } from './direct.js';
 import { isStorableKey, recordableText } from './text.js';
 
 /** An `auth_events` row as `list` reads it (`id` as text: 64-bit). */
@@ -40,16 +40,14 @@ export function createAuditStore(db: Knex): AuditStore {
   return {
     // a named statement: every sign-in writes one
     async append(event) {
-      await db
-        .raw('INSERT INTO auth_events (event, user_id, username, client_id, ip, detail) VALUES (?, ?, ?, ?, ?, ?)', [
-          event.event,
-          event.userId ?? null,
-          text(event.username),
-          text(event.clientId),
-          event.ip ?? null,
-          event.detail === undefined ? null : JSON.stringify(event.detail),
-        ])
-        .options(prepared('record_auth_event'));
+      await queryDirect(db, 'record_auth_event', 'INSERT INTO auth_events (event, user_id, username, client_id, ip, detail) VALUES (?, ?, ?, ?, ?, ?)', [
+        event.event,
+        event.userId ?? null,
+        text(event.username),
+        text(event.clientId),
+        event.ip ?? null,
+        event.detail === undefined ? null : JSON.stringify(event.detail),
+      ]);
     },
 
     async appendAdmin(event) {

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 import type { CountedFailure, KeyReservation, ThrottleKeys, ThrottleKind, ThrottleStore } from '../domain/login-throttle.js';
-import { prepared } from './prepared.js';
+import { queryDirectNamed } from './direct.js';
 import { recordableText } from './text.js';
 
 /**
@@ -118,10 +118,10 @@ const toDate = (value: Date | null) => (value === null ? null : new Date(value))
 /** Sign-in counters in the `login_throttle` table (keys are free text: see text.ts). */
 export function createThrottleStore(db: Knex): ThrottleStore {
   return {
-    // a named statement: every sign-in runs it
+    // a named statement on the direct path (direct.ts): every sign-in runs it
     async reserve(keys, limits, now, staleBefore) {
       const bindings = { ...keyBindings(keys, []), now, staleBefore, accountLimit: limits.account, ipLimit: limits.ip, pairLimit: limits.pair };
-      const { rows } = await db.raw<{ rows: Row[] }>(RESERVE, bindings).options(prepared('login_throttle_reserve'));
+      const rows = await queryDirectNamed<Row>(db, 'login_throttle_reserve', RESERVE, bindings);
       return rows.map((row): KeyReservation => {
         const decision = row.outcome === 'locked' || row.outcome === 'busy' || row.outcome === 'skipped' ? row.outcome : 'reserved';
         return { kind: row.kind, decision, lockedUntil: toDate(row.locked_until) };
@@ -139,9 +139,9 @@ export function createThrottleStore(db: Knex): ThrottleStore {
       return rows.map((row): CountedFailure => ({ kind: row.kind, failures: Number(row.failures ?? 0), locking: row.outcome === 'locking', lockedUntil: toDate(row.locked_until) }));
     },
 
-    // a named statement: every successful sign-in runs it
+    // a named statement on the direct path: every successful sign-in runs it
     async clearAccount(keys, held, now) {
-      await db.raw(CLEAR_ACCOUNT, { ...keyBindings(keys, held), now }).options(prepared('login_throttle_clear'));
+      await queryDirectNamed(db, 'login_throttle_clear', CLEAR_ACCOUNT, { ...keyBindings(keys, held), now });
     },
 
     async release(keys, held) {

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { AdapterPayload } from 'oidc-provider';
 
 import type { UserRecord } from '../domain/users.js';
-import { prepared } from './prepared.js';
+import { queryDirect } from './direct.js';
 import { ENDED_GRANT_COLUMNS, recordEndedGrantsSql } from './revocations.js';
 import { assertStorable, isStorableKey } from './text.js';
 import { userFromJson, userJsonSql } from './users.js';
@@ -160,7 +160,7 @@ function columns({ type, id, payload, expiresAt }: PayloadToStore): (string | Da
   return [type, id, JSON.stringify(payload), payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, expiresAt];
 }
 
-/** The engine's models in PostgreSQL (or PGlite). The statements every token request runs are named prepared statements. */
+/** The engine's models in PostgreSQL (or PGlite). The statements every token request runs are named prepared statements, on the direct path (direct.ts). */
 export function createPayloadStore(db: Knex): PayloadStore {
   return new KnexPayloadStore(db);
 }
@@ -170,23 +170,22 @@ class KnexPayloadStore implements PayloadStore {
 
   async upsert(instance: PayloadToStore): Promise<void> {
     assertStorable(instance);
-    await this.db.raw(`INSERT INTO ${TABLE} ${UPSERT_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, NULL) ${ON_CONFLICT_REPLACE}`, columns(instance)).options(prepared('upsert_payload'));
+    await queryDirect(this.db, 'upsert_payload', `INSERT INTO ${TABLE} ${UPSERT_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, NULL) ${ON_CONFLICT_REPLACE}`, columns(instance));
   }
 
   async find(type: string, by: PayloadLookup, value: string): Promise<StoredPayload | undefined> {
     if (!isStorableKey(value)) return undefined;
-    const { rows } = await this.db
-      .raw<{ rows: PayloadRow[] }>(`SELECT payload, expires_at, consumed_at FROM ${TABLE} WHERE type = ? AND ${by} = ? LIMIT 1`, [type, value] as const)
-      .options(prepared(`payload_by_${by}`));
+    const rows = await queryDirect<PayloadRow>(this.db, `payload_by_${by}`, `SELECT payload, expires_at, consumed_at FROM ${TABLE} WHERE type = ? AND ${by} = ? LIMIT 1`, [type, value]);
     const row = rows[0];
     return row === undefined ? undefined : stored(row.payload, row.expires_at, row.consumed_at);
   }
 
   async findRefreshToken(id: string, retryWindow: number): Promise<RefreshTokenWithContext | undefined> {
     if (!isStorableKey(id)) return undefined;
-    const { rows } = await this.db
-      .raw<{ rows: RefreshTokenRow[] }>(
-        `SELECT t.payload, t.expires_at, t.consumed_at,
+    const rows = await queryDirect<RefreshTokenRow>(
+      this.db,
+      'find_refresh_token',
+      `SELECT t.payload, t.expires_at, t.consumed_at,
            (t.successor_id IS NOT NULL AND t.consumed_at > ${SECONDS_AGO}) AS retryable,
            g.payload AS grant_payload, g.expires_at AS grant_expires_at, g.consumed_at AS grant_consumed_at,
            ${userJsonSql("t.payload->>'accountId'")} AS account
@@ -194,9 +193,8 @@ class KnexPayloadStore implements PayloadStore {
          LEFT JOIN ${TABLE} g ON g.type = 'Grant' AND g.id = t.grant_id
          WHERE t.type = 'RefreshToken' AND t.id = ?
          LIMIT 1`,
-        [Math.floor(retryWindow), id],
-      )
-      .options(prepared('find_refresh_token'));
+      [Math.floor(retryWindow), id],
+    );
     const row = rows[0];
     if (row === undefined) return undefined;
     return {
@@ -209,33 +207,32 @@ class KnexPayloadStore implements PayloadStore {
 
   async consume(type: string, id: string): Promise<boolean> {
     if (!isStorableKey(id)) return false;
-    const consumed = await this.db
-      .raw<{ rows: unknown[] }>(`UPDATE ${TABLE} SET consumed_at = CURRENT_TIMESTAMP WHERE type = ? AND id = ? AND consumed_at IS NULL RETURNING id`, [type, id])
-      .options(prepared('consume_payload'));
-    return consumed.rows.length > 0;
+    const consumed = await queryDirect(this.db, 'consume_payload', `UPDATE ${TABLE} SET consumed_at = CURRENT_TIMESTAMP WHERE type = ? AND id = ? AND consumed_at IS NULL RETURNING id`, [type, id]);
+    return consumed.length > 0;
   }
 
   async insertRefreshToken(token: PayloadToStore): Promise<boolean> {
     assertStorable(token);
-    const inserted = await this.db
-      .raw<{ rows: unknown[] }>(
-        `WITH ${LIVE_GRANT}
+    const inserted = await queryDirect(
+      this.db,
+      'insert_refresh_token',
+      `WITH ${LIVE_GRANT}
          INSERT INTO ${TABLE} ${UPSERT_COLUMNS}
          SELECT ?, ?, ?::jsonb, ?, ?, ?, ?::timestamptz, NULL WHERE ${GRANT_LIVES}
          ${ON_CONFLICT_REPLACE}
          RETURNING id`,
-        [grantOf(token), ...columns(token), grantOf(token)],
-      )
-      .options(prepared('insert_refresh_token'));
-    return inserted.rows.length > 0;
+      [grantOf(token), ...columns(token), grantOf(token)],
+    );
+    return inserted.length > 0;
   }
 
   async rotateRefreshToken(predecessorId: string, successor: PayloadToStore): Promise<boolean> {
     assertStorable(successor);
     if (!isStorableKey(predecessorId)) return false;
-    const inserted = await this.db
-      .raw<{ rows: unknown[] }>(
-        `WITH ${LIVE_GRANT}, consumed AS (
+    const inserted = await queryDirect(
+      this.db,
+      'rotate_refresh_token',
+      `WITH ${LIVE_GRANT}, consumed AS (
            UPDATE ${TABLE} SET consumed_at = CURRENT_TIMESTAMP, successor_id = ?
            WHERE type = 'RefreshToken' AND id = ? AND consumed_at IS NULL AND ${GRANT_LIVES}
            RETURNING id
@@ -244,22 +241,21 @@ class KnexPayloadStore implements PayloadStore {
          SELECT ?, ?, ?::jsonb, ?, ?, ?, ?::timestamptz, NULL WHERE EXISTS (SELECT 1 FROM consumed)
          ${ON_CONFLICT_REPLACE}
          RETURNING id`,
-        [grantOf(successor), successor.id, predecessorId, grantOf(successor), ...columns(successor)],
-      )
-      .options(prepared('rotate_refresh_token'));
-    return inserted.rows.length > 0;
+      [grantOf(successor), successor.id, predecessorId, grantOf(successor), ...columns(successor)],
+    );
+    return inserted.length > 0;
   }
 
   async unusedSuccessor(predecessorId: string, retryWindow: number): Promise<string | undefined> {
     if (!isStorableKey(predecessorId) || retryWindow <= 0) return undefined;
-    const { rows } = await this.db
-      .raw<{ rows: { id: string }[] }>(
-        `SELECT s.id FROM ${TABLE} p
+    const rows = await queryDirect<{ id: string }>(
+      this.db,
+      'unused_successor',
+      `SELECT s.id FROM ${TABLE} p
          JOIN ${TABLE} s ON s.type = 'RefreshToken' AND s.id = p.successor_id
          WHERE p.type = 'RefreshToken' AND p.id = ? AND p.consumed_at > ${SECONDS_AGO} AND s.consumed_at IS NULL`,
-        [predecessorId, Math.floor(retryWindow)],
-      )
-      .options(prepared('unused_successor'));
+      [predecessorId, Math.floor(retryWindow)],
+    );
     return rows[0]?.id;
   }
 
@@ -295,13 +291,13 @@ class KnexPayloadStore implements PayloadStore {
     // the common case reads only: the audience was recorded by an earlier exchange, and a
     // deletion's RETURNING, even one running now, holds every value committed before it
     const recorded = async () => {
-      const { rows } = await this.db
-        .raw<{ rows: { has: boolean }[] }>(
-          `SELECT COALESCE(exchange_audiences, '[]'::jsonb) @> jsonb_build_array(?::text) AS has FROM ${TABLE}
+      const rows = await queryDirect<{ has: boolean }>(
+        this.db,
+        'grant_exchange_audience',
+        `SELECT COALESCE(exchange_audiences, '[]'::jsonb) @> jsonb_build_array(?::text) AS has FROM ${TABLE}
            WHERE type = 'Grant' AND id = ? AND (expires_at IS NULL OR expires_at > CURRENT_TIMESTAMP)`,
-          [audience, grantId],
-        )
-        .options(prepared('grant_exchange_audience'));
+        [audience, grantId],
+      );
       return rows[0]?.has;
     };
     const before = await recorded();

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 
 import type { FeedCursor, FeedPage, Revocation, RevocationKind, RevocationStore, RevokedEntry } from '../domain/revocations.js';
 import { ACCESS_TOKEN_TTL_BOUND, CLIENT_REVOCATION_MARGIN } from '../domain/revocations.js';
-import { prepared } from './prepared.js';
+import { queryDirect } from './direct.js';
 import { isStorableKey } from './text.js';
 
 /**
@@ -86,16 +86,16 @@ export function createRevocationStore(db: Knex): RevocationStore {
     // all three kinds; an iat that is no whole number compares as issued before any revocation)
     async isRevoked({ jti, grantId, clientId, issuedAt }) {
       const keys = [jti, grantId, clientId].map((key) => (key !== undefined && isStorableKey(key) ? key : null));
-      const { rows } = await db
-        .raw<{ rows: unknown[] }>(
-          `SELECT 1 FROM ${TABLE}
+      const rows = await queryDirect(
+        db,
+        'token_revoked',
+        `SELECT 1 FROM ${TABLE}
            WHERE ((kind = 'jti' AND value = ?::text) OR (kind = 'grant' AND value = ?::text)
                OR (kind = 'client' AND value = ?::text AND revoked_at >= COALESCE(to_timestamp(?::double precision), '-infinity'::timestamptz)))
              AND expires_at > CURRENT_TIMESTAMP
            LIMIT 1`,
-          [...keys, issuedAt !== undefined && Number.isSafeInteger(issuedAt) ? issuedAt : null],
-        )
-        .options(prepared('token_revoked'));
+        [...keys, issuedAt !== undefined && Number.isSafeInteger(issuedAt) ? issuedAt : null],
+      );
       return rows.length > 0;
     },
 

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 
 import { UserConflictError, type LoginCandidate, type UserRecord, type UserStore, type UserToInsert } from '../domain/users.js';
-import { prepared } from './prepared.js';
+import { queryDirect } from './direct.js';
 import { ENDED_GRANT_COLUMNS, recordEndedGrantsSql } from './revocations.js';
 import { listByCreation, lockRow, pageByCreation } from './rows.js';
 import { isStorableKey } from './text.js';
@@ -183,24 +183,24 @@ export function createUserStore(db: Knex): UserStore {
     // a named statement: every sign-in reads one
     async findLoginCandidate(username): Promise<LoginCandidate | undefined> {
       if (!isStorableKey(username)) return undefined;
-      const { rows } = await db
-        .raw<{ rows: (UserRow & { roles: string[] })[] }>(
-          `SELECT u.id, u.username, u.email, u.password_hash, u.disabled, u.created_at, u.updated_at, ${ROLES_OF_U} AS roles
-           FROM users u WHERE lower(u.username) = lower(?) LIMIT 1`,
-          [username],
-        )
-        .options(prepared('login_candidate'));
+      const rows = await queryDirect<UserRow & { roles: string[] }>(
+        db,
+        'login_candidate',
+        `SELECT u.id, u.username, u.email, u.password_hash, u.disabled, u.created_at, u.updated_at, ${ROLES_OF_U} AS roles
+         FROM users u WHERE lower(u.username) = lower(?) LIMIT 1`,
+        [username],
+      );
       const row = rows[0];
       return row === undefined ? undefined : { ...toRecord(row, row.roles), passwordHash: row.password_hash };
     },
 
     async findById(id) {
-      const { rows } = await db
-        .raw<{ rows: (Omit<UserRow, 'password_hash'> & { roles: string[] })[] }>(
-          `SELECT u.id, u.username, u.email, u.disabled, u.created_at, u.updated_at, ${ROLES_OF_U} AS roles FROM users u WHERE u.id = ?`,
-          [id],
-        )
-        .options(prepared('user_by_id'));
+      const rows = await queryDirect<Omit<UserRow, 'password_hash'> & { roles: string[] }>(
+        db,
+        'user_by_id',
+        `SELECT u.id, u.username, u.email, u.disabled, u.created_at, u.updated_at, ${ROLES_OF_U} AS roles FROM users u WHERE u.id = ?`,
+        [id],
+      );
       const row = rows[0];
       return row === undefined ? undefined : toRecord(row, row.roles);
     },

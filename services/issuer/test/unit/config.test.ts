@@ -39,6 +39,7 @@ describe('loadConfig', () => {
       auditRetentionDays: 90,
       refreshTokenTtl: 1_209_600,
       databasePoolMax: 10,
+      clientCacheMax: 20_000,
       databaseTimeoutMs: 5000,
       refreshTokenRetryWindow: 10,
       shutdownGrace: 10,
