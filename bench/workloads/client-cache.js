@@ -12,6 +12,7 @@ import { FORM } from '../lib/http.js';
 import { progress } from '../lib/log.js';
 import { primeEveryWorker } from '../lib/prime.js';
 import { withCacheIssuer } from '../setup.js';
+import { ccOver } from './many-clients.js';
 import { measureHttp, skip } from './measure.js';
 
 /** @param {boolean} quick */
@@ -44,27 +45,6 @@ async function provisionInChunks(issuer, count) {
 async function firstUses(context, tokenUrl, authorizations) {
   const requests = authorizations.map((authorization) => ({ method: 'POST', headers: { authorization, 'content-type': FORM }, body: context.requests.ccBody }));
   return primeEveryWorker(tokenUrl, 1, CONNECTIONS, requests);
-}
-
-/**
- * @param {string} tokenUrl
- * @param {import('./measure.js').Context} context
- * @param {string[]} authorizations
- * @returns {import('./measure.js').Workload}
- */
-function roundRobin(tokenUrl, context, authorizations) {
-  let next = 0;
-  return {
-    url: tokenUrl,
-    method: 'POST',
-    headers: { 'content-type': FORM },
-    body: context.requests.ccBody,
-    setupRequest: (request) => {
-      const authorization = authorizations[next % authorizations.length] ?? '';
-      next += 1;
-      return { ...request, headers: { ...request.headers, authorization } };
-    },
-  };
 }
 
 /** @param {import('./measure.js').Options} options */
@@ -109,8 +89,8 @@ export const cacheManyClients = {
       const heapPerClient = { [String(first)]: perClient(heapFirst, first), [String(all)]: perClient(heapAll, all), heapWithOneClientBytes: heapOne, heapWithAllBytes: heapAll };
       const firstUse = { requests: early.requests + late.requests, seconds: early.seconds + late.seconds, non2xx: early.non2xx + late.non2xx };
       progress(`  first uses ${Math.round(firstUse.requests / firstUse.seconds).toLocaleString('en-US')} req/s, non-2xx ${firstUse.non2xx}; heap per cached client ${heapPerClient[String(first)]} B at ${first.toLocaleString('en-US')}, ${heapPerClient[String(all)]} B at ${all.toLocaleString('en-US')}`);
-      await measureHttp(context, cacheOneClient, roundRobin(issuer.tokenUrl, context, authorizations.slice(0, 1)), { clients: 1, issuerProcesses: 1 });
-      await measureHttp(context, cacheManyClients, roundRobin(issuer.tokenUrl, context, authorizations), {
+      await measureHttp(context, cacheOneClient, ccOver(context, authorizations.slice(0, 1), issuer.tokenUrl), { clients: 1, issuerProcesses: 1 });
+      await measureHttp(context, cacheManyClients, ccOver(context, authorizations, issuer.tokenUrl), {
         clients: all,
         issuerProcesses: 1,
         provisioning: { path: "runAdminCommand('clients.create') in the issuer's process", ms: provisioned.ms, clientsPerSec: (all / provisioned.ms) * 1000 },

@@ -21,12 +21,13 @@ const manyLabel = (options) => `${options.manyClients.toLocaleString('en-US')} c
  * setupRequest); the 1-client baseline goes through the same code with a list of one.
  * @param {import('./measure.js').Context} context
  * @param {string[]} authorizations
+ * @param {string} [tokenUrl] another issuer's token endpoint (default: the stack's)
  * @returns {import('./measure.js').Workload}
  */
-function ccOver(context, authorizations) {
+export function ccOver(context, authorizations, tokenUrl = context.stack.endpoints.token) {
   let next = 0;
   return {
-    url: context.stack.endpoints.token,
+    url: tokenUrl,
     method: 'POST',
     headers: { 'content-type': FORM },
     body: context.requests.ccBody,
