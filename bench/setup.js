@@ -58,13 +58,14 @@ const PROVISION_IN_FLIGHT = 16;
  */
 
 /**
- * Arms the clean-up for Ctrl-C (SIGINT), SIGTERM and a watchdog bounding the whole run (4
- * minutes with --quick, 10 without): whatever happens, everything is stopped by then.
+ * Arms the clean-up for Ctrl-C (SIGINT), SIGTERM and a watchdog bounding the whole run (5
+ * minutes with --quick, 25 without): whatever happens, everything is stopped by then.
  * @param {boolean} quick
  * @returns {Session}
  */
 export function openSession(quick) {
-  const watchdogMs = (quick ? 4 : 10) * 60_000;
+  // a full run takes about 14 minutes, 5 of them the 100,000-client row (workloads/client-cache.js)
+  const watchdogMs = (quick ? 5 : 25) * 60_000;
   /** @type {{ name: string, run: () => Promise<void> | void }[]} */
   const cleanups = [];
   const releaseAll = async () => {

@@ -30,6 +30,7 @@ import { cpuPerRequest, readCpu } from './cpu.js';
  * @property {number} p50Ms from the due time to the last byte of the answer
  * @property {number} p90Ms
  * @property {number} p99Ms
+ * @property {number} p999Ms the 99.9th percentile
  * @property {number} maxMs
  * @property {number} sendDelayP99Ms from the due time to the write: the generator's timer, plus waiting for a free connection
  * @property {number} generatorLoopDelayP99Ms how late this process's event loop ran (p99): the generator's own share of any delay
@@ -350,6 +351,7 @@ class OpenLoop {
       p50Ms: quantile(answered, 0.5),
       p90Ms: quantile(answered, 0.9),
       p99Ms: quantile(answered, 0.99),
+      p999Ms: quantile(answered, 0.999),
       maxMs: answered.length === 0 ? 0 : (answered[answered.length - 1] ?? 0),
       sendDelayP99Ms: quantile(delayed, 0.99),
       generatorLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
