@@ -413,6 +413,16 @@ export function cpuProbes(base, url) {
 }
 
 /**
+ * Every server the bench runs (each its process group, by its name), PostgreSQL's processes and
+ * the load generator: the fixed-rate rows' CPU timeline (lib/paced.js).
+ * @param {Base} base
+ */
+export function timelineProbes(base) {
+  const servers = [...new Set(base.servers.values())].flatMap((child) => (child.process.pid === undefined || child.process.exitCode !== null ? [] : [processGroup(child.name, child.process.pid)]));
+  return [...servers, ...(base.options.embedded ? [] : [byCommand('postgres', 'postgres')])];
+}
+
+/**
  * @typedef {object} SecondIssuer a second issuer beside the stack's
  * @property {string} name its log's name, and its --profile subdirectory
  * @property {number} workers its WEB_CONCURRENCY

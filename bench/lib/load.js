@@ -13,6 +13,7 @@ import { cpuPerRequest, readCpu } from './cpu.js';
  * @property {import('autocannon').Request['setupRequest']} [setupRequest]
  * @property {(status: number, body: string) => void} [onResponse]
  * @property {import('./cpu.js').CpuProbe[]} [cpu] processes whose CPU time per request is reported (the server, the database)
+ * @property {import('./cpu.js').CpuProbe[]} [timeline] processes whose CPU the fixed-rate generator reads every quarter second (every server of the bench, the database): who was busy in the worst windows
  */
 
 /**

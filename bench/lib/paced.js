@@ -19,6 +19,9 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 
 import { cpuPerRequest, readCpu } from './cpu.js';
 
+/** How often the CPU timeline is read: the quarter seconds the worst windows are counted in. */
+const WINDOW_MS = 250;
+
 /**
  * @typedef {object} PacedRun
  * @property {number} targetRate requests/s asked for
@@ -35,7 +38,7 @@ import { cpuPerRequest, readCpu } from './cpu.js';
  * @property {number} sendDelayP99Ms from the due time to the write: the generator's timer, plus waiting for a free connection
  * @property {number} generatorLoopDelayP99Ms how late this process's event loop ran (p99): the generator's own share of any delay
  * @property {number} generatorLoopDelayMaxMs
- * @property {{ atSeconds: number, maxMs: number }[]} worstWindows the five quarter seconds whose requests waited longest: one stall, or many
+ * @property {{ atSeconds: number, maxMs: number, cpuMs?: Record<string, number> }[]} worstWindows the five quarter seconds whose requests waited longest: one stall, or many; with `timeline` probes, the CPU each used in that quarter second and the one before (`cpuMs`, by probe: who was busy then)
  * @property {number} non2xx
  * @property {number} errors connection errors, timeouts included
  * @property {number} timeouts
@@ -164,6 +167,8 @@ class OpenLoop {
     this.delays = new Float64Array(this.count);
     /** the worst latency of the requests due in each quarter second of the run */
     this.worstByWindow = new Float64Array(Math.ceil(shape.seconds * 4) + 1);
+    /** CPU ms of each timeline probe in each quarter second @type {Record<string, number>[]} */
+    this.cpuByWindow = [];
     /** @type {Record<string, number>} */
     this.statusCodes = {};
     /** @type {{ status: number, body: string }[]} */
@@ -240,7 +245,7 @@ class OpenLoop {
     if (dueAt === null) return;
     const latency = performance.now() - dueAt;
     this.latencies[this.completed] = latency;
-    const window = Math.min(this.worstByWindow.length - 1, Math.max(0, Math.floor((dueAt - this.start) / 250)));
+    const window = Math.min(this.worstByWindow.length - 1, Math.max(0, Math.floor((dueAt - this.start) / WINDOW_MS)));
     if (latency > (this.worstByWindow[window] ?? 0)) this.worstByWindow[window] = latency;
     this.completed += 1;
     connection.dueAt = null;
@@ -311,6 +316,32 @@ class OpenLoop {
     else this.checkDone();
   }
 
+  /**
+   * Reads the CPU of the workload's `timeline` probes every quarter second of the run into
+   * `cpuByWindow` (what each used since the last reading, its processes summed): which process
+   * was busy when the requests waited.
+   */
+  timeline() {
+    const probes = this.workload.timeline ?? [];
+    if (probes.length === 0) return { stop: () => undefined };
+    let last = readCpu(probes);
+    const timer = setInterval(() => {
+      const now = readCpu(probes);
+      if (now === null || last === null) return;
+      const window = Math.floor((performance.now() - this.start) / WINDOW_MS) - 1;
+      /** @type {Record<string, number>} */
+      const used = {};
+      for (const [name, pids] of Object.entries(now)) {
+        let ms = 0;
+        for (const [pid, total] of pids) ms += total - (last[name]?.get(pid) ?? total);
+        used[name] = ms;
+      }
+      if (window >= 0) this.cpuByWindow[window] = used;
+      last = now;
+    }, WINDOW_MS);
+    return { stop: () => clearInterval(timer) };
+  }
+
   /** @returns {Promise<PacedRun>} */
   async run() {
     await Promise.all(Array.from({ length: this.shape.connections }, () => this.open()));
@@ -322,13 +353,30 @@ class OpenLoop {
     this.start = performance.now() + 2;
     const startedAt = new Date(Date.now() + 2).toISOString();
     setTimeout(() => this.tick(), 2);
+    const timeline = this.timeline();
     await this.allDone;
+    timeline.stop();
     const seconds = (performance.now() - this.start) / 1000;
     const cpu = process.cpuUsage(cpuBefore);
     loopDelay.disable();
     clearInterval(watchdog);
     for (const connection of this.connections) connection.socket.destroy();
     return this.result(startedAt, seconds, cpu, loopDelay);
+  }
+
+  /**
+   * What the timeline probes used in quarter second `window` and the one before (a stall's cause
+   * may start before the requests it delays fall due).
+   * @param {number} window
+   * @returns {{ cpuMs?: Record<string, number> }}
+   */
+  cpuAround(window) {
+    const around = [this.cpuByWindow[window - 1], this.cpuByWindow[window]].filter((used) => used !== undefined);
+    if (around.length === 0) return {};
+    /** @type {Record<string, number>} */
+    const cpuMs = {};
+    for (const used of around) for (const [name, ms] of Object.entries(used)) cpuMs[name] = Math.round((cpuMs[name] ?? 0) + ms);
+    return { cpuMs };
   }
 
   /**
@@ -357,7 +405,7 @@ class OpenLoop {
       generatorLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
       generatorLoopDelayMaxMs: loopDelay.max / 1e6,
       worstWindows: [...this.worstByWindow]
-        .map((maxMs, i) => ({ atSeconds: i / 4, maxMs }))
+        .map((maxMs, i) => ({ atSeconds: i / 4, maxMs, ...this.cpuAround(i) }))
         .sort((a, b) => b.maxMs - a.maxMs)
         .slice(0, 5),
       non2xx: this.non2xx,

@@ -7,7 +7,7 @@
  */
 import { measureAtRate } from '../lib/paced.js';
 import { progress } from '../lib/log.js';
-import { cpuProbes } from '../setup.js';
+import { cpuProbes, timelineProbes } from '../setup.js';
 import { ccWorkload } from './client-credentials.js';
 import { addHttpRow, labelOf, skip } from './measure.js';
 import { guardedOrdersWorkload } from './orders.js';
@@ -47,7 +47,7 @@ async function measureAtPeakFraction(context, spec, workload) {
     `${labelOf(spec, context.options)}: ${rate.toLocaleString('en-US')} req/s (${FRACTION_OF_PEAK * 100}% of ${Math.round(peak.reqPerSec).toLocaleString('en-US')}), ` +
       `paced, ${shape.warmupSeconds} s warm-up, ${shape.seconds} s measured, up to ${shape.connections} connections`,
   );
-  const result = await measureAtRate({ ...workload, cpu: cpuProbes(context.stack, workload.url) }, { rate, ...shape });
+  const result = await measureAtRate({ ...workload, cpu: cpuProbes(context.stack, workload.url), timeline: timelineProbes(context.stack) }, { rate, ...shape });
   addHttpRow(context, spec, workload, result, {
     loadGenerator: 'bench/lib/paced.js: open loop at a fixed rate, latency from each request\'s due time',
     fractionOfPeak: FRACTION_OF_PEAK,
