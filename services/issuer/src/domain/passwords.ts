@@ -83,7 +83,9 @@ export class PasswordHasher {
   /** Verifications admitted at once: running plus waiting. */
   readonly #admitted: number;
   #verifying = 0;
-  #dummy: Promise<string> | undefined;
+  /** The dummy hash once made (a value: a kept promise would keep the request it was made in), and while it is being made. */
+  #dummy: string | undefined;
+  #dummyPending: Promise<string> | undefined;
   /** Computations running now, and the time they have run, summed (ms): see {@link PasswordHasher.usage}. */
   #running = 0;
   #busyMs = 0;
@@ -163,8 +165,19 @@ export class PasswordHasher {
   }
 
   #dummyHash(): Promise<string> {
-    const dummy = this.#dummy ?? this.#compute(() => argon2.hash(randomBytes(32).toString('base64url'), this.#options));
-    this.#dummy = dummy;
-    return dummy;
+    if (this.#dummy !== undefined) return Promise.resolve(this.#dummy);
+    this.#dummyPending ??= this.#compute(() => argon2.hash(randomBytes(32).toString('base64url'), this.#options)).then(
+      (hash) => {
+        this.#dummy = hash;
+        this.#dummyPending = undefined;
+        return hash;
+      },
+      (error: unknown) => {
+        // not kept: the next unknown user's attempt makes it again
+        this.#dummyPending = undefined;
+        throw error;
+      },
+    );
+    return this.#dummyPending;
   }
 }
