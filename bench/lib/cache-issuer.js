@@ -13,16 +13,14 @@
  * CLIENT_CACHE_MAX large enough for every client the rows use.
  */
 import http from 'node:http';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
 
 import { basic } from './http.js';
-import { pooled } from './provision.js';
+import { load as loadFrom, pooled } from './provision.js';
 
 const issuerDist = process.env['ISSUER_DIST'] ?? '';
 /** @param {string} file */
-const load = (file) => import(pathToFileURL(path.join(issuerDist, file)).href);
+const load = (file) => loadFrom(issuerDist, file);
 
 /** @type {() => void} */
 const collect = /** @type {{ gc?: () => void }} */ (globalThis).gc ?? (() => {

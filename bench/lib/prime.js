@@ -24,13 +24,18 @@ import { performance } from 'node:perf_hooks';
  * @param {http.Agent} agent
  * @param {URL} url
  * @param {PrimeRequest} request
- * @returns {Promise<number>} the status
+ * @param {boolean} [keepBody] collect the answer's body (otherwise it is read and dropped)
+ * @returns {Promise<{ status: number, body: string }>}
  */
-function send(agent, url, request) {
+function send(agent, url, request, keepBody = false) {
   return new Promise((resolve, reject) => {
     const outgoing = http.request(url, { agent, method: request.method, headers: request.headers, timeout: 10_000 }, (response) => {
-      response.resume();
-      response.once('end', () => resolve(response.statusCode ?? 0));
+      /** @type {Buffer[]} */
+      const chunks = [];
+      response.on('data', (chunk) => {
+        if (keepBody) chunks.push(chunk);
+      });
+      response.once('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
       response.once('error', reject);
     });
     outgoing.once('timeout', () => outgoing.destroy(new Error(`no answer from ${url.href} within 10 s`)));
@@ -64,7 +69,7 @@ export async function primeEveryWorker(url, workers, perWorker, requests) {
     for (let i = 0; i < workers * perWorker; i += 1) {
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
       agents.push(agent);
-      count(await send(agent, target, first));
+      count((await send(agent, target, first)).status);
     }
     // request r goes, for each worker w, to the agent of worker w in lane r mod perWorker
     await Promise.all(
@@ -72,7 +77,7 @@ export async function primeEveryWorker(url, workers, perWorker, requests) {
         for (let r = Math.floor(i / workers); r < requests.length; r += perWorker) {
           const request = requests[r];
           // the opening request already sent the first one through this agent
-          if (request !== undefined && !(r === 0 && i < workers)) count(await send(agent, target, request));
+          if (request !== undefined && !(r === 0 && i < workers)) count((await send(agent, target, request)).status);
         }
       }),
     );
@@ -103,19 +108,7 @@ export async function getFromEveryWorker(url, workers) {
     for (let i = 0; i < workers; i += 1) {
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
       agents.push(agent);
-      bodies.push(
-        await new Promise((resolve, reject) => {
-          const outgoing = http.get(target, { agent, timeout: 10_000 }, (response) => {
-            /** @type {Buffer[]} */
-            const chunks = [];
-            response.on('data', (chunk) => chunks.push(chunk));
-            response.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-            response.once('error', reject);
-          });
-          outgoing.once('timeout', () => outgoing.destroy(new Error(`no answer from ${url} within 10 s`)));
-          outgoing.once('error', reject);
-        }),
-      );
+      bodies.push((await send(agent, target, { method: 'GET', headers: {} }, true)).body);
     }
   } finally {
     for (const agent of agents) agent.destroy();

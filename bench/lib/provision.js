@@ -57,10 +57,11 @@ export async function pooled(count, width, task) {
 }
 
 /**
+ * A module of the issuer's build output.
  * @param {string} issuerDist services/issuer/dist
  * @param {string} file relative to it
  */
-const load = (issuerDist, file) => import(pathToFileURL(path.join(issuerDist, file)).href);
+export const load = (issuerDist, file) => import(pathToFileURL(path.join(issuerDist, file)).href);
 
 /** @param {Record<string, unknown>} result */
 function credentials(result) {

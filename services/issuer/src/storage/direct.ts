@@ -16,19 +16,22 @@ function pgText(name: string, sql: string): string {
   return text;
 }
 
+/** Whether `db` is PostgreSQL through pg (the direct path), rather than PGlite (knex's path). */
+const onPg = (db: Knex): boolean => ((db.client as Knex.Client).config as Knex.Config).client === 'pg';
+
 type Callback = (error: Error | null, result: pg.QueryResult) => void;
 
 /**
  * One statement on a connection of knex's pool, handed to pg directly: the same pool, timeouts
  * and connection handling (db.ts), without knex's query runner, which costs about as much CPU
- * per statement as the statement itself (docs/storage.md#the-direct-path). Only for
- * the statements token requests and sign-ins run every time (in a transaction: on its connection); `sql` uses
- * `?` placeholders and no `?` otherwise.
+ * per statement as the statement itself (docs/storage.md#the-direct-path). Only for the
+ * statements token requests and sign-ins run every time (in a transaction: on its connection);
+ * `sql` uses `?` placeholders and no `?` otherwise.
  * On PGlite (one session, no pool) it runs through knex as every other statement does.
  */
 export async function queryDirect<Row>(db: Knex, name: string, sql: string, bindings: readonly unknown[]): Promise<Row[]> {
   const client = db.client as Knex.Client;
-  if ((client.config as Knex.Config).client !== 'pg') {
+  if (!onPg(db)) {
     const { rows } = await db.raw<{ rows: Row[] }>(sql, bindings as Knex.RawBinding[]).options(prepared(name));
     return rows;
   }
@@ -56,7 +59,7 @@ const positional = new Map<string, { readonly sql: string; readonly names: reado
  * `bindings` by name. On PGlite it runs through knex with the named bindings as given.
  */
 export async function queryDirectNamed<Row>(db: Knex, name: string, sql: string, bindings: Readonly<Record<string, unknown>>): Promise<Row[]> {
-  if (((db.client as Knex.Client).config as Knex.Config).client !== 'pg') {
+  if (!onPg(db)) {
     const { rows } = await db.raw<{ rows: Row[] }>(sql, bindings as Record<string, Knex.RawBinding>).options(prepared(name));
     return rows;
   }
