@@ -62,5 +62,14 @@ function serve() {
     res.json({ status: 'ok' });
   });
   const server = app.listen(port, '127.0.0.1');
-  for (const signal of /** @type {const} */ (['SIGTERM', 'SIGINT'])) process.once(signal, () => server.close(() => process.exit(0)));
+  // `on`, not `once`: a worker gets the group's signal and then its primary's, and a second
+  // default-handled SIGTERM would end it before it writes its --cpu-prof profile
+  let closing = false;
+  for (const signal of /** @type {const} */ (['SIGTERM', 'SIGINT'])) {
+    process.on(signal, () => {
+      if (closing) return;
+      closing = true;
+      server.close(() => process.exit(0));
+    });
+  }
 }

@@ -4,7 +4,7 @@ import cluster from 'node:cluster';
 
 /**
  * In the primary (with more than one worker): forks `workers` workers, exits when one dies,
- * stops them on SIGTERM/SIGINT. Otherwise runs `serve` in this process.
+ * stops them on SIGTERM/SIGINT and exits when they have. Otherwise runs `serve` in this process.
  * @param {number} workers
  * @param {() => void} serve
  */
@@ -13,12 +13,17 @@ export function runWorkers(workers, serve) {
     serve();
     return;
   }
+  let stopping = false;
   for (let i = 0; i < workers; i += 1) cluster.fork();
-  cluster.on('exit', () => process.exit(1));
+  cluster.on('exit', () => {
+    if (!stopping) process.exit(1);
+    // stopping: leave once the last worker has gone (a profiled worker writes its profile as it exits)
+    else if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+  });
   for (const signal of /** @type {const} */ (['SIGTERM', 'SIGINT'])) {
     process.once(signal, () => {
+      stopping = true;
       for (const worker of Object.values(cluster.workers ?? {})) worker?.kill('SIGTERM');
-      process.exit(0);
     });
   }
 }
