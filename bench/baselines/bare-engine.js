@@ -14,7 +14,7 @@ import { generateKeyPairSync } from 'node:crypto';
 
 import Provider from 'oidc-provider';
 
-import { runWorkers } from './workers.js';
+import { closeOnSignals, runWorkers } from './workers.js';
 
 const port = Number(process.env['PORT']);
 const workers = Number(process.env['WORKERS'] ?? '1');
@@ -55,14 +55,5 @@ function serve() {
     },
   });
   const server = provider.listen(port, '127.0.0.1');
-  // `on`, not `once`: a worker gets the group's signal and then its primary's, and a second
-  // default-handled SIGTERM would end it before it writes its --cpu-prof profile
-  let closing = false;
-  for (const signal of /** @type {const} */ (['SIGTERM', 'SIGINT'])) {
-    process.on(signal, () => {
-      if (closing) return;
-      closing = true;
-      server.close(() => process.exit(0));
-    });
-  }
+  closeOnSignals(server);
 }

@@ -11,7 +11,7 @@ import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 
 import express from 'express';
 
-import { runWorkers } from './workers.js';
+import { closeOnSignals, runWorkers } from './workers.js';
 
 const port = Number(process.env['PORT']);
 const workers = Number(process.env['WORKERS'] ?? '1');
@@ -62,14 +62,5 @@ function serve() {
     res.json({ status: 'ok' });
   });
   const server = app.listen(port, '127.0.0.1');
-  // `on`, not `once`: a worker gets the group's signal and then its primary's, and a second
-  // default-handled SIGTERM would end it before it writes its --cpu-prof profile
-  let closing = false;
-  for (const signal of /** @type {const} */ (['SIGTERM', 'SIGINT'])) {
-    process.on(signal, () => {
-      if (closing) return;
-      closing = true;
-      server.close(() => process.exit(0));
-    });
-  }
+  closeOnSignals(server);
 }

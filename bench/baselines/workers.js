@@ -27,3 +27,20 @@ export function runWorkers(workers, serve) {
     });
   }
 }
+
+/**
+ * In a serving process: closes `server` on SIGTERM/SIGINT, then exits. `on`, not `once`: a worker
+ * gets its group's signal and then its primary's, and a second default-handled SIGTERM would end
+ * it before it writes its --cpu-prof profile.
+ * @param {import('node:net').Server} server
+ */
+export function closeOnSignals(server) {
+  let closing = false;
+  for (const signal of /** @type {const} */ (['SIGTERM', 'SIGINT'])) {
+    process.on(signal, () => {
+      if (closing) return;
+      closing = true;
+      server.close(() => process.exit(0));
+    });
+  }
+}
