@@ -30,14 +30,11 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs, promisify } from 'node:util';
 
-import pg from 'pg';
-
 import { basic, FORM } from './lib/http.js';
 import { fail, progress } from './lib/log.js';
 import { freePort, runNode, sleep } from './lib/processes.js';
-import { AUDIENCE, ISSUER_DIST, here, root } from './setup.js';
+import { AUDIENCE, DEFAULT_DATABASE_URL, ISSUER_DIST, here, root, withPostgres } from './setup.js';
 
-const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 const SIGIL_CLI = path.join(root, 'services/issuer/bin/sigil.js');
 const BARE_ENGINE = path.join(here, 'baselines/bare-engine.js');
 const run = promisify(execFile);
@@ -86,17 +83,6 @@ function options() {
     cache: values.cache === true,
     servers,
   };
-}
-
-/** @param {string} url @param {(client: pg.Client) => Promise<void>} use */
-async function withPostgres(url, use) {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
-  await client.connect();
-  try {
-    await use(client);
-  } finally {
-    await client.end();
-  }
 }
 
 /**
@@ -215,7 +201,6 @@ async function count(server, opts, setup) {
   const script = server === 'issuer' ? path.join(ISSUER_DIST, 'main.js') : BARE_ENGINE;
   const args = ['--tool=callgrind', '--separate-threads=yes', '--dump-instr=no', `--callgrind-out-file=${path.join(setup.dir, `${server}.%p`)}`];
   if (opts.cache) args.push('--cache-sim=yes');
-  const log = path.join(setup.dir, `${server}.log`);
   const child = spawn('valgrind', [...args, process.execPath, '--single-threaded', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   /** @type {Buffer[]} */
   const stderr = [];
@@ -272,7 +257,6 @@ async function count(server, opts, setup) {
     child.kill('SIGTERM');
     await Promise.race([exited, sleep(30_000)]);
     if (child.exitCode === null) child.kill('SIGKILL');
-    writeFileSync(log, Buffer.concat(stderr));
   }
 }
 

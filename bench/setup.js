@@ -37,7 +37,7 @@ const ORDERS_MAIN = path.join(root, 'services/orders-api/dist/main.js');
 export const ORDERS_FEED_POLL_MS = 1000;
 const SIGIL_CLI = path.join(root, 'services/issuer/bin/sigil.js');
 export const AUDIENCE = 'http://localhost:4001';
-const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 /** The issuer's defaults (config.ts); the bench does not override them. */
 export const ARGON2 = { memoryKib: 19_456, timeCost: 2, parallelism: 1 };
 /** `POST /admin/v1/clients` requests in flight while provisioning the many-clients workload. */
@@ -207,7 +207,7 @@ function issuerEnvironment(tmp, databaseUrl, issuerUrl) {
  * @param {(client: pg.Client) => Promise<T>} use
  * @returns {Promise<T>}
  */
-async function withPostgres(url, use) {
+export async function withPostgres(url, use) {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   await client.connect().catch((/** @type {unknown} */ error) => {
     throw new Error(`cannot connect to BENCH_DATABASE_URL (${error instanceof Error ? error.message : String(error)}); set it, or use --embedded`);
