@@ -2,6 +2,7 @@ import Provider, { errors, type Client } from 'oidc-provider';
 
 import { secretMatches } from '../domain/secrets.js';
 import type { ClientCache } from './client-cache.js';
+import { compactClient } from './compact-client.js';
 import { previousClientSecret, secretMethods, type SecretMethod } from './client-metadata.js';
 
 /**
@@ -59,9 +60,13 @@ export function compareHashedSecrets(provider: Provider): void {
 /**
  * The engine's client lookup, through Sigil's client cache: validated clients are kept for as
  * long as their metadata is cached (the engine alone keeps 100 and validates again on every
- * other lookup).
+ * other lookup), each in V8's compact form (compact-client.ts).
  */
 export function findClientsThroughCache(provider: Provider, clients: ClientCache): void {
   const engineFind = provider.Client.find.bind(provider.Client);
-  provider.Client.find = (id: string) => (typeof id === 'string' && id !== '' ? clients.instance(provider, id, () => engineFind(id)) : engineFind(id));
+  const make = async (id: string) => {
+    const client = await engineFind(id);
+    return client === undefined ? undefined : compactClient(client);
+  };
+  provider.Client.find = (id: string) => (typeof id === 'string' && id !== '' ? clients.instance(provider, id, () => make(id)) : engineFind(id));
 }
