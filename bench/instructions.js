@@ -43,6 +43,8 @@ const run = promisify(execFile);
  * @typedef {object} Counted one server's second dump
  * @property {Record<string, number>} mainThread events per token
  * @property {Record<string, number>} otherThreads events per token
+ * @property {number} collectorPerToken the main thread's instructions in V8's collector per token (COLLECTOR_ENTRIES), as counted: the collections an idle process makes are not those of a busy one
+ * @property {number} mutatorPerToken the main thread's other instructions per token, the idle process's (outside its collector) taken off: the figure to compare, since a window of a few thousand tokens holds one full collection or none
  * @property {Record<string, number>} idleMainThreadPerSecond the main thread's events per second without requests
  * @property {number} idleShareOfMainThread the share of the measured dump's main-thread instructions taken off as idle work
  * @property {number} measuredSeconds
@@ -185,6 +187,40 @@ function dumpEvents(dir, prefix, dumpNumber) {
 }
 
 /**
+ * V8's collector on a dump's main thread, by the inclusive counts of the functions it enters
+ * by (callgrind_annotate): a collection (scavenge or mark-compact, with its sweeping), an
+ * incremental marking step or start, sweeping done on allocation. None of them runs inside
+ * another, except for the sweeping a collection completes, which is a small share.
+ */
+const COLLECTOR_ENTRIES = [
+  'v8::internal::Heap::CollectGarbage(',
+  'v8::internal::IncrementalMarking::Step(',
+  'v8::internal::IncrementalMarking::Start(',
+  'v8::internal::PagedSpaceBase::ContributeToSweepingMain(',
+];
+
+/**
+ * The main thread's instructions in V8's collector in dump `dumpNumber` of `prefix`.
+ * @param {string} dir
+ * @param {string} prefix
+ * @param {number} dumpNumber
+ */
+async function collectorInstructions(dir, prefix, dumpNumber) {
+  const pattern = new RegExp(`^${prefix}\\.\\d+\\.${dumpNumber}-01$`, 'u');
+  const file = readdirSync(dir).find((name) => pattern.test(name));
+  if (file === undefined) throw new Error(`no callgrind dump ${dumpNumber} of ${prefix} in ${dir}`);
+  const { stdout } = await run('callgrind_annotate', ['--inclusive=yes', '--threshold=100', path.join(dir, file)], { maxBuffer: 256 * 1024 * 1024 });
+  let total = 0;
+  for (const line of stdout.split('\n')) {
+    const match = /^\s*([\d,]+) .*?\?\?\?:(.+)$/u.exec(line);
+    if (match === null) continue;
+    const name = match[2] ?? '';
+    if (COLLECTOR_ENTRIES.some((entry) => name.startsWith(entry))) total += Number((match[1] ?? '0').replaceAll(',', ''));
+  }
+  return total;
+}
+
+/**
  * Runs one server under callgrind, warms it, counts `requests` tokens.
  * @param {'issuer' | 'engine'} server
  * @param {ReturnType<typeof options>} opts
@@ -240,6 +276,10 @@ async function count(server, opts, setup) {
     const measured = dumpEvents(setup.dir, server, 3);
     const tokens = opts.requests + woken;
     const scale = measuredSeconds / idleSeconds;
+    const collectorMeasured = await collectorInstructions(setup.dir, server, 3);
+    const collectorIdle = await collectorInstructions(setup.dir, server, 2);
+    const mutatorMeasured = (measured.main['Ir'] ?? 0) - collectorMeasured;
+    const mutatorIdle = (idle.main['Ir'] ?? 0) - collectorIdle;
     /** @param {Record<string, number>} events @param {Record<string, number>} idleEvents */
     const perToken = (events, idleEvents) => Object.fromEntries(Object.entries(events).map(([name, value]) => [name, Math.max(0, value - (idleEvents[name] ?? 0) * scale) / tokens]));
     /** @param {Record<string, number>} events */
@@ -247,6 +287,8 @@ async function count(server, opts, setup) {
     return {
       mainThread: perToken(measured.main, idle.main),
       otherThreads: perToken(measured.others, idle.others),
+      collectorPerToken: collectorMeasured / tokens,
+      mutatorPerToken: Math.max(0, mutatorMeasured - mutatorIdle * scale) / tokens,
       idleMainThreadPerSecond: perSecond(idle.main),
       idleShareOfMainThread: ((idle.main['Ir'] ?? 0) * scale) / (measured.main['Ir'] ?? 1),
       requests: tokens,
@@ -267,7 +309,7 @@ async function main() {
   const opts = options();
   await run('valgrind', ['--version']).catch(() => fail('valgrind is not installed (Debian: apt-get install valgrind)'));
   const adminUrl = process.env['BENCH_DATABASE_URL'] ?? DEFAULT_DATABASE_URL;
-  const name = `sigil_instructions_${Date.now()}`;
+  const name = `sigil_instructions_${Date.now()}_${randomBytes(4).toString('hex')}`;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sigil-instructions-'));
   let created = false;
   try {
@@ -296,6 +338,7 @@ async function main() {
       const main = events.map((event) => `${event} ${thousands(counted.mainThread[event] ?? 0)}`).join(', ');
       lines.push(
         `  ${server.padEnd(6)} main thread: ${main}; other threads: Ir ${thousands(counted.otherThreads['Ir'] ?? 0)} (idle work taken off: ${(counted.idleShareOfMainThread * 100).toFixed(1)} % of the main thread's count, over ${counted.measuredSeconds.toFixed(0)} s)`,
+        `  ${server.padEnd(6)} main thread without the collector: Ir ${thousands(counted.mutatorPerToken)} (idle work outside it taken off); in the collector: Ir ${thousands(counted.collectorPerToken)}`,
       );
     }
     const issuer = byServer['issuer'];
@@ -305,6 +348,7 @@ async function main() {
         const ratio = (engine.mainThread[event] ?? 0) / (issuer.mainThread[event] ?? 1);
         lines.push(`  engine / issuer, main thread ${event}: ${ratio.toFixed(3)}`);
       }
+      lines.push(`  engine / issuer, main thread without the collector: ${(engine.mutatorPerToken / issuer.mutatorPerToken).toFixed(3)}`);
     }
     process.stdout.write(`${lines.join('\n')}\n`);
     const resultsDir = path.join(here, 'results');
