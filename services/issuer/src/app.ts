@@ -16,7 +16,7 @@ import type { IssuerMetrics } from './metrics.js';
 import { isMetadataAlias } from './oidc/discovery.js';
 import { sendErrorPage } from './oidc/error-page.js';
 import { errorBody, logUnavailable, NOT_FOUND, RETRY_AFTER_SECONDS, SERVER_ERROR, sendError, sendUnavailable } from './oidc/errors.js';
-import { JWKS_ALIAS_PATH, OIDC_DISCOVERY_PATH, routes } from './oidc/routes.js';
+import { JSON_PATHS, JWKS_ALIAS_PATH, OIDC_DISCOVERY_PATH, routes } from './oidc/routes.js';
 import { isDatabaseUnavailable } from './storage/unavailable.js';
 
 export interface AppDependencies {
@@ -74,7 +74,7 @@ function pathOf(url: string | undefined): string {
   return query === -1 ? url : url.slice(0, query);
 }
 
-function securityHeaders(config: Config) {
+function securityHeaders(config: Pick<Config, 'issuer'>) {
   const https = config.issuer.startsWith('https:');
   return helmet({
     contentSecurityPolicy: {
@@ -88,6 +88,31 @@ function securityHeaders(config: Config) {
     // HSTS only makes sense when the issuer is served over https
     strictTransportSecurity: https,
   });
+}
+
+/** The headers of helmet's set that a JSON answer needs (below), by their lower-case names. */
+const JSON_KEPT_HEADERS: ReadonlySet<string> = new Set(['strict-transport-security', 'x-content-type-options', 'referrer-policy', 'cross-origin-resource-policy']);
+
+/**
+ * The security headers of the engine's JSON endpoints (JSON_PATHS), computed once: no answer
+ * there is a document, so of helmet's set they keep what an API answer needs (OWASP's REST
+ * Security Cheat Sheet): HSTS (on https), `nosniff`, no referrer, same-origin resource policy,
+ * and framing refused by both headers, with a content security policy that allows nothing.
+ * The policies only a document uses (its opener, origin agent cluster, DNS prefetching, IE's
+ * download and XSS filters, Flash's cross-domain policies) are left out: each header set costs
+ * every answer a little (bench/README.md "Counting instructions"). Pages, and everything
+ * served by express, get helmet's whole set.
+ */
+export function jsonSecurityHeaders(config: Pick<Config, 'issuer'>): readonly (readonly [string, string])[] {
+  const headers: [string, string][] = [];
+  const recorder = {
+    setHeader: (name: string, value: string) => {
+      if (JSON_KEPT_HEADERS.has(name.toLowerCase())) headers.push([name, value]);
+    },
+    removeHeader: () => undefined,
+  };
+  securityHeaders(config)({} as IncomingMessage, recorder as unknown as ServerResponse, () => undefined);
+  return [...headers, ['Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'"], ['X-Frame-Options', 'DENY']];
 }
 
 /**
@@ -112,13 +137,15 @@ function refuse(res: ServerResponse, path: string, reason: string): void {
 }
 
 /**
- * The issuer's request listener: every request gets the security headers, is counted in the
+ * The issuer's request listener: every request gets the security headers (the JSON endpoints
+ * their own set, jsonSecurityHeaders), is counted in the
  * metrics, goes through the CORS policy and the input gate, then to its destination in
  * ROUTING_TABLE.
  */
 export function createApp(dependencies: AppDependencies): RequestListener {
   const { oidc, logger, metrics, cors } = dependencies;
   const headers = securityHeaders(dependencies.config);
+  const jsonHeaders = jsonSecurityHeaders(dependencies.config);
   const app = sigilRoutes(dependencies);
   const handlers: Record<Destination, (req: IncomingMessage, res: ServerResponse) => unknown> = { engine: oidc, express: app };
   // verifiers that honour it re-fetch the keys at least twice while a next key waits out KEY_PUBLISH_LEAD
@@ -145,15 +172,18 @@ export function createApp(dependencies: AppDependencies): RequestListener {
     try {
       const path = pathOf(req.url);
       metrics.observe(req, res, path);
-      headers(req, res, (headersError?: unknown) => {
-        if (headersError) return fail(res, headersError);
-        const gated = () =>
-          screen(req, path).then(
-            (refusal) => (refusal === undefined ? dispatch(req, res, path) : refuse(res, path, refusal)),
-            (error: unknown) => fail(res, error),
-          );
-        return cors.grant(req, res, path, (corsError?: unknown) => (corsError ? fail(res, corsError) : void gated()));
-      });
+      const gated = () =>
+        screen(req, path).then(
+          (refusal) => (refusal === undefined ? dispatch(req, res, path) : refuse(res, path, refusal)),
+          (error: unknown) => fail(res, error),
+        );
+      const guarded = () => cors.grant(req, res, path, (corsError?: unknown) => (corsError ? fail(res, corsError) : void gated()));
+      if (JSON_PATHS.has(path)) {
+        for (const [name, value] of jsonHeaders) res.setHeader(name, value);
+        guarded();
+        return;
+      }
+      headers(req, res, (headersError?: unknown) => (headersError ? fail(res, headersError) : guarded()));
     } catch (error) {
       fail(res, error);
     }

@@ -18,11 +18,8 @@ export const OAUTH_METADATA_PATH = '/.well-known/oauth-authorization-server';
  */
 export const JWKS_ALIAS_PATH = '/.well-known/jwks.json';
 
-/**
- * Endpoints browsers may call cross-origin from an allowlisted origin (RFC 9700 §2.6).
- * Never the authorization endpoint or an HTML page.
- */
-export const CORS_PATHS: ReadonlySet<string> = new Set([
+/** The engine's JSON endpoints: every answer they give, an error included, is JSON, never a page. */
+export const JSON_PATHS: ReadonlySet<string> = new Set([
   OIDC_DISCOVERY_PATH,
   OAUTH_METADATA_PATH,
   routes.jwks,
@@ -32,3 +29,9 @@ export const CORS_PATHS: ReadonlySet<string> = new Set([
   routes.revocation,
   routes.userinfo,
 ]);
+
+/**
+ * Endpoints browsers may call cross-origin from an allowlisted origin (RFC 9700 §2.6): the
+ * JSON endpoints, never the authorization endpoint or an HTML page.
+ */
+export const CORS_PATHS: ReadonlySet<string> = JSON_PATHS;

@@ -187,21 +187,32 @@ describe.each(backends)('discovery and operational endpoints ($name)', (backend)
   });
 
   it.each([
-    ['the token endpoint', '/token', 'POST'],
-    ['the JWKS', '/jwks', 'GET'],
-    ['the JWKS at its well-known path', '/.well-known/jwks.json', 'GET'],
-    ['OpenID discovery', '/.well-known/openid-configuration', 'GET'],
-    ['RFC 8414 metadata', '/.well-known/oauth-authorization-server', 'GET'],
-    ['an unknown path', '/no-such-endpoint', 'GET'],
-    ['the health check (express)', '/healthz', 'GET'],
-  ])('%s answers with the security headers, never framed, never X-Powered-By, and without CORS headers for a foreign origin (S8, S9)', async (_name, endpoint, method) => {
+    ['the token endpoint', '/token', 'POST', 'json'],
+    ['the JWKS', '/jwks', 'GET', 'json'],
+    ['the JWKS at its well-known path', '/.well-known/jwks.json', 'GET', 'json'],
+    ['OpenID discovery', '/.well-known/openid-configuration', 'GET', 'json'],
+    ['RFC 8414 metadata', '/.well-known/oauth-authorization-server', 'GET', 'json'],
+    ['introspection', '/token/introspection', 'POST', 'json'],
+    ['an unknown path', '/no-such-endpoint', 'GET', 'document'],
+    ['the health check (express)', '/healthz', 'GET', 'document'],
+    ['the authorization endpoint (a page)', '/auth', 'GET', 'document'],
+  ])('%s answers with the security headers, never framed, never X-Powered-By, and without CORS headers for a foreign origin (S8, S9)', async (_name, endpoint, method, kind) => {
     const response = await request(`${suite.issuer.url}${endpoint}?probe=1`, { method, headers: { origin: 'https://evil.example' } });
     expect(response.headers).toMatchObject({
       'x-content-type-options': 'nosniff',
-      'x-frame-options': 'SAMEORIGIN',
       'referrer-policy': 'no-referrer',
+      'cross-origin-resource-policy': 'same-origin',
       'content-security-policy': expect.stringContaining("frame-ancestors 'none'"),
     });
+    if (kind === 'json') {
+      // a JSON answer is no document: nothing may load from it, and none of a document's policies
+      expect(response.headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'");
+      expect(response.headers['x-frame-options']).toBe('DENY');
+      expect(response.headers['cross-origin-opener-policy']).toBeUndefined();
+    } else {
+      expect(response.headers['x-frame-options']).toBe('SAMEORIGIN');
+      expect(response.headers['cross-origin-opener-policy']).toBe('same-origin');
+    }
     expect(response.headers['x-powered-by']).toBeUndefined();
     expect(Object.keys(response.headers).filter((name) => name.startsWith('access-control-'))).toEqual([]);
   });
