@@ -8,9 +8,9 @@
  * second client on, each client's properties live in a hash table of its own (about 1.6 KB for
  * Sigil's metadata). V8 turns an object back into plain fields, with a hidden class of its own,
  * once a property lookup goes through it as a prototype. That saves about 0.7 KB per client
- * (docs/engine.md#client-lookups-and-the-100-client-cache); it changes no property, value or prototype, and
- * should a later V8 not do it, the client stays as the engine made it and only the memory shows
- * it (the bench's `heapPerClient`).
+ * (docs/engine.md#client-lookups-and-the-100-client-cache); it changes no property, value or
+ * prototype, and should a later V8 not do it, the client stays as the engine made it and only
+ * the memory shows it (the bench's `heapPerClient`).
  */
 
 /** A lookup of a name no client has: what makes V8 turn the prototype it passes through into fields. */
