@@ -97,7 +97,8 @@ const JSON_KEPT_HEADERS: ReadonlySet<string> = new Set(['strict-transport-securi
  * The security headers of the engine's JSON endpoints (JSON_PATHS), computed once: no answer
  * there is a document, so of helmet's set they keep what an API answer needs (OWASP's REST
  * Security Cheat Sheet): HSTS (on https), `nosniff`, no referrer, same-origin resource policy,
- * and framing refused by both headers, with a content security policy that allows nothing.
+ * and framing refused by both headers, with a content security policy that allows nothing
+ * (`form-action` included, which `default-src` does not cover).
  * The policies only a document uses (its opener, origin agent cluster, DNS prefetching, IE's
  * download and XSS filters, Flash's cross-domain policies) are left out: each header set costs
  * every answer a little (bench/README.md "Counting instructions"). Pages, and everything
@@ -112,7 +113,7 @@ export function jsonSecurityHeaders(config: Pick<Config, 'issuer'>): readonly (r
     removeHeader: () => undefined,
   };
   securityHeaders(config)({} as IncomingMessage, recorder as unknown as ServerResponse, () => undefined);
-  return [...headers, ['Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'"], ['X-Frame-Options', 'DENY']];
+  return [...headers, ['Content-Security-Policy', "default-src 'none'; form-action 'none'; frame-ancestors 'none'"], ['X-Frame-Options', 'DENY']];
 }
 
 /**

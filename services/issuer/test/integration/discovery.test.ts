@@ -206,7 +206,7 @@ describe.each(backends)('discovery and operational endpoints ($name)', (backend)
     });
     if (kind === 'json') {
       // a JSON answer is no document: nothing may load from it, and none of a document's policies
-      expect(response.headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'");
+      expect(response.headers['content-security-policy']).toBe("default-src 'none'; form-action 'none'; frame-ancestors 'none'");
       expect(response.headers['x-frame-options']).toBe('DENY');
       expect(response.headers['cross-origin-opener-policy']).toBeUndefined();
     } else {

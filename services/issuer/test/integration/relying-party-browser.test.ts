@@ -254,10 +254,11 @@ describe.each(backends)('relying parties in a real browser, every response mode 
     expect(refused.body).toContain('<input type="hidden" name="error" value="login_required">');
     expect(directive(refused.headers['content-security-policy'], 'form-action')).toEqual(['http://127.0.0.1:1']);
 
-    // every other answer keeps the general policy: discovery (the engine, through helmet) and Sigil's error page
+    // every other answer keeps its own policy: discovery (a JSON endpoint: no form may post from
+    // it at all) and Sigil's error page (the general policy)
     const discovery = await request(`${suite.issuer.issuer}/.well-known/openid-configuration`);
     expect(JSON.parse(discovery.body)).toMatchObject({ response_modes_supported: ['form_post', 'fragment', 'query'] });
-    expect(directive(discovery.headers['content-security-policy'], 'form-action')).toEqual(["'self'"]);
+    expect(directive(discovery.headers['content-security-policy'], 'form-action')).toEqual(["'none'"]);
     const unknownClient = await request(`${suite.issuer.issuer}/auth?client_id=nobody&response_type=code&response_mode=form_post&redirect_uri=${encodeURIComponent(second)}`);
     expect(unknownClient.body).toContain('Sign-in could not continue');
     expect(directive(unknownClient.headers['content-security-policy'], 'form-action')).toEqual(["'self'"]);

@@ -11,7 +11,7 @@ describe('the JSON endpoints’ security headers (S8, S9)', () => {
       'x-content-type-options': 'nosniff',
       'referrer-policy': 'no-referrer',
       'cross-origin-resource-policy': 'same-origin',
-      'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+      'content-security-policy': "default-src 'none'; form-action 'none'; frame-ancestors 'none'",
       'x-frame-options': 'DENY',
     });
   });
