@@ -159,8 +159,25 @@ async function dump(pid, label, one) {
 }
 
 /**
- * Sums a dump's events by thread: with `--separate-threads=yes` each thread's counts are in
- * `<prefix>.<dump>-<thread>`, thread 01 the main thread.
+ * A dump's files, one per thread: with `--separate-threads=yes` each thread's counts are in
+ * `<prefix>.<pid>.<dump>-<thread>`, thread 1 the main thread.
+ * @param {string} dir
+ * @param {string} prefix
+ * @param {number} dumpNumber
+ * @returns {{ file: string, thread: number }[]}
+ */
+function dumpFiles(dir, prefix, dumpNumber) {
+  const pattern = new RegExp(`^${prefix}\\.\\d+\\.${dumpNumber}-(\\d+)$`, 'u');
+  const files = readdirSync(dir).flatMap((name) => {
+    const match = pattern.exec(name);
+    return match === null ? [] : [{ file: path.join(dir, name), thread: Number(match[1]) }];
+  });
+  if (files.length === 0) throw new Error(`no callgrind dump ${dumpNumber} of ${prefix} in ${dir}`);
+  return files;
+}
+
+/**
+ * Sums a dump's events by thread: the main thread's, and the other threads' together.
  * @param {string} dir
  * @param {string} prefix
  * @param {number} dumpNumber
@@ -170,19 +187,16 @@ function dumpEvents(dir, prefix, dumpNumber) {
   const main = {};
   /** @type {Record<string, number>} */
   const others = {};
-  const pattern = new RegExp(`^${prefix}\\.\\d+\\.${dumpNumber}-(\\d+)$`, 'u');
-  for (const file of readdirSync(dir)) {
-    const match = pattern.exec(file);
-    if (match === null) continue;
-    const text = readFileSync(path.join(dir, file), 'utf8');
+  for (const { file, thread } of dumpFiles(dir, prefix, dumpNumber)) {
+    const text = readFileSync(file, 'utf8');
     const names = /^events: (.+)$/mu.exec(text)?.[1]?.split(' ') ?? [];
     const values = (/^summary: (.+)$/mu.exec(text) ?? /^totals: (.+)$/mu.exec(text))?.[1]?.split(' ').map(Number) ?? [];
-    const into = Number(match[1]) === 1 ? main : others;
+    const into = thread === 1 ? main : others;
     names.forEach((name, index) => {
       into[name] = (into[name] ?? 0) + (values[index] ?? 0);
     });
   }
-  if (Object.keys(main).length === 0) throw new Error(`no callgrind dump ${dumpNumber} of ${prefix} in ${dir}`);
+  if (Object.keys(main).length === 0) throw new Error(`no main thread in callgrind dump ${dumpNumber} of ${prefix} in ${dir}`);
   return { main, others };
 }
 
@@ -206,10 +220,9 @@ const COLLECTOR_ENTRIES = [
  * @param {number} dumpNumber
  */
 async function collectorInstructions(dir, prefix, dumpNumber) {
-  const pattern = new RegExp(`^${prefix}\\.\\d+\\.${dumpNumber}-01$`, 'u');
-  const file = readdirSync(dir).find((name) => pattern.test(name));
-  if (file === undefined) throw new Error(`no callgrind dump ${dumpNumber} of ${prefix} in ${dir}`);
-  const { stdout } = await run('callgrind_annotate', ['--inclusive=yes', '--threshold=100', path.join(dir, file)], { maxBuffer: 256 * 1024 * 1024 });
+  const file = dumpFiles(dir, prefix, dumpNumber).find(({ thread }) => thread === 1)?.file;
+  if (file === undefined) throw new Error(`no main thread in callgrind dump ${dumpNumber} of ${prefix} in ${dir}`);
+  const { stdout } = await run('callgrind_annotate', ['--inclusive=yes', '--threshold=100', file], { maxBuffer: 256 * 1024 * 1024 });
   let total = 0;
   for (const line of stdout.split('\n')) {
     const match = /^\s*([\d,]+) .*?\?\?\?:(.+)$/u.exec(line);
