@@ -32,8 +32,9 @@ const NO_SECRET = 'none: clients rotate-secret gives this client a secret';
  * How the client authenticates (RFC 7591 §2 `token_endpoint_auth_method`, the same at every
  * endpoint): none for a public client; a JWT signed with one of its keys (RFC 7523 §2.2),
  * given inline or at its jwks_uri; or its secret's SHA-256 digest (client-authentication.ts
- * hashes the presented secret to compare), with the ways it may present it in
- * `secret_methods` (the engine itself accepts either for a client of either).
+ * hashes the presented secret to compare), with the one way it may present it in
+ * `secret_methods` when it was registered with one (the engine itself accepts either for a
+ * client of either).
  */
 function authenticationMetadata(client: ClientWithSecret): AdapterPayload {
   if (client.public) return { token_endpoint_auth_method: 'none' };
@@ -47,7 +48,8 @@ function authenticationMetadata(client: ClientWithSecret): AdapterPayload {
   }
   return {
     token_endpoint_auth_method: client.auth ?? 'client_secret_basic',
-    secret_methods: client.auth === null ? [...SECRET_METHODS] : [client.auth],
+    // registered with no --auth: either way (no member, which every cached client would hold)
+    ...(client.auth === null ? {} : { secret_methods: [client.auth] }),
     client_secret: client.secretHash ?? NO_SECRET,
   };
 }
@@ -138,9 +140,19 @@ export function previousClientSecret(client: Client): { readonly hash: string; r
   return typeof hash === 'string' && typeof expiresAt === 'number' ? { hash, expiresAt } : undefined;
 }
 
-/** The ways the client may present its secret: either (its default), or the one it was registered with (`--auth`). */
-export function secretMethods(client: Client): SecretMethod[] {
-  return stringList(client['secret_methods']).filter((method): method is SecretMethod => (SECRET_METHODS as readonly string[]).includes(method));
+/**
+ * The ways the client may present its secret: the one it was registered with (`--auth`), or
+ * either when it was registered with none (no `secret_methods`); none for a client that
+ * authenticates otherwise.
+ */
+export function secretMethods(client: Client): readonly SecretMethod[] {
+  const registered = client['secret_methods'];
+  if (registered === undefined) return isSecretMethod(client.tokenEndpointAuthMethod) ? SECRET_METHODS : [];
+  return stringList(registered).filter(isSecretMethod);
+}
+
+function isSecretMethod(method: unknown): method is SecretMethod {
+  return (SECRET_METHODS as readonly unknown[]).includes(method);
 }
 
 /** The client's own access-token lifetime in seconds (`--access-token-ttl`), if it has one. */

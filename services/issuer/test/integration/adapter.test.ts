@@ -459,8 +459,7 @@ describe.each(backends)('oidc-provider storage adapter ($name)', (backend) => {
         client_name: 'billing',
         client_secret: hashSecret(secret),
         token_endpoint_auth_method: 'client_secret_basic',
-        // registered with no --auth: either way of presenting the secret
-        secret_methods: ['client_secret_basic', 'client_secret_post'],
+        // registered with no --auth: either way of presenting the secret, so no secret_methods
         grant_types: ['client_credentials'],
         response_types: [],
         redirect_uris: [],

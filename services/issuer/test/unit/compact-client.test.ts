@@ -67,4 +67,24 @@ describe('compactClient', () => {
     expect((client as unknown as { asymmetricKeyStore: object }).asymmetricKeyStore).toBe(keyStore);
     expect(await client.compareClientSecret('a'.repeat(64))).toBe(true);
   });
+
+  it('gives every client one shared, frozen empty list for its empty lists, and keeps the values it shares with others', async () => {
+    const [first, second] = await engineClients();
+    if (first === undefined || second === undefined) throw new Error('no client');
+    const before = [{ ...first }, { ...second }];
+    [first, second].forEach((client) => compactClient(client));
+    expect([{ ...first }, { ...second }]).toEqual(before);
+    expect(first.redirectUris).toEqual([]);
+    expect(first.redirectUris).toBe(second.redirectUris);
+    expect(first.responseTypes).toBe(second.redirectUris);
+    expect(Object.isFrozen(first.redirectUris)).toBe(true);
+    // one client's list cannot be changed, so no change reaches another
+    expect(() => (first.redirectUris as string[]).push('https://app.example.com/cb')).toThrow(TypeError);
+    expect(second.redirectUris).toEqual([]);
+    // a list with members stays the client's own
+    expect(first.grantTypes).toEqual(['client_credentials']);
+    expect(first.grantTypes).not.toBe(second.grantTypes);
+    expect(first.grantTypeAllowed('client_credentials')).toBe(true);
+    expect(first.redirectUriAllowed('https://app.example.com/cb')).toBe(false);
+  });
 });
