@@ -1,17 +1,23 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { PGlite } from '@electric-sql/pglite';
-import knexModule from 'knex';
 import type { Knex } from 'knex';
-import ClientPgLite from 'knex-pglite';
-import pg from 'pg';
+import type pg from 'pg';
 
 import { lockDataDir } from './embedded-lock.js';
 import { createOwnerOnlyFiles, restrictToOwner } from './owner-only.js';
 
-// knex's named export type-checks but is undefined in real Node ESM (docs/storage.md#knex-in-node-esm): take it from the default.
-const { knex } = knexModule;
+/**
+ * The drivers are loaded when a database is opened, each only for the kind opened: a process
+ * that opens none (a CLI command refused for its arguments, `sigil --help`) starts without them
+ * (about a third of a second), and one on PostgreSQL never loads the embedded database.
+ */
+const drivers = {
+  // knex's named export type-checks but is undefined in real Node ESM (docs/storage.md#knex-in-node-esm): take it from the default
+  knex: async () => (await import('knex')).default.knex,
+  pg: async () => (await import('pg')).default,
+  pglite: async () => ({ PGlite: (await import('@electric-sql/pglite')).PGlite, ClientPgLite: (await import('knex-pglite')).default }),
+};
 
 export type DatabaseKind = 'postgres' | 'embedded';
 
@@ -80,9 +86,10 @@ async function listenOnPostgres(
   let retry: NodeJS.Timeout | undefined;
   let pause = LISTEN_RETRY_MS.first;
 
+  const { Client } = await drivers.pg();
   const connect = async (): Promise<void> => {
     // keepalive: a peer gone without a word is noticed by the kernel rather than never
-    const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: timeoutMs, keepAlive: true });
+    const client = new Client({ connectionString: databaseUrl, connectionTimeoutMillis: timeoutMs, keepAlive: true });
     current = client;
     let lost = false;
     const onLost = (error?: Error) => {
@@ -207,6 +214,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     deprecate: () => undefined,
     debug: () => undefined,
   };
+  const knex = await drivers.knex();
   if (options.databaseUrl !== undefined) {
     const databaseUrl = options.databaseUrl;
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -229,6 +237,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     };
   }
 
+  const { PGlite, ClientPgLite } = await drivers.pglite();
   // the data directory's files are the owner's only: those created from now on, and (below) those PGlite wrote before
   createOwnerOnlyFiles();
   const release = await lockDataDir(
