@@ -4,7 +4,7 @@ import type { AdapterPayload } from 'oidc-provider';
 import { EVERYTHING, type ChangeFeed } from '../storage/changes.js';
 
 export interface ClientCacheOptions {
-  /** Most clients kept (default 20,000; each about 2 KB of heap once the engine's client is made, see docs/engine.md). */
+  /** Most clients kept (default 20,000; each about 1.6–1.8 KB of heap once the engine's client is made, see docs/engine.md). */
   readonly max?: number;
   /** How long a client is kept without being changed, in ms (default 1 hour): a bound in case a notification is lost. */
   readonly ttlMs?: number;
