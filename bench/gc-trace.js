@@ -17,21 +17,19 @@
  * BENCH_DATABASE_URL (a database is created beside it and dropped at the end); takes about a
  * minute per round. Not part of `npm run bench` or CI.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import autocannon from 'autocannon';
 
 import { cpuPerRequest, processGroup, readCpu } from './lib/cpu.js';
-import { basic, FORM } from './lib/http.js';
+import { FORM } from './lib/http.js';
 import { fail, progress } from './lib/log.js';
-import { freePort, runNode, startChild, stopChild, waitForOk } from './lib/processes.js';
-import { AUDIENCE, DEFAULT_DATABASE_URL, ISSUER_DIST, here, root, withPostgres } from './setup.js';
+import { withOneClient } from './lib/one-client.js';
+import { freePort, startChild, stopChild, waitForOk } from './lib/processes.js';
+import { AUDIENCE, ISSUER_DIST, here } from './setup.js';
 
-const SIGIL_CLI = path.join(root, 'services/issuer/bin/sigil.js');
 const BARE_ENGINE = path.join(here, 'baselines/bare-engine.js');
 const usage = 'usage: node bench/gc-trace.js [--seconds N] [--warm N] [--connections N] [--semi-space MB] [--rounds N]';
 
@@ -108,7 +106,7 @@ const cannon = (options) => new Promise((resolve, reject) => autocannon(options,
  * Starts one server with the trace on, loads it, sums the measured window's trace lines.
  * @param {'issuer' | 'engine'} server
  * @param {ReturnType<typeof options>} opts
- * @param {{ dir: string, env: Record<string, string>, authorization: string, clientId: string, clientSecret: string }} setup
+ * @param {import('./lib/one-client.js').OneClient} setup
  * @param {number} round
  */
 async function traced(server, opts, setup, round) {
@@ -152,26 +150,7 @@ function line(row) {
 
 async function main() {
   const opts = options();
-  const adminUrl = process.env['BENCH_DATABASE_URL'] ?? DEFAULT_DATABASE_URL;
-  const name = `sigil_gc_trace_${Date.now()}_${randomBytes(4).toString('hex')}`;
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sigil-gc-trace-'));
-  let created = false;
-  try {
-    await withPostgres(adminUrl, async (admin) => {
-      await admin.query(`CREATE DATABASE ${name}`);
-    });
-    created = true;
-    const databaseUrl = new URL(adminUrl);
-    databaseUrl.pathname = `/${name}`;
-    const env = { DATABASE_URL: databaseUrl.href, KEYS_DIR: path.join(dir, 'keys'), DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'warn', NODE_ENV: '', ISSUER: 'http://127.0.0.1:1' };
-    mkdirSync(env.DATA_DIR);
-    await runNode(SIGIL_CLI, ['migrate'], env);
-    const client = /** @type {Record<string, unknown>} */ (
-      JSON.parse(await runNode(SIGIL_CLI, ['clients', 'create', '--name', `gc-trace-${randomBytes(3).toString('hex')}`, '--grant', 'client_credentials', '--scope', 'orders:read', '--resource', AUDIENCE, '--json'], env))
-    );
-    const clientId = String(client['client_id']);
-    const clientSecret = String(client['client_secret']);
-    const setup = { dir, env, clientId, clientSecret, authorization: basic(clientId, clientSecret) };
+  await withOneClient('gc_trace', async (setup) => {
     const lines = [`collections per client credentials token (${opts.connections} connections, ${opts.seconds} s after ${opts.warm} s; node ${opts.nodeArgs.join(' ')})`];
     for (let round = 1; round <= opts.rounds; round += 1) {
       for (const server of /** @type {const} */ (['issuer', 'engine'])) {
@@ -180,10 +159,7 @@ async function main() {
       }
     }
     process.stdout.write(`${lines.join('\n')}\n`);
-  } finally {
-    if (created) await withPostgres(adminUrl, (admin) => admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).then(() => undefined));
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 main().catch((/** @type {unknown} */ error) => {

@@ -22,20 +22,18 @@
  * BENCH_DATABASE_URL (a database is created beside it and dropped at the end).
  */
 import { execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs, promisify } from 'node:util';
 
-import { basic, FORM } from './lib/http.js';
+import { FORM } from './lib/http.js';
 import { fail, progress } from './lib/log.js';
-import { freePort, runNode, sleep } from './lib/processes.js';
-import { AUDIENCE, DEFAULT_DATABASE_URL, ISSUER_DIST, here, root, withPostgres } from './setup.js';
+import { withOneClient } from './lib/one-client.js';
+import { freePort, sleep } from './lib/processes.js';
+import { AUDIENCE, ISSUER_DIST, here } from './setup.js';
 
-const SIGIL_CLI = path.join(root, 'services/issuer/bin/sigil.js');
 const BARE_ENGINE = path.join(here, 'baselines/bare-engine.js');
 const run = promisify(execFile);
 
@@ -237,7 +235,7 @@ async function collectorInstructions(dir, prefix, dumpNumber) {
  * Runs one server under callgrind, warms it, counts `requests` tokens.
  * @param {'issuer' | 'engine'} server
  * @param {ReturnType<typeof options>} opts
- * @param {{ dir: string, env: Record<string, string>, authorization: string, clientId: string, clientSecret: string }} setup
+ * @param {import('./lib/one-client.js').OneClient} setup
  * @returns {Promise<Counted>}
  */
 async function count(server, opts, setup) {
@@ -321,26 +319,7 @@ const thousands = (value) => `${(value / 1000).toFixed(1)} K`;
 async function main() {
   const opts = options();
   await run('valgrind', ['--version']).catch(() => fail('valgrind is not installed (Debian: apt-get install valgrind)'));
-  const adminUrl = process.env['BENCH_DATABASE_URL'] ?? DEFAULT_DATABASE_URL;
-  const name = `sigil_instructions_${Date.now()}_${randomBytes(4).toString('hex')}`;
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sigil-instructions-'));
-  let created = false;
-  try {
-    await withPostgres(adminUrl, async (admin) => {
-      await admin.query(`CREATE DATABASE ${name}`);
-    });
-    created = true;
-    const databaseUrl = new URL(adminUrl);
-    databaseUrl.pathname = `/${name}`;
-    const env = { DATABASE_URL: databaseUrl.href, KEYS_DIR: path.join(dir, 'keys'), DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'warn', NODE_ENV: '', ISSUER: 'http://127.0.0.1:1' };
-    mkdirSync(env.DATA_DIR);
-    await runNode(SIGIL_CLI, ['migrate'], env);
-    const client = /** @type {Record<string, unknown>} */ (
-      JSON.parse(
-      await runNode(SIGIL_CLI, ['clients', 'create', '--name', `instructions-${randomBytes(3).toString('hex')}`, '--grant', 'client_credentials', '--scope', 'orders:read', '--resource', AUDIENCE, '--json'], env),
-      )
-    );
-    const setup = { dir, env, clientId: String(client['client_id']), clientSecret: String(client['client_secret']), authorization: basic(String(client['client_id']), String(client['client_secret'])) };
+  await withOneClient('instructions', async (setup) => {
     progress(`callgrind${opts.cache ? ' with its cache simulation' : ''}: ${opts.servers.join(' and ')} side by side (instruction counts do not depend on the load)`);
     const results = await Promise.all(opts.servers.map((server) => count(server, opts, setup)));
     /** @type {Record<string, Counted>} */
@@ -367,10 +346,7 @@ async function main() {
     const resultsDir = path.join(here, 'results');
     mkdirSync(resultsDir, { recursive: true });
     writeFileSync(path.join(resultsDir, 'instructions.json'), `${JSON.stringify({ at: new Date().toISOString(), options: opts, perToken: byServer }, null, 2)}\n`);
-  } finally {
-    if (created) await withPostgres(adminUrl, (admin) => admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).then(() => undefined));
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 main().catch((/** @type {unknown} */ error) => {
