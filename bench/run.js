@@ -6,7 +6,7 @@
  * workloads with bench/lib/paced.js), measures baselines in the same run, prints one table and
  * writes bench/results/latest.json.
  *
- *   node bench/run.js [--quick] [--embedded] [--workers N] [--only id,id,...] [--profile]
+ *   node bench/run.js [--quick] [--embedded] [--workers N] [--warmup S] [--only id,id,...] [--profile]
  *
  * setup.js starts (and stops) everything; workloads/index.js is the plan, one row after the
  * other; report.js prints the table and writes the JSON.
@@ -28,6 +28,7 @@ function parseOptions() {
       quick: { type: 'boolean', default: false },
       embedded: { type: 'boolean', default: false },
       workers: { type: 'string' },
+      warmup: { type: 'string' },
       only: { type: 'string' },
       profile: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -35,7 +36,7 @@ function parseOptions() {
     strict: true,
   });
   if (flags.help) {
-    process.stdout.write('usage: node bench/run.js [--quick] [--embedded] [--workers N] [--only id,id,...] [--profile]\n');
+    process.stdout.write('usage: node bench/run.js [--quick] [--embedded] [--workers N] [--warmup S] [--only id,id,...] [--profile]\n');
     process.exit(0);
   }
   const quick = flags.quick === true;
@@ -43,6 +44,12 @@ function parseOptions() {
   const workers = flags.workers === undefined ? (embedded ? 1 : os.availableParallelism()) : Number(flags.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) fail(`--workers must be a whole number from 1 to 64 (got "${flags.workers}")`);
   if (embedded && workers > 1) fail('--workers above 1 needs PostgreSQL (the embedded database has a single owner process)');
+  const shape = quick ? { connections: 8, seconds: 3, warmupSeconds: 1 } : { connections: 16, seconds: 10, warmupSeconds: 2 };
+  if (flags.warmup !== undefined) {
+    const warmup = Number(flags.warmup);
+    if (!Number.isInteger(warmup) || warmup < 1 || warmup > 60) fail(`--warmup must be a whole number of seconds from 1 to 60 (got "${flags.warmup}")`);
+    shape.warmupSeconds = warmup;
+  }
   const { only, added } = select(flags.only);
   if (added.length > 0) progress(`--only: also running ${added.join(', ')}`);
   return {
@@ -52,7 +59,7 @@ function parseOptions() {
     profile: flags.profile === true,
     selected: (rowId) => only === null || only.has(rowId),
     manyClients: quick ? 1_000 : 10_000,
-    shape: quick ? { connections: 8, seconds: 3, warmupSeconds: 1 } : { connections: 16, seconds: 10, warmupSeconds: 2 },
+    shape,
   };
 }
 
