@@ -18,36 +18,22 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 
 import { asRecord, basic, FORM, form, once } from './lib/http.js';
 import { measure } from './lib/load.js';
 import { processGroup } from './lib/cpu.js';
-import { fail, progress } from './lib/log.js';
+import { parseFlags, positiveFlag } from './lib/flags.js';
+import { progress } from './lib/log.js';
 import { freePort, startChild, stopChild, waitForOk } from './lib/processes.js';
 import { AUDIENCE, here } from './setup.js';
 
 const usage = 'usage: node bench/engine-refresh.js [--seconds S] [--warm S] [--connections N] [--rounds N]';
-/** @param {string | undefined} value @param {number} fallback @param {string} flag */
-function positive(value, fallback, flag) {
-  if (value === undefined) return fallback;
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 1) fail(`--${flag} must be a positive integer\n${usage}`);
-  return number;
-}
 
 function options() {
-  const parse = () => {
-    try {
-      return parseArgs({ options: { seconds: { type: 'string' }, warm: { type: 'string' }, connections: { type: 'string' }, rounds: { type: 'string' } }, strict: true });
-    } catch (error) {
-      return fail(`${error instanceof Error ? error.message : String(error)}\n${usage}`);
-    }
-  };
-  const { values } = parse();
+  const values = parseFlags(usage, { seconds: { type: 'string' }, warm: { type: 'string' }, connections: { type: 'string' }, rounds: { type: 'string' } });
   return {
-    shape: { seconds: positive(values.seconds, 10, 'seconds'), warmupSeconds: positive(values.warm, 3, 'warm'), connections: positive(values.connections, 16, 'connections') },
-    rounds: positive(values.rounds, 2, 'rounds'),
+    shape: { seconds: positiveFlag(values.seconds, 10, 'seconds', usage), warmupSeconds: positiveFlag(values.warm, 3, 'warm', usage), connections: positiveFlag(values.connections, 16, 'connections', usage) },
+    rounds: positiveFlag(values.rounds, 2, 'rounds', usage),
   };
 }
 
@@ -78,7 +64,7 @@ function refreshWorkload(origin, authorization, pool, cpu) {
 /** @param {string} name @param {import('./lib/load.js').Measured} measured */
 function line(name, measured) {
   const cpu = measured.cpuMsPerRequest?.['server'];
-  if (measured.non2xx > 0 || measured.errors > 0) fail(`${name}: ${measured.non2xx} non-2xx answers, ${measured.errors} errors (${JSON.stringify(measured.non2xxSamples)})`);
+  if (measured.non2xx > 0 || measured.errors > 0) throw new Error(`${name}: ${measured.non2xx} non-2xx answers, ${measured.errors} errors (${JSON.stringify(measured.non2xxSamples)})`);
   return { name, perSecond: Math.round(measured.reqPerSec), cpuMsPerRequest: cpu === undefined ? null : Number(cpu.toFixed(3)) };
 }
 
@@ -96,7 +82,7 @@ async function main() {
     const pid = child.process.pid;
     const cpu = pid === undefined ? [] : [processGroup('server', pid)];
     const issued = await once(`${origin}/bench/refresh-tokens?count=${4 * shape.connections}`, { method: 'POST' });
-    if (!issued.ok) fail(`the engine issued no refresh tokens: ${issued.status} ${issued.text.slice(0, 300)}`);
+    if (!issued.ok) throw new Error(`the engine issued no refresh tokens: ${issued.status} ${issued.text.slice(0, 300)}`);
     /** @type {string[]} */
     const pool = /** @type {unknown[]} */ (JSON.parse(issued.text)).map(String);
     const ccWorkload = { url: `${origin}/token`, method: 'POST', headers: { authorization: basic(cc.id, cc.secret), 'content-type': FORM }, body: form({ grant_type: 'client_credentials', scope: 'orders:read' }), cpu };
@@ -114,4 +100,7 @@ async function main() {
   }
 }
 
-await main();
+main().catch((/** @type {unknown} */ error) => {
+  process.stderr.write(`bench/engine-refresh: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

@@ -19,13 +19,13 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 
 import autocannon from 'autocannon';
 
 import { cpuPerRequest, processGroup, readCpu } from './lib/cpu.js';
 import { FORM } from './lib/http.js';
-import { fail, progress } from './lib/log.js';
+import { parseFlags, positiveFlag } from './lib/flags.js';
+import { progress } from './lib/log.js';
 import { withOneClient } from './lib/one-client.js';
 import { freePort, startChild, stopChild, waitForOk } from './lib/processes.js';
 import { AUDIENCE, ISSUER_DIST, here } from './setup.js';
@@ -33,26 +33,10 @@ import { AUDIENCE, ISSUER_DIST, here } from './setup.js';
 const BARE_ENGINE = path.join(here, 'baselines/bare-engine.js');
 const usage = 'usage: node bench/gc-trace.js [--seconds N] [--warm N] [--connections N] [--semi-space MB] [--rounds N]';
 
-/** @param {string | undefined} value @param {number} fallback @param {string} flag */
-function positive(value, fallback, flag) {
-  if (value === undefined) return fallback;
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 1 || number > 1024) fail(`--${flag} must be a whole number from 1 to 1024\n${usage}`);
-  return number;
-}
-
 function options() {
-  const parse = () => {
-    try {
-      return parseArgs({
-        options: { seconds: { type: 'string' }, warm: { type: 'string' }, connections: { type: 'string' }, 'semi-space': { type: 'string' }, rounds: { type: 'string' } },
-        strict: true,
-      });
-    } catch (error) {
-      return fail(`${error instanceof Error ? error.message : String(error)}\n${usage}`);
-    }
-  };
-  const { values } = parse();
+  const values = parseFlags(usage, { seconds: { type: 'string' }, warm: { type: 'string' }, connections: { type: 'string' }, 'semi-space': { type: 'string' }, rounds: { type: 'string' } });
+  /** @param {string | undefined} value @param {number} fallback @param {string} flag */
+  const positive = (value, fallback, flag) => positiveFlag(value, fallback, flag, usage, 1024);
   const semiSpace = values['semi-space'] === undefined ? undefined : positive(values['semi-space'], 16, 'semi-space');
   return {
     seconds: positive(values.seconds, 10, 'seconds'),

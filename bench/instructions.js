@@ -26,9 +26,10 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
 
 import { FORM } from './lib/http.js';
+import { parseFlags, positiveFlag } from './lib/flags.js';
 import { fail, progress } from './lib/log.js';
 import { withOneClient } from './lib/one-client.js';
 import { freePort, sleep } from './lib/processes.js';
@@ -50,28 +51,11 @@ const run = promisify(execFile);
  */
 
 const usage = 'usage: node bench/instructions.js [--warm N] [--requests N] [--in-flight N] [--idle S] [--cache] [--engine-only | --issuer-only]';
-/** @param {string | undefined} value @param {number} fallback @param {string} flag */
-function positive(value, fallback, flag) {
-  if (value === undefined) return fallback;
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 1) fail(`--${flag} must be a positive integer\n${usage}`);
-  return number;
-}
-
 /** @returns {{ warm: number, requests: number, inFlight: number, idle: number, cache: boolean, servers: ('issuer' | 'engine')[] }} */
 function options() {
-  const parse = () => {
-    try {
-      return parseArgs({
-        options: { warm: { type: 'string' }, requests: { type: 'string' }, 'in-flight': { type: 'string' }, idle: { type: 'string' }, cache: { type: 'boolean' }, 'engine-only': { type: 'boolean' }, 'issuer-only': { type: 'boolean' } },
-        strict: true,
-      });
-    } catch (error) {
-      return fail(`${error instanceof Error ? error.message : String(error)}\n${usage}`);
-    }
-  };
-  const parsed = parse();
-  const { values } = parsed;
+  const values = parseFlags(usage, { warm: { type: 'string' }, requests: { type: 'string' }, 'in-flight': { type: 'string' }, idle: { type: 'string' }, cache: { type: 'boolean' }, 'engine-only': { type: 'boolean' }, 'issuer-only': { type: 'boolean' } });
+  /** @param {string | undefined} value @param {number} fallback @param {string} flag */
+  const positive = (value, fallback, flag) => positiveFlag(value, fallback, flag, usage);
   if (values['engine-only'] === true && values['issuer-only'] === true) fail(`--engine-only and --issuer-only exclude each other\n${usage}`);
   /** @type {('issuer' | 'engine')[]} */
   const servers = values['engine-only'] === true ? ['engine'] : values['issuer-only'] === true ? ['issuer'] : ['issuer', 'engine'];
