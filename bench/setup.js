@@ -59,13 +59,15 @@ const PROVISION_IN_FLIGHT = 16;
 
 /**
  * Arms the clean-up for Ctrl-C (SIGINT), SIGTERM and a watchdog bounding the whole run (5
- * minutes with --quick, 25 without): whatever happens, everything is stopped by then.
+ * minutes with --quick, 25 without, plus `extraMs` for a longer --warmup): whatever happens,
+ * everything is stopped by then.
  * @param {boolean} quick
+ * @param {number} [extraMs]
  * @returns {Session}
  */
-export function openSession(quick) {
+export function openSession(quick, extraMs = 0) {
   // a full run takes about 14 minutes, 5 of them the 100,000-client row (workloads/client-cache.js)
-  const watchdogMs = (quick ? 5 : 25) * 60_000;
+  const watchdogMs = (quick ? 5 : 25) * 60_000 + extraMs;
   /** @type {{ name: string, run: () => Promise<void> | void }[]} */
   const cleanups = [];
   const releaseAll = async () => {
@@ -90,7 +92,7 @@ export function openSession(quick) {
     });
   }
   const watchdog = setTimeout(() => {
-    progress(`the run exceeded ${watchdogMs / 60_000} minutes; stopping`);
+    progress(`the run exceeded ${Math.round(watchdogMs / 60_000)} minutes; stopping`);
     void cleanUp().then(() => process.exit(1));
   }, watchdogMs);
   return { children: [], onCleanUp: (name, run) => void cleanups.push({ name, run }), cleanUp, disarm: () => clearTimeout(watchdog) };
