@@ -21,6 +21,9 @@ import { openSession, setUp } from './setup.js';
 import { select, WORKLOADS } from './workloads/index.js';
 import { prepare } from './workloads/prepare.js';
 
+/** Each mode's load shape; --warmup replaces its warm-up. */
+const SHAPES = { quick: { connections: 8, seconds: 3, warmupSeconds: 1 }, full: { connections: 16, seconds: 10, warmupSeconds: 2 } };
+
 /** @returns {import('./workloads/measure.js').Options} */
 function parseOptions() {
   const { values: flags } = parseArgs({
@@ -44,8 +47,7 @@ function parseOptions() {
   const workers = flags.workers === undefined ? (embedded ? 1 : os.availableParallelism()) : Number(flags.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) fail(`--workers must be a whole number from 1 to 64 (got "${flags.workers}")`);
   if (embedded && workers > 1) fail('--workers above 1 needs PostgreSQL (the embedded database has a single owner process)');
-  const shape = quick ? { connections: 8, seconds: 3, warmupSeconds: 1 } : { connections: 16, seconds: 10, warmupSeconds: 2 };
-  const defaultWarmup = shape.warmupSeconds;
+  const shape = { ...SHAPES[quick ? 'quick' : 'full'] };
   if (flags.warmup !== undefined) {
     const warmup = Number(flags.warmup);
     if (!Number.isInteger(warmup) || warmup < 1 || warmup > 60) fail(`--warmup must be a whole number of seconds from 1 to 60 (got "${flags.warmup}")`);
@@ -61,8 +63,6 @@ function parseOptions() {
     selected: (rowId) => only === null || only.has(rowId),
     manyClients: quick ? 1_000 : 10_000,
     shape,
-    // the watchdog's allowance for a longer warm-up: twice the added seconds for every row
-    extraWarmupMs: Math.max(0, shape.warmupSeconds - defaultWarmup) * 2 * WORKLOADS.length * 1000,
   };
 }
 
@@ -78,7 +78,9 @@ function describe(error) {
 }
 
 const options = parseOptions();
-const session = openSession(options.quick, options.extraWarmupMs);
+// the watchdog's allowance for a longer warm-up: twice the added seconds for every row
+const addedWarmupSeconds = Math.max(0, options.shape.warmupSeconds - SHAPES[options.quick ? 'quick' : 'full'].warmupSeconds);
+const session = openSession(options.quick, addedWarmupSeconds * 2 * WORKLOADS.length * 1000);
 let exitCode = 0;
 try {
   const context = await prepare(await setUp(session, options), options);

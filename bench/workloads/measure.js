@@ -17,7 +17,6 @@ import { cpuProbes } from '../setup.js';
  * @property {(rowId: string) => boolean} selected whether a row runs (--only, and the rows those need)
  * @property {number} manyClients how many clients the many-clients workload spreads its requests over
  * @property {{ connections: number, seconds: number, warmupSeconds: number }} shape every HTTP workload's
- * @property {number} extraWarmupMs how much longer the watchdog waits for a --warmup above the default
  */
 
 /**
