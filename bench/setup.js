@@ -128,7 +128,7 @@ export function openSession(quick, extraMs = 0) {
  * @property {Date} startedAt
  * @property {number | null} loadBefore the 1-minute load average before the run
  * @property {string | null} postgresVersion null with --embedded
- * @property {{ issuer: string, orders: string, minimal: string, unguarded: string, engine: string, ordersNoFeed: string }} urls each server's origin
+ * @property {{ issuer: string, orders: string, minimal: string, unguarded: string, minimalOrders: string, engine: string, ordersNoFeed: string }} urls each server's origin
  *   (`ordersNoFeed`: orders-api without its own client, so without the revocation feed)
  * @property {{ discovery: string, token: string, jwks: string }} endpoints the issuer's, from its discovery document
  * @property {Credentials} credentials
@@ -155,9 +155,9 @@ export async function setUp(session, options) {
   mkdirSync(logDir);
   const database = options.embedded ? { url: '', version: null } : await createDatabase(session);
 
-  const [issuerPort, ordersPort, minimalPort, unguardedPort, enginePort, ordersNoFeedPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [issuerPort, ordersPort, minimalPort, unguardedPort, minimalOrdersPort, enginePort, ordersNoFeedPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
   const origin = (/** @type {number | undefined} */ port) => `http://127.0.0.1:${port}`;
-  const urls = { issuer: origin(issuerPort), orders: origin(ordersPort), minimal: origin(minimalPort), unguarded: origin(unguardedPort), engine: origin(enginePort), ordersNoFeed: origin(ordersNoFeedPort) };
+  const urls = { issuer: origin(issuerPort), orders: origin(ordersPort), minimal: origin(minimalPort), unguarded: origin(unguardedPort), minimalOrders: origin(minimalOrdersPort), engine: origin(enginePort), ordersNoFeed: origin(ordersNoFeedPort) };
   session.onCleanUp('child processes', async () => void (await Promise.all(session.children.map((child) => stopChild(child)))));
   const profileDir = path.join(here, 'results', 'profiles', startedAt.toISOString().replace(/[:.]/gu, '-'));
   /** @type {Base} */
@@ -169,7 +169,7 @@ export async function setUp(session, options) {
   const [token = '', jwks = ''] = await discover(urls.issuer, ['token_endpoint', 'jwks_uri'], 'discovery');
   const endpoints = { discovery: `${urls.issuer}/.well-known/openid-configuration`, token, jwks };
   const many = await provisionManyClients(base, urls.issuer, token, credentials.admin);
-  await startOthers(base, urls, credentials, { orders: ordersPort, minimal: minimalPort, unguarded: unguardedPort, engine: enginePort, ordersNoFeed: ordersNoFeedPort });
+  await startOthers(base, urls, credentials, { orders: ordersPort, minimal: minimalPort, unguarded: unguardedPort, minimalOrders: minimalOrdersPort, engine: enginePort, ordersNoFeed: ordersNoFeedPort });
   return { ...base, startedAt, loadBefore, postgresVersion: database.version, urls, endpoints, credentials, manyClients: many.clients, provisioning: many.provisioning };
 }
 
@@ -356,13 +356,13 @@ async function provisionManyClients(base, issuerUrl, tokenUrl, admin) {
 }
 
 /**
- * orders-api (guarded by the issuer) and the baseline servers: the minimal token endpoint, the
- * unguarded orders and the engine alone (with the machine client's own id and secret, a static
+ * orders-api (guarded by the issuer) and the baseline servers: the minimal token endpoint,
+ * orders-api's frame without the guard, the minimal orders service and the engine alone (with the machine client's own id and secret, a static
  * client of its in-memory configuration).
  * @param {Base} base
  * @param {Started['urls']} urls
  * @param {Credentials} credentials
- * @param {{ orders: number, minimal: number, unguarded: number, engine: number, ordersNoFeed: number }} ports
+ * @param {{ orders: number, minimal: number, unguarded: number, minimalOrders: number, engine: number, ordersNoFeed: number }} ports
  */
 async function startOthers(base, urls, credentials, ports) {
   const { logDir, options } = base;
@@ -372,20 +372,23 @@ async function startOthers(base, urls, credentials, ports) {
   const orders = startChild('orders-api', ORDERS_MAIN, ordersEnv, logDir, profiling(options.profile, base.profileDir));
   const ordersNoFeed = startChild('orders-api-no-feed', ORDERS_MAIN, { PORT: String(ports.ordersNoFeed), ISSUER: urls.issuer, AUDIENCE, LOG_LEVEL: 'warn', NODE_ENV: '' }, logDir);
   const minimal = startChild('minimal-token', path.join(here, 'baselines/minimal-token.js'), { PORT: String(ports.minimal), WORKERS: workers, NODE_ENV: '' }, logDir);
-  const unguarded = startChild('unguarded-orders', path.join(here, 'baselines/unguarded-orders.js'), { PORT: String(ports.unguarded), NODE_ENV: '' }, logDir);
+  // orders-api's own process and environment, GET /orders without the guard
+  const unguarded = startChild('unguarded-orders', path.join(here, 'baselines/unguarded-orders.js'), { ...ordersEnv, PORT: String(ports.unguarded) }, logDir);
+  const minimalOrders = startChild('minimal-orders', path.join(here, 'baselines/minimal-orders.js'), { PORT: String(ports.minimalOrders), NODE_ENV: '' }, logDir);
   const engineEnv = { PORT: String(ports.engine), WORKERS: workers, CLIENT_ID: credentials.machine.id, CLIENT_SECRET: credentials.machine.secret, AUDIENCE, NODE_ENV: '' };
   // profiled too (its own subdirectory): the floor Sigil's issuer is compared with, function by function
   const engine = startChild('bare-engine', path.join(here, 'baselines/bare-engine.js'), engineEnv, logDir, profiling(options.profile, path.join(base.profileDir, 'bare-engine')));
-  base.session.children.push(engine, orders, minimal, unguarded, ordersNoFeed);
+  base.session.children.push(engine, orders, minimal, unguarded, minimalOrders, ordersNoFeed);
   await Promise.all([
     waitForOk(`${urls.orders}/healthz`, orders),
     waitForOk(`${urls.ordersNoFeed}/healthz`, ordersNoFeed),
     waitForOk(`${urls.minimal}/healthz`, minimal),
     waitForOk(`${urls.engine}/.well-known/openid-configuration`, engine),
     waitForOk(`${urls.unguarded}/healthz`, unguarded),
+    waitForOk(`${urls.minimalOrders}/healthz`, minimalOrders),
   ]);
   progress('orders-api and the baseline servers up');
-  base.servers.set(urls.orders, orders).set(urls.minimal, minimal).set(urls.unguarded, unguarded).set(urls.engine, engine).set(urls.ordersNoFeed, ordersNoFeed);
+  base.servers.set(urls.orders, orders).set(urls.minimal, minimal).set(urls.unguarded, unguarded).set(urls.minimalOrders, minimalOrders).set(urls.engine, engine).set(urls.ordersNoFeed, ordersNoFeed);
 }
 
 /**

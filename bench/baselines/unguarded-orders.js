@@ -1,47 +1,27 @@
 // @ts-check
 /**
- * Baseline (b): orders-api's `GET /orders` without the guard, in the same process shape as
- * orders-api (one process; the same frame: helmet, express.json, /healthz, JSON 404 and
- * error handlers) and answering the same JSON shape, `{"orders": [...]}`.
+ * Baseline (b): orders-api's `GET /orders` without the guard. The same process as orders-api
+ * (resource-kit's `runResourceService` and `createResourceApp`: the configuration from the
+ * environment, pino, helmet, express.json, `/healthz`, `/metrics` with prom-client's process
+ * metrics, the guard built and its issuer's metadata read, the revocation feed polled with a
+ * guard client, JSON 404 and error handlers, the same listener), with `GET /orders` mounted
+ * without the guard's middleware and answering the same JSON shape, `{"orders": [...]}`. What
+ * `guarded_orders` costs beyond it is the guard's work alone.
  *
- * Env: PORT (required).
+ * Env: orders-api's (PORT, ISSUER, AUDIENCE, GUARD_CLIENT_ID…).
  */
-import express from 'express';
-import helmet from 'helmet';
-
-const port = Number(process.env['PORT']);
-if (!Number.isInteger(port) || port <= 0) {
-  process.stderr.write('unguarded-orders: PORT must be a positive integer\n');
-  process.exit(2);
-}
+import { createResourceApp, runResourceService } from '@sigil/resource-kit';
 
 /** @type {{ id: string, item: string, quantity: number, placedBy: string, placedAt: string }[]} */
 const orders = [];
 
-const app = express();
-app.disable('x-powered-by');
-app.use(helmet());
-app.use(express.json({ limit: '16kb' }));
-app.get('/healthz', (_req, res) => {
-  res.json({ status: 'ok' });
-});
-app.get('/orders', (_req, res) => {
-  res.json({ orders });
-});
-app.use((_req, res) => {
-  res.status(404).json({ error: 'not_found', error_description: 'no such endpoint' });
-});
-app.use(
-  /**
-   * @param {unknown} _error
-   * @param {import('express').Request} _req
-   * @param {import('express').Response} res
-   * @param {import('express').NextFunction} _next
-   */
-  (_error, _req, res, _next) => {
-    res.status(500).json({ error: 'server_error', error_description: 'an unexpected error occurred' });
-  },
+await runResourceService('unguarded-orders', { port: 4001, audience: 'http://localhost:4001' }, (options) =>
+  createResourceApp({
+    ...options,
+    routes: (app) => {
+      app.get('/orders', (_req, res) => {
+        res.json({ orders });
+      });
+    },
+  }),
 );
-
-const server = app.listen(port, '127.0.0.1');
-for (const signal of /** @type {const} */ (['SIGTERM', 'SIGINT'])) process.once(signal, () => server.close(() => process.exit(0)));

@@ -12,7 +12,7 @@ import { guardedOrdersDpop } from './dpop.js';
 import { engineToken, minimalToken, rawRs256 } from './floors.js';
 import { manyClients, oneClient } from './many-clients.js';
 import { jwks, discovery } from './metadata.js';
-import { apiKeyOrders, guardedOrders, unguardedOrders } from './orders.js';
+import { apiKeyOrders, guardedOrders, minimalOrders, unguardedOrders } from './orders.js';
 import { password, rawArgon2id } from './password.js';
 import { clientCredentialsPrivateKeyJwt } from './private-key-jwt.js';
 import { refresh } from './refresh.js';
@@ -31,6 +31,7 @@ export const WORKLOADS = [
   oneWorker,
   databaseKeys,
   clientCredentialsAt80,
+  minimalOrders,
   unguardedOrders,
   guardedOrders,
   guardedOrdersDpop,

@@ -1,6 +1,7 @@
 // @ts-check
 /**
- * orders-api's `GET /orders`: without the guard (baselines/unguarded-orders.js), with a bearer
+ * orders-api's `GET /orders`: in a minimal express service (baselines/minimal-orders.js), in
+ * orders-api's own frame without the guard (baselines/unguarded-orders.js), with a bearer
  * token (the guard verifies the JWT access token, RFC 9068) and with an API key.
  */
 import { httpRow } from './measure.js';
@@ -12,10 +13,17 @@ import { httpRow } from './measure.js';
  */
 export const guardedOrdersWorkload = (context) => ({ url: `${context.stack.urls.orders}/orders`, headers: context.requests.bearer });
 
+export const minimalOrders = httpRow({
+  id: 'minimal_orders',
+  label: 'baseline: GET /orders, minimal express',
+  baseline: null,
+  workload: (context) => ({ url: `${context.stack.urls.minimalOrders}/orders` }),
+});
+
 export const unguardedOrders = httpRow({
   id: 'unguarded_orders',
   label: 'baseline: unguarded GET /orders',
-  baseline: null,
+  baseline: 'minimal_orders',
   workload: (context) => ({ url: `${context.stack.urls.unguarded}/orders` }),
 });
 

@@ -103,6 +103,7 @@ async function runPreflight(preflight, stack, requests) {
   await check(preflight, 'engine_token', `${urls.engine}/token`, requests.cc);
   await check(preflight, 'guarded_orders', `${urls.orders}/orders`, { headers: requests.bearer });
   await check(preflight, 'unguarded_orders', `${urls.unguarded}/orders`);
+  await check(preflight, 'minimal_orders', `${urls.minimalOrders}/orders`);
   await check(preflight, 'api_key_orders', `${urls.orders}/orders`, { headers: requests.apiKey });
   await check(preflight, 'jwks', endpoints.jwks);
   await check(preflight, 'discovery', endpoints.discovery);
