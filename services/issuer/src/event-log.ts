@@ -1,6 +1,7 @@
 import type { AccessToken, ClientCredentials, Provider } from 'oidc-provider';
 
 import type { AdminEvent, AuditStore, AuthEvent } from './domain/audit.js';
+import type { ThrottleStore } from './domain/login-throttle.js';
 import type { Logger } from './logger.js';
 
 /**
@@ -62,26 +63,50 @@ const SIGN_IN_MESSAGES: Readonly<Record<AuthEvent['event'], string>> = {
 };
 
 /**
- * The audit trail's sign-in events, each also as one log line once it is recorded. The
- * username is logged only with a user id (an account that exists): what was typed for an
- * unknown one may be a password entered in the wrong field.
+ * The audit trail's sign-in events, each also as one log line once it is recorded: by the audit
+ * trail's `append`, or by the throttle's settlement that writes the attempt's event in the same
+ * statement. The username is logged only with a user id (an account that exists): what was
+ * typed for an unknown one may be a password entered in the wrong field.
  */
-export function loggedAuditStore(audit: AuditStore, logger: Logger, onLocked?: (event: AuthEvent) => void): AuditStore {
+export function loggedSignInStores(stores: { readonly audit: AuditStore; readonly throttle: ThrottleStore }, logger: Logger, onLocked?: (event: AuthEvent) => void): { audit: AuditStore; throttle: ThrottleStore } {
+  const { audit, throttle } = stores;
+  const log = (event: AuthEvent | undefined) => {
+    if (event === undefined) return;
+    if (event.event === 'login.locked') onLocked?.(event);
+    logger.info(
+      {
+        event: event.event satisfies LoggedEvent,
+        ...(event.userId === undefined ? {} : { sub: event.userId, username: event.username }),
+        client_id: event.clientId,
+        ip: event.ip,
+        ...event.detail,
+      },
+      SIGN_IN_MESSAGES[event.event],
+    );
+  };
   return {
-    ...audit,
-    async append(event) {
-      await audit.append(event);
-      if (event.event === 'login.locked') onLocked?.(event);
-      logger.info(
-        {
-          event: event.event satisfies LoggedEvent,
-          ...(event.userId === undefined ? {} : { sub: event.userId, username: event.username }),
-          client_id: event.clientId,
-          ip: event.ip,
-          ...event.detail,
-        },
-        SIGN_IN_MESSAGES[event.event],
-      );
+    audit: {
+      ...audit,
+      async append(event) {
+        await audit.append(event);
+        log(event);
+      },
+    },
+    throttle: {
+      ...throttle,
+      async countFailure(keys, held, rules, now, recorded) {
+        const counted = await throttle.countFailure(keys, held, rules, now, recorded);
+        log(recorded);
+        return counted;
+      },
+      async clearAccount(keys, held, now, recorded) {
+        await throttle.clearAccount(keys, held, now, recorded);
+        log(recorded);
+      },
+      async release(keys, held, recorded) {
+        await throttle.release(keys, held, recorded);
+        log(recorded);
+      },
     },
   };
 }

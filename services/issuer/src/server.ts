@@ -26,7 +26,7 @@ import { activeSince, signingOrder, type KeyStore, type StoredKey } from './keys
 import { ensureSigningKey, nextRotationAt, type KeyPolicy } from './keys/lifecycle.js';
 import { startKeyMaintenance } from './keys/maintenance.js';
 import { openKeyStore } from './keys/open.js';
-import { logAdminChange, loggedAuditStore } from './event-log.js';
+import { logAdminChange, loggedSignInStores } from './event-log.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type IssuerMetrics } from './metrics.js';
 import { ClientCache } from './oidc/client-cache.js';
@@ -250,7 +250,7 @@ export async function startIssuer(config: Config, logger: Logger): Promise<Runni
     metrics.followDatabasePool(() => databasePoolState(database.knex));
     const stored = createStores(database.knex);
     // every sign-in event of the audit trail is also one log line (event-log.ts)
-    const stores = { ...stored, audit: loggedAuditStore(stored.audit, logger, (event) => countLocks(metrics, event)) };
+    const stores = { ...stored, ...loggedSignInStores(stored, logger, (event) => countLocks(metrics, event)) };
     metrics.followLockedKeys(() => stores.throttle.countLocked(new Date()));
 
     // before anything else uses the embedded database's one session (LISTEN must not land in a transaction)

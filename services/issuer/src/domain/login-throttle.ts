@@ -1,3 +1,5 @@
+import type { AuthEvent } from './audit.js';
+
 /**
  * Attempts one account + address pair may have in flight at once: a few (a double submit, a
  * retry), well under the pair's lock threshold of 5, so that one address gets at most this many
@@ -96,12 +98,16 @@ export interface ThrottleStore {
    * refused (`skipped`: no slot taken; its lock is still reported).
    */
   reserve(keys: ThrottleKeys, limits: Readonly<Record<ThrottleKind, number>>, now: Date, staleBefore: Date): Promise<KeyReservation[]>;
-  /** Counts one failure under every key (the account's row counts distinct addresses) and gives back the slots `held`. */
-  countFailure(keys: ThrottleKeys, held: readonly ThrottleKind[], rules: FailureRules, now: Date): Promise<CountedFailure[]>;
+  /**
+   * Counts one failure under every key (the account's row counts distinct addresses) and gives
+   * back the slots `held`. The settling methods record `recorded` (the attempt's event) in the
+   * audit trail by the same statement: the counters and the event are written together or not at all.
+   */
+  countFailure(keys: ThrottleKeys, held: readonly ThrottleKind[], rules: FailureRules, now: Date, recorded?: AuthEvent): Promise<CountedFailure[]>;
   /** After a success: clears the account's counters (account + IP, and account) and gives back the slots `held`. */
-  clearAccount(keys: ThrottleKeys, held: readonly ThrottleKind[], now: Date): Promise<void>;
+  clearAccount(keys: ThrottleKeys, held: readonly ThrottleKind[], now: Date, recorded?: AuthEvent): Promise<void>;
   /** Gives back the slots `held`, counting nothing. */
-  release(keys: ThrottleKeys, held: readonly ThrottleKind[]): Promise<void>;
+  release(keys: ThrottleKeys, held: readonly ThrottleKind[], recorded?: AuthEvent): Promise<void>;
   /** How many keys of each kind are locked at `now` (the metrics' gauge; read when scraped). */
   countLocked(now: Date): Promise<Record<ThrottleKind, number>>;
   /** Removes counters not updated since `idleSince` whose lock (if any) ended before `now`. */
@@ -163,19 +169,27 @@ export interface Settled {
   readonly retryAfterSeconds: number;
 }
 
+/** When a settlement happens (default: now), and the attempt's audit event, written with it. */
+export interface SettleOptions {
+  readonly now?: Date;
+  readonly recorded?: AuthEvent;
+}
+
 /**
  * Settles a reservation: a failure (a wrong password, an unknown or disabled user) is counted
  * under each key and may lock them; a success clears the account's counters; `released`
  * (refused by a lock or as busy, or no password work was done) only gives the slots back.
+ * `recorded` is written to the audit trail by the same statement.
  */
-export async function settleLoginAttempt(throttle: ThrottleStore, reservation: AttemptReservation, outcome: AttemptOutcome, now: Date = new Date()): Promise<Settled> {
+export async function settleLoginAttempt(throttle: ThrottleStore, reservation: AttemptReservation, outcome: AttemptOutcome, options: SettleOptions = {}): Promise<Settled> {
+  const { now = new Date(), recorded } = options;
   const { keys, held } = reservation;
   if (outcome === 'success') {
-    await throttle.clearAccount(keys, held, now);
+    await throttle.clearAccount(keys, held, now, recorded);
     return { locked: [], retryAfterSeconds: 0 };
   }
   if (outcome === 'released') {
-    if (held.length > 0) await throttle.release(keys, held);
+    if (held.length > 0 || recorded !== undefined) await throttle.release(keys, held, recorded);
     return { locked: [], retryAfterSeconds: 0 };
   }
   const { maxLockSeconds, windowSeconds, addressesKept } = THROTTLE_POLICY;
@@ -184,7 +198,7 @@ export async function settleLoginAttempt(throttle: ThrottleStore, reservation: A
     ip: { ...THROTTLE_POLICY.ip, maxLockSeconds },
     pair: { ...THROTTLE_POLICY.pair, maxLockSeconds },
   };
-  const counted = await throttle.countFailure(keys, held, { rules, windowStart: new Date(now.getTime() - windowSeconds * 1000), addressesKept }, now);
+  const counted = await throttle.countFailure(keys, held, { rules, windowStart: new Date(now.getTime() - windowSeconds * 1000), addressesKept }, now, recorded);
   const locking = counted.filter((key) => key.locking && key.lockedUntil !== null);
   const latest = Math.max(now.getTime(), ...locking.map((key) => key.lockedUntil?.getTime() ?? 0));
   return { locked: locking.map((key) => key.kind), retryAfterSeconds: locking.length === 0 ? 0 : seconds(now, new Date(latest)) };

@@ -35,10 +35,9 @@ type AuditFields = { readonly username: string; readonly clientId: string | unde
  * An attempt the reservation refused, before any password work: it tried no password, so it
  * counts nothing, whether a lock or too many in flight refused it; its slots are given back.
  */
-async function refuse({ throttle, audit: trail }: SignInStores, reservation: AttemptReservation, audit: AuditFields): Promise<SignInResult> {
-  await settleLoginAttempt(throttle, reservation, 'released');
+async function refuse({ throttle }: SignInStores, reservation: AttemptReservation, audit: AuditFields): Promise<SignInResult> {
   const reason = reservation.decision === 'locked' ? 'locked' : 'in_flight';
-  await trail.append({ ...audit, event: 'login.throttled', detail: { reason, retry_after: reservation.retryAfterSeconds } });
+  await settleLoginAttempt(throttle, reservation, 'released', { recorded: { ...audit, event: 'login.throttled', detail: { reason, retry_after: reservation.retryAfterSeconds } } });
   return { outcome: 'throttled', reason, retryAfterSeconds: reservation.retryAfterSeconds };
 }
 
@@ -67,23 +66,24 @@ export async function signIn(stores: SignInStores, hasher: PasswordHasher, attem
     verified = await verify(users, hasher, username, attempt.password);
   } catch (error) {
     // no verdict: the attempt counts as nothing, and its slots are given back at once
-    await settleLoginAttempt(throttle, reservation, 'released');
-    if (!(error instanceof PasswordHasherBusyError)) throw error;
-    await trail.append({ ...audit, event: 'login.throttled', detail: { reason: 'overloaded', retry_after: OVERLOADED_RETRY_AFTER_SECONDS } });
+    if (!(error instanceof PasswordHasherBusyError)) {
+      await settleLoginAttempt(throttle, reservation, 'released');
+      throw error;
+    }
+    await settleLoginAttempt(throttle, reservation, 'released', { recorded: { ...audit, event: 'login.throttled', detail: { reason: 'overloaded', retry_after: OVERLOADED_RETRY_AFTER_SECONDS } } });
     return { outcome: 'unavailable', retryAfterSeconds: OVERLOADED_RETRY_AFTER_SECONDS };
   }
 
+  // each settlement and the attempt's event are one statement
   const { candidate, check } = verified;
   if (candidate === undefined || !check.valid || candidate.disabled) {
-    const { locked } = await settleLoginAttempt(throttle, reservation, 'failure');
-    await trail.append({ ...audit, event: 'login.failure', userId: candidate?.id });
+    const { locked } = await settleLoginAttempt(throttle, reservation, 'failure', { recorded: { ...audit, event: 'login.failure', userId: candidate?.id } });
     if (locked.length > 0) await trail.append({ ...audit, event: 'login.locked', userId: candidate?.id, detail: { keys: locked } });
     return { outcome: 'invalid' };
   }
 
-  await settleLoginAttempt(throttle, reservation, 'success');
+  await settleLoginAttempt(throttle, reservation, 'success', { recorded: { ...audit, event: 'login.success', userId: candidate.id } });
   if (check.needsRehash) await users.updatePasswordHash(candidate.id, await hasher.hash(attempt.password));
-  await trail.append({ ...audit, event: 'login.success', userId: candidate.id });
   const { passwordHash: _hash, ...user } = candidate;
   return { outcome: 'success', user };
 }

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
-import type { AuditRecord, AuditStore } from '../domain/audit.js';
-import { queryDirect } from './direct.js';
+import type { AuditRecord, AuditStore, AuthEvent } from '../domain/audit.js';
+import { queryDirectNamed } from './direct.js';
 import { isStorableKey, recordableText } from './text.js';
 
 /** An `auth_events` row as `list` reads it (`id` as text: 64-bit). */
@@ -35,19 +35,32 @@ function toRecord(row: EventRow): AuditRecord {
 
 const text = (value: string | undefined) => (value === undefined ? null : recordableText(value));
 
+/**
+ * The insert of one sign-in event, with named placeholders (`:eventType`, `:eventUserId`…,
+ * filled by {@link authEventBindings}): on its own in `append`, and as a CTE of the throttle's
+ * settlement, so that an attempt's counters and its event are written by one statement.
+ */
+export const RECORD_AUTH_EVENT =
+  'INSERT INTO auth_events (event, user_id, username, client_id, ip, detail) VALUES (:eventType, :eventUserId, :eventUsername, :eventClientId, :eventIp, :eventDetail)';
+
+/** The values of {@link RECORD_AUTH_EVENT}'s placeholders for `event`. */
+export function authEventBindings(event: AuthEvent): Record<string, string | null> {
+  return {
+    eventType: event.event,
+    eventUserId: event.userId ?? null,
+    eventUsername: text(event.username),
+    eventClientId: text(event.clientId),
+    eventIp: event.ip ?? null,
+    eventDetail: event.detail === undefined ? null : JSON.stringify(event.detail),
+  };
+}
+
 /** The `auth_events` table: sign-in events and admin events (migrations 20261129000400, 20261201004100). */
 export function createAuditStore(db: Knex): AuditStore {
   return {
-    // a named statement: every sign-in writes one
+    // a named statement: sign-ins write one (most through the throttle's settlement instead: login-throttle.ts)
     async append(event) {
-      await queryDirect(db, 'record_auth_event', 'INSERT INTO auth_events (event, user_id, username, client_id, ip, detail) VALUES (?, ?, ?, ?, ?, ?)', [
-        event.event,
-        event.userId ?? null,
-        text(event.username),
-        text(event.clientId),
-        event.ip ?? null,
-        event.detail === undefined ? null : JSON.stringify(event.detail),
-      ]);
+      await queryDirectNamed(db, 'record_auth_event', RECORD_AUTH_EVENT, authEventBindings(event));
     },
 
     async appendAdmin(event) {

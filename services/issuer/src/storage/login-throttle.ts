@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 
 import type { CountedFailure, KeyReservation, ThrottleKeys, ThrottleKind, ThrottleStore } from '../domain/login-throttle.js';
+import { authEventBindings, RECORD_AUTH_EVENT } from './audit.js';
 import { queryDirectNamed } from './direct.js';
 import { recordableText } from './text.js';
 
@@ -13,9 +14,13 @@ import { recordableText } from './text.js';
  */
 const KINDS: readonly ThrottleKind[] = ['pair', 'ip', 'account'];
 
-/** The CTEs, then each one's rows in order, labelled with their kind. */
-function inOrder(kinds: readonly ThrottleKind[], cte: (kind: ThrottleKind) => string, columns: string): string {
-  const ctes = kinds.map((kind) => `${kind} AS (${cte(kind)})`).join(',\n');
+/**
+ * The CTEs, then each one's rows in order, labelled with their kind. `recorded`: the attempt's
+ * audit event too, inserted by a CTE of the same statement (PostgreSQL runs a data-modifying
+ * CTE whether or not the query reads it), so that the counters and the event are written together.
+ */
+function inOrder(kinds: readonly ThrottleKind[], cte: (kind: ThrottleKind) => string, columns: string, recorded = false): string {
+  const ctes = [...kinds.map((kind) => `${kind} AS (${cte(kind)})`), ...(recorded ? [`recorded AS (${RECORD_AUTH_EVENT})`] : [])].join(',\n');
   const reads = kinds.map((kind) => `SELECT '${kind}' AS kind, ${columns} FROM ${kind}`).join(' UNION ALL ');
   return `WITH ${ctes}\n${reads}`;
 }
@@ -98,8 +103,11 @@ const clearRow = (kind: ThrottleKind) =>
 const releaseRow = (kind: ThrottleKind) => `UPDATE login_throttle AS t SET in_flight = ${release(kind)} WHERE t.key = :${kind}Key RETURNING 1`;
 
 const RESERVE = inOrder(KINDS, reserveRow, 'outcome, locked_until');
-const COUNT_FAILURE = inOrder(KINDS, (kind) => (kind === 'account' ? countAccountRow() : countRow(kind)), 'failures, outcome, locked_until');
+const countFailureOf = (kind: ThrottleKind) => (kind === 'account' ? countAccountRow() : countRow(kind));
+const COUNT_FAILURE = inOrder(KINDS, countFailureOf, 'failures, outcome, locked_until');
+const COUNT_FAILURE_RECORDED = inOrder(KINDS, countFailureOf, 'failures, outcome, locked_until', true);
 const CLEAR_ACCOUNT = inOrder(KINDS, clearRow, '1');
+const CLEAR_ACCOUNT_RECORDED = inOrder(KINDS, clearRow, '1', true);
 
 /** Named bindings for the three keys, and how many slots each gives back. */
 function keyBindings(keys: ThrottleKeys, held: readonly ThrottleKind[]): Record<string, string | number> {
@@ -128,26 +136,30 @@ export function createThrottleStore(db: Knex): ThrottleStore {
       });
     },
 
-    async countFailure(keys, held, { rules, windowStart, addressesKept }, now) {
-      const bindings: Record<string, string | number | Date> = { ...keyBindings(keys, held), address: recordableText(keys.address), addressesKept, now, windowStart };
+    async countFailure(keys, held, { rules, windowStart, addressesKept }, now, recorded) {
+      const bindings: Record<string, string | number | Date | null> = { ...keyBindings(keys, held), address: recordableText(keys.address), addressesKept, now, windowStart };
       for (const kind of KINDS) {
         bindings[`${kind}Threshold`] = rules[kind].threshold;
         bindings[`${kind}Base`] = rules[kind].baseLockSeconds;
         bindings[`${kind}Max`] = rules[kind].maxLockSeconds;
       }
-      const { rows } = await db.raw<{ rows: Row[] }>(COUNT_FAILURE, bindings);
+      const sql = recorded === undefined ? COUNT_FAILURE : COUNT_FAILURE_RECORDED;
+      const { rows } = await db.raw<{ rows: Row[] }>(sql, recorded === undefined ? bindings : { ...bindings, ...authEventBindings(recorded) });
       return rows.map((row): CountedFailure => ({ kind: row.kind, failures: Number(row.failures ?? 0), locking: row.outcome === 'locking', lockedUntil: toDate(row.locked_until) }));
     },
 
-    // a named statement on the direct path: every successful sign-in runs it
-    async clearAccount(keys, held, now) {
-      await queryDirectNamed(db, 'login_throttle_clear', CLEAR_ACCOUNT, { ...keyBindings(keys, held), now });
+    // named statements on the direct path: every successful sign-in runs one
+    async clearAccount(keys, held, now, recorded) {
+      const bindings = { ...keyBindings(keys, held), now };
+      if (recorded === undefined) await queryDirectNamed(db, 'login_throttle_clear', CLEAR_ACCOUNT, bindings);
+      else await queryDirectNamed(db, 'login_throttle_clear_recorded', CLEAR_ACCOUNT_RECORDED, { ...bindings, ...authEventBindings(recorded) });
     },
 
-    async release(keys, held) {
+    async release(keys, held, recorded) {
       const kinds = KINDS.filter((kind) => held.includes(kind));
-      if (kinds.length === 0) return;
-      await db.raw(inOrder(kinds, releaseRow, '1'), keyBindings(keys, held));
+      const event = recorded === undefined ? {} : authEventBindings(recorded);
+      if (kinds.length > 0) await db.raw(inOrder(kinds, releaseRow, '1', recorded !== undefined), { ...keyBindings(keys, held), ...event });
+      else if (recorded !== undefined) await db.raw(RECORD_AUTH_EVENT, event);
     },
 
     // SKIP LOCKED: the sweeper never waits on a row a sign-in holds, so it cannot deadlock with one

@@ -30,11 +30,11 @@ describe.each(backends)('login throttle policy and reservations ($name)', (backe
 
   /** Counts one failure for `attempt` whatever its locks say (what a settled wrong password does). */
   const countFailure = (attempt: LoginAttempt, now: Date) =>
-    settleLoginAttempt(store(), { keys: throttleKeys(attempt), decision: 'allowed', retryAfterSeconds: 0, held: [] }, 'failure', now);
+    settleLoginAttempt(store(), { keys: throttleKeys(attempt), decision: 'allowed', retryAfterSeconds: 0, held: [] }, 'failure', { now });
   /** What a reservation for `attempt` decides now; the reservation is given back. */
   const probe = async (attempt: LoginAttempt, now: Date) => {
     const reservation = await reserveLoginAttempt(store(), attempt, now);
-    await settleLoginAttempt(store(), reservation, 'released', now);
+    await settleLoginAttempt(store(), reservation, 'released', { now });
     return reservation;
   };
   const decided = (reservation: AttemptReservation) => (reservation.decision === 'allowed' ? 0 : reservation.retryAfterSeconds);
@@ -76,7 +76,7 @@ describe.each(backends)('login throttle policy and reservations ($name)', (backe
     await countFailure({ username: 'dave', ip: '10.6.0.2' }, at(4));
     const success = await reserveLoginAttempt(store(), attempt, at(5));
     expect(success.decision).toBe('allowed');
-    await settleLoginAttempt(store(), success, 'success', at(5));
+    await settleLoginAttempt(store(), success, 'success', { now: at(5) });
     expect(await row('pair:dave|10.6.0.1')).toMatchObject({ failures: 0, in_flight: 0 });
     expect(await row('account:dave')).toMatchObject({ failures: 0, addresses: [] });
     expect(await row('ip:10.6.0.1')).toMatchObject({ failures: 4, in_flight: 0 });
@@ -85,6 +85,40 @@ describe.each(backends)('login throttle policy and reservations ($name)', (backe
     // the 5th comes after the window of the first four: it starts a new count
     await countFailure(attempt, at(10 + THROTTLE_POLICY.windowSeconds + 1));
     expect((await probe(attempt, at(10 + THROTTLE_POLICY.windowSeconds + 1))).decision).toBe('allowed');
+  });
+
+  it('a settlement and the attempt\'s audit event are one statement: both are written, or neither', async () => {
+    const events = (username: string) => storage.database.knex('auth_events').where({ username }).orderBy('id').select<{ event: string; ip: string; client_id: string; user_id: string | null; detail: unknown }[]>('event', 'ip', 'client_id', 'user_id', 'detail');
+    const attempt = { username: 'rita', ip: '10.40.0.1' };
+    const audit = { username: 'rita', ip: attempt.ip, clientId: 'desk' };
+    const statements: string[] = [];
+    const watch = (query: { sql: string }) => statements.push(query.sql);
+    await countFailure(attempt, at(0));
+    const success = await reserveLoginAttempt(store(), attempt, at(1));
+    storage.database.knex.on('query', watch);
+    try {
+      await settleLoginAttempt(store(), success, 'success', { now: at(1), recorded: { ...audit, event: 'login.success', userId: '0b7e1f62-7a55-4a54-9b5e-6a51c1a0d2f1' } });
+    } finally {
+      storage.database.knex.off('query', watch);
+    }
+    expect(statements).toHaveLength(1);
+    expect(await row('pair:rita|10.40.0.1')).toMatchObject({ failures: 0, in_flight: 0 });
+    expect(await events('rita')).toEqual([{ event: 'login.success', ip: '10.40.0.1', client_id: 'desk', user_id: '0b7e1f62-7a55-4a54-9b5e-6a51c1a0d2f1', detail: null }]);
+
+    // a failure with an event the database refuses (a user id that is no uuid): nothing is counted either
+    const failing = await reserveLoginAttempt(store(), attempt, at(2));
+    await expect(settleLoginAttempt(store(), failing, 'failure', { now: at(2), recorded: { ...audit, event: 'login.failure', userId: 'not-a-uuid' } })).rejects.toThrow();
+    expect(await row('pair:rita|10.40.0.1')).toMatchObject({ failures: 0, in_flight: 1 });
+    await settleLoginAttempt(store(), failing, 'failure', { now: at(2), recorded: { ...audit, event: 'login.failure' } });
+    expect(await row('pair:rita|10.40.0.1')).toMatchObject({ failures: 1, in_flight: 0 });
+
+    // released with an event and no slot held: the event alone
+    await settleLoginAttempt(store(), { keys: throttleKeys(attempt), decision: 'locked', retryAfterSeconds: 30, held: [] }, 'released', { recorded: { ...audit, event: 'login.throttled', detail: { reason: 'locked', retry_after: 30 } } });
+    expect((await events('rita')).map((each) => [each.event, each.detail])).toEqual([
+      ['login.success', null],
+      ['login.failure', null],
+      ['login.throttled', { reason: 'locked', retry_after: 30 }],
+    ]);
   });
 
   it('when many attempts race for one account and address, exactly the pair\'s in-flight limit get a slot (only they take an account or address slot), and N settled count as N', async () => {
@@ -100,7 +134,7 @@ describe.each(backends)('login throttle policy and reservations ($name)', (backe
     expect((await row('ip:10.5.0.1'))?.in_flight).toBe(inFlight.pair);
 
     // every one of them settled as a failure, all at once: each is counted, every slot comes back
-    await Promise.all(reservations.map((each) => settleLoginAttempt(store(), each, 'failure', at(1))));
+    await Promise.all(reservations.map((each) => settleLoginAttempt(store(), each, 'failure', { now: at(1) })));
     expect(await row('pair:erin|10.5.0.1')).toMatchObject({ failures: 100, in_flight: 0 });
     expect(await row('ip:10.5.0.1')).toMatchObject({ failures: 100, in_flight: 0 });
     expect(await row('account:erin')).toMatchObject({ failures: 1, addresses: ['10.5.0.1'], in_flight: 0 });
@@ -113,7 +147,7 @@ describe.each(backends)('login throttle policy and reservations ($name)', (backe
     // while those are in flight, every other address is let in up to the account's own limit
     const others = await Promise.all(Array.from({ length: inFlight.account - inFlight.pair }, (_, i) => reserveLoginAttempt(store(), { username: 'ivy', ip: `10.1.1.${i}` }, at(0))));
     expect(others.map((each) => each.decision)).toEqual(others.map(() => 'allowed'));
-    await Promise.all([...flooding, ...others].map((each) => settleLoginAttempt(store(), each, 'released', at(0))));
+    await Promise.all([...flooding, ...others].map((each) => settleLoginAttempt(store(), each, 'released', { now: at(0) })));
     expect(await row('account:ivy')).toMatchObject({ failures: 0, in_flight: 0 });
 
     // a locked pair: refused, and neither the address nor the account takes a slot for it
@@ -127,7 +161,7 @@ describe.each(backends)('login throttle policy and reservations ($name)', (backe
   it('at most the address limit are in flight from one address across accounts', async () => {
     const reservations = await Promise.all(Array.from({ length: inFlight.ip + 8 }, (_, i) => reserveLoginAttempt(store(), { username: `user-${i}`, ip: '10.4.0.1' }, at(0))));
     expect(reservations.filter((each) => each.decision === 'allowed')).toHaveLength(inFlight.ip);
-    await Promise.all(reservations.map((each) => settleLoginAttempt(store(), each, 'released', at(0))));
+    await Promise.all(reservations.map((each) => settleLoginAttempt(store(), each, 'released', { now: at(0) })));
     expect(await row('ip:10.4.0.1')).toMatchObject({ failures: 0, in_flight: 0 });
   });
 
