@@ -16,6 +16,7 @@ import { apiKeyOrders, guardedOrders, minimalOrders, unguardedOrders } from './o
 import { password, rawArgon2id } from './password.js';
 import { clientCredentialsPrivateKeyJwt } from './private-key-jwt.js';
 import { refresh } from './refresh.js';
+import { signInStatements } from './sign-in-statements.js';
 import { guardedOrdersFeed, guardedOrdersNoFeed } from './revocation-feed.js';
 import { tokenExchange } from './token-exchange.js';
 
@@ -44,6 +45,7 @@ export const WORKLOADS = [
   refresh,
   rawArgon2id,
   password,
+  signInStatements,
   adminCreateClientsCommand,
   adminCreateClients,
   // late: its 100,000 new rows (and PostgreSQL's work after them) must not land in other rows' runs
