@@ -39,18 +39,56 @@ function processes() {
     } catch {
       continue;
     }
-    // "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses, so split after the last ')'
-    const close = line.lastIndexOf(')');
-    const fields = line.slice(close + 2).split(' ');
-    // after comm: state(0) ppid(1) pgrp(2) … utime(11) stime(12), in ticks
-    stats.push({
-      pid: Number(pid),
-      comm: line.slice(line.indexOf('(') + 1, close),
-      pgrp: Number(fields[2]),
-      cpuMs: (Number(fields[11]) + Number(fields[12])) * MS_PER_TICK,
-    });
+    stats.push(parseStat(Number(pid), line));
   }
   return stats;
+}
+
+/**
+ * One line of /proc/<pid>/stat (or /proc/<pid>/task/<tid>/stat).
+ * @param {number} pid
+ * @param {string} line
+ * @returns {ProcStat}
+ */
+function parseStat(pid, line) {
+  // "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses, so split after the last ')'
+  const close = line.lastIndexOf(')');
+  const fields = line.slice(close + 2).split(' ');
+  // after comm: state(0) ppid(1) pgrp(2) … utime(11) stime(12), in ticks
+  return { pid, comm: line.slice(line.indexOf('(') + 1, close), pgrp: Number(fields[2]), cpuMs: (Number(fields[11]) + Number(fields[12])) * MS_PER_TICK };
+}
+
+/**
+ * CPU milliseconds so far of the main threads and of the other threads (libuv's pool, V8's
+ * helpers) of the processes `probe` takes in, from /proc/<pid>/task; null where there is no /proc.
+ * @param {CpuProbe} probe
+ * @returns {{ main: number, other: number } | null}
+ */
+export function readThreadCpu(probe) {
+  const stats = processes();
+  if (stats === null) return null;
+  let main = 0;
+  let other = 0;
+  for (const stat of stats.filter((each) => probe.includes(each))) {
+    let tids;
+    try {
+      tids = readdirSync(`/proc/${stat.pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      let line;
+      try {
+        line = readFileSync(`/proc/${stat.pid}/task/${tid}/stat`, 'utf8');
+      } catch {
+        continue;
+      }
+      const { cpuMs } = parseStat(Number(tid), line);
+      if (Number(tid) === stat.pid) main += cpuMs;
+      else other += cpuMs;
+    }
+  }
+  return { main, other };
 }
 
 /**

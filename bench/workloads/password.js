@@ -10,6 +10,7 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
+import { processGroup, readThreadCpu } from '../lib/cpu.js';
 import { progress } from '../lib/log.js';
 import { getFromEveryWorker } from '../lib/prime.js';
 import { runNode } from '../lib/processes.js';
@@ -53,6 +54,27 @@ async function hashingOfEveryWorker(context) {
   return answers.map((text) => ({ seconds: sample(text, 'sigil_password_hashing_seconds_total') ?? 0, slots: sample(text, 'sigil_password_hashing_slots') ?? 0 }));
 }
 
+/**
+ * The issuer's CPU per sign-in (over the warm-up and the run, as the utilisation) split between
+ * its main threads (HTTP, the engine, the statements' client side) and its other threads
+ * (argon2id on libuv's pool, the signatures, V8's helpers), and the CPU ratio the row would have
+ * if its main threads cost nothing (`ratioWithoutMainThreads`: the raw verify's CPU over the
+ * other threads' and PostgreSQL's per sign-in): what argon2id beside everything else leaves.
+ * @param {import('./measure.js').Row} row
+ * @param {{ main: number, other: number } | null} before
+ * @param {{ main: number, other: number } | null} after
+ * @param {import('./measure.js').Row | undefined} raw
+ */
+function threadsPerSignIn(row, before, after, raw) {
+  const details = /** @type {{ total?: number, warmup?: { statusCodes?: Record<string, number> }, cpuMsPerRequest?: Record<string, number> | null }} */ (row.details ?? {});
+  const requests = (details.total ?? 0) + Object.values(details.warmup?.statusCodes ?? {}).reduce((sum, count) => sum + count, 0);
+  if (before === null || after === null || requests === 0) return {};
+  const issuerThreadsMsPerSignIn = { main: (after.main - before.main) / requests, other: (after.other - before.other) / requests };
+  const postgres = details.cpuMsPerRequest?.['postgres'] ?? 0;
+  const verify = raw?.cpuMsPerRequest ?? null;
+  return { issuerThreadsMsPerSignIn, ratioWithoutMainThreads: verify === null ? null : verify / (issuerThreadsMsPerSignIn.other + postgres) };
+}
+
 /** @type {import('./measure.js').RowSpec} */
 export const password = {
   id: 'password',
@@ -73,15 +95,27 @@ export const password = {
     };
     // the argon2id slots' utilisation over the warm-up and the run: time computing / (slots × wall time)
     const before = await hashingOfEveryWorker(context);
+    const issuer = context.stack.servers.get(context.stack.urls.issuer)?.process.pid;
+    const probe = issuer === undefined ? undefined : processGroup('issuer', issuer);
+    const threadsBefore = probe === undefined ? null : readThreadCpu(probe);
     const started = performance.now();
     await measureHttp(context, password, workload);
     const seconds = (performance.now() - started) / 1000;
+    const threadsAfter = probe === undefined ? null : readThreadCpu(probe);
     const after = await hashingOfEveryWorker(context);
     const slots = after.reduce((sum, worker) => sum + worker.slots, 0);
     const busy = after.reduce((sum, worker) => sum + worker.seconds, 0) - before.reduce((sum, worker) => sum + worker.seconds, 0);
     const utilisation = slots > 0 ? busy / (slots * seconds) : null;
     const row = context.rows.find((candidate) => candidate.id === password.id);
-    if (row !== undefined) row.details = { ...row.details, argon2idSlots: slots, argon2idBusySeconds: busy, argon2idUtilisation: utilisation, utilisationSeconds: seconds };
+    if (row !== undefined) {
+      const threads = threadsPerSignIn(row, threadsBefore, threadsAfter, context.rows.find((candidate) => candidate.id === rawArgon2id.id));
+      row.details = { ...row.details, argon2idSlots: slots, argon2idBusySeconds: busy, argon2idUtilisation: utilisation, utilisationSeconds: seconds, ...threads };
+      const split = threads.issuerThreadsMsPerSignIn;
+      if (split !== undefined) {
+        const without = threads.ratioWithoutMainThreads;
+        progress(`  issuer CPU per sign-in: main threads ${split.main.toFixed(2)} ms, other threads (argon2id, signatures, V8) ${split.other.toFixed(2)} ms${without === null || without === undefined ? '' : `; CPU ratio with free main threads: ${without.toFixed(2)}`}`);
+      }
+    }
     progress(`  argon2id slots busy ${utilisation === null ? '?' : (utilisation * 100).toFixed(0)} % of the time (${slots} slot(s) over ${context.options.workers} worker(s))`);
   },
 };
