@@ -101,13 +101,14 @@ export interface ThrottleStore {
   /**
    * Counts one failure under every key (the account's row counts distinct addresses) and gives
    * back the slots `held`. The settling methods record `recorded` (the attempt's event) in the
-   * audit trail by the same statement: the counters and the event are written together or not at all.
+   * audit trail by the same statement: the counters and the event are written together or not at
+   * all (a required argument, so that no store forgets it; undefined: no event).
    */
-  countFailure(keys: ThrottleKeys, held: readonly ThrottleKind[], rules: FailureRules, now: Date, recorded?: AuthEvent): Promise<CountedFailure[]>;
+  countFailure(keys: ThrottleKeys, held: readonly ThrottleKind[], rules: FailureRules, now: Date, recorded: AuthEvent | undefined): Promise<CountedFailure[]>;
   /** After a success: clears the account's counters (account + IP, and account) and gives back the slots `held`. */
-  clearAccount(keys: ThrottleKeys, held: readonly ThrottleKind[], now: Date, recorded?: AuthEvent): Promise<void>;
+  clearAccount(keys: ThrottleKeys, held: readonly ThrottleKind[], now: Date, recorded: AuthEvent | undefined): Promise<void>;
   /** Gives back the slots `held`, counting nothing. */
-  release(keys: ThrottleKeys, held: readonly ThrottleKind[], recorded?: AuthEvent): Promise<void>;
+  release(keys: ThrottleKeys, held: readonly ThrottleKind[], recorded: AuthEvent | undefined): Promise<void>;
   /** How many keys of each kind are locked at `now` (the metrics' gauge; read when scraped). */
   countLocked(now: Date): Promise<Record<ThrottleKind, number>>;
   /** Removes counters not updated since `idleSince` whose lock (if any) ended before `now`. */

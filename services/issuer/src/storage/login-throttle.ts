@@ -159,7 +159,8 @@ export function createThrottleStore(db: Knex): ThrottleStore {
       const kinds = KINDS.filter((kind) => held.includes(kind));
       const event = recorded === undefined ? {} : authEventBindings(recorded);
       if (kinds.length > 0) await db.raw(inOrder(kinds, releaseRow, '1', recorded !== undefined), { ...keyBindings(keys, held), ...event });
-      else if (recorded !== undefined) await db.raw(RECORD_AUTH_EVENT, event);
+      // a refusal that holds no slot (a locked pair: what a guessing address meets again and again) writes its event alone, as append does
+      else if (recorded !== undefined) await queryDirectNamed(db, 'record_auth_event', RECORD_AUTH_EVENT, event);
     },
 
     // SKIP LOCKED: the sweeper never waits on a row a sign-in holds, so it cannot deadlock with one

@@ -114,10 +114,16 @@ describe.each(backends)('login throttle policy and reservations ($name)', (backe
 
     // released with an event and no slot held: the event alone
     await settleLoginAttempt(store(), { keys: throttleKeys(attempt), decision: 'locked', retryAfterSeconds: 30, held: [] }, 'released', { recorded: { ...audit, event: 'login.throttled', detail: { reason: 'locked', retry_after: 30 } } });
+    // released with its slots and an event with a detail: one statement, the slots back, the detail kept
+    const held = await reserveLoginAttempt(store(), attempt, at(3));
+    expect((await row('pair:rita|10.40.0.1'))?.in_flight).toBe(1);
+    await settleLoginAttempt(store(), held, 'released', { now: at(3), recorded: { ...audit, event: 'login.throttled', detail: { reason: 'overloaded', retry_after: 1 } } });
+    expect((await row('pair:rita|10.40.0.1'))?.in_flight).toBe(0);
     expect((await events('rita')).map((each) => [each.event, each.detail])).toEqual([
       ['login.success', null],
       ['login.failure', null],
       ['login.throttled', { reason: 'locked', retry_after: 30 }],
+      ['login.throttled', { reason: 'overloaded', retry_after: 1 }],
     ]);
   });
 
