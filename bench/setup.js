@@ -357,8 +357,8 @@ async function provisionManyClients(base, issuerUrl, tokenUrl, admin) {
 
 /**
  * orders-api (guarded by the issuer) and the baseline servers: the minimal token endpoint,
- * orders-api's frame without the guard, the minimal orders service and the engine alone (with the machine client's own id and secret, a static
- * client of its in-memory configuration).
+ * orders-api's frame without the guard, the minimal orders service and the engine alone (with
+ * the machine client's own id and secret, a static client of its in-memory configuration).
  * @param {Base} base
  * @param {Started['urls']} urls
  * @param {Credentials} credentials

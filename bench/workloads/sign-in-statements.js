@@ -26,7 +26,7 @@ import { addInProcessRow, labelOf, skip } from './measure.js';
  *   users: { findLoginCandidate: (username: string) => Promise<{ id: string } | undefined> },
  *   throttle: unknown,
  * }} SignInStores
- * @typedef {{ openDatabase: (options: { databaseUrl: string | undefined, dataDir: string }) => Promise<{ knex: unknown, close: () => Promise<void> }> }} DbModule
+ * @typedef {import('../lib/provision.js').DbModule} DbModule
  * @typedef {{ createStores: (knex: unknown) => SignInStores }} StoresModule
  * @typedef {{
  *   reserveLoginAttempt: (throttle: unknown, attempt: { username: string, ip: string }) => Promise<Reservation>,
